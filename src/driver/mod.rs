@@ -1,0 +1,486 @@
+//! The io_uring driver (reactor): owns one ring and the slab of in-flight ops.
+//!
+//! The driver knows nothing about tasks; it stores and wakes `Waker`s. Its public face in
+//! the crate is small:
+//!
+//! - [`Driver::submit`] queues an op's SQE (flushing a full SQ, never panicking) and
+//!   returns its [`Op`] future;
+//! - [`Driver::park`] / [`Driver::flush`] enter the kernel once per executor tick;
+//! - [`Driver::dispatch`] wakes the tasks whose ops completed;
+//! - [`Driver::shutdown`] cancels everything in flight and waits for every CQE before any
+//!   resource is freed (DESIGN invariant 7, RELIABILITY H2).
+//!
+//! All mutable state sits in one `RefCell`; wakers and orphaned resources are collected
+//! while it is borrowed and released only after, so a waker or a buffer's `Drop` can re-enter
+//! the driver safely.
+
+mod lifecycle;
+pub(crate) mod op;
+pub(crate) mod ops;
+pub(crate) mod ring;
+pub(crate) mod shared_fd;
+
+#[cfg(test)]
+mod tests;
+
+use std::cell::RefCell;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use io_uring::{opcode, types};
+use slab::Slab;
+
+use crate::sys::uring::Features;
+use lifecycle::{CANCEL_USER_DATA, Lifecycle, RESERVED_BASE, Slot, WAKE_USER_DATA};
+use op::Orphan;
+pub(crate) use op::{Op, OpCode};
+use ring::{Cqe, Ring, Wait};
+
+/// Counters read by tests and the debug API.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DriverStats {
+    /// Ops whose SQE was pushed.
+    pub ops_submitted: u64,
+    /// CQEs that completed an op (including cancelled ones).
+    pub ops_completed: u64,
+    /// Calls to io_uring_enter(2).
+    pub enters: u64,
+    /// CQEs whose generation matched no live slot (ignored).
+    pub stale_cqes: u64,
+    /// Ops dropped before completion (an ASYNC_CANCEL was queued or the CQE was waiting).
+    pub ops_cancelled: u64,
+    /// Times a full SQ was flushed to make room for a push.
+    pub sq_full_flushes: u64,
+    /// io_uring_enter(2) calls that failed with an error other than EINTR, EAGAIN, EBUSY
+    /// or ETIME (queued SQEs stay queued and are retried on the next tick).
+    pub enter_errors: u64,
+}
+
+/// How long `shutdown` waits for outstanding CQEs before it gives up and leaks the
+/// resources still owned by the kernel (a leak is safe; freeing them would not be).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// The per-core io_uring driver. Shared as `Rc<Driver>` by the core and every `Op`.
+pub(crate) struct Driver {
+    inner: RefCell<Inner>,
+}
+
+struct Inner {
+    ring: Box<dyn Ring>,
+    slots: Slab<Slot>,
+    generation: u32,
+    /// CQEs taken from the ring, reused between reaps.
+    cqes: Vec<Cqe>,
+    /// Wakers to wake once the borrow is released.
+    to_wake: Vec<Waker>,
+    /// Resources of cancelled ops whose CQE arrived, released once the borrow is released.
+    orphans: Vec<(Box<dyn Orphan>, Cqe)>,
+    /// The eventfd whose armed read wakes a parked ring, and the 8-byte buffer it reads into.
+    wake: Option<WakeRead>,
+    features: Features,
+    stats: DriverStats,
+    shut_down: bool,
+}
+
+struct WakeRead {
+    fd: Arc<OwnedFd>,
+    buf: Box<u64>,
+    armed: bool,
+}
+
+impl Driver {
+    pub(crate) fn new(ring: Box<dyn Ring>, features: Features) -> Self {
+        Self {
+            inner: RefCell::new(Inner {
+                ring,
+                slots: Slab::with_capacity(256),
+                generation: 0,
+                cqes: Vec::with_capacity(256),
+                to_wake: Vec::new(),
+                orphans: Vec::new(),
+                wake: None,
+                features,
+                stats: DriverStats::default(),
+                shut_down: false,
+            }),
+        }
+    }
+
+    /// Keeps a read of `fd` (an eventfd) armed in the ring so a write to it from any
+    /// thread completes a CQE and ends a `park`.
+    pub(crate) fn arm_wake_fd(&self, fd: Arc<OwnedFd>) -> io::Result<()> {
+        let mut inner = self.inner.borrow_mut();
+        inner.wake = Some(WakeRead {
+            fd,
+            buf: Box::new(0),
+            armed: false,
+        });
+        inner.rearm_wake()
+    }
+
+    pub(crate) fn features(&self) -> Features {
+        self.inner.borrow().features
+    }
+
+    /// Queues `data`'s SQE and returns the future of its completion.
+    pub(crate) fn submit<T: OpCode>(self: &Rc<Self>, mut data: T) -> Op<T> {
+        let mut inner = self.inner.borrow_mut();
+        if inner.shut_down {
+            drop(inner);
+            return Op::failed(self.clone(), data, shut_down_error());
+        }
+        inner.generation = inner.generation.wrapping_add(1);
+        let generation = inner.generation;
+        let entry = inner.slots.vacant_entry();
+        let index = entry.key();
+        if index >= RESERVED_BASE as usize {
+            drop(inner);
+            return Op::failed(
+                self.clone(),
+                data,
+                io::Error::other("ringcore: too many ops in flight on one core"),
+            );
+        }
+        entry.insert(Slot {
+            generation,
+            state: Lifecycle::Submitted,
+        });
+        let sqe = data.sqe().user_data(lifecycle::encode(index, generation));
+        // SAFETY: `data` owns everything the SQE points to (OpCode's contract) and moves
+        // into the returned Op; if the Op is dropped early, `data` moves into the slot
+        // (`drop_op`) and is released only when this user_data's CQE is reaped.
+        match unsafe { inner.push(&sqe) } {
+            Ok(()) => {
+                inner.stats.ops_submitted += 1;
+                drop(inner);
+                Op::new(self.clone(), (index, generation), data)
+            }
+            Err(e) => {
+                // The SQE never reached the ring: nothing in the kernel points at `data`.
+                inner.slots.remove(index);
+                drop(inner);
+                Op::failed(self.clone(), data, e)
+            }
+        }
+    }
+
+    /// Polls the slot of a live op.
+    pub(crate) fn poll_op(&self, index: usize, generation: u32, cx: &mut Context<'_>) -> Poll<Cqe> {
+        let mut inner = self.inner.borrow_mut();
+        let Some(slot) = inner
+            .slots
+            .get_mut(index)
+            .filter(|s| s.generation == generation)
+        else {
+            // Cannot happen: a live Op's slot is freed only through this function or drop_op.
+            return Poll::Ready(Cqe {
+                user_data: 0,
+                result: -libc::ECANCELED,
+                flags: 0,
+            });
+        };
+        match &mut slot.state {
+            Lifecycle::Completed(cqe) => {
+                let cqe = *cqe;
+                inner.slots.remove(index);
+                Poll::Ready(cqe)
+            }
+            Lifecycle::Waiting(w) if w.will_wake(cx.waker()) => Poll::Pending,
+            state => {
+                *state = Lifecycle::Waiting(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+
+    /// The future of a live op was dropped: keep its resources until the CQE.
+    pub(crate) fn drop_op(&self, index: usize, generation: u32, data: Box<dyn Orphan>) {
+        let mut inner = self.inner.borrow_mut();
+        inner.stats.ops_cancelled += 1;
+        let Some(slot) = inner
+            .slots
+            .get_mut(index)
+            .filter(|s| s.generation == generation)
+        else {
+            return;
+        };
+        match std::mem::replace(&mut slot.state, Lifecycle::Submitted) {
+            Lifecycle::Completed(cqe) => {
+                inner.slots.remove(index);
+                drop(inner);
+                data.late_cqe(cqe);
+            }
+            _ => {
+                slot.state = Lifecycle::Cancelled(data);
+                if !inner.shut_down {
+                    let cancel = opcode::AsyncCancel::new(lifecycle::encode(index, generation))
+                        .build()
+                        .user_data(CANCEL_USER_DATA);
+                    // SAFETY: an ASYNC_CANCEL SQE points at no memory. A failed push only
+                    // means the op runs to completion instead of being cut short.
+                    let _ = unsafe { inner.push(&cancel) };
+                }
+            }
+        }
+    }
+
+    /// Submits queued SQEs without blocking and takes whatever CQEs are ready. Skips the
+    /// syscall when there is nothing to submit and the kernel did not ask to be entered.
+    pub(crate) fn flush(&self) {
+        let mut inner = self.inner.borrow_mut();
+        if inner.ring.queued() > 0 || inner.ring.needs_enter() {
+            let _ = inner.enter(Wait::No);
+        }
+        inner.take_cqes();
+    }
+
+    /// Submits queued SQEs and blocks until a CQE arrives or `timeout` passes.
+    pub(crate) fn park(&self, timeout: Option<Duration>) {
+        let mut inner = self.inner.borrow_mut();
+        let _ = inner.enter(Wait::One(timeout));
+        inner.take_cqes();
+    }
+
+    /// Wakes tasks whose ops completed and releases orphaned resources. Call with no
+    /// borrow of the driver held (it is not re-entrant by itself, but wakers may be).
+    pub(crate) fn dispatch(&self) {
+        let (mut wakers, mut orphans) = {
+            let mut inner = self.inner.borrow_mut();
+            if inner.to_wake.is_empty() && inner.orphans.is_empty() {
+                return;
+            }
+            (
+                std::mem::take(&mut inner.to_wake),
+                std::mem::take(&mut inner.orphans),
+            )
+        };
+        for w in wakers.drain(..) {
+            w.wake();
+        }
+        for (data, cqe) in orphans.drain(..) {
+            data.late_cqe(cqe);
+        }
+        let mut inner = self.inner.borrow_mut();
+        if inner.to_wake.is_empty() {
+            inner.to_wake = wakers;
+        }
+        if inner.orphans.is_empty() {
+            inner.orphans = orphans;
+        }
+    }
+
+    /// Ops whose final CQE has not been reaped yet (live or cancelled).
+    pub(crate) fn in_flight(&self) -> usize {
+        self.inner.borrow().slots.len()
+    }
+
+    pub(crate) fn stats(&self) -> DriverStats {
+        self.inner.borrow().stats
+    }
+
+    /// Cancels every op still in flight (and the wake-up read), then waits for all their
+    /// CQEs and releases their resources. Idempotent. New ops fail with an error afterwards.
+    pub(crate) fn shutdown(&self) {
+        {
+            let mut inner = self.inner.borrow_mut();
+            inner.shut_down = true;
+            let live: Vec<u64> = inner
+                .slots
+                .iter()
+                .filter(|(_, s)| !matches!(s.state, Lifecycle::Completed(_)))
+                .map(|(i, s)| lifecycle::encode(i, s.generation))
+                .collect();
+            let wake_armed = inner.wake.as_ref().is_some_and(|w| w.armed);
+            for user_data in live.into_iter().chain(wake_armed.then_some(WAKE_USER_DATA)) {
+                let cancel = opcode::AsyncCancel::new(user_data)
+                    .build()
+                    .user_data(CANCEL_USER_DATA);
+                // SAFETY: an ASYNC_CANCEL SQE points at no memory.
+                let _ = unsafe { inner.push(&cancel) };
+            }
+        }
+        let start = Instant::now();
+        loop {
+            self.dispatch();
+            {
+                let mut inner = self.inner.borrow_mut();
+                // Ops whose future is still alive but already completed own nothing in
+                // the kernel; only slots still waiting for a CQE matter.
+                let waiting = inner
+                    .slots
+                    .iter()
+                    .filter(|(_, s)| !matches!(s.state, Lifecycle::Completed(_)))
+                    .count();
+                let wake_armed = inner.wake.as_ref().is_some_and(|w| w.armed);
+                if waiting == 0 && !wake_armed {
+                    break;
+                }
+                if start.elapsed() > SHUTDOWN_GRACE {
+                    inner.leak_kernel_owned();
+                    break;
+                }
+                let _ = inner.enter(Wait::One(Some(Duration::from_millis(50))));
+                inner.take_cqes();
+            }
+        }
+        self.dispatch();
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // Every Op holds an Rc<Driver>, so no live future remains; cancelled ops may.
+        self.shutdown();
+    }
+}
+
+impl Inner {
+    /// Pushes an SQE, flushing the SQ to the kernel while it is full.
+    ///
+    /// # Safety
+    ///
+    /// As `Ring::push`: what the SQE points to outlives its CQE.
+    unsafe fn push(&mut self, sqe: &io_uring::squeue::Entry) -> io::Result<()> {
+        loop {
+            // SAFETY: forwarded from the caller.
+            if unsafe { self.ring.push(sqe) }.is_ok() {
+                return Ok(());
+            }
+            self.stats.sq_full_flushes += 1;
+            let before = self.ring.queued();
+            if let Err(e) = self.enter(Wait::No) {
+                return Err(e);
+            }
+            if self.ring.queued() >= before {
+                // The kernel took nothing (CQ backlog): make room by reaping, then wait for
+                // at least one completion so the next attempt can progress.
+                self.take_cqes();
+                let _ = self.enter(Wait::One(Some(Duration::from_millis(1))));
+            }
+            self.take_cqes();
+        }
+    }
+
+    /// io_uring_enter(2), retrying EINTR; EAGAIN/EBUSY (no room for completions) are
+    /// answered by reaping the CQ so the next tick can submit. Other errors are returned;
+    /// queued SQEs stay queued and their resources stay owned by their slots.
+    fn enter(&mut self, wait: Wait) -> io::Result<usize> {
+        loop {
+            self.stats.enters += 1;
+            match self.ring.enter(wait) {
+                Ok(n) => return Ok(n),
+                Err(e) => match e.raw_os_error() {
+                    Some(libc::EINTR) => {
+                        if matches!(wait, Wait::One(_)) {
+                            return Ok(0);
+                        }
+                    }
+                    Some(libc::EAGAIN) | Some(libc::EBUSY) => {
+                        self.take_cqes();
+                        return Ok(0);
+                    }
+                    _ => {
+                        self.stats.enter_errors += 1;
+                        return Err(e);
+                    }
+                },
+            }
+        }
+    }
+
+    /// Moves ready CQEs into their slots; collects wakers and orphaned resources.
+    fn take_cqes(&mut self) {
+        let mut cqes = std::mem::take(&mut self.cqes);
+        self.ring.reap(&mut cqes);
+        for cqe in cqes.drain(..) {
+            self.complete(cqe);
+        }
+        self.cqes = cqes;
+    }
+
+    fn complete(&mut self, cqe: Cqe) {
+        match cqe.user_data {
+            CANCEL_USER_DATA => return,
+            WAKE_USER_DATA => {
+                if let Some(w) = &mut self.wake {
+                    w.armed = false;
+                }
+                if !self.shut_down {
+                    let _ = self.rearm_wake();
+                }
+                return;
+            }
+            _ => {}
+        }
+        let (index, generation) = lifecycle::decode(cqe.user_data);
+        let Some(slot) = self
+            .slots
+            .get_mut(index)
+            .filter(|s| s.generation == generation)
+        else {
+            self.stats.stale_cqes += 1;
+            return;
+        };
+        if matches!(slot.state, Lifecycle::Completed(_)) {
+            // Ops here are single-shot: a second CQE for the same user_data is stale.
+            self.stats.stale_cqes += 1;
+            return;
+        }
+        self.stats.ops_completed += 1;
+        match std::mem::replace(&mut slot.state, Lifecycle::Completed(cqe)) {
+            Lifecycle::Waiting(w) => self.to_wake.push(w),
+            Lifecycle::Cancelled(data) => {
+                self.slots.remove(index);
+                self.orphans.push((data, cqe));
+            }
+            Lifecycle::Submitted | Lifecycle::Completed(_) => {}
+        }
+    }
+
+    fn rearm_wake(&mut self) -> io::Result<()> {
+        let Some(w) = &mut self.wake else {
+            return Ok(());
+        };
+        if w.armed {
+            return Ok(());
+        }
+        let ptr: *mut u64 = &mut *w.buf;
+        let sqe = opcode::Read::new(types::Fd(w.fd.as_raw_fd()), ptr.cast(), 8)
+            .build()
+            .user_data(WAKE_USER_DATA);
+        w.armed = true;
+        // SAFETY: the buffer is a Box owned by `self.wake` and the fd an Arc it holds; both
+        // stay alive until this read's CQE clears `armed` (`shutdown` waits for that, and
+        // `leak_kernel_owned` leaks them otherwise).
+        let res = unsafe { self.push(&sqe) };
+        if res.is_err()
+            && let Some(w) = &mut self.wake
+        {
+            w.armed = false;
+        }
+        res
+    }
+
+    /// Gives up on CQEs that never came: forget (leak) every resource the kernel may still
+    /// write to, instead of freeing it.
+    fn leak_kernel_owned(&mut self) {
+        for (_, slot) in self.slots.iter_mut() {
+            if let Lifecycle::Cancelled(data) =
+                std::mem::replace(&mut slot.state, Lifecycle::Submitted)
+            {
+                std::mem::forget(data);
+            }
+        }
+        if let Some(w) = self.wake.take().filter(|w| w.armed) {
+            std::mem::forget(w);
+        }
+    }
+}
+
+fn shut_down_error() -> io::Error {
+    io::Error::other("ringcore: the runtime that owns this op has shut down")
+}

@@ -1,0 +1,162 @@
+//! `Op<T>`: the future of one in-flight operation.
+//!
+//! An op is described by a value of a type implementing [`OpCode`]: it owns every resource
+//! the kernel will read or write (buffers, paths, statx structs, the fd), builds the SQE
+//! pointing at them, and turns the CQE into a result that hands the resources back.
+//!
+//! The split between *describing* an op (its fields and `sqe`) and *completing* it
+//! (`complete`, `late_cqe`) is what a readiness (epoll) backend would reuse: it would add a
+//! method that performs the same syscall directly when the fd is ready and feed the outcome
+//! to the same `complete`, so public types never learn which backend ran the op.
+//!
+//! Dropping an `Op` before its CQE moves the description into the slot
+//! (`Lifecycle::Cancelled`) and queues IORING_OP_ASYNC_CANCEL; the resources are freed and
+//! `late_cqe` runs when the CQE arrives (see `lifecycle`).
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use io_uring::squeue;
+
+use super::Driver;
+use super::ring::Cqe;
+
+/// One io_uring operation: its resources, its SQE, and what its CQE means.
+///
+/// # Safety
+///
+/// Every pointer in the entry returned by `sqe` must point into memory owned by `self`
+/// that stays valid and at the same address while `self` is alive, even if `self` is
+/// moved (heap allocations: `Vec`, `Box`, `CString`; never an inline field). The driver
+/// keeps `self` alive until the op's final CQE.
+pub(crate) unsafe trait OpCode: 'static {
+    /// What the op's future resolves to.
+    type Output;
+
+    /// Builds the SQE (without `user_data`, which the driver sets).
+    fn sqe(&mut self) -> squeue::Entry;
+
+    /// Turns the CQE into the output, handing owned resources back to the caller.
+    fn complete(self, cqe: Completion) -> Self::Output;
+
+    /// Runs when the CQE arrives after the future was dropped. The default drops the
+    /// resources; ops that produce an fd close it here.
+    fn late_cqe(self, cqe: Completion)
+    where
+        Self: Sized,
+    {
+        let _ = cqe;
+    }
+}
+
+/// The outcome of one op as its `complete` sees it.
+#[derive(Debug)]
+pub(crate) struct Completion {
+    /// `res` of the CQE: a count or fd, or the error.
+    pub(crate) result: io::Result<u32>,
+    /// `IORING_CQE_F_*` flags (read by multishot and buffer-select ops).
+    #[allow(dead_code)]
+    pub(crate) flags: u32,
+}
+
+impl Completion {
+    pub(crate) fn from_cqe(cqe: Cqe) -> Self {
+        Self {
+            result: crate::sys::cvt(cqe.result),
+            flags: cqe.flags,
+        }
+    }
+}
+
+/// The resources of a dropped op, waiting in its slot for the CQE.
+pub(crate) trait Orphan {
+    /// The CQE arrived: release the resources as the op prescribes.
+    fn late_cqe(self: Box<Self>, cqe: Cqe);
+}
+
+impl<T: OpCode> Orphan for T {
+    fn late_cqe(self: Box<Self>, cqe: Cqe) {
+        OpCode::late_cqe(*self, Completion::from_cqe(cqe))
+    }
+}
+
+/// The future of one in-flight op. Resolves to `T::Output`.
+pub(crate) struct Op<T: OpCode> {
+    driver: Rc<Driver>,
+    /// Slab index and generation; `None` once completed, or if the op never reached the
+    /// kernel (then `early` holds its outcome).
+    slot: Option<(usize, u32)>,
+    data: Option<T>,
+    early: Option<io::Error>,
+}
+
+impl<T: OpCode> Op<T> {
+    pub(crate) fn new(driver: Rc<Driver>, slot: (usize, u32), data: T) -> Self {
+        Self {
+            driver,
+            slot: Some(slot),
+            data: Some(data),
+            early: None,
+        }
+    }
+
+    /// An op that failed before its SQE was pushed (the driver is shut down or the ring
+    /// refused the push); it resolves to `err` on first poll.
+    pub(crate) fn failed(driver: Rc<Driver>, data: T, err: io::Error) -> Self {
+        Self {
+            driver,
+            slot: None,
+            data: Some(data),
+            early: Some(err),
+        }
+    }
+}
+
+impl<T: OpCode> Unpin for Op<T> {}
+
+impl<T: OpCode> Future for Op<T> {
+    type Output = T::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
+        let this = self.get_mut();
+        let completion = match (this.slot, this.early.take()) {
+            (_, Some(err)) => Completion {
+                result: Err(err),
+                flags: 0,
+            },
+            (Some((index, generation)), None) => match this.driver.poll_op(index, generation, cx) {
+                Poll::Ready(cqe) => {
+                    this.slot = None;
+                    Completion::from_cqe(cqe)
+                }
+                Poll::Pending => return Poll::Pending,
+            },
+            (None, None) => panic!("ringcore: Op polled after completion"),
+        };
+        let data = this
+            .data
+            .take()
+            .expect("ringcore: Op polled after completion");
+        Poll::Ready(data.complete(completion))
+    }
+}
+
+impl<T: OpCode> Drop for Op<T> {
+    fn drop(&mut self) {
+        if let (Some((index, generation)), Some(data)) = (self.slot.take(), self.data.take()) {
+            self.driver.drop_op(index, generation, Box::new(data));
+        }
+    }
+}
+
+impl<T: OpCode> std::fmt::Debug for Op<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Op")
+            .field("slot", &self.slot)
+            .field("op", &std::any::type_name::<T>())
+            .finish()
+    }
+}

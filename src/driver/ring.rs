@@ -1,0 +1,111 @@
+//! The narrow interface the driver uses to talk to a ring: push an SQE, enter the kernel,
+//! take CQEs. The real implementation wraps `io_uring::IoUring`; unit tests put a fake
+//! behind the same trait to inject errors, short results and late completions.
+
+use std::io;
+use std::time::Duration;
+
+use io_uring::{IoUring, squeue, types};
+
+/// One completion, copied out of the CQ ring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Cqe {
+    /// The `user_data` of the SQE this completes.
+    pub(crate) user_data: u64,
+    /// `res`: a count or fd on success, `-errno` on failure.
+    pub(crate) result: i32,
+    /// `IORING_CQE_F_*` flags.
+    pub(crate) flags: u32,
+}
+
+/// How long `Ring::enter` may block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wait {
+    /// Submit queued SQEs and run pending completions, never block.
+    No,
+    /// Block until at least one CQE is ready, or the timeout (if any) passes.
+    One(Option<Duration>),
+}
+
+/// The submission queue has no free entry; flush it with `enter` and push again.
+#[derive(Debug)]
+pub(crate) struct SqFull;
+
+/// What the driver needs from a ring.
+pub(crate) trait Ring {
+    /// Queues an SQE in user space; nothing reaches the kernel until `enter`.
+    ///
+    /// # Safety
+    ///
+    /// Every buffer, path or struct the SQE points to must stay valid and unmoved until the
+    /// CQE carrying the SQE's `user_data` is taken by `reap`, whatever later calls return.
+    unsafe fn push(&mut self, sqe: &squeue::Entry) -> Result<(), SqFull>;
+
+    /// Submits queued SQEs (io_uring_enter(2)) and optionally waits. Returns the number of
+    /// SQEs the kernel consumed. A timed-out wait is `Ok`.
+    fn enter(&mut self, wait: Wait) -> io::Result<usize>;
+
+    /// Moves every ready CQE into `out`.
+    fn reap(&mut self, out: &mut Vec<Cqe>);
+
+    /// SQEs queued in user space and not yet consumed by the kernel.
+    fn queued(&mut self) -> usize;
+
+    /// The kernel asked to be entered (pending task work or CQ overflow backlog) even with
+    /// nothing to submit.
+    fn needs_enter(&mut self) -> bool;
+}
+
+/// The real ring.
+pub(crate) struct Uring {
+    ring: IoUring,
+}
+
+impl Uring {
+    pub(crate) fn new(ring: IoUring) -> Self {
+        Self { ring }
+    }
+}
+
+impl Ring for Uring {
+    unsafe fn push(&mut self, sqe: &squeue::Entry) -> Result<(), SqFull> {
+        let mut sq = self.ring.submission();
+        // SAFETY: the caller guarantees what the SQE points to outlives its CQE.
+        unsafe { sq.push(sqe) }.map_err(|_| SqFull)
+    }
+
+    fn enter(&mut self, wait: Wait) -> io::Result<usize> {
+        let submitter = self.ring.submitter();
+        let res = match wait {
+            Wait::No => submitter.submit(),
+            Wait::One(None) => submitter.submit_and_wait(1),
+            Wait::One(Some(d)) => {
+                let ts = types::Timespec::from(d);
+                let args = types::SubmitArgs::new().timespec(&ts);
+                submitter.submit_with_args(1, &args)
+            }
+        };
+        match res {
+            Err(e) if e.raw_os_error() == Some(libc::ETIME) => Ok(0),
+            other => other,
+        }
+    }
+
+    fn reap(&mut self, out: &mut Vec<Cqe>) {
+        let cq = self.ring.completion();
+        out.extend(cq.map(|c| Cqe {
+            user_data: c.user_data(),
+            result: c.result(),
+            flags: c.flags(),
+        }));
+    }
+
+    fn queued(&mut self) -> usize {
+        self.ring.submission().len()
+    }
+
+    fn needs_enter(&mut self) -> bool {
+        let sq = self.ring.submission();
+        sq.taskrun() || sq.cq_overflow()
+    }
+}

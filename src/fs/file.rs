@@ -1,0 +1,360 @@
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::path::Path;
+use std::rc::Rc;
+
+use super::{Lines, Metadata, OpenOptions};
+use crate::buf::{BufResult, IoBuf, IoBufMut};
+use crate::driver::ops::fs::{Close, Fallocate, Fsync, Ftruncate, Statx};
+use crate::driver::ops::rw::{Read, Write};
+use crate::driver::shared_fd::SharedFd;
+use crate::driver::{Driver, Op};
+
+/// An open file whose I/O goes through the core's io_uring.
+///
+/// All reads and writes are positional (pread/pwrite semantics: they do not move a file
+/// cursor), take an owned buffer and return it with the result. The file belongs to the
+/// core that opened it (`!Send`); share it between tasks of that core with `Rc<File>`.
+///
+/// Dropping a `File` closes its descriptor once every op still in flight on it has
+/// completed; [`close`](File::close) does the same asynchronously and reports close's
+/// error.
+///
+/// # Examples
+///
+/// ```
+/// use ringcore::fs::File;
+///
+/// ringcore::block_on(async {
+///     let dir = tempfile::tempdir()?;
+///     let path = dir.path().join("data");
+///     let file = File::create(&path).await?;
+///     let (res, _buf) = file.write_all_at(b"0123456789" as &'static [u8], 0).await;
+///     res?;
+///     file.sync_all().await?;
+///
+///     let (res, buf) = file.read_exact_at(Vec::with_capacity(4), 3).await;
+///     res?;
+///     assert_eq!(buf, b"3456");
+///     file.close().await
+/// })
+/// .unwrap();
+/// ```
+pub struct File {
+    fd: SharedFd,
+    driver: Rc<Driver>,
+}
+
+impl File {
+    pub(crate) fn from_parts(fd: OwnedFd, driver: Rc<Driver>) -> Self {
+        Self {
+            fd: SharedFd::new(fd),
+            driver,
+        }
+    }
+
+    /// Opens a file read-only.
+    ///
+    /// # Errors
+    ///
+    /// As [`OpenOptions::open`]; a missing file is `NotFound`.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`OpenOptions::open`]: a descriptor opened after the future was dropped is closed.
+    pub async fn open(path: impl AsRef<Path>) -> io::Result<File> {
+        OpenOptions::new().read(true).open(path).await
+    }
+
+    /// Opens a file write-only, creating it (mode 0o666 before the umask) or truncating it.
+    ///
+    /// # Errors
+    ///
+    /// As [`OpenOptions::open`]; a missing parent directory is `NotFound`, a directory is
+    /// `IsADirectory`.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`OpenOptions::open`].
+    pub async fn create(path: impl AsRef<Path>) -> io::Result<File> {
+        OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+            .await
+    }
+
+    /// Adopts a `std::fs::File` (it must be usable by the current core's ring).
+    ///
+    /// # Panics
+    ///
+    /// If called outside a ringcore runtime.
+    pub fn from_std(file: std::fs::File) -> File {
+        File::from_parts(OwnedFd::from(file), crate::runtime::context::driver())
+    }
+
+    /// Reads up to `buf.bytes_total()` bytes at byte offset `pos` into the start of `buf`
+    /// (IORING_OP_READ, pread(2) semantics). Returns the number of bytes read (0 at or past
+    /// EOF) and the buffer, whose initialised length now covers them.
+    ///
+    /// # Errors
+    ///
+    /// read(2)'s errors, e.g. `EINVAL` (`InvalidInput`) for a misaligned O_DIRECT read,
+    /// `EBADF` if the file was not opened for reading.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future cancels the read; the buffer stays owned by the runtime until the
+    /// kernel has let go of it and is then freed. Bytes read are lost with it.
+    pub async fn read_at<B: IoBufMut>(&self, buf: B, pos: u64) -> BufResult<usize, B> {
+        self.read_op(buf, pos).await
+    }
+
+    /// Like [`read_at`](File::read_at), but the returned future does not borrow the file.
+    pub(crate) fn read_op<B: IoBufMut>(&self, buf: B, pos: u64) -> Op<Read<B>> {
+        self.driver.submit(Read {
+            fd: self.fd.clone(),
+            buf,
+            offset: pos,
+        })
+    }
+
+    /// Writes `buf`'s initialised bytes at byte offset `pos` (IORING_OP_WRITE, pwrite(2)
+    /// semantics; with O_APPEND the data goes to the end). Returns the number of bytes
+    /// written, which may be fewer than asked, and the buffer.
+    ///
+    /// # Errors
+    ///
+    /// write(2)'s errors, e.g. `StorageFull` (ENOSPC), `EBADF` if not opened for writing.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future cancels the write; it may or may not have happened, fully or in
+    /// part. The buffer is freed once the kernel lets go of it.
+    pub async fn write_at<B: IoBuf>(&self, buf: B, pos: u64) -> BufResult<usize, B> {
+        self.write_op(buf, pos).await
+    }
+
+    pub(crate) fn write_op<B: IoBuf>(&self, buf: B, pos: u64) -> Op<Write<B>> {
+        self.driver.submit(Write {
+            fd: self.fd.clone(),
+            buf,
+            offset: pos,
+        })
+    }
+
+    /// Reads exactly `buf.bytes_total()` bytes at offset `pos`, looping over short reads.
+    ///
+    /// # Errors
+    ///
+    /// `UnexpectedEof` if the file ends first (the bytes read so far are in `buf`), or the
+    /// first read error.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel-safe: bytes read before the drop are lost with the buffer.
+    pub async fn read_exact_at<B: IoBufMut>(&self, buf: B, pos: u64) -> BufResult<(), B> {
+        let total = buf.bytes_total();
+        let mut buf = buf;
+        let mut done = 0;
+        while done < total {
+            let (res, slice) = self
+                .read_at(buf.slice(done..total), pos + done as u64)
+                .await;
+            buf = slice.into_inner();
+            match res {
+                Ok(0) => {
+                    let err = io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!("file ended after {done} of {total} bytes"),
+                    );
+                    return (Err(err), buf);
+                }
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return (Err(e), buf),
+            }
+        }
+        (Ok(()), buf)
+    }
+
+    /// Writes all of `buf`'s initialised bytes at offset `pos`, looping over short writes.
+    ///
+    /// # Errors
+    ///
+    /// `WriteZero` if a write accepts no bytes, or the first write error.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel-safe: an unknown prefix of the data may have been written.
+    pub async fn write_all_at<B: IoBuf>(&self, buf: B, pos: u64) -> BufResult<(), B> {
+        let total = buf.bytes_init();
+        let mut buf = buf;
+        let mut done = 0;
+        while done < total {
+            let (res, slice) = self
+                .write_at(buf.slice(done..total), pos + done as u64)
+                .await;
+            buf = slice.into_inner();
+            match res {
+                Ok(0) => {
+                    let err = io::Error::new(
+                        io::ErrorKind::WriteZero,
+                        format!("write accepted 0 bytes after {done} of {total}"),
+                    );
+                    return (Err(err), buf);
+                }
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return (Err(e), buf),
+            }
+        }
+        (Ok(()), buf)
+    }
+
+    /// Flushes data and metadata to the device (IORING_OP_FSYNC, fsync(2)).
+    ///
+    /// # Errors
+    ///
+    /// fsync(2)'s errors (`EIO` on a device error).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future leaves it unknown whether the data reached the device.
+    pub async fn sync_all(&self) -> io::Result<()> {
+        self.driver
+            .submit(Fsync {
+                fd: self.fd.clone(),
+                datasync: false,
+            })
+            .await
+    }
+
+    /// Flushes data, and only the metadata needed to read it back (fdatasync(2)).
+    ///
+    /// # Errors
+    ///
+    /// As [`sync_all`](File::sync_all).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`sync_all`](File::sync_all).
+    pub async fn sync_data(&self) -> io::Result<()> {
+        self.driver
+            .submit(Fsync {
+                fd: self.fd.clone(),
+                datasync: true,
+            })
+            .await
+    }
+
+    /// The file's metadata (IORING_OP_STATX on the fd).
+    ///
+    /// # Errors
+    ///
+    /// statx(2)'s errors.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: nothing changes.
+    pub async fn metadata(&self) -> io::Result<Metadata> {
+        let stx = self.driver.submit(Statx::of_fd(self.fd.clone())).await?;
+        Ok(Metadata::from_statx(&stx))
+    }
+
+    /// Truncates or extends the file to `size` bytes (IORING_OP_FTRUNCATE on Linux 6.9+,
+    /// else ftruncate(2) on the calling thread, which does not block on I/O).
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` if the file is not open for writing or `size` exceeds `i64::MAX`;
+    /// `StorageFull`, `FileTooLarge`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future leaves it unknown whether the length changed.
+    pub async fn set_len(&self, size: u64) -> io::Result<()> {
+        if i64::try_from(size).is_err() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "size exceeds i64::MAX",
+            ));
+        }
+        if self.driver.features().ftruncate {
+            self.driver
+                .submit(Ftruncate {
+                    fd: self.fd.clone(),
+                    len: size,
+                })
+                .await
+        } else {
+            crate::sys::fd::ftruncate(self.fd.borrow(), size)
+        }
+    }
+
+    /// Allocates (or with `mode` flags, punches or zeroes) `len` bytes at `offset`
+    /// (IORING_OP_FALLOCATE, fallocate(2); `mode` 0 allocates and extends the file).
+    ///
+    /// # Errors
+    ///
+    /// fallocate(2)'s errors: `Unsupported` (EOPNOTSUPP) where the file system cannot,
+    /// `StorageFull`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future leaves it unknown whether space was allocated.
+    pub async fn allocate(&self, offset: u64, len: u64, mode: i32) -> io::Result<()> {
+        self.driver
+            .submit(Fallocate {
+                fd: self.fd.clone(),
+                offset,
+                len,
+                mode,
+            })
+            .await
+    }
+
+    /// Closes the file through the ring (IORING_OP_CLOSE), after every op still in flight
+    /// on it has completed.
+    ///
+    /// # Errors
+    ///
+    /// close(2)'s error (`EIO` on NFS, say); the descriptor is released either way.
+    ///
+    /// # Cancel safety
+    ///
+    /// If the future is dropped while waiting for in-flight ops, the descriptor is closed
+    /// when they finish; if dropped after the close was queued, the close still happens.
+    pub async fn close(self) -> io::Result<()> {
+        let File { fd, driver } = self;
+        let Some(owned) = fd.into_sole_owner().await else {
+            return Ok(());
+        };
+        let raw = std::os::fd::IntoRawFd::into_raw_fd(owned);
+        driver.submit(Close { fd: raw }).await
+    }
+
+    /// A line-by-line reader over the file from offset 0; see [`Lines`].
+    pub fn lines(self) -> Lines {
+        Lines::new(self)
+    }
+}
+
+impl AsRawFd for File {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.raw()
+    }
+}
+
+impl AsFd for File {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.borrow()
+    }
+}
+
+impl std::fmt::Debug for File {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("File").field("fd", &self.fd.raw()).finish()
+    }
+}

@@ -1,0 +1,58 @@
+//! ringcore: an io_uring-based, thread-per-core async runtime for Linux.
+//!
+//! Each core runs its own executor driven by its own io_uring. Tasks never leave the core
+//! they were spawned on, so they need not be `Send`. File I/O goes through the ring with
+//! ownership-passing buffers: a read takes a buffer and gives it back with the result, so
+//! the kernel never writes into memory the program has freed, even when the future is
+//! dropped mid-flight.
+//!
+//! # Example
+//!
+//! ```
+//! use ringcore::fs::File;
+//!
+//! ringcore::block_on(async {
+//!     let dir = tempfile::tempdir().unwrap();
+//!     let path = dir.path().join("hello.txt");
+//!     ringcore::fs::write(&path, b"hello, ring" as &'static [u8]).await?;
+//!
+//!     let file = File::open(&path).await?;
+//!     let (res, buf) = file.read_at(Vec::with_capacity(64), 0).await;
+//!     assert_eq!(&buf[..res?], b"hello, ring");
+//!     file.close().await?;
+//!     Ok::<(), std::io::Error>(())
+//! })
+//! .unwrap();
+//! ```
+//!
+//! # Kernel requirements
+//!
+//! Linux 5.11 or newer (IORING_FEAT_NODROP and IORING_FEAT_EXT_ARG); 6.1 or newer for the
+//! fastest setup (IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN). Where io_uring
+//! is unavailable (seccomp, `kernel.io_uring_disabled`, RLIMIT_MEMLOCK, an old kernel),
+//! [`Runtime::new`] returns a [`BuildError`] that says why and what to do.
+//!
+//! # Map of the crate
+//!
+//! - [`block_on`], [`spawn`], [`JoinHandle`], [`yield_now`], [`Runtime`]: running tasks;
+//! - [`time`]: `sleep`, `timeout` (asyncio's `wait_for`), `interval`;
+//! - [`fs`]: files and directories through the ring;
+//! - [`buf`]: the buffer traits I/O calls take;
+//! - [`offload`]: `spawn_blocking` for calls that would block the core.
+
+mod driver;
+mod executor;
+mod runtime;
+mod sys;
+
+pub mod buf;
+pub mod fs;
+pub mod offload;
+pub mod time;
+
+pub use buf::{BufResult, IoBuf, IoBufMut};
+pub use driver::DriverStats;
+pub use executor::task::{JoinError, JoinHandle, TaskId};
+pub use runtime::{
+    BuildError, Builder, CoreMetrics, Runtime, SetupMode, block_on, spawn, yield_now,
+};

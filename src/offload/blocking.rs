@@ -1,0 +1,181 @@
+//! The blocking thread pool.
+//!
+//! Threads start lazily, one per job that finds no idle thread, up to the pool's bound;
+//! beyond it jobs queue (FIFO). A thread idle for `IDLE_TIMEOUT` exits. Each job is an
+//! `async_task` task whose future runs the closure once; awaiting its handle on a core
+//! registers the core task's waker, and the pool thread wakes it through the core's remote
+//! queue and eventfd.
+
+use std::collections::VecDeque;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_task::Runnable;
+
+use crate::executor::next_task_id;
+use crate::executor::task::{JoinError, JoinHandle, TaskMeta};
+use crate::runtime::context;
+
+const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs `f` on the runtime's blocking thread pool and returns a handle to its result.
+///
+/// Use it for calls that block (a synchronous library, `getaddrinfo`, a CPU burst of more
+/// than a millisecond or so) so the core keeps serving other tasks. The pool has at most
+/// 16 threads; further jobs wait in a FIFO queue.
+///
+/// The handle resolves to `Ok(value)`, to [`JoinError::Panic`] if `f` panicked (the
+/// pool thread survives), or to [`JoinError::Cancelled`] if the runtime shut down before
+/// `f` started.
+///
+/// # Panics
+///
+/// If called outside a ringcore runtime.
+///
+/// # Cancel safety
+///
+/// Dropping the handle detaches the job: once started, `f` runs to completion and its
+/// result is dropped. [`JoinHandle::abort`] has no effect on blocking jobs.
+///
+/// # Examples
+///
+/// ```
+/// ringcore::block_on(async {
+///     let sum = ringcore::offload::spawn_blocking(|| (1..=100u64).sum::<u64>()).await;
+///     assert_eq!(sum.unwrap(), 5050);
+/// });
+/// ```
+#[track_caller]
+pub fn spawn_blocking<F, T>(f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let pool = context::with(|core| core.blocking.clone());
+    pool.spawn(f)
+}
+
+/// A bounded pool of threads for blocking jobs; see the module docs.
+#[derive(Debug)]
+pub(crate) struct BlockingPool {
+    state: Mutex<State>,
+    cond: Condvar,
+    max_threads: usize,
+}
+
+#[derive(Debug)]
+struct State {
+    queue: VecDeque<Runnable<TaskMeta>>,
+    threads: usize,
+    idle: usize,
+    shutdown: bool,
+}
+
+impl BlockingPool {
+    pub(crate) fn new(max_threads: usize) -> Arc<Self> {
+        Arc::new(Self {
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                threads: 0,
+                idle: 0,
+                shutdown: false,
+            }),
+            cond: Condvar::new(),
+            max_threads: max_threads.max(1),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Jobs run outside the lock, so a poisoned lock still holds consistent state.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn spawn<F, T>(self: &Arc<Self>, f: F) -> JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let id = next_task_id();
+        let meta = TaskMeta {
+            id,
+            key: usize::MAX,
+        };
+        let pool = self.clone();
+        let job =
+            async move { catch_unwind(AssertUnwindSafe(f)).map_err(|p| JoinError::panic(id, p)) };
+        let (runnable, task) = async_task::Builder::new()
+            .metadata(meta)
+            .spawn(move |_| job, move |r| pool.push(r));
+        runnable.schedule();
+        JoinHandle::new(task.fallible(), id, None)
+    }
+
+    fn push(self: &Arc<Self>, runnable: Runnable<TaskMeta>) {
+        let mut st = self.lock();
+        if st.shutdown {
+            // Dropping the runnable cancels the job; its handle sees Cancelled.
+            drop(st);
+            drop(runnable);
+            return;
+        }
+        st.queue.push_back(runnable);
+        if st.idle > 0 {
+            self.cond.notify_one();
+        } else if st.threads < self.max_threads {
+            st.threads += 1;
+            drop(st);
+            let pool = self.clone();
+            let spawned = std::thread::Builder::new()
+                .name("ringcore-blocking".into())
+                .spawn(move || pool.worker());
+            if spawned.is_err() {
+                // No thread: the job waits for an existing one (if any) to pick it up.
+                self.lock().threads -= 1;
+            }
+        }
+    }
+
+    fn worker(self: Arc<Self>) {
+        let mut st = self.lock();
+        loop {
+            if let Some(runnable) = st.queue.pop_front() {
+                drop(st);
+                runnable.run();
+                st = self.lock();
+                continue;
+            }
+            if st.shutdown {
+                break;
+            }
+            st.idle += 1;
+            let (guard, timeout) = self
+                .cond
+                .wait_timeout(st, IDLE_TIMEOUT)
+                .unwrap_or_else(|e| e.into_inner());
+            st = guard;
+            st.idle -= 1;
+            if timeout.timed_out() && st.queue.is_empty() {
+                break;
+            }
+        }
+        st.threads -= 1;
+    }
+
+    /// Stops accepting jobs, cancels queued ones and lets idle threads exit. Running jobs
+    /// finish on their threads.
+    pub(crate) fn shutdown(&self) {
+        let queued = {
+            let mut st = self.lock();
+            st.shutdown = true;
+            std::mem::take(&mut st.queue)
+        };
+        self.cond.notify_all();
+        drop(queued);
+    }
+
+    #[allow(dead_code)]
+    pub(crate) fn threads(&self) -> usize {
+        self.lock().threads
+    }
+}

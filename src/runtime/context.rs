@@ -1,0 +1,85 @@
+//! The current core's context: one thread-local, reached through the functions here.
+//!
+//! It is set while a runtime runs on this thread (`Runtime::block_on` and the runtime's
+//! shutdown) and holds the core: executor, driver, timers. Futures that need the core grab
+//! what they need (an `Rc` of the driver or timers) when they are created; no `Drop` impl
+//! reads the context.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use super::core::Core;
+use crate::driver::Driver;
+use crate::time::Timers;
+
+thread_local! {
+    static CURRENT: RefCell<Option<Rc<Core>>> = const { RefCell::new(None) };
+    /// Id of the core running on this thread (0: none). Read on every wake to decide
+    /// between the local and the remote queue, so it is a plain `Cell`.
+    static CURRENT_ID: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Makes `core` current until the guard drops.
+pub(crate) fn enter(core: &Rc<Core>) -> EnterGuard {
+    let prev = CURRENT.with(|c| c.borrow_mut().replace(core.clone()));
+    let prev_id = CURRENT_ID.with(|c| c.replace(core.id));
+    EnterGuard { prev, prev_id }
+}
+
+/// Restores the previous context when dropped.
+pub(crate) struct EnterGuard {
+    prev: Option<Rc<Core>>,
+    prev_id: usize,
+}
+
+impl Drop for EnterGuard {
+    fn drop(&mut self) {
+        let prev = self.prev.take();
+        let _ = CURRENT.try_with(|c| *c.borrow_mut() = prev);
+        let _ = CURRENT_ID.try_with(|c| c.set(self.prev_id));
+    }
+}
+
+/// The id of the core running on this thread, or 0.
+pub(crate) fn current_id() -> usize {
+    CURRENT_ID.try_with(Cell::get).unwrap_or(0)
+}
+
+/// Runs `f` with the current core, if any.
+pub(crate) fn try_with<R>(f: impl FnOnce(&Rc<Core>) -> R) -> Option<R> {
+    CURRENT
+        .try_with(|c| c.borrow().as_ref().map(f))
+        .ok()
+        .flatten()
+}
+
+/// Runs `f` with the current core.
+///
+/// # Panics
+///
+/// If no ringcore runtime runs on this thread.
+#[track_caller]
+pub(crate) fn with<R>(f: impl FnOnce(&Rc<Core>) -> R) -> R {
+    match try_with(f) {
+        Some(r) => r,
+        None => panic!(
+            "ringcore: this must be called from inside a ringcore runtime \
+             (ringcore::block_on or Runtime::block_on)"
+        ),
+    }
+}
+
+/// True if a ringcore runtime is running on this thread.
+pub(crate) fn is_set() -> bool {
+    current_id() != 0
+}
+
+#[track_caller]
+pub(crate) fn driver() -> Rc<Driver> {
+    with(|c| c.driver.clone())
+}
+
+#[track_caller]
+pub(crate) fn timers() -> Rc<Timers> {
+    with(|c| c.timers.clone())
+}

@@ -1,0 +1,162 @@
+//! One core: an executor, a driver and timers on one thread, and the tick that runs them.
+//!
+//! ```text
+//! loop {
+//!     poll the main future if it was woken
+//!     run up to `event_interval` ready tasks (local queue, then remote queue)
+//!     fire expired timers
+//!     if work is ready: submit queued SQEs and take ready CQEs without blocking
+//!     else: submit and block for >= 1 CQE, a remote wake, or the next timer deadline
+//!     wake the tasks whose ops completed
+//! }
+//! ```
+
+use std::future::Future;
+use std::os::fd::{AsFd, OwnedFd};
+use std::panic::Location;
+use std::pin::pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::Instant;
+
+use async_task::Runnable;
+
+use super::context;
+use crate::driver::Driver;
+use crate::executor::Executor;
+use crate::executor::queue::{Remote, Unpark};
+use crate::executor::task::{JoinHandle, TaskMeta};
+use crate::offload::BlockingPool;
+use crate::time::Timers;
+
+static NEXT_CORE_ID: AtomicUsize = AtomicUsize::new(1);
+
+pub(crate) struct Core {
+    /// Process-unique id (never 0).
+    pub(crate) id: usize,
+    pub(crate) executor: Executor,
+    pub(crate) driver: Rc<Driver>,
+    pub(crate) timers: Rc<Timers>,
+    pub(crate) blocking: Arc<BlockingPool>,
+    pub(crate) event_interval: usize,
+}
+
+/// Wakes a parked core by writing its eventfd.
+struct EventFdUnpark(Arc<OwnedFd>);
+
+impl Unpark for EventFdUnpark {
+    fn unpark(&self) {
+        crate::sys::fd::eventfd_write(self.0.as_fd());
+    }
+}
+
+/// The waker of `block_on`'s main future: a flag the tick checks.
+struct MainWaker {
+    woken: AtomicBool,
+    remote: Arc<Remote>,
+    core_id: usize,
+}
+
+impl Wake for MainWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if context::current_id() == self.core_id {
+            self.woken.store(true, Ordering::Release);
+        } else {
+            self.remote.wake_flag(&self.woken);
+        }
+    }
+}
+
+impl Core {
+    pub(crate) fn new(driver: Driver, event_interval: usize) -> std::io::Result<Self> {
+        let wake_fd = Arc::new(crate::sys::fd::eventfd()?);
+        driver.arm_wake_fd(wake_fd.clone())?;
+        let remote = Arc::new(Remote::new(Box::new(EventFdUnpark(wake_fd))));
+        Ok(Self {
+            id: NEXT_CORE_ID.fetch_add(1, Ordering::Relaxed),
+            executor: Executor::new(remote),
+            driver: Rc::new(driver),
+            timers: Rc::new(Timers::default()),
+            blocking: BlockingPool::new(16),
+            event_interval,
+        })
+    }
+
+    pub(crate) fn spawn<F>(
+        &self,
+        future: F,
+        name: Option<Box<str>>,
+        location: &'static Location<'static>,
+    ) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        let remote = self.executor.remote().clone();
+        let core_id = self.id;
+        let schedule = move |runnable: Runnable<TaskMeta>| {
+            if context::current_id() == core_id {
+                // On the owning thread with the core current: the context is set.
+                let pushed = context::try_with(|core| core.executor.push_local(runnable));
+                debug_assert!(pushed.is_some());
+            } else {
+                remote.push(runnable);
+            }
+        };
+        self.executor.spawn(future, schedule, name, location)
+    }
+
+    /// Runs the tick loop until `future` completes. The core must be current.
+    pub(crate) fn block_on<F: Future>(&self, future: F) -> F::Output {
+        let main = Arc::new(MainWaker {
+            woken: AtomicBool::new(true),
+            remote: self.executor.remote().clone(),
+            core_id: self.id,
+        });
+        let waker = Waker::from(main.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut future = pin!(future);
+        loop {
+            if main.woken.swap(false, Ordering::AcqRel)
+                && let Poll::Ready(v) = future.as_mut().poll(&mut cx)
+            {
+                return v;
+            }
+            self.executor.run_batch(self.event_interval);
+            if !self.timers.is_empty() {
+                self.timers.fire(Instant::now());
+            }
+            let ready = self.executor.has_local() || main.woken.load(Ordering::Acquire);
+            if ready || !self.executor.remote().prepare_park(&main.woken) {
+                self.driver.flush();
+            } else {
+                let timeout = self
+                    .timers
+                    .next_deadline()
+                    .map(|d| d.saturating_duration_since(Instant::now()));
+                self.driver.park(timeout);
+                self.executor.remote().unparked();
+            }
+            self.driver.dispatch();
+        }
+    }
+
+    /// Cancels every task, drops timers, cancels and drains every op. The core must be
+    /// current.
+    pub(crate) fn shutdown(&self) {
+        self.blocking.shutdown();
+        self.executor.shutdown();
+        self.timers.clear();
+        self.driver.dispatch();
+        self.driver.shutdown();
+        // Dropping cancelled ops' resources may have woken or spawned nothing we could
+        // run: every task is gone. Anything woken now is discarded.
+        self.executor.shutdown();
+    }
+}

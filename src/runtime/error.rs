@@ -1,0 +1,85 @@
+use std::io;
+
+/// Why a runtime could not be built. Each variant says what to do about it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The `kernel.io_uring_disabled` sysctl forbids io_uring for this process.
+    #[error(
+        "io_uring is disabled by the kernel.io_uring_disabled sysctl (value {value}); \
+         run `sysctl -w kernel.io_uring_disabled=0` as root (or, for value 1, add this \
+         user to the group in kernel.io_uring_group)"
+    )]
+    Disabled {
+        /// The sysctl's value: 1 (only `io_uring_group` members) or 2 (nobody).
+        value: i64,
+    },
+    /// io_uring_setup(2) returned EPERM: a seccomp profile (Docker's and Podman's default
+    /// ones, some CI sandboxes) or an LSM blocks io_uring.
+    #[error(
+        "io_uring_setup was denied (EPERM), most likely by a seccomp profile: allow the \
+         io_uring_setup, io_uring_enter and io_uring_register syscalls (for Docker: \
+         --security-opt seccomp=<profile allowing them>)"
+    )]
+    Denied(#[source] io::Error),
+    /// io_uring_setup(2) does not exist: the kernel is older than 5.1 or was built without
+    /// CONFIG_IO_URING.
+    #[error(
+        "this kernel has no io_uring (ENOSYS): ringcore needs Linux 5.11 or newer built \
+         with CONFIG_IO_URING"
+    )]
+    Unsupported(#[source] io::Error),
+    /// The ring's memory could not be locked: RLIMIT_MEMLOCK is too low (kernels before
+    /// 5.12 charge rings to it).
+    #[error(
+        "io_uring_setup failed with ENOMEM: RLIMIT_MEMLOCK ({limit}) is too low for a ring \
+         of {entries} entries; raise it (`ulimit -l`, LimitMEMLOCK= in systemd, \
+         --ulimit memlock= in Docker) or ask for fewer entries with Builder::ring_entries"
+    )]
+    Memlock {
+        /// The soft limit, or "unlimited".
+        limit: String,
+        /// The ring size that was asked for.
+        entries: u32,
+        /// The errno.
+        #[source]
+        source: io::Error,
+    },
+    /// The kernel has io_uring but lacks a feature ringcore depends on.
+    #[error("this kernel's io_uring lacks {feature}: ringcore needs Linux 5.11 or newer")]
+    MissingFeature {
+        /// The missing IORING_FEAT_* name.
+        feature: &'static str,
+    },
+    /// A Builder option is out of range.
+    #[error("invalid runtime configuration: {0}")]
+    InvalidConfig(String),
+    /// Another I/O error while setting up the ring or its eventfd.
+    #[error("cannot set up the io_uring runtime: {0}")]
+    Io(#[source] io::Error),
+}
+
+impl BuildError {
+    /// Interprets an io_uring_setup(2) error, given the `kernel.io_uring_disabled` sysctl
+    /// (if readable) and the soft RLIMIT_MEMLOCK in bytes (`None`: unlimited).
+    pub(crate) fn from_setup_error(
+        err: io::Error,
+        disabled_sysctl: Option<i64>,
+        memlock: Option<u64>,
+        entries: u32,
+    ) -> Self {
+        match err.raw_os_error() {
+            Some(libc::EPERM) => match disabled_sysctl {
+                Some(value) if value > 0 => BuildError::Disabled { value },
+                _ => BuildError::Denied(err),
+            },
+            Some(libc::ENOSYS) => BuildError::Unsupported(err),
+            Some(libc::ENOMEM) => BuildError::Memlock {
+                limit: memlock.map_or_else(|| "unlimited".to_owned(), |b| format!("{b} bytes")),
+                entries,
+                source: err,
+            },
+            _ => BuildError::Io(err),
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! File-descriptor syscalls that have no ring opcode, or that must run before a ring exists.
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use super::cvt_libc;
+
+/// Adopts an fd that a CQE returned. The caller must own `raw` (it came from a successful
+/// open/accept/socket CQE that nobody else has seen).
+pub(crate) fn adopt(raw: u32) -> OwnedFd {
+    // SAFETY: callers pass the result of a successful fd-producing CQE; the kernel created
+    // this descriptor for us alone and no other OwnedFd holds it.
+    unsafe { OwnedFd::from_raw_fd(raw as RawFd) }
+}
+
+/// Creates a non-blocking, close-on-exec eventfd used to wake a parked ring from another
+/// thread.
+pub(crate) fn eventfd() -> io::Result<OwnedFd> {
+    // SAFETY: eventfd takes no pointers; the result is checked before use.
+    let fd = cvt_libc(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })?;
+    // SAFETY: a fresh fd from eventfd(2), owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Adds 1 to an eventfd's counter. Errors are ignored: EAGAIN means the counter is already
+/// non-zero (the reader will wake anyway), and a closed fd cannot be woken.
+pub(crate) fn eventfd_write(fd: BorrowedFd<'_>) {
+    let one: u64 = 1;
+    // SAFETY: writes 8 bytes from a live stack variable to an fd we borrow.
+    unsafe {
+        libc::write(
+            fd.as_raw_fd(),
+            (&one as *const u64).cast(),
+            std::mem::size_of::<u64>(),
+        )
+    };
+}
+
+/// `ftruncate(2)`: sets a file's length in bytes. Used where the kernel lacks
+/// IORING_OP_FTRUNCATE (before 6.9).
+pub(crate) fn ftruncate(fd: BorrowedFd<'_>, len: u64) -> io::Result<()> {
+    let len = libc::off_t::try_from(len)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "length exceeds off_t"))?;
+    // SAFETY: no pointers; the fd is borrowed and live.
+    cvt_libc(unsafe { libc::ftruncate(fd.as_raw_fd(), len) })?;
+    Ok(())
+}
+
+/// `copy_file_range(2)` of up to `len` bytes at the files' own offsets. Returns bytes
+/// copied; 0 means the source hit EOF.
+pub(crate) fn copy_file_range(
+    from: BorrowedFd<'_>,
+    to: BorrowedFd<'_>,
+    len: usize,
+) -> io::Result<usize> {
+    // SAFETY: null offset pointers mean "use and advance the file offsets"; fds are live.
+    let n = cvt_libc(unsafe {
+        libc::copy_file_range(
+            from.as_raw_fd(),
+            std::ptr::null_mut(),
+            to.as_raw_fd(),
+            std::ptr::null_mut(),
+            len,
+            0,
+        )
+    })?;
+    Ok(n as usize)
+}
+
+/// `fchmod(2)`: sets permission bits.
+pub(crate) fn fchmod(fd: BorrowedFd<'_>, mode: u32) -> io::Result<()> {
+    // SAFETY: no pointers; the fd is borrowed and live.
+    cvt_libc(unsafe { libc::fchmod(fd.as_raw_fd(), mode as libc::mode_t) })?;
+    Ok(())
+}
+
+/// Reads a kernel sysctl under /proc/sys as an integer, if it exists.
+pub(crate) fn read_sysctl(path: &str) -> Option<i64> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// The soft RLIMIT_MEMLOCK in bytes (`None` when unlimited or unreadable).
+pub(crate) fn memlock_limit() -> Option<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the rlimit struct we own.
+    let res = unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) };
+    if res != 0 || lim.rlim_cur == libc::RLIM_INFINITY {
+        None
+    } else {
+        Some(lim.rlim_cur)
+    }
+}
