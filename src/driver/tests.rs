@@ -1,1 +1,376 @@
+//! Driver unit tests against a fake ring (STYLE habit 11): CQEs, errors and short results
+//! are injected by hand, and buffers count their drops to prove that a buffer outlives its
+//! dropped future until its CQE arrives.
 
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::io;
+use std::os::fd::IntoRawFd;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+use io_uring::{opcode, squeue};
+
+use super::lifecycle::{CANCEL_USER_DATA, decode};
+use super::ops::fs::Open;
+use super::ops::rw::Read;
+use super::ring::{Cqe, Ring, SqFull, Wait};
+use super::shared_fd::SharedFd;
+use super::{Driver, Op};
+use crate::buf::{IoBuf, IoBufMut};
+use crate::sys::uring::Features;
+
+#[derive(Default)]
+struct FakeState {
+    capacity: usize,
+    /// SQEs pushed and not yet "submitted" by enter: (user_data, opcode).
+    queued: VecDeque<(u64, u32)>,
+    /// SQEs the kernel took.
+    submitted: Vec<(u64, u32)>,
+    /// Completions the next reap returns.
+    ready: VecDeque<Cqe>,
+    /// Errors the next enter calls return, in order (then Ok).
+    enter_errors: VecDeque<i32>,
+    enters: usize,
+    /// On enter, complete every submitted non-cancel SQE with this result.
+    auto_complete: Option<i32>,
+}
+
+#[derive(Clone)]
+struct FakeRing(Rc<RefCell<FakeState>>);
+
+impl FakeRing {
+    fn new(capacity: usize) -> Self {
+        FakeRing(Rc::new(RefCell::new(FakeState {
+            capacity,
+            ..Default::default()
+        })))
+    }
+
+    fn complete(&self, user_data: u64, result: i32) {
+        self.0.borrow_mut().ready.push_back(Cqe {
+            user_data,
+            result,
+            flags: 0,
+        });
+    }
+
+    fn pushed(&self) -> Vec<(u64, u32)> {
+        let st = self.0.borrow();
+        st.submitted.iter().chain(st.queued.iter()).copied().collect()
+    }
+
+    fn last_op_user_data(&self) -> u64 {
+        self.pushed()
+            .into_iter()
+            .rev()
+            .find(|(ud, _)| *ud != CANCEL_USER_DATA)
+            .map(|(ud, _)| ud)
+            .unwrap()
+    }
+}
+
+impl Ring for FakeRing {
+    unsafe fn push(&mut self, sqe: &squeue::Entry) -> Result<(), SqFull> {
+        let mut st = self.0.borrow_mut();
+        if st.queued.len() >= st.capacity {
+            return Err(SqFull);
+        }
+        st.queued.push_back((sqe.get_user_data(), sqe.get_opcode()));
+        Ok(())
+    }
+
+    fn enter(&mut self, _wait: Wait) -> io::Result<usize> {
+        let mut st = self.0.borrow_mut();
+        st.enters += 1;
+        if let Some(errno) = st.enter_errors.pop_front() {
+            return Err(io::Error::from_raw_os_error(errno));
+        }
+        let n = st.queued.len();
+        let taken: Vec<_> = st.queued.drain(..).collect();
+        if let Some(res) = st.auto_complete {
+            for (ud, op) in &taken {
+                if *ud != CANCEL_USER_DATA && *op != opcode::AsyncCancel::CODE as u32 {
+                    st.ready.push_back(Cqe {
+                        user_data: *ud,
+                        result: res,
+                        flags: 0,
+                    });
+                }
+            }
+        }
+        st.submitted.extend(taken);
+        Ok(n)
+    }
+
+    fn reap(&mut self, out: &mut Vec<Cqe>) {
+        out.extend(self.0.borrow_mut().ready.drain(..));
+    }
+
+    fn queued(&mut self) -> usize {
+        self.0.borrow().queued.len()
+    }
+
+    fn needs_enter(&mut self) -> bool {
+        false
+    }
+}
+
+/// A buffer that counts its drops.
+struct CountedBuf {
+    data: Vec<u8>,
+    drops: Rc<Cell<usize>>,
+}
+
+impl Drop for CountedBuf {
+    fn drop(&mut self) {
+        self.drops.set(self.drops.get() + 1);
+    }
+}
+
+// SAFETY: delegates to the inner Vec, whose heap memory is stable.
+unsafe impl IoBuf for CountedBuf {
+    fn stable_ptr(&self) -> *const u8 {
+        self.data.stable_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        self.data.bytes_init()
+    }
+    fn bytes_total(&self) -> usize {
+        self.data.bytes_total()
+    }
+}
+
+// SAFETY: delegates to the inner Vec.
+unsafe impl IoBufMut for CountedBuf {
+    fn stable_mut_ptr(&mut self) -> *mut u8 {
+        self.data.stable_mut_ptr()
+    }
+    unsafe fn set_init(&mut self, pos: usize) {
+        // SAFETY: forwarded contract.
+        unsafe { self.data.set_init(pos) }
+    }
+}
+
+fn driver(capacity: usize) -> (Rc<Driver>, FakeRing) {
+    let ring = FakeRing::new(capacity);
+    let driver = Rc::new(Driver::new(Box::new(ring.clone()), Features::default()));
+    (driver, ring)
+}
+
+fn test_fd() -> SharedFd {
+    SharedFd::new(crate::sys::fd::eventfd().unwrap())
+}
+
+fn counted(drops: &Rc<Cell<usize>>) -> CountedBuf {
+    CountedBuf {
+        data: Vec::with_capacity(16),
+        drops: drops.clone(),
+    }
+}
+
+fn read_op(driver: &Rc<Driver>, drops: &Rc<Cell<usize>>) -> Op<Read<CountedBuf>> {
+    driver.submit(Read {
+        fd: test_fd(),
+        buf: counted(drops),
+        offset: 0,
+    })
+}
+
+fn poll_once<F: Future + Unpin>(f: &mut F) -> Poll<F::Output> {
+    Pin::new(f).poll(&mut Context::from_waker(Waker::noop()))
+}
+
+#[test]
+fn dropped_op_frees_its_buffer_only_after_the_cqe() {
+    let (driver, ring) = driver(8);
+    let drops = Rc::new(Cell::new(0));
+    let mut op = read_op(&driver, &drops);
+    assert!(poll_once(&mut op).is_pending());
+    let ud = ring.last_op_user_data();
+    drop(op);
+    driver.flush();
+    driver.dispatch();
+    assert_eq!(drops.get(), 0, "buffer freed while the kernel may still write it");
+    assert_eq!(driver.in_flight(), 1);
+    assert!(
+        ring.pushed()
+            .iter()
+            .any(|(u, op)| *u == CANCEL_USER_DATA && *op == opcode::AsyncCancel::CODE as u32),
+        "an ASYNC_CANCEL was queued"
+    );
+    ring.complete(ud, -libc::ECANCELED);
+    driver.flush();
+    driver.dispatch();
+    assert_eq!(drops.get(), 1);
+    assert_eq!(driver.in_flight(), 0);
+}
+
+#[test]
+fn op_dropped_after_its_cqe_but_before_repoll_frees_at_once() {
+    let (driver, ring) = driver(8);
+    let drops = Rc::new(Cell::new(0));
+    let mut op = read_op(&driver, &drops);
+    assert!(poll_once(&mut op).is_pending());
+    ring.complete(ring.last_op_user_data(), 5);
+    driver.flush();
+    driver.dispatch();
+    drop(op);
+    assert_eq!(drops.get(), 1);
+    assert_eq!(driver.in_flight(), 0);
+}
+
+#[test]
+fn cqe_with_a_stale_generation_is_ignored() {
+    let (driver, ring) = driver(8);
+    let drops = Rc::new(Cell::new(0));
+    let mut first = read_op(&driver, &drops);
+    let first_ud = ring.last_op_user_data();
+    ring.complete(first_ud, 3);
+    driver.flush();
+    let Poll::Ready((res, _buf)) = poll_once(&mut first) else {
+        panic!("first op should be complete");
+    };
+    assert_eq!(res.unwrap(), 3);
+
+    // The slot is reused with a new generation.
+    let mut second = read_op(&driver, &drops);
+    let second_ud = ring.last_op_user_data();
+    assert_eq!(decode(first_ud).0, decode(second_ud).0, "same slot");
+    assert_ne!(first_ud, second_ud, "different generation");
+
+    ring.complete(first_ud, 99); // a late duplicate for the old op
+    driver.flush();
+    assert_eq!(driver.stats().stale_cqes, 1);
+    assert!(poll_once(&mut second).is_pending(), "stale CQE must not complete the new op");
+
+    ring.complete(second_ud, 7);
+    driver.flush();
+    let Poll::Ready((res, _)) = poll_once(&mut second) else {
+        panic!("second op should be complete");
+    };
+    assert_eq!(res.unwrap(), 7);
+}
+
+#[test]
+fn submit_error_after_push_does_not_free_the_ops_data() {
+    let (driver, ring) = driver(8);
+    let drops = Rc::new(Cell::new(0));
+    let mut op = read_op(&driver, &drops);
+    let ud = ring.last_op_user_data();
+    ring.0.borrow_mut().enter_errors.push_back(libc::EIO);
+    driver.flush(); // enter fails: the SQE stays queued and owned
+    assert_eq!(driver.stats().enter_errors, 1);
+    assert!(poll_once(&mut op).is_pending());
+    drop(op);
+    driver.flush();
+    driver.dispatch();
+    assert_eq!(drops.get(), 0, "data freed after a failed submit");
+    ring.complete(ud, -libc::ECANCELED);
+    driver.flush();
+    driver.dispatch();
+    assert_eq!(drops.get(), 1);
+}
+
+#[test]
+fn eintr_eagain_ebusy_from_enter_are_retried_or_absorbed() {
+    let (driver, ring) = driver(8);
+    let drops = Rc::new(Cell::new(0));
+    let mut op = read_op(&driver, &drops);
+    let ud = ring.last_op_user_data();
+    for errno in [libc::EINTR, libc::EAGAIN, libc::EBUSY] {
+        ring.0.borrow_mut().enter_errors.push_back(errno);
+        driver.flush();
+    }
+    // EINTR on a non-waiting enter is retried at once, so the SQE went out.
+    assert_eq!(driver.stats().enter_errors, 0);
+    driver.flush();
+    ring.complete(ud, 4);
+    driver.flush();
+    let Poll::Ready((res, _)) = poll_once(&mut op) else {
+        panic!("op should complete");
+    };
+    assert_eq!(res.unwrap(), 4);
+}
+
+#[test]
+fn a_full_sq_is_flushed_never_a_panic() {
+    let (driver, ring) = driver(2);
+    let drops = Rc::new(Cell::new(0));
+    let ops: Vec<_> = (0..100).map(|_| read_op(&driver, &drops)).collect();
+    assert!(driver.stats().sq_full_flushes >= 49);
+    assert_eq!(ring.pushed().len(), 100);
+    for (ud, _) in ring.pushed() {
+        ring.complete(ud, 0);
+    }
+    driver.flush();
+    for mut op in ops {
+        assert!(matches!(poll_once(&mut op), Poll::Ready((Ok(0), _))));
+    }
+    assert_eq!(driver.in_flight(), 0);
+    assert_eq!(drops.get(), 100);
+}
+
+#[test]
+fn cancelled_open_closes_the_fd_its_late_cqe_carries() {
+    let (driver, ring) = driver(8);
+    let mut op = driver.submit(Open {
+        path: c"/dev/null".into(),
+        flags: libc::O_RDONLY,
+        mode: 0,
+    });
+    assert!(poll_once(&mut op).is_pending());
+    let ud = ring.last_op_user_data();
+    drop(op);
+    // The "kernel" opened a file anyway: hand it the read end of a pipe. Once that end is
+    // closed, writing to the other end fails with EPIPE (race-free, unlike probing the fd
+    // number, which a parallel test may reuse).
+    let (reader, writer) = std::io::pipe().unwrap();
+    ring.complete(ud, reader.into_raw_fd());
+    driver.flush();
+    driver.dispatch();
+    let err = std::io::Write::write(&mut &writer, b"x").unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::BrokenPipe, "the orphaned fd must be closed");
+}
+
+#[test]
+fn shutdown_cancels_and_drains_before_freeing() {
+    let (driver, ring) = driver(32);
+    let drops = Rc::new(Cell::new(0));
+    let mut live = read_op(&driver, &drops);
+    assert!(poll_once(&mut live).is_pending());
+    for _ in 0..10 {
+        let mut op = read_op(&driver, &drops);
+        assert!(poll_once(&mut op).is_pending());
+        drop(op);
+    }
+    assert_eq!(drops.get(), 0);
+    ring.0.borrow_mut().auto_complete = Some(-libc::ECANCELED);
+    driver.shutdown();
+    assert_eq!(drops.get(), 10, "cancelled ops freed after their CQEs");
+    // The live op completed with the cancellation and still owns its buffer.
+    let Poll::Ready((res, _buf)) = poll_once(&mut live) else {
+        panic!("live op should have its CQE");
+    };
+    assert_eq!(res.unwrap_err().raw_os_error(), Some(libc::ECANCELED));
+    assert_eq!(driver.in_flight(), 0);
+    // Ops after shutdown fail without reaching the ring.
+    let before = ring.pushed().len();
+    let mut late = read_op(&driver, &drops);
+    assert!(matches!(poll_once(&mut late), Poll::Ready((Err(_), _))));
+    assert_eq!(ring.pushed().len(), before);
+}
+
+#[test]
+fn op_sqe_carries_the_generation_tagged_user_data() {
+    let (driver, ring) = driver(8);
+    let drops = Rc::new(Cell::new(0));
+    let op = read_op(&driver, &drops);
+    let (index, generation) = decode(ring.last_op_user_data());
+    assert_eq!(index, 0);
+    assert_eq!(generation, 1);
+    drop(op);
+    ring.0.borrow_mut().auto_complete = Some(-libc::ECANCELED);
+}
