@@ -10,9 +10,11 @@
 //! The design follows tokio-uring's `IoBuf`/`IoBufMut`; `slice` views a sub-range without
 //! copying.
 
+mod aligned;
 mod io_buf;
 mod slice;
 
+pub use aligned::AlignedBuf;
 pub use io_buf::{IoBuf, IoBufMut};
 pub use slice::Slice;
 
