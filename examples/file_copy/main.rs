@@ -51,7 +51,9 @@ fn parse_args() -> Result<Args, String> {
                 args.block_size = parse_size(&value("--block-size")?)?;
             }
             Some("--depth") => {
-                args.depth = value("--depth")?.parse().map_err(|_| "--depth takes a number")?;
+                args.depth = value("--depth")?
+                    .parse()
+                    .map_err(|_| "--depth takes a number")?;
             }
             Some("--self-test-mib") => {
                 args.self_test_mib = value("--self-test-mib")?
@@ -60,7 +62,9 @@ fn parse_args() -> Result<Args, String> {
             }
             Some("--fsync") => args.fsync = true,
             Some("-h" | "--help") => {
-                return Err("usage: file_copy [SRC DST] [--block-size BYTES] [--depth N] [--fsync]".into());
+                return Err(
+                    "usage: file_copy [SRC DST] [--block-size BYTES] [--depth N] [--fsync]".into(),
+                );
             }
             Some(s) if s.starts_with("--") => return Err(format!("unknown option {s}")),
             _ => positional.push(PathBuf::from(a)),
@@ -95,7 +99,13 @@ fn parse_size(s: &str) -> Result<usize, String> {
 }
 
 /// Copies SRC to DST through a temporary file renamed into place; returns bytes copied.
-async fn copy(src_path: &Path, dst_path: &Path, block_size: usize, depth: usize, fsync: bool) -> io::Result<u64> {
+async fn copy(
+    src_path: &Path,
+    dst_path: &Path,
+    block_size: usize,
+    depth: usize,
+    fsync: bool,
+) -> io::Result<u64> {
     let src = File::open(src_path).await?;
     let meta = src.metadata().await?;
     if !meta.is_file() {
@@ -109,7 +119,11 @@ async fn copy(src_path: &Path, dst_path: &Path, block_size: usize, depth: usize,
     {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("{} and {} are the same file", src_path.display(), dst_path.display()),
+            format!(
+                "{} and {} are the same file",
+                src_path.display(),
+                dst_path.display()
+            ),
         ));
     }
     let name = dst_path
@@ -127,7 +141,8 @@ async fn copy(src_path: &Path, dst_path: &Path, block_size: usize, depth: usize,
         .await?;
     let (src, dst) = (Rc::new(src), Rc::new(dst));
     let result = async {
-        let n = pipeline::copy_range(src.clone(), dst.clone(), meta.len(), block_size, depth).await?;
+        let n =
+            pipeline::copy_range(src.clone(), dst.clone(), meta.len(), block_size, depth).await?;
         if fsync {
             dst.sync_all().await?;
         }
@@ -149,7 +164,10 @@ async fn copy(src_path: &Path, dst_path: &Path, block_size: usize, depth: usize,
 
 fn report(bytes: u64, secs: f64) {
     let mib = bytes as f64 / (1024.0 * 1024.0);
-    println!("copied {bytes} bytes in {secs:.3} s ({:.1} MiB/s)", mib / secs.max(1e-9));
+    println!(
+        "copied {bytes} bytes in {secs:.3} s ({:.1} MiB/s)",
+        mib / secs.max(1e-9)
+    );
 }
 
 /// Writes `mib` MiB of pseudo-random data (xorshift64*) to `path`.
@@ -210,7 +228,8 @@ fn run(args: Args) -> Result<(), String> {
         _ => {
             let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
             let (src, dst) = (dir.path().join("random.bin"), dir.path().join("copy.bin"));
-            make_random_file(&src, args.self_test_mib).map_err(|e| format!("making the input: {e}"))?;
+            make_random_file(&src, args.self_test_mib)
+                .map_err(|e| format!("making the input: {e}"))?;
             let start = Instant::now();
             let n = rt
                 .block_on(copy(&src, &dst, args.block_size, args.depth, args.fsync))
@@ -220,7 +239,10 @@ fn run(args: Args) -> Result<(), String> {
                 return Err("the copy differs from the source".into());
             }
             report(n, secs);
-            println!("verified: the copy matches the {} MiB random source byte for byte", args.self_test_mib);
+            println!(
+                "verified: the copy matches the {} MiB random source byte for byte",
+                args.self_test_mib
+            );
         }
     }
     Ok(())

@@ -59,7 +59,11 @@ impl FakeRing {
 
     fn pushed(&self) -> Vec<(u64, u32)> {
         let st = self.0.borrow();
-        st.submitted.iter().chain(st.queued.iter()).copied().collect()
+        st.submitted
+            .iter()
+            .chain(st.queued.iter())
+            .copied()
+            .collect()
     }
 
     fn last_op_user_data(&self) -> u64 {
@@ -193,7 +197,11 @@ fn dropped_op_frees_its_buffer_only_after_the_cqe() {
     drop(op);
     driver.flush();
     driver.dispatch();
-    assert_eq!(drops.get(), 0, "buffer freed while the kernel may still write it");
+    assert_eq!(
+        drops.get(),
+        0,
+        "buffer freed while the kernel may still write it"
+    );
     assert_eq!(driver.in_flight(), 1);
     assert!(
         ring.pushed()
@@ -244,7 +252,10 @@ fn cqe_with_a_stale_generation_is_ignored() {
     ring.complete(first_ud, 99); // a late duplicate for the old op
     driver.flush();
     assert_eq!(driver.stats().stale_cqes, 1);
-    assert!(poll_once(&mut second).is_pending(), "stale CQE must not complete the new op");
+    assert!(
+        poll_once(&mut second).is_pending(),
+        "stale CQE must not complete the new op"
+    );
 
     ring.complete(second_ud, 7);
     driver.flush();
@@ -332,7 +343,11 @@ fn cancelled_open_closes_the_fd_its_late_cqe_carries() {
     driver.flush();
     driver.dispatch();
     let err = std::io::Write::write(&mut &writer, b"x").unwrap_err();
-    assert_eq!(err.kind(), io::ErrorKind::BrokenPipe, "the orphaned fd must be closed");
+    assert_eq!(
+        err.kind(),
+        io::ErrorKind::BrokenPipe,
+        "the orphaned fd must be closed"
+    );
 }
 
 #[test]

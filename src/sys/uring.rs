@@ -44,7 +44,8 @@ pub(crate) struct Setup {
 /// order. Checks the features the driver depends on (NODROP, EXT_ARG).
 pub(crate) fn setup(entries: u32) -> io::Result<Setup> {
     let cq = entries.saturating_mul(2);
-    let attempts: [(SetupMode, fn(&mut io_uring::Builder)); 3] = [
+    type Flags = fn(&mut io_uring::Builder);
+    let attempts: [(SetupMode, Flags); 3] = [
         (SetupMode::DeferTaskrun, |b| {
             b.setup_single_issuer()
                 .setup_defer_taskrun()

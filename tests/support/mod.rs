@@ -4,12 +4,14 @@
 use std::path::Path;
 
 /// Number of open file descriptors of this process (entries in /proc/self/fd).
-pub fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
+pub(crate) fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
 
 /// Deterministic pseudo-random bytes (xorshift64*), so failures reproduce.
-pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+pub(crate) fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed | 1;
     let mut out = Vec::with_capacity(len + 8);
     while out.len() < len {
@@ -23,8 +25,14 @@ pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
 }
 
 /// Writes `len` random bytes to `path` with std and returns them.
-pub fn make_file(path: &Path, len: usize, seed: u64) -> Vec<u8> {
+pub(crate) fn make_file(path: &Path, len: usize, seed: u64) -> Vec<u8> {
     let data = random_bytes(len, seed);
     std::fs::write(path, &data).unwrap();
     data
+}
+
+/// Serialises tests that count this process's fds (tests in one binary run in parallel).
+pub(crate) fn fd_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -1,0 +1,140 @@
+//! The file_copy example on real files: a byte-exact copy, and one clear error line with a
+//! non-zero exit (and no partial DST) for each kind of bad input.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The example binary, built by `cargo test` next to this test binary's directory.
+fn example() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let bin = dir.join("examples").join("file_copy");
+    assert!(
+        bin.exists(),
+        "{} not built (cargo test builds examples)",
+        bin.display()
+    );
+    bin
+}
+
+fn run(args: &[&Path]) -> Output {
+    Command::new(example()).args(args).output().unwrap()
+}
+
+fn dir_entries(dir: &Path) -> Vec<String> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn copies_a_64_mib_file_byte_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, dst) = (dir.path().join("src.bin"), dir.path().join("dst.bin"));
+    let data = support::make_file(&src, (64 << 20) + 777, 42);
+    for (block, depth) in [("1M", "8"), ("4096", "1"), ("100000", "3")] {
+        let out = Command::new(example())
+            .arg(&src)
+            .arg(&dst)
+            .args(["--block-size", block, "--depth", depth])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.starts_with(&format!("copied {} bytes in ", data.len())),
+            "{stdout}"
+        );
+        assert!(stdout.contains("MiB/s"), "{stdout}");
+        assert!(
+            std::fs::read(&dst).unwrap() == data,
+            "copy differs (block {block}, depth {depth})"
+        );
+        std::fs::remove_file(&dst).unwrap();
+    }
+    assert_eq!(
+        dir_entries(dir.path()),
+        ["src.bin"],
+        "no temporary file left behind"
+    );
+}
+
+#[test]
+fn self_test_mode_verifies_its_copy() {
+    let out = Command::new(example())
+        .args(["--self-test-mib", "16"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("copied {} bytes", 16 << 20)),
+        "{stdout}"
+    );
+    assert!(stdout.contains("verified"), "{stdout}");
+}
+
+fn assert_one_error_line(out: &Output, needle: &str) {
+    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(stderr.contains(needle), "{stderr} should mention {needle}");
+}
+
+#[test]
+fn missing_source_fails_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&[&dir.path().join("nope.bin"), &dir.path().join("dst.bin")]);
+    assert_one_error_line(&out, "nope.bin");
+    assert!(dir_entries(dir.path()).is_empty(), "no DST created");
+}
+
+#[test]
+fn destination_in_a_missing_directory_fails_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src.bin");
+    support::make_file(&src, 1 << 20, 1);
+    let out = run(&[&src, &dir.path().join("missing/dir/dst.bin")]);
+    assert_one_error_line(&out, "missing/dir");
+    assert_eq!(dir_entries(dir.path()), ["src.bin"]);
+}
+
+#[test]
+fn same_source_and_destination_fails_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src.bin");
+    let data = support::make_file(&src, 1 << 20, 2);
+    let out = run(&[&src, &src]);
+    assert_one_error_line(&out, "same file");
+    // The same file through another path (a hard link) is caught too.
+    let link = dir.path().join("link.bin");
+    std::fs::hard_link(&src, &link).unwrap();
+    let out = run(&[&src, &link]);
+    assert_one_error_line(&out, "same file");
+    assert!(std::fs::read(&src).unwrap() == data);
+    assert_eq!(dir_entries(dir.path()), ["link.bin", "src.bin"]);
+}
+
+#[test]
+fn bad_flags_fail_cleanly() {
+    let out = Command::new(example())
+        .args(["a", "b", "--depth", "zero"])
+        .output()
+        .unwrap();
+    assert_one_error_line(&out, "--depth");
+}
