@@ -58,6 +58,8 @@ pub struct DriverStats {
     /// io_uring_enter(2) calls that failed with an error other than EINTR, EAGAIN, EBUSY
     /// or ETIME (queued SQEs stay queued and are retried on the next tick).
     pub enter_errors: u64,
+    /// Ops completed inline without an SQE (page-cache reads with RWF_NOWAIT).
+    pub ops_inline: u64,
 }
 
 /// How long `shutdown` waits for outstanding CQEs before it gives up and leaks the
@@ -84,7 +86,13 @@ struct Inner {
     features: Features,
     stats: DriverStats,
     shut_down: bool,
+    /// Ops that may still complete inline (without an SQE) this tick; see `try_inline`.
+    inline_budget: u32,
 }
+
+/// How many ops per tick may complete inline before the rest go through the ring, so a
+/// task reading cached data in a loop still yields to I/O completions and timers.
+const INLINE_BUDGET: u32 = 64;
 
 struct WakeRead {
     fd: Arc<OwnedFd>,
@@ -106,6 +114,7 @@ impl Driver {
                 features,
                 stats: DriverStats::default(),
                 shut_down: false,
+                inline_budget: INLINE_BUDGET,
             }),
         }
     }
@@ -228,10 +237,25 @@ impl Driver {
         }
     }
 
+    /// May the caller complete an op synchronously instead of queuing its SQE? Yes when
+    /// no SQE is queued this tick (so batching is not lost) and the tick's inline budget is
+    /// not spent; each yes spends one unit. Callers use it for work that cannot block (a
+    /// page-cache read with RWF_NOWAIT).
+    pub(crate) fn try_inline(&self) -> bool {
+        let mut inner = self.inner.borrow_mut();
+        if inner.shut_down || inner.inline_budget == 0 || inner.ring.queued() > 0 {
+            return false;
+        }
+        inner.inline_budget -= 1;
+        inner.stats.ops_inline += 1;
+        true
+    }
+
     /// Submits queued SQEs without blocking and takes whatever CQEs are ready. Skips the
     /// syscall when there is nothing to submit and the kernel did not ask to be entered.
     pub(crate) fn flush(&self) {
         let mut inner = self.inner.borrow_mut();
+        inner.inline_budget = INLINE_BUDGET;
         if inner.ring.queued() > 0 || inner.ring.needs_enter() {
             let _ = inner.enter(Wait::No);
         }
@@ -241,6 +265,7 @@ impl Driver {
     /// Submits queued SQEs and blocks until a CQE arrives or `timeout` passes.
     pub(crate) fn park(&self, timeout: Option<Duration>) {
         let mut inner = self.inner.borrow_mut();
+        inner.inline_budget = INLINE_BUDGET;
         let _ = inner.enter(Wait::One(timeout));
         inner.take_cqes();
     }

@@ -1,3 +1,4 @@
+use std::cell::Cell;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::Path;
@@ -43,13 +44,17 @@ use crate::driver::{Driver, Op};
 pub struct File {
     fd: SharedFd,
     driver: Rc<Driver>,
+    /// Try reads inline with RWF_NOWAIT first (off for O_DIRECT files and file systems
+    /// that answer EOPNOTSUPP).
+    nowait_reads: Cell<bool>,
 }
 
 impl File {
-    pub(crate) fn from_parts(fd: OwnedFd, driver: Rc<Driver>) -> Self {
+    pub(crate) fn from_parts(fd: OwnedFd, driver: Rc<Driver>, direct: bool) -> Self {
         Self {
             fd: SharedFd::new(fd),
             driver,
+            nowait_reads: Cell::new(!direct),
         }
     }
 
@@ -91,7 +96,8 @@ impl File {
     ///
     /// If called outside a ringcore runtime.
     pub fn from_std(file: std::fs::File) -> File {
-        File::from_parts(OwnedFd::from(file), crate::runtime::context::driver())
+        let direct = crate::sys::fd::is_direct(std::os::fd::AsFd::as_fd(&file));
+        File::from_parts(OwnedFd::from(file), crate::runtime::context::driver(), direct)
     }
 
     /// Reads up to `buf.bytes_total()` bytes at byte offset `pos` into the start of `buf`
@@ -103,11 +109,40 @@ impl File {
     /// read(2)'s errors, e.g. `EINVAL` (`InvalidInput`) for a misaligned O_DIRECT read,
     /// `EBADF` if the file was not opened for reading.
     ///
+    /// A read whose data is already in the page cache completes at once, without an SQE:
+    /// when no other SQE is queued in this tick, it is tried with preadv2(RWF_NOWAIT) on
+    /// the core's thread (which never blocks), and goes through the ring only if that
+    /// answers EAGAIN. A bounded number of reads per tick complete this way, so a task
+    /// reading cached data in a loop still lets I/O and timers run. The result is the same
+    /// either way, except that a cached prefix of a partly cached range may come back as a
+    /// short read.
+    ///
     /// # Cancel safety
     ///
     /// Dropping the future cancels the read; the buffer stays owned by the runtime until the
     /// kernel has let go of it and is then freed. Bytes read are lost with it.
-    pub async fn read_at<B: IoBufMut>(&self, buf: B, pos: u64) -> BufResult<usize, B> {
+    pub async fn read_at<B: IoBufMut>(&self, mut buf: B, pos: u64) -> BufResult<usize, B> {
+        if self.nowait_reads.get() && self.driver.try_inline() {
+            let len = buf.bytes_total();
+            // SAFETY: the pointer and capacity come from the buffer we own for the whole
+            // call; IoBufMut guarantees `bytes_total` writable bytes there.
+            let res = unsafe { crate::sys::fd::pread_nowait(self.fd.borrow(), buf.stable_mut_ptr(), len, pos) };
+            match res {
+                // With RWF_NOWAIT an uncached range is EAGAIN, so 0 bytes is a real EOF.
+                Ok(n) => {
+                    // SAFETY: preadv2 initialised the first `n <= len` bytes.
+                    unsafe { buf.set_init(n) };
+                    return (Ok(n), buf);
+                }
+                // Not supported here, or not seekable (a pipe, where the ring's read works):
+                // stop trying for this file.
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP | libc::ESPIPE)) => {
+                    self.nowait_reads.set(false)
+                }
+                Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {}
+                Err(e) => return (Err(e), buf),
+            }
+        }
         self.read_op(buf, pos).await
     }
 
@@ -327,7 +362,7 @@ impl File {
     /// If the future is dropped while waiting for in-flight ops, the descriptor is closed
     /// when they finish; if dropped after the close was queued, the close still happens.
     pub async fn close(self) -> io::Result<()> {
-        let File { fd, driver } = self;
+        let File { fd, driver, .. } = self;
         let Some(owned) = fd.into_sole_owner().await else {
             return Ok(());
         };

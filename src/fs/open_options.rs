@@ -179,7 +179,7 @@ impl OpenOptions {
             .submit(op)
             .await
             .map_err(|e| with_path(e, "open", path))?;
-        Ok(File::from_parts(fd, driver))
+        Ok(File::from_parts(fd, driver, flags & libc::O_DIRECT != 0))
     }
 }
 

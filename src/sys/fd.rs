@@ -93,3 +93,29 @@ pub(crate) fn memlock_limit() -> Option<u64> {
         Some(lim.rlim_cur)
     }
 }
+
+/// preadv2(2) with RWF_NOWAIT: reads only what the page cache already holds. Returns
+/// `EAGAIN` if the data is not cached (the caller then goes through the ring) and
+/// `EOPNOTSUPP` where the file system cannot do non-blocking reads.
+///
+/// # Safety
+///
+/// `ptr` must be valid for writes of `len` bytes.
+pub(crate) unsafe fn pread_nowait(fd: BorrowedFd<'_>, ptr: *mut u8, len: usize, offset: u64) -> io::Result<usize> {
+    let offset = libc::off_t::try_from(offset)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "offset exceeds off_t"))?;
+    let iov = libc::iovec {
+        iov_base: ptr.cast(),
+        iov_len: len,
+    };
+    // SAFETY: one iovec describing memory the caller guarantees writable; the fd is live.
+    let n = cvt_libc(unsafe { libc::preadv2(fd.as_raw_fd(), &iov, 1, offset, libc::RWF_NOWAIT) })?;
+    Ok(n as usize)
+}
+
+/// True if the fd was opened with O_DIRECT (fcntl F_GETFL).
+pub(crate) fn is_direct(fd: BorrowedFd<'_>) -> bool {
+    // SAFETY: F_GETFL takes no pointer; the fd is borrowed and live.
+    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+    flags >= 0 && flags & libc::O_DIRECT != 0
+}
