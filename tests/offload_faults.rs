@@ -147,6 +147,23 @@ fn a_rogue_workers_trailing_bytes_are_a_typed_error() {
 }
 
 #[test]
+fn a_rogue_workers_reply_with_the_wrong_id_is_a_typed_error() {
+    let pool = pool_builder()
+        .workers(1)
+        .env(ROGUE_ENV, "wrong_id")
+        .build()
+        .unwrap();
+    ringcore::block_on(async {
+        let err = pool.call::<_, u8>("fib", &10u64).await.unwrap_err();
+        match err {
+            PoolError::BadFrame { reason, .. } => assert!(reason.contains("reply to request 0")),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(pool.worker_pids().is_empty());
+    });
+}
+
+#[test]
 fn dropping_the_pool_reaps_every_worker() {
     let pool = pool_builder().workers(2).build().unwrap();
     let pids = ringcore::block_on(async {

@@ -66,10 +66,24 @@ fn rogue(kind: &str) {
             drop(sock);
             std::thread::sleep(Duration::from_secs(30));
         }
-        "trailing" => {
-            // A valid `Ok(&[1])` response (variant 0, len 1, byte 1), then garbage.
-            sock.write_all(&3u32.to_le_bytes()).unwrap();
-            sock.write_all(&[0, 1, 1, 0xde, 0xad]).unwrap();
+        "trailing" | "wrong_id" => {
+            // A reply {id, Ok(&[1])} in postcard: the request's id (its leading varint, or
+            // 0, which no request has), variant 0, length 1, byte 1.
+            let id: Vec<u8> = if kind == "trailing" {
+                let end = body.iter().position(|b| b & 0x80 == 0).unwrap();
+                body[..=end].to_vec()
+            } else {
+                vec![0]
+            };
+            let mut payload = id;
+            payload.extend_from_slice(&[0, 1, 1]);
+            let mut frame = (payload.len() as u32).to_le_bytes().to_vec();
+            frame.extend_from_slice(&payload);
+            if kind == "trailing" {
+                frame.extend_from_slice(&[0xde, 0xad]);
+            }
+            // One write, so the garbage arrives with the frame.
+            sock.write_all(&frame).unwrap();
         }
         _ => {}
     }

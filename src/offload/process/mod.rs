@@ -64,7 +64,7 @@ pub use error::PoolError;
 pub use worker::{Jobs, init_worker};
 
 use exchange::{ExchangeError, round_trip};
-use protocol::{EncodeError, Request, Response};
+use protocol::{EncodeError, Reply, Request, Response};
 use supervisor::{Acquire, Checkout, Config, Shared};
 
 use crate::driver::shared_fd::SharedFd;
@@ -277,7 +277,13 @@ impl ProcessPool {
             reason,
         };
         let args = postcard::to_allocvec(args).map_err(|e| bad_args(e.to_string()))?;
-        let mut request = match protocol::encode(&Request { job, args: &args }, max_frame) {
+        let id = self.shared.next_request_id();
+        let request = Request {
+            id,
+            job,
+            args: &args,
+        };
+        let mut request = match protocol::encode(&request, max_frame) {
             Ok(frame) => frame,
             Err(EncodeError::TooLarge(len)) => {
                 return Err(PoolError::FrameTooLarge {
@@ -355,7 +361,7 @@ impl ProcessPool {
                 }
                 Err(ExchangeError::Io(e)) => return Err(PoolError::Io(e)),
             };
-            return finish(job, pid, checkout, fd, &frame).await;
+            return finish(job, id, pid, checkout, fd, &frame).await;
         }
     }
 }
@@ -364,13 +370,29 @@ impl ProcessPool {
 /// outcome.
 async fn finish<R: DeserializeOwned>(
     job: &str,
+    id: u64,
     pid: u32,
     mut checkout: Checkout,
     fd: SharedFd,
     frame: &[u8],
 ) -> Result<R, PoolError> {
-    let response: Response<'_> = match postcard::from_bytes(&frame[protocol::HEADER_LEN..]) {
-        Ok(r) => r,
+    let response = match postcard::from_bytes::<Reply<'_>>(&frame[protocol::HEADER_LEN..]) {
+        Ok(Reply {
+            outcome: Response::BadRequest(reason),
+            ..
+        }) => {
+            return Err(PoolError::BadFrame {
+                pid,
+                reason: format!("the worker could not decode the request: {reason}"),
+            });
+        }
+        Ok(reply) if reply.id == id => reply.outcome,
+        Ok(reply) => {
+            return Err(PoolError::BadFrame {
+                pid,
+                reason: format!("reply to request {}, expected {id}", reply.id),
+            });
+        }
         Err(e) => {
             return Err(PoolError::BadFrame {
                 pid,
@@ -399,10 +421,8 @@ async fn finish<R: DeserializeOwned>(
         Response::BadArguments(reason) => Err(PoolError::BadArguments { job, reason }),
         Response::BadResult(reason) => Err(PoolError::BadResult { job, reason }),
         Response::Panicked(message) => Err(PoolError::JobPanicked { job, message }),
-        Response::BadRequest(reason) => Err(PoolError::BadFrame {
-            pid,
-            reason: format!("the worker could not decode the request: {reason}"),
-        }),
+        // Handled above.
+        Response::BadRequest(reason) => Err(PoolError::BadFrame { pid, reason }),
     }
 }
 

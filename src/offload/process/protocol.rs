@@ -4,8 +4,12 @@
 //! ```text
 //! frame    = len: u32 little-endian | payload: [u8; len]      (len <= max_frame)
 //! parent -> worker: payload = postcard(Request)    one at a time
-//! worker -> parent: payload = postcard(Response)   exactly one per Request
+//! worker -> parent: payload = postcard(Reply)      exactly one per Request, same id
 //! ```
+//!
+//! Request ids are unique within a pool and start at 1 (0 marks a reply to a request that
+//! did not decode), so a reply that a rogue worker sent early or twice is caught by its id
+//! rather than taken as the answer to the next job.
 //!
 //! A worker serves one request at a time, so at most one frame is in flight each way and
 //! neither side ever reads past the frame it expects: bytes after a response are a
@@ -28,8 +32,17 @@ pub(crate) const DEFAULT_MAX_FRAME: usize = 16 << 20;
 /// Run job `job` on the postcard-encoded `args`.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Request<'a> {
+    pub(crate) id: u64,
     pub(crate) job: &'a str,
     pub(crate) args: &'a [u8],
+}
+
+/// The answer to request `id`.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Reply<'a> {
+    pub(crate) id: u64,
+    #[serde(borrow)]
+    pub(crate) outcome: Response<'a>,
 }
 
 /// The outcome of one request.
@@ -85,6 +98,7 @@ mod tests {
     fn request_round_trips() {
         let frame = encode(
             &Request {
+                id: 7,
                 job: "fib",
                 args: &[1, 2, 3],
             },
@@ -94,7 +108,7 @@ mod tests {
         let len = payload_len(frame[..4].try_into().unwrap(), 1024).unwrap();
         assert_eq!(len, frame.len() - 4);
         let req: Request<'_> = postcard::from_bytes(&frame[4..]).unwrap();
-        assert_eq!(req.job, "fib");
+        assert_eq!((req.id, req.job), (7, "fib"));
         assert_eq!(req.args, &[1, 2, 3]);
     }
 
@@ -102,7 +116,13 @@ mod tests {
     fn oversized_frames_are_refused() {
         let big = vec![0u8; 100];
         assert!(matches!(
-            encode(&Response::Ok(&big), 50),
+            encode(
+                &Reply {
+                    id: 1,
+                    outcome: Response::Ok(&big)
+                },
+                50
+            ),
             Err(EncodeError::TooLarge(_))
         ));
         assert_eq!(

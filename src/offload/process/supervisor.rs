@@ -27,6 +27,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -115,6 +116,8 @@ struct State {
 pub(crate) struct Shared {
     state: Mutex<State>,
     pub(crate) config: Config,
+    /// The next request id (ids start at 1; see `protocol`).
+    next_id: AtomicU64,
 }
 
 impl Shared {
@@ -129,7 +132,12 @@ impl Shared {
                 closed: false,
             }),
             config,
+            next_id: AtomicU64::new(1),
         }
+    }
+
+    pub(crate) fn next_request_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {

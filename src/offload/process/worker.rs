@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::protocol::{
-    self, EncodeError, HEADER_LEN, MAX_FRAME_ENV, Request, Response, WORKER_FD_ENV,
+    self, EncodeError, HEADER_LEN, MAX_FRAME_ENV, Reply, Request, Response, WORKER_FD_ENV,
 };
 
 /// Why a registered job produced no result (panics are caught separately).
@@ -91,47 +91,52 @@ impl Jobs {
     fn answer(&self, payload: &[u8], max_frame: usize) -> Vec<u8> {
         let req: Request<'_> = match postcard::from_bytes(payload) {
             Ok(r) => r,
-            Err(e) => return encode_response(&Response::BadRequest(e.to_string()), max_frame),
+            Err(e) => return encode_reply(0, Response::BadRequest(e.to_string()), max_frame),
         };
         let Some(handler) = self.handlers.get(req.job) else {
-            return encode_response(&Response::UnknownJob, max_frame);
+            return encode_reply(req.id, Response::UnknownJob, max_frame);
         };
         let outcome = catch_unwind(AssertUnwindSafe(|| handler(req.args)));
-        match outcome {
-            Ok(Ok(result)) => encode_response(&Response::Ok(&result), max_frame),
-            Ok(Err(JobFailure::BadArguments(e))) => {
-                encode_response(&Response::BadArguments(e), max_frame)
+        let result;
+        let response = match outcome {
+            Ok(Ok(bytes)) => {
+                result = bytes;
+                Response::Ok(&result)
             }
-            Ok(Err(JobFailure::BadResult(e))) => {
-                encode_response(&Response::BadResult(e), max_frame)
-            }
-            Err(payload) => {
-                let msg = crate::executor::task::panic_message(&*payload)
+            Ok(Err(JobFailure::BadArguments(e))) => Response::BadArguments(e),
+            Ok(Err(JobFailure::BadResult(e))) => Response::BadResult(e),
+            Err(payload) => Response::Panicked(
+                crate::executor::task::panic_message(&*payload)
                     .unwrap_or("<non-string payload>")
-                    .to_owned();
-                encode_response(&Response::Panicked(msg), max_frame)
-            }
-        }
+                    .to_owned(),
+            ),
+        };
+        encode_reply(req.id, response, max_frame)
     }
 }
 
-/// Encodes a response; one too large for the frame limit becomes a `BadResult` saying so.
-fn encode_response(resp: &Response<'_>, max_frame: usize) -> Vec<u8> {
-    let fallback = |reason: String| {
-        protocol::encode(&Response::BadResult(reason), max_frame).unwrap_or_else(|_| {
-            // Cannot happen with a sane limit; an empty BadResult is 2 bytes.
-            let mut f = 2u32.to_le_bytes().to_vec();
-            f.extend_from_slice(&[3, 0]);
-            f
-        })
+/// Encodes a reply; one too large for the frame limit becomes a `BadResult` saying so.
+fn encode_reply(id: u64, outcome: Response<'_>, max_frame: usize) -> Vec<u8> {
+    let reason = match protocol::encode(&Reply { id, outcome }, max_frame) {
+        Ok(frame) => return frame,
+        Err(EncodeError::TooLarge(len)) => {
+            format!("the result frame of {len} bytes exceeds the limit of {max_frame} bytes")
+        }
+        Err(EncodeError::Serde(e)) => e,
     };
-    match protocol::encode(resp, max_frame) {
-        Ok(frame) => frame,
-        Err(EncodeError::TooLarge(len)) => fallback(format!(
-            "the result frame of {len} bytes exceeds the limit of {max_frame} bytes"
-        )),
-        Err(EncodeError::Serde(e)) => fallback(e),
-    }
+    let outcome = Response::BadResult(reason);
+    protocol::encode(&Reply { id, outcome }, max_frame).unwrap_or_else(|_| {
+        // Only if even the reason does not fit (max_frame >= 64 makes that unlikely):
+        // a BadResult with an empty reason always does.
+        protocol::encode(
+            &Reply {
+                id,
+                outcome: Response::BadResult(String::new()),
+            },
+            usize::MAX,
+        )
+        .unwrap_or_default()
+    })
 }
 
 impl std::fmt::Debug for Jobs {
