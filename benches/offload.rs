@@ -90,7 +90,7 @@ fn main() {
     // (b) 8 x fib(32): sequential, spawn_blocking (2 threads), ProcessPool (2 workers).
     let n = 32u64;
     let batch = 8;
-    let reps = if quick { 1 } else { 5 };
+    let reps = if quick { 1 } else { 15 };
     let best = |f: &mut dyn FnMut() -> Duration| (0..reps).map(|_| f()).min().unwrap();
     let expected = fib(n);
     let sequential = best(&mut || {
