@@ -48,6 +48,49 @@ fn kill_9_mid_job_fails_that_job_and_a_replacement_serves_the_next() {
 }
 
 #[test]
+fn crashes_fail_only_their_own_jobs_among_queued_calls() {
+    let pool = pool_builder().workers(1).build().unwrap();
+    ringcore::block_on(async {
+        let calls: Vec<_> = (0..12u64)
+            .map(|i| {
+                let pool = pool.clone();
+                ringcore::spawn(async move {
+                    if i % 4 == 1 {
+                        pool.call::<_, u64>("abort", &()).await
+                    } else {
+                        pool.call::<_, u64>("add", &(i, 100u64)).await
+                    }
+                })
+            })
+            .collect();
+        for (i, c) in calls.into_iter().enumerate() {
+            let i = i as u64;
+            match c.await.unwrap() {
+                Ok(v) => assert_eq!(v, i + 100),
+                Err(PoolError::WorkerCrashed { .. }) => assert_eq!(i % 4, 1),
+                Err(e) => panic!("call {i}: unexpected {e:?}"),
+            }
+        }
+    });
+}
+
+#[test]
+fn a_call_dropped_mid_job_frees_its_worker_slot() {
+    let pool = pool_builder().workers(1).build().unwrap();
+    ringcore::block_on(async {
+        let p = pool.clone();
+        let job = ringcore::spawn(async move { p.call::<_, u64>("sleep_ms", &60_000u64).await });
+        let pid = first_worker(&pool).await;
+        ringcore::time::sleep(Duration::from_millis(100)).await;
+        job.abort();
+        assert!(job.await.unwrap_err().is_cancelled());
+        // The abandoned worker was killed and reaped; the slot serves the next call.
+        assert!(!is_our_child(pid));
+        assert_eq!(pool.call::<_, u64>("add", &(1u64, 1u64)).await.unwrap(), 2);
+    });
+}
+
+#[test]
 fn an_aborting_job_reports_the_signal_and_the_worker_is_replaced() {
     let pool = pool_builder().workers(1).build().unwrap();
     ringcore::block_on(async {
