@@ -153,3 +153,20 @@ fn invalid_configuration_is_refused() {
         Err(PoolError::InvalidConfig(_))
     ));
 }
+
+#[test]
+fn a_missing_worker_program_is_a_spawn_error() {
+    let pool = pool_builder()
+        .program("/nonexistent/ringcore-worker")
+        .workers(1)
+        .build()
+        .unwrap();
+    ringcore::block_on(async {
+        let err = pool.call::<_, u64>("fib", &1u64).await.unwrap_err();
+        assert!(matches!(err, PoolError::Spawn(_)), "{err:?}");
+        // The failed spawn gave its slot back: the next call tries again.
+        let err = pool.call::<_, u64>("fib", &1u64).await.unwrap_err();
+        assert!(matches!(err, PoolError::Spawn(_)), "{err:?}");
+        assert!(pool.worker_pids().is_empty());
+    });
+}
