@@ -143,6 +143,12 @@ fn calls_queue_when_all_workers_are_busy() {
 }
 
 #[test]
+fn the_pool_handle_is_send_sync_and_clone() {
+    fn assert_shareable<T: Send + Sync + Clone + 'static>() {}
+    assert_shareable::<ProcessPool>();
+}
+
+#[test]
 fn invalid_configuration_is_refused() {
     assert!(matches!(
         ProcessPool::builder().workers(0).build(),
