@@ -38,7 +38,8 @@
 //! - [`time`]: `sleep`, `timeout` (asyncio's `wait_for`), `interval`;
 //! - [`fs`]: files and directories through the ring;
 //! - [`buf`]: the buffer traits I/O calls take;
-//! - [`offload`]: `spawn_blocking` for calls that would block the core.
+//! - [`offload`]: `spawn_blocking` for calls that would block the core, and `ProcessPool`
+//!   for CPU-bound jobs in worker processes.
 
 mod driver;
 mod executor;

@@ -1,10 +1,16 @@
 //! The blocking thread pool.
 //!
-//! Threads start lazily, one per job that finds no idle thread, up to the pool's bound;
-//! beyond it jobs queue (FIFO). A thread idle for `IDLE_TIMEOUT` exits. Each job is an
+//! Threads start lazily, one per job that finds no idle (or already notified) thread, up to
+//! the pool's bound ([`Builder::blocking_threads`](crate::Builder::blocking_threads));
+//! beyond it jobs queue (FIFO). A thread idle for the idle timeout exits. Each job is an
 //! `async_task` task whose future runs the closure once; awaiting its handle on a core
 //! registers the core task's waker, and the pool thread wakes it through the core's remote
 //! queue and eventfd.
+//!
+//! State, all under one mutex: `queue` (jobs not started), `threads` (live threads,
+//! including ones being spawned), `idle` (threads waiting on the condvar), `notified`
+//! (wake-ups sent and not yet consumed: a push only notifies while `idle > notified`, so
+//! two pushes never count on the same sleeping thread), `shutdown`.
 
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -16,8 +22,6 @@ use async_task::Runnable;
 use crate::executor::next_task_id;
 use crate::executor::task::{JoinError, JoinHandle, TaskMeta};
 use crate::runtime::context;
-
-const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Runs `f` on the runtime's blocking thread pool and returns a handle to its result.
 ///
@@ -62,6 +66,7 @@ pub(crate) struct BlockingPool {
     state: Mutex<State>,
     cond: Condvar,
     max_threads: usize,
+    idle_timeout: Duration,
 }
 
 #[derive(Debug)]
@@ -69,20 +74,25 @@ struct State {
     queue: VecDeque<Runnable<TaskMeta>>,
     threads: usize,
     idle: usize,
+    notified: usize,
     shutdown: bool,
 }
 
 impl BlockingPool {
-    pub(crate) fn new(max_threads: usize) -> Arc<Self> {
+    /// A pool of at most `max_threads` (at least 1) threads, each exiting after
+    /// `idle_timeout` without a job.
+    pub(crate) fn new(max_threads: usize, idle_timeout: Duration) -> Arc<Self> {
         Arc::new(Self {
             state: Mutex::new(State {
                 queue: VecDeque::new(),
                 threads: 0,
                 idle: 0,
+                notified: 0,
                 shutdown: false,
             }),
             cond: Condvar::new(),
             max_threads: max_threads.max(1),
+            idle_timeout,
         })
     }
 
@@ -120,7 +130,8 @@ impl BlockingPool {
             return;
         }
         st.queue.push_back(runnable);
-        if st.idle > 0 {
+        if st.idle > st.notified {
+            st.notified += 1;
             self.cond.notify_one();
         } else if st.threads < self.max_threads {
             st.threads += 1;
@@ -151,10 +162,13 @@ impl BlockingPool {
             st.idle += 1;
             let (guard, timeout) = self
                 .cond
-                .wait_timeout(st, IDLE_TIMEOUT)
+                .wait_timeout(st, self.idle_timeout)
                 .unwrap_or_else(|e| e.into_inner());
             st = guard;
             st.idle -= 1;
+            // Count this wake-up as the consumption of one notification (a timed-out
+            // thread may take one meant for another; the clamp keeps `notified <= idle`).
+            st.notified = st.notified.saturating_sub(1).min(st.idle);
             if timeout.timed_out() && st.queue.is_empty() {
                 break;
             }

@@ -1,10 +1,15 @@
 //! Work that must not run on a core: blocking calls and CPU bursts.
 //!
-//! [`spawn_blocking`] runs a closure on the runtime's bounded thread pool (asyncio's
-//! `loop.run_in_executor(None, f)`); the result comes back through the owning core's ring,
-//! so the core keeps running other tasks meanwhile.
+//! - [`spawn_blocking`] runs a closure on the runtime's bounded thread pool (asyncio's
+//!   `loop.run_in_executor(None, f)`); the result comes back through the owning core's ring,
+//!   so the core keeps running other tasks meanwhile.
+//! - [`ProcessPool`] runs registered [`Jobs`] in worker processes (asyncio's
+//!   `run_in_executor(ProcessPoolExecutor(), f, *args)`), for CPU-bound work that should
+//!   use other CPUs without sharing memory, or that might crash; see [`process`].
 
 mod blocking;
+pub mod process;
 
 pub(crate) use blocking::BlockingPool;
 pub use blocking::spawn_blocking;
+pub use process::{Jobs, PoolError, ProcessPool, ProcessPoolBuilder, init_worker};

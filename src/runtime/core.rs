@@ -74,7 +74,11 @@ impl Wake for MainWaker {
 }
 
 impl Core {
-    pub(crate) fn new(driver: Driver, event_interval: usize) -> std::io::Result<Self> {
+    pub(crate) fn new(
+        driver: Driver,
+        event_interval: usize,
+        blocking: Arc<BlockingPool>,
+    ) -> std::io::Result<Self> {
         let wake_fd = Arc::new(crate::sys::fd::eventfd()?);
         driver.arm_wake_fd(wake_fd.clone())?;
         let remote = Arc::new(Remote::new(Box::new(EventFdUnpark(wake_fd))));
@@ -83,7 +87,7 @@ impl Core {
             executor: Executor::new(remote),
             driver: Rc::new(driver),
             timers: Rc::new(Timers::default()),
-            blocking: BlockingPool::new(16),
+            blocking,
             event_interval,
         })
     }

@@ -7,12 +7,14 @@ mod error;
 use std::future::Future;
 use std::panic::Location;
 use std::rc::Rc;
+use std::time::Duration;
 
 use context::is_set;
 pub use error::BuildError;
 
 use crate::driver::{Driver, DriverStats, ring::Uring};
 use crate::executor::task::JoinHandle;
+use crate::offload::BlockingPool;
 use crate::sys;
 pub use crate::sys::uring::SetupMode;
 use core::Core;
@@ -46,6 +48,8 @@ pub struct CoreMetrics {
 pub struct Builder {
     ring_entries: u32,
     event_interval: usize,
+    blocking_threads: usize,
+    blocking_idle_timeout: Duration,
 }
 
 impl Default for Builder {
@@ -53,12 +57,15 @@ impl Default for Builder {
         Self {
             ring_entries: 256,
             event_interval: 61,
+            blocking_threads: 16,
+            blocking_idle_timeout: Duration::from_secs(10),
         }
     }
 }
 
 impl Builder {
-    /// A builder with the defaults: 256 SQEs (512 CQEs), 61 tasks per tick.
+    /// A builder with the defaults: 256 SQEs (512 CQEs), 61 tasks per tick, at most 16
+    /// blocking threads that retire after 10 s idle.
     pub fn new() -> Self {
         Self::default()
     }
@@ -79,12 +86,26 @@ impl Builder {
         self
     }
 
+    /// The most threads the runtime's [`spawn_blocking`](crate::offload::spawn_blocking)
+    /// pool runs at once (default 16, at least 1). Threads start lazily, one per job that
+    /// finds no idle thread; once `threads` run, further jobs wait in a FIFO queue.
+    pub fn blocking_threads(mut self, threads: usize) -> Self {
+        self.blocking_threads = threads;
+        self
+    }
+
+    /// How long a blocking-pool thread waits for a job before it exits (default 10 s).
+    pub fn blocking_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.blocking_idle_timeout = timeout;
+        self
+    }
+
     /// Sets up the ring on the calling thread and returns the runtime.
     ///
     /// # Errors
     ///
-    /// [`BuildError::InvalidConfig`] for a ring size of 0 or over 32768 or an event interval
-    /// of 0; otherwise the kernel's refusal, interpreted: [`BuildError::Disabled`] (sysctl),
+    /// [`BuildError::InvalidConfig`] for a ring size of 0 or over 32768, an event interval
+    /// of 0 or 0 blocking threads; otherwise the kernel's refusal, interpreted: [`BuildError::Disabled`] (sysctl),
     /// [`BuildError::Denied`] (seccomp), [`BuildError::Unsupported`] (no io_uring),
     /// [`BuildError::Memlock`] (RLIMIT_MEMLOCK), [`BuildError::MissingFeature`] (kernel
     /// older than 5.11), [`BuildError::Io`].
@@ -98,6 +119,11 @@ impl Builder {
         if self.event_interval == 0 {
             return Err(BuildError::InvalidConfig(
                 "event_interval must be at least 1".into(),
+            ));
+        }
+        if self.blocking_threads == 0 {
+            return Err(BuildError::InvalidConfig(
+                "blocking_threads must be at least 1".into(),
             ));
         }
         let setup = sys::uring::setup(self.ring_entries).map_err(|e| {
@@ -121,7 +147,8 @@ impl Builder {
         }
         let mode = setup.mode;
         let driver = Driver::new(Box::new(Uring::new(setup.ring)), setup.features);
-        let core = Core::new(driver, self.event_interval).map_err(BuildError::Io)?;
+        let blocking = BlockingPool::new(self.blocking_threads, self.blocking_idle_timeout);
+        let core = Core::new(driver, self.event_interval, blocking).map_err(BuildError::Io)?;
         Ok(Runtime {
             core: Rc::new(core),
             mode,

@@ -5,6 +5,7 @@
 //! ([`uring`]); the rest of the crate talks to it through `driver::ring`.
 
 pub(crate) mod fd;
+pub(crate) mod process;
 pub(crate) mod uring;
 
 use std::io;

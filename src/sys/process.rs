@@ -1,0 +1,67 @@
+//! Child processes of the process pool: the socket pair, the spawn that hands one end to
+//! the child, and the worker's adoption of its end.
+//!
+//! Workers are started with `std::process::Command` (fork or vfork followed at once by
+//! exec; RELIABILITY H13). The only code that runs between the two is [`spawn_with_fd`]'s
+//! `pre_exec` hook, which makes one fcntl(2) call (async-signal-safe, allocation-free).
+//! Waiting and killing go through `std::process::Child`, which remembers a reaped status so
+//! a pid is never signalled or waited for after the kernel may have reused it.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command};
+
+use super::cvt_libc;
+
+/// A connected pair of close-on-exec `AF_UNIX` stream sockets.
+pub(crate) fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds: [RawFd; 2] = [-1, -1];
+    // SAFETY: socketpair writes two fds into the array we own.
+    cvt_libc(unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    })?;
+    // SAFETY: both fds were just created for us and nobody else owns them.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Spawns `cmd` with `child_end` inherited (its close-on-exec flag cleared in the child
+/// only), at the same fd number. The caller tells the child the number (an env var) and
+/// closes its copy of `child_end` afterwards.
+pub(crate) fn spawn_with_fd(cmd: &mut Command, child_end: &OwnedFd) -> io::Result<Child> {
+    let fd = child_end.as_raw_fd();
+    // SAFETY: the hook runs in the child between fork and exec; it only calls fcntl(2),
+    // which is async-signal-safe, touches no lock and allocates nothing. `fd` is open in
+    // the child because the parent keeps `child_end` open until `spawn` returns.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::fcntl(fd, libc::F_SETFD, 0) < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn()
+}
+
+/// In a worker: takes ownership of the inherited socket `fd` (from the env var the parent
+/// set) and makes it close-on-exec again, so the worker's own children do not inherit it.
+///
+/// # Errors
+///
+/// `EBADF` if `fd` is not open in this process.
+pub(crate) fn adopt_inherited(fd: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: F_GETFD takes no pointer; it only checks that `fd` is open.
+    cvt_libc(unsafe { libc::fcntl(fd, libc::F_GETFD) })?;
+    // SAFETY: the parent created this fd for this process alone and named it in the worker
+    // env var; `init_worker` adopts it once, before anything else can claim it.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: no pointers; the fd is open (checked above) and owned by `owned`.
+    cvt_libc(unsafe { libc::fcntl(owned.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) })?;
+    Ok(owned)
+}
