@@ -182,7 +182,12 @@ fn a_small_ring_runs_many_concurrent_ops() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("data");
     let data = support::make_file(&path, 1 << 20, 11);
-    let rt = Runtime::builder().ring_entries(8).build().unwrap();
+    // Every read through the ring (no inline page-cache reads), so the tiny SQ fills.
+    let rt = Runtime::builder()
+        .ring_entries(8)
+        .inline_reads_per_tick(0)
+        .build()
+        .unwrap();
     rt.block_on(async {
         let f = Rc::new(File::open(&path).await.unwrap());
         let tasks: Vec<_> = (0..20_000u64)

@@ -88,11 +88,13 @@ struct Inner {
     shut_down: bool,
     /// Ops that may still complete inline (without an SQE) this tick; see `try_inline`.
     inline_budget: u32,
+    /// What `inline_budget` is reset to at every tick (0: every op goes through the ring).
+    inline_per_tick: u32,
 }
 
-/// How many ops per tick may complete inline before the rest go through the ring, so a
-/// task reading cached data in a loop still yields to I/O completions and timers.
-const INLINE_BUDGET: u32 = 64;
+/// How many ops per tick may complete inline by default before the rest go through the
+/// ring, so a task reading cached data in a loop still yields to I/O and timers.
+pub(crate) const DEFAULT_INLINE_PER_TICK: u32 = 64;
 
 struct WakeRead {
     fd: Arc<OwnedFd>,
@@ -114,7 +116,8 @@ impl Driver {
                 features,
                 stats: DriverStats::default(),
                 shut_down: false,
-                inline_budget: INLINE_BUDGET,
+                inline_budget: DEFAULT_INLINE_PER_TICK,
+                inline_per_tick: DEFAULT_INLINE_PER_TICK,
             }),
         }
     }
@@ -129,6 +132,13 @@ impl Driver {
             armed: false,
         });
         inner.rearm_wake()
+    }
+
+    /// Sets how many ops per tick may complete inline (0 disables the inline path).
+    pub(crate) fn set_inline_per_tick(&self, n: u32) {
+        let mut inner = self.inner.borrow_mut();
+        inner.inline_per_tick = n;
+        inner.inline_budget = n;
     }
 
     pub(crate) fn features(&self) -> Features {
@@ -255,7 +265,7 @@ impl Driver {
     /// syscall when there is nothing to submit and the kernel did not ask to be entered.
     pub(crate) fn flush(&self) {
         let mut inner = self.inner.borrow_mut();
-        inner.inline_budget = INLINE_BUDGET;
+        inner.inline_budget = inner.inline_per_tick;
         if inner.ring.queued() > 0 || inner.ring.needs_enter() {
             let _ = inner.enter(Wait::No);
         }
@@ -265,7 +275,7 @@ impl Driver {
     /// Submits queued SQEs and blocks until a CQE arrives or `timeout` passes.
     pub(crate) fn park(&self, timeout: Option<Duration>) {
         let mut inner = self.inner.borrow_mut();
-        inner.inline_budget = INLINE_BUDGET;
+        inner.inline_budget = inner.inline_per_tick;
         let _ = inner.enter(Wait::One(timeout));
         inner.take_cqes();
     }

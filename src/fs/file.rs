@@ -97,7 +97,11 @@ impl File {
     /// If called outside a ringcore runtime.
     pub fn from_std(file: std::fs::File) -> File {
         let direct = crate::sys::fd::is_direct(std::os::fd::AsFd::as_fd(&file));
-        File::from_parts(OwnedFd::from(file), crate::runtime::context::driver(), direct)
+        File::from_parts(
+            OwnedFd::from(file),
+            crate::runtime::context::driver(),
+            direct,
+        )
     }
 
     /// Reads up to `buf.bytes_total()` bytes at byte offset `pos` into the start of `buf`
@@ -126,7 +130,9 @@ impl File {
             let len = buf.bytes_total();
             // SAFETY: the pointer and capacity come from the buffer we own for the whole
             // call; IoBufMut guarantees `bytes_total` writable bytes there.
-            let res = unsafe { crate::sys::fd::pread_nowait(self.fd.borrow(), buf.stable_mut_ptr(), len, pos) };
+            let res = unsafe {
+                crate::sys::fd::pread_nowait(self.fd.borrow(), buf.stable_mut_ptr(), len, pos)
+            };
             match res {
                 // With RWF_NOWAIT an uncached range is EAGAIN, so 0 bytes is a real EOF.
                 Ok(n) => {

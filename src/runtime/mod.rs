@@ -48,6 +48,7 @@ pub struct CoreMetrics {
 pub struct Builder {
     ring_entries: u32,
     event_interval: usize,
+    inline_per_tick: u32,
     blocking_threads: usize,
     blocking_idle_timeout: Duration,
 }
@@ -57,6 +58,7 @@ impl Default for Builder {
         Self {
             ring_entries: 256,
             event_interval: 61,
+            inline_per_tick: crate::driver::DEFAULT_INLINE_PER_TICK,
             blocking_threads: 16,
             blocking_idle_timeout: Duration::from_secs(10),
         }
@@ -97,6 +99,14 @@ impl Builder {
     /// How long a blocking-pool thread waits for a job before it exits (default 10 s).
     pub fn blocking_idle_timeout(mut self, timeout: Duration) -> Self {
         self.blocking_idle_timeout = timeout;
+        self
+    }
+
+    /// How many reads per tick may complete inline, without an SQE, when their data is in
+    /// the page cache (default 64; see [`File::read_at`](crate::fs::File::read_at)). 0 sends
+    /// every op through the ring.
+    pub fn inline_reads_per_tick(mut self, n: u32) -> Self {
+        self.inline_per_tick = n;
         self
     }
 
@@ -147,6 +157,7 @@ impl Builder {
         }
         let mode = setup.mode;
         let driver = Driver::new(Box::new(Uring::new(setup.ring)), setup.features);
+        driver.set_inline_per_tick(self.inline_per_tick);
         let blocking = BlockingPool::new(self.blocking_threads, self.blocking_idle_timeout);
         let core = Core::new(driver, self.event_interval, blocking).map_err(BuildError::Io)?;
         Ok(Runtime {

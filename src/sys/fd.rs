@@ -101,7 +101,12 @@ pub(crate) fn memlock_limit() -> Option<u64> {
 /// # Safety
 ///
 /// `ptr` must be valid for writes of `len` bytes.
-pub(crate) unsafe fn pread_nowait(fd: BorrowedFd<'_>, ptr: *mut u8, len: usize, offset: u64) -> io::Result<usize> {
+pub(crate) unsafe fn pread_nowait(
+    fd: BorrowedFd<'_>,
+    ptr: *mut u8,
+    len: usize,
+    offset: u64,
+) -> io::Result<usize> {
     let offset = libc::off_t::try_from(offset)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "offset exceeds off_t"))?;
     let iov = libc::iovec {
