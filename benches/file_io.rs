@@ -1,1 +1,2 @@
+//! File I/O benchmarks (placeholder).
 fn main() {}

@@ -1,3 +1,4 @@
+//! Smoke test: files, tasks and timers on one core.
 #[test]
 fn smoke() {
     ringcore::block_on(async {

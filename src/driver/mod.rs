@@ -352,9 +352,7 @@ impl Inner {
             }
             self.stats.sq_full_flushes += 1;
             let before = self.ring.queued();
-            if let Err(e) = self.enter(Wait::No) {
-                return Err(e);
-            }
+            self.enter(Wait::No)?;
             if self.ring.queued() >= before {
                 // The kernel took nothing (CQ backlog): make room by reaping, then wait for
                 // at least one completion so the next attempt can progress.

@@ -5,6 +5,8 @@
 //! ([`uring`]); the rest of the crate talks to it through `driver::ring`.
 
 pub(crate) mod fd;
+pub(crate) mod signal;
+pub(crate) mod socket;
 pub(crate) mod uring;
 
 use std::io;

@@ -1,11 +1,13 @@
 //! Helpers shared by the integration tests.
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 use std::path::Path;
 
 /// Number of open file descriptors of this process (entries in /proc/self/fd).
 pub fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
 
 /// Deterministic pseudo-random bytes (xorshift64*), so failures reproduce.
@@ -27,4 +29,48 @@ pub fn make_file(path: &Path, len: usize, seed: u64) -> Vec<u8> {
     let data = random_bytes(len, seed);
     std::fs::write(path, &data).unwrap();
     data
+}
+
+/// Raises the soft RLIMIT_NOFILE to at least `want` (up to the hard limit); returns the
+/// soft limit in force afterwards.
+pub fn raise_nofile(want: u64) -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit read and write the rlimit struct we own.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        if lim.rlim_cur < want {
+            lim.rlim_cur = want.min(lim.rlim_max);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+    }
+    lim.rlim_cur
+}
+
+/// Lets the runtime run a few ticks (cancel requests go out, late completions come in).
+pub async fn settle() {
+    for _ in 0..10 {
+        ringcore::yield_now().await;
+    }
+    ringcore::time::sleep(std::time::Duration::from_millis(20)).await;
+    for _ in 0..10 {
+        ringcore::yield_now().await;
+    }
+}
+
+/// Polls `fut` exactly once (so its SQE is queued) and hands it back unfinished, or its
+/// output if it was ready at once.
+pub async fn poll_once<F: std::future::Future + Unpin>(mut fut: F) -> Result<F::Output, F> {
+    use std::task::Poll;
+    let ready = std::future::poll_fn(|cx| {
+        Poll::Ready(match std::pin::Pin::new(&mut fut).poll(cx) {
+            Poll::Ready(v) => Some(v),
+            Poll::Pending => None,
+        })
+    })
+    .await;
+    ready.ok_or(fut)
 }

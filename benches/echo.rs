@@ -1,0 +1,2 @@
+//! Echo server benchmark (placeholder).
+fn main() {}
