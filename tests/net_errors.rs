@@ -9,6 +9,7 @@ use ringcore::net::{ListenOptions, TcpListener, TcpStream, UdpSocket};
 
 #[test]
 fn bind_to_a_port_in_use_is_addr_in_use() {
+    let _serial = support::fd_lock();
     ringcore::block_on(async {
         let first = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = first.local_addr().unwrap();
@@ -22,6 +23,7 @@ fn bind_to_a_port_in_use_is_addr_in_use() {
 
 #[test]
 fn reuse_port_lets_two_listeners_share_an_address() {
+    let _serial = support::fd_lock();
     ringcore::block_on(async {
         let opts = ListenOptions::new().reuse_port(true);
         let a = TcpListener::bind_with("127.0.0.1:0", &opts).unwrap();
@@ -32,6 +34,7 @@ fn reuse_port_lets_two_listeners_share_an_address() {
 
 #[test]
 fn connect_to_a_closed_port_is_refused() {
+    let _serial = support::fd_lock();
     ringcore::block_on(async {
         let addr = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -47,6 +50,7 @@ fn connect_to_a_closed_port_is_refused() {
 /// a transparent proxy on some CI machines, so the test builds its own black hole.)
 #[test]
 fn hanging_connect_times_out_and_leaks_no_fd() {
+    let _serial = support::fd_lock();
     ringcore::block_on(async {
         let full = TcpListener::bind_with("127.0.0.1:0", &ListenOptions::new().backlog(0)).unwrap();
         let addr = full.local_addr().unwrap();

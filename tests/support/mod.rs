@@ -74,3 +74,10 @@ pub async fn poll_once<F: std::future::Future + Unpin>(mut fut: F) -> Result<F::
     .await;
     ready.ok_or(fut)
 }
+
+/// Serialises the tests of one binary that count `/proc/self/fd` (the count is
+/// process-wide, and the test harness runs tests on parallel threads).
+pub fn fd_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
