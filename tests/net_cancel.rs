@@ -40,8 +40,7 @@ fn fd_accepted_by_a_cancelled_accept_is_closed() {
         for _ in 0..20 {
             let pending = support::poll_once(Box::pin(listener.accept()))
                 .await
-                .err()
-                .expect("accept completed with no client");
+                .expect_err("accept completed with no client");
             let client = TcpStream::connect(addr).await.unwrap();
             // Let the accept's CQE arrive while its future is not polled, then drop it.
             support::settle().await;
