@@ -1,5 +1,6 @@
 //! `Socket`: the fd and driver behind every public socket type, and the ops they share.
 
+use std::cell::Cell;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::rc::Rc;
@@ -17,6 +18,11 @@ use crate::sys::socket::{self as sys, SockAddr};
 pub(crate) struct Socket {
     pub(crate) fd: SharedFd,
     driver: Rc<Driver>,
+    /// The last receive did not fill its buffer, so the socket is probably drained and the
+    /// next receive should wait for readiness before trying (IORING_RECVSEND_POLL_FIRST).
+    /// Request/response traffic (an echo server) then skips one failed receive attempt
+    /// per message; bulk transfers, which fill their buffers, keep the eager attempt.
+    drained: Cell<bool>,
 }
 
 impl Socket {
@@ -30,6 +36,7 @@ impl Socket {
         Self {
             fd: SharedFd::new(fd),
             driver: context::driver(),
+            drained: Cell::new(false),
         }
     }
 
@@ -53,6 +60,7 @@ impl Socket {
             Ok(Socket {
                 fd: SharedFd::new(fd),
                 driver,
+                drained: Cell::new(false),
             })
         }
     }
@@ -107,6 +115,7 @@ impl Socket {
             Socket {
                 fd: SharedFd::new(fd),
                 driver: self.driver.clone(),
+                drained: Cell::new(false),
             },
             addr,
         ))
@@ -123,12 +132,19 @@ impl Socket {
     }
 
     /// IORING_OP_RECV into the start of `buf`.
-    pub(crate) fn recv<B: IoBufMut>(&self, buf: B) -> Op<Recv<B>> {
-        self.driver.submit(Recv {
-            fd: self.fd.clone(),
-            buf,
-            flags: 0,
-        })
+    pub(crate) async fn recv<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
+        let want = buf.bytes_total();
+        let (res, buf) = self
+            .driver
+            .submit(Recv {
+                fd: self.fd.clone(),
+                buf,
+                flags: 0,
+                poll_first: self.drained.get(),
+            })
+            .await;
+        self.drained.set(matches!(res, Ok(n) if n < want && n > 0));
+        (res, buf)
     }
 
     /// IORING_OP_SEND of `buf`'s initialised bytes.

@@ -104,11 +104,17 @@ unsafe impl OpCode for Connect {
     }
 }
 
+/// IORING_RECVSEND_POLL_FIRST (Linux 5.19; ignored before): wait for readiness before the
+/// first receive attempt instead of trying it at submission.
+const IORING_RECVSEND_POLL_FIRST: u16 = 1;
+
 /// recv(fd, buf, flags) into the start of `buf`.
 pub(crate) struct Recv<B> {
     pub(crate) fd: SharedFd,
     pub(crate) buf: B,
     pub(crate) flags: i32,
+    /// Skip the attempt at submission (the caller expects no data yet).
+    pub(crate) poll_first: bool,
 }
 
 // SAFETY: the SQE points at `buf`'s stable memory (IoBufMut's contract) and names `fd`,
@@ -120,6 +126,11 @@ unsafe impl<B: IoBufMut> OpCode for Recv<B> {
         let len = u32::try_from(self.buf.bytes_total()).unwrap_or(u32::MAX);
         opcode::Recv::new(types::Fd(self.fd.raw()), self.buf.stable_mut_ptr(), len)
             .flags(self.flags)
+            .ioprio(if self.poll_first {
+                IORING_RECVSEND_POLL_FIRST
+            } else {
+                0
+            })
             .build()
     }
 
