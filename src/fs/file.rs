@@ -23,12 +23,18 @@ use crate::driver::{Driver, Op};
 /// # Examples
 ///
 /// ```
-/// use ringcore::fs::File;
+/// use ringcore::fs::OpenOptions;
 ///
 /// ringcore::block_on(async {
 ///     let dir = tempfile::tempdir()?;
 ///     let path = dir.path().join("data");
-///     let file = File::create(&path).await?;
+///     // Read and write: `File::create` alone opens write-only.
+///     let file = OpenOptions::new()
+///         .read(true)
+///         .write(true)
+///         .create(true)
+///         .open(&path)
+///         .await?;
 ///     let (res, _buf) = file.write_all_at(b"0123456789" as &'static [u8], 0).await;
 ///     res?;
 ///     file.sync_all().await?;
