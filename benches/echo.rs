@@ -19,6 +19,7 @@ mod load;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
+use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
@@ -57,7 +58,7 @@ fn main() {
             let row = run_one(&rt, kind, conns, size, secs);
             per_cpu.push(row.msgs_per_cpu);
             println!(
-                "| {kind} | {conns} | {size} | {:.0} | {} | {} | {:.2} | {:.0} | {} | {} |",
+                "| {kind} | {conns} | {size} | {:.0} | {:.1} | {:.1} | {:.2} | {:.0} | {} | {} |",
                 row.report.msgs_per_sec(),
                 row.report.percentile(50.0),
                 row.report.percentile(99.0),
@@ -86,8 +87,11 @@ struct Row {
 
 fn run_one(rt: &ringcore::Runtime, kind: &str, conns: usize, size: usize, secs: f64) -> Row {
     let exe = std::env::current_exe().expect("current_exe");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let control = dir.path().join("control.sock");
     let mut child = Command::new(exe)
         .env(SERVER_ENV, kind)
+        .env("ECHO_BENCH_CONTROL", &control)
         .stdout(Stdio::piped())
         .spawn()
         .expect("spawn the server");
@@ -103,11 +107,11 @@ fn run_one(rt: &ringcore::Runtime, kind: &str, conns: usize, size: usize, secs: 
     };
     // Warm up (connections, allocator, caches), then measure a fresh run.
     rt.block_on(load::run(cfg(0.3)));
-    let enters0 = server_enters(&mut child, &mut out, kind);
+    let enters0 = server_enters(&control, &mut out, kind);
     let cpu0 = cpu_secs(child.id());
     let report = rt.block_on(load::run(cfg(secs)));
     let cpu1 = cpu_secs(child.id());
-    let enters1 = server_enters(&mut child, &mut out, kind);
+    let enters1 = server_enters(&control, &mut out, kind);
     stop(&mut child, kind);
     let cpu = cpu1 - cpu0;
     let enters_per_msg = match (enters0, enters1) {
@@ -122,13 +126,15 @@ fn run_one(rt: &ringcore::Runtime, kind: &str, conns: usize, size: usize, secs: 
     }
 }
 
-/// Asks a ringcore server for its io_uring_enter count (SIGUSR1 makes it print one line).
-fn server_enters(child: &mut Child, out: &mut BufReader<ChildStdout>, kind: &str) -> Option<u64> {
+/// Asks a ringcore server for its io_uring_enter count (a datagram on its control socket
+/// makes it print one line).
+fn server_enters(control: &Path, out: &mut BufReader<ChildStdout>, kind: &str) -> Option<u64> {
     if kind != "ringcore" {
         return None;
     }
-    // SAFETY: kill(2) on our own child's pid.
-    unsafe { libc::kill(child.id() as i32, libc::SIGUSR1) };
+    let sock = std::os::unix::net::UnixDatagram::unbound().expect("control socket");
+    sock.send_to(b"?", control)
+        .expect("send to the server's control socket");
     read_value(out, "ENTERS").parse().ok()
 }
 
@@ -208,16 +214,6 @@ fn serve_ringcore() {
         }
     }
 
-    // SIGUSR1 asks for the enter count. The crate's signal module only exposes ctrl_c, so
-    // a plain handler sets a flag that a task checks every 20 ms (50 wake-ups/s, noise
-    // next to the message rates measured here).
-    static DUMP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-    extern "C" fn on_usr1(_: i32) {
-        DUMP.store(true, std::sync::atomic::Ordering::Relaxed);
-    }
-    // SAFETY: installs an async-signal-safe handler (one atomic store).
-    unsafe { libc::signal(libc::SIGUSR1, on_usr1 as *const () as libc::sighandler_t) };
-
     let rt = std::rc::Rc::new(ringcore::Runtime::new().expect("ringcore runtime"));
     let rt2 = rt.clone();
     rt.block_on(async move {
@@ -233,13 +229,18 @@ fn serve_ringcore() {
                 }
             }
         });
+        // Any datagram on the control socket asks for the io_uring_enter count. (No timer
+        // is armed in the server, so its parks wait without a timeout, like tokio's.)
+        let control_path = std::env::var("ECHO_BENCH_CONTROL").expect("control socket path");
+        let control = ringcore::net::UnixDatagram::bind(control_path).unwrap();
         ringcore::spawn(async move {
             loop {
-                ringcore::time::sleep(Duration::from_millis(20)).await;
-                if DUMP.swap(false, std::sync::atomic::Ordering::Relaxed) {
-                    println!("ENTERS {}", rt2.metrics().driver.enters);
-                    let _ = std::io::stdout().flush();
+                let (res, _) = control.recv(Vec::with_capacity(16)).await;
+                if res.is_err() {
+                    return;
                 }
+                println!("ENTERS {}", rt2.metrics().driver.enters);
+                let _ = std::io::stdout().flush();
             }
         });
         let _ = ctrl_c.await;

@@ -26,8 +26,8 @@ pub(crate) struct LoadReport {
     pub(crate) msgs: u64,
     /// Failed connects, I/O errors, early EOFs and corrupted echoes.
     pub(crate) errors: u64,
-    /// Round-trip times in microseconds, one per message (sorted by `finish`).
-    pub(crate) latencies_us: Vec<u32>,
+    /// Round-trip times in nanoseconds, one per message, sorted.
+    pub(crate) latencies_ns: Vec<u32>,
     /// Wall time of the run.
     pub(crate) elapsed: Duration,
 }
@@ -43,17 +43,17 @@ impl LoadReport {
     }
 
     /// The `p`-th percentile latency (0..=100) in microseconds.
-    pub(crate) fn percentile(&self, p: f64) -> u32 {
-        if self.latencies_us.is_empty() {
-            return 0;
+    pub(crate) fn percentile(&self, p: f64) -> f64 {
+        if self.latencies_ns.is_empty() {
+            return 0.0;
         }
-        let idx = ((self.latencies_us.len() - 1) as f64 * p / 100.0).round() as usize;
-        self.latencies_us[idx]
+        let idx = ((self.latencies_ns.len() - 1) as f64 * p / 100.0).round() as usize;
+        f64::from(self.latencies_ns[idx]) / 1000.0
     }
 
     pub(crate) fn summary(&self, size: usize) -> String {
         format!(
-            "msgs/s {:.0}  MiB/s {:.1}  p50 {} us  p99 {} us  errors {}",
+            "msgs/s {:.0}  MiB/s {:.1}  p50 {:.1} us  p99 {:.1} us  errors {}",
             self.msgs_per_sec(),
             self.mib_per_sec(size),
             self.percentile(50.0),
@@ -80,7 +80,7 @@ fn pattern(len: usize, seed: u64) -> Vec<u8> {
 struct Totals {
     msgs: u64,
     errors: u64,
-    latencies_us: Vec<u32>,
+    latencies_ns: Vec<u32>,
 }
 
 /// Runs one connection's ping-pong loop until `deadline`.
@@ -139,14 +139,14 @@ async fn connection(cfg: Rc<LoadConfig>, id: u64, deadline: Instant, totals: Rc<
             error = true;
             break;
         }
-        lat.push(u32::try_from(start.elapsed().as_micros()).unwrap_or(u32::MAX));
+        lat.push(u32::try_from(start.elapsed().as_nanos()).unwrap_or(u32::MAX));
         seq += 1;
     }
     let _ = stream.shutdown(std::net::Shutdown::Write);
     let mut t = totals.borrow_mut();
     t.msgs += lat.len() as u64;
     t.errors += u64::from(error);
-    t.latencies_us.append(&mut lat);
+    t.latencies_ns.append(&mut lat);
 }
 
 /// Runs the load on the current ringcore core and returns the report.
@@ -166,11 +166,11 @@ pub(crate) async fn run(cfg: LoadConfig) -> LoadReport {
     }
     let elapsed = start.elapsed();
     let mut t = totals.take();
-    t.latencies_us.sort_unstable();
+    t.latencies_ns.sort_unstable();
     LoadReport {
         msgs: t.msgs,
         errors: t.errors + errors,
-        latencies_us: t.latencies_us,
+        latencies_ns: t.latencies_ns,
         elapsed,
     }
 }
