@@ -219,3 +219,40 @@ pub(crate) fn single<B, T>((res, mut bufs): BufResult<T, Vec<B>>) -> BufResult<T
         None => unreachable!("ringcore: a single-buffer op lost its buffer"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::net::{TcpListener, TcpStream};
+    use crate::runtime::context;
+
+    /// Connects and accepts once; returns how many ops went through the ring.
+    async fn connect_ops() -> u64 {
+        let driver = context::driver();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let before = driver.stats().ops_submitted;
+        let client = TcpStream::connect(addr).await.unwrap();
+        let (server, peer) = listener.accept().await.unwrap();
+        assert_eq!(peer, client.local_addr().unwrap());
+        drop(server);
+        driver.stats().ops_submitted - before
+    }
+
+    #[test]
+    fn sockets_come_from_the_ring_or_from_socket_syscall_without_it() {
+        crate::block_on(async {
+            let driver = context::driver();
+            let probed = driver.features();
+            if probed.socket {
+                // IORING_OP_SOCKET, IORING_OP_CONNECT, IORING_OP_ACCEPT.
+                assert_eq!(connect_ops().await, 3);
+            }
+            let mut without = probed;
+            without.socket = false;
+            driver.override_features(without);
+            // socket(2), then IORING_OP_CONNECT and IORING_OP_ACCEPT.
+            assert_eq!(connect_ops().await, 2);
+            driver.override_features(probed);
+        });
+    }
+}
