@@ -37,6 +37,8 @@
 //! - [`block_on`], [`spawn`], [`JoinHandle`], [`yield_now`], [`Runtime`]: running tasks;
 //! - [`time`]: `sleep`, `timeout` (asyncio's `wait_for`), `interval`;
 //! - [`fs`]: files and directories through the ring;
+//! - [`net`]: TCP, UDP and Unix sockets through the ring;
+//! - [`signal`]: `ctrl_c`, a future that completes on SIGINT;
 //! - [`buf`]: the buffer traits I/O calls take;
 //! - [`offload`]: `spawn_blocking` for calls that would block the core, and `ProcessPool`
 //!   for CPU-bound jobs in worker processes.
@@ -48,7 +50,9 @@ mod sys;
 
 pub mod buf;
 pub mod fs;
+pub mod net;
 pub mod offload;
+pub mod signal;
 pub mod time;
 
 pub use buf::{BufResult, IoBuf, IoBufMut};

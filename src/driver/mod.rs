@@ -145,6 +145,12 @@ impl Driver {
         self.inner.borrow().features
     }
 
+    /// Pretends the kernel has (or lacks) the probed opcodes, to test fallbacks.
+    #[cfg(test)]
+    pub(crate) fn override_features(&self, features: Features) {
+        self.inner.borrow_mut().features = features;
+    }
+
     /// Queues `data`'s SQE and returns the future of its completion.
     pub(crate) fn submit<T: OpCode>(self: &Rc<Self>, mut data: T) -> Op<T> {
         let mut inner = self.inner.borrow_mut();

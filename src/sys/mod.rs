@@ -6,6 +6,8 @@
 
 pub(crate) mod fd;
 pub(crate) mod process;
+pub(crate) mod signal;
+pub(crate) mod socket;
 pub(crate) mod uring;
 
 use std::io;

@@ -1,17 +1,17 @@
 //! Helpers shared by the integration tests.
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 use std::path::Path;
 
 /// Number of open file descriptors of this process (entries in /proc/self/fd).
-pub(crate) fn open_fds() -> usize {
+pub fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd")
         .map(|d| d.count())
         .unwrap_or(0)
 }
 
 /// Deterministic pseudo-random bytes (xorshift64*), so failures reproduce.
-pub(crate) fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed | 1;
     let mut out = Vec::with_capacity(len + 8);
     while out.len() < len {
@@ -25,14 +25,59 @@ pub(crate) fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
 }
 
 /// Writes `len` random bytes to `path` with std and returns them.
-pub(crate) fn make_file(path: &Path, len: usize, seed: u64) -> Vec<u8> {
+pub fn make_file(path: &Path, len: usize, seed: u64) -> Vec<u8> {
     let data = random_bytes(len, seed);
     std::fs::write(path, &data).unwrap();
     data
 }
 
-/// Serialises tests that count this process's fds (tests in one binary run in parallel).
-pub(crate) fn fd_lock() -> std::sync::MutexGuard<'static, ()> {
+/// Raises the soft RLIMIT_NOFILE to at least `want` (up to the hard limit); returns the
+/// soft limit in force afterwards.
+pub fn raise_nofile(want: u64) -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit read and write the rlimit struct we own.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        if lim.rlim_cur < want {
+            lim.rlim_cur = want.min(lim.rlim_max);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+    }
+    lim.rlim_cur
+}
+
+/// Lets the runtime run a few ticks (cancel requests go out, late completions come in).
+pub async fn settle() {
+    for _ in 0..10 {
+        ringcore::yield_now().await;
+    }
+    ringcore::time::sleep(std::time::Duration::from_millis(20)).await;
+    for _ in 0..10 {
+        ringcore::yield_now().await;
+    }
+}
+
+/// Polls `fut` exactly once (so its SQE is queued) and hands it back unfinished, or its
+/// output if it was ready at once.
+pub async fn poll_once<F: std::future::Future + Unpin>(mut fut: F) -> Result<F::Output, F> {
+    use std::task::Poll;
+    let ready = std::future::poll_fn(|cx| {
+        Poll::Ready(match std::pin::Pin::new(&mut fut).poll(cx) {
+            Poll::Ready(v) => Some(v),
+            Poll::Pending => None,
+        })
+    })
+    .await;
+    ready.ok_or(fut)
+}
+
+/// Serialises the tests of one binary that count `/proc/self/fd` (the count is
+/// process-wide, and the test harness runs tests on parallel threads).
+pub fn fd_lock() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -2,4 +2,5 @@
 //! CQE means (see `OpCode`).
 
 pub(crate) mod fs;
+pub(crate) mod net;
 pub(crate) mod rw;

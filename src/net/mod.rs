@@ -1,0 +1,55 @@
+//! Sockets through the ring: TCP, UDP and Unix-domain.
+//!
+//! Accepts, connects, sends and receives are io_uring ops (IORING_OP_ACCEPT, CONNECT,
+//! SEND, RECV, SENDMSG, RECVMSG). Reads and writes take an owned buffer and give it back
+//! with the result ([`BufResult`](crate::BufResult)), as in [`fs`](crate::fs), so the kernel
+//! never writes into memory the program has freed, even when the future is dropped.
+//!
+//! Sockets created by an async constructor (`connect`) come from IORING_OP_SOCKET (Linux
+//! 5.19+), or socket(2) where the probe says the kernel lacks it; the synchronous
+//! constructors (`bind`) call socket(2), bind(2) and listen(2) directly, which never
+//! block. Every socket is close-on-exec.
+//!
+//! A socket belongs to the core that created it (`!Send`). Its descriptor is closed when
+//! the value and every op still in flight on it are gone. An op that produces a descriptor
+//! (accept, socket) and whose future was dropped closes that descriptor when its
+//! completion arrives, so cancelled accepts and connects leak nothing.
+//!
+//! Sends use MSG_NOSIGNAL: writing to a connection the peer closed returns `BrokenPipe`
+//! instead of raising SIGPIPE.
+//!
+//! Name resolution (getaddrinfo) blocks, so constructors take resolved addresses; resolve
+//! host names with [`spawn_blocking`](crate::offload::spawn_blocking) first.
+
+pub(crate) mod socket;
+mod split;
+mod tcp;
+mod udp;
+mod unix;
+
+pub use split::{OwnedReadHalf, OwnedWriteHalf};
+pub use tcp::{ListenOptions, TcpListener, TcpStream};
+pub use udp::UdpSocket;
+pub use unix::{UnixDatagram, UnixListener, UnixSocketAddr, UnixStream};
+
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+
+/// Resolves `addr` to its first address. For IP literals ("127.0.0.1:80") this parses and
+/// never blocks; a host name would run getaddrinfo(3) on the calling thread.
+fn first_addr(addr: impl ToSocketAddrs) -> io::Result<SocketAddr> {
+    addr.to_socket_addrs()?.next().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "the address resolved to no socket address",
+        )
+    })
+}
+
+fn domain_of(addr: &SocketAddr) -> i32 {
+    if addr.is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    }
+}

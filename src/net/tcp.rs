@@ -1,0 +1,414 @@
+//! TCP: [`TcpListener`] (with [`ListenOptions`]) and [`TcpStream`].
+
+use std::io;
+use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::time::Duration;
+
+use super::socket::Socket;
+use super::split::{OwnedReadHalf, OwnedWriteHalf};
+use super::{domain_of, first_addr};
+use crate::buf::{BufResult, IoBuf, IoBufMut};
+use crate::sys::socket::SockAddr;
+
+/// Options for [`TcpListener::bind_with`] and [`UnixListener::bind_with`](super::UnixListener::bind_with).
+///
+/// # Examples
+///
+/// ```
+/// use ringcore::net::{ListenOptions, TcpListener};
+///
+/// ringcore::block_on(async {
+///     let opts = ListenOptions::new().reuse_port(true).backlog(4096);
+///     let listener = TcpListener::bind_with("127.0.0.1:0", &opts)?;
+///     assert!(listener.local_addr()?.port() != 0);
+///     Ok::<_, std::io::Error>(())
+/// })
+/// .unwrap();
+/// ```
+#[derive(Debug, Clone)]
+pub struct ListenOptions {
+    pub(super) reuse_addr: bool,
+    pub(super) reuse_port: bool,
+    pub(super) backlog: i32,
+}
+
+impl Default for ListenOptions {
+    fn default() -> Self {
+        Self {
+            reuse_addr: true,
+            reuse_port: false,
+            backlog: 1024,
+        }
+    }
+}
+
+impl ListenOptions {
+    /// The defaults: SO_REUSEADDR on, SO_REUSEPORT off, a backlog of 1024 connections.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// SO_REUSEADDR (TCP only; default on): rebind a port whose old connections are still
+    /// in TIME_WAIT.
+    pub fn reuse_addr(mut self, on: bool) -> Self {
+        self.reuse_addr = on;
+        self
+    }
+
+    /// SO_REUSEPORT (TCP only; default off): several sockets (one per core) may bind the
+    /// same address, and the kernel spreads incoming connections over them.
+    pub fn reuse_port(mut self, on: bool) -> Self {
+        self.reuse_port = on;
+        self
+    }
+
+    /// listen(2)'s backlog: completed connections the kernel queues before `accept`
+    /// (capped by `net.core.somaxconn`; default 1024; negative values mean the maximum).
+    pub fn backlog(mut self, connections: i32) -> Self {
+        self.backlog = connections;
+        self
+    }
+}
+
+/// A TCP socket listening for connections; accepts go through the ring.
+///
+/// # Examples
+///
+/// ```
+/// use ringcore::net::{TcpListener, TcpStream};
+///
+/// ringcore::block_on(async {
+///     let listener = TcpListener::bind("127.0.0.1:0")?;
+///     let addr = listener.local_addr()?;
+///     let client = ringcore::spawn(async move {
+///         let stream = TcpStream::connect(addr).await?;
+///         let (res, _) = stream.write_all(b"ping" as &'static [u8]).await;
+///         res
+///     });
+///     let (stream, _peer) = listener.accept().await?;
+///     let (res, buf) = stream.read(Vec::with_capacity(16)).await;
+///     assert_eq!(&buf[..res?], b"ping");
+///     client.await.unwrap()
+/// })
+/// .unwrap();
+/// ```
+pub struct TcpListener {
+    sock: Socket,
+}
+
+impl TcpListener {
+    /// Binds to `addr` with SO_REUSEADDR and listens with a backlog of 1024 (socket(2),
+    /// bind(2), listen(2); none of them blocks). Port 0 picks a free port; see
+    /// [`local_addr`](TcpListener::local_addr).
+    ///
+    /// # Errors
+    ///
+    /// `AddrInUse` if another socket holds the address, `AddrNotAvailable` if it is not
+    /// local, `PermissionDenied` for a privileged port, `InvalidInput` if `addr` resolves
+    /// to nothing.
+    ///
+    /// # Panics
+    ///
+    /// Outside a ringcore runtime.
+    #[track_caller]
+    pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        Self::bind_with(addr, &ListenOptions::default())
+    }
+
+    /// Binds and listens as [`bind`](TcpListener::bind), with `options`.
+    ///
+    /// # Errors
+    ///
+    /// As [`bind`](TcpListener::bind).
+    ///
+    /// # Panics
+    ///
+    /// Outside a ringcore runtime.
+    #[track_caller]
+    pub fn bind_with(addr: impl ToSocketAddrs, options: &ListenOptions) -> io::Result<TcpListener> {
+        let addr = first_addr(addr)?;
+        let sock = Socket::create_sync(domain_of(&addr), libc::SOCK_STREAM)?;
+        if options.reuse_addr {
+            sock.set_int(libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
+        }
+        if options.reuse_port {
+            sock.set_int(libc::SOL_SOCKET, libc::SO_REUSEPORT, 1)?;
+        }
+        sock.bind(&SockAddr::from_inet(&addr))?;
+        sock.listen(options.backlog)?;
+        Ok(TcpListener { sock })
+    }
+
+    /// Adopts a listening `std::net::TcpListener` (blocking or not).
+    ///
+    /// # Panics
+    ///
+    /// Outside a ringcore runtime.
+    #[track_caller]
+    pub fn from_std(listener: std::net::TcpListener) -> TcpListener {
+        TcpListener {
+            sock: Socket::from_fd(OwnedFd::from(listener)),
+        }
+    }
+
+    /// Waits for a connection and accepts it (IORING_OP_ACCEPT, accept4(2) with
+    /// SOCK_CLOEXEC). Returns the connected stream and the peer's address.
+    ///
+    /// # Errors
+    ///
+    /// accept4(2)'s errors: `EMFILE`/`ENFILE` when out of descriptors (the listener stays
+    /// usable; retry after closing some), `ConnectionAborted` if the peer gave up first.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: if the future is dropped, the accept is cancelled; a connection the
+    /// kernel accepted anyway is closed (the peer sees end-of-stream) and no descriptor
+    /// leaks. Connections still queued stay queued for the next `accept`.
+    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let (sock, addr) = self.sock.accept().await?;
+        Ok((TcpStream { sock }, addr.to_inet()?))
+    }
+
+    /// The address this listener is bound to (getsockname(2)).
+    ///
+    /// # Errors
+    ///
+    /// getsockname(2)'s errors (practically none).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.sock.local_addr()?.to_inet()
+    }
+}
+
+/// A TCP connection; reads and writes go through the ring with owned buffers.
+///
+/// `read` and `write` take `&self`, so one task may read while another writes through an
+/// `Rc<TcpStream>`; [`into_split`](TcpStream::into_split) gives two owned halves instead.
+/// Dropping the stream closes it once every op in flight on it has completed.
+pub struct TcpStream {
+    sock: Socket,
+}
+
+impl TcpStream {
+    /// Connects to `addr` (IORING_OP_SOCKET, or socket(2) before Linux 5.19, then
+    /// IORING_OP_CONNECT, connect(2) semantics).
+    ///
+    /// # Errors
+    ///
+    /// `ConnectionRefused` if nothing listens there, `TimedOut` when the SYN retries run
+    /// out (minutes: wrap the call in [`timeout`](crate::time::timeout) for a bound),
+    /// `HostUnreachable`/`NetworkUnreachable`, `EMFILE` when out of descriptors.
+    ///
+    /// # Panics
+    ///
+    /// Outside a ringcore runtime.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future cancels the connect and closes the socket (once the kernel has
+    /// let go of it); no descriptor leaks.
+    #[track_caller]
+    pub fn connect(addr: SocketAddr) -> impl Future<Output = io::Result<TcpStream>> {
+        let create = Socket::create(domain_of(&addr), libc::SOCK_STREAM);
+        async move {
+            let sock = create.await?;
+            sock.connect(SockAddr::from_inet(&addr)).await?;
+            Ok(TcpStream { sock })
+        }
+    }
+
+    /// Adopts a connected `std::net::TcpStream` (blocking or not).
+    ///
+    /// # Panics
+    ///
+    /// Outside a ringcore runtime.
+    #[track_caller]
+    pub fn from_std(stream: std::net::TcpStream) -> TcpStream {
+        TcpStream {
+            sock: Socket::from_fd(OwnedFd::from(stream)),
+        }
+    }
+
+    /// Reads up to `buf.bytes_total()` bytes into the start of `buf` (IORING_OP_RECV,
+    /// recv(2)). Returns the number of bytes read, 0 once the peer has shut down its
+    /// writing side, and the buffer, whose initialised length now covers them. Use
+    /// [`IoBuf::slice`] to read into the middle of a buffer.
+    ///
+    /// # Errors
+    ///
+    /// recv(2)'s errors: `ConnectionReset` if the peer reset the connection.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future cancels the receive; bytes the kernel already copied into the
+    /// buffer are lost with it (they are not returned to the socket).
+    pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
+        self.sock.recv(buf).await
+    }
+
+    /// Reads into several buffers in order (IORING_OP_RECVMSG with one iovec per buffer,
+    /// readv(2) semantics). Returns the total bytes read (0 at end-of-stream).
+    ///
+    /// # Errors
+    ///
+    /// As [`read`](TcpStream::read); `InvalidInput` for more than 1024 buffers (IOV_MAX).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`read`](TcpStream::read).
+    pub async fn readv<B: IoBufMut>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
+        let (res, bufs) = self.sock.recvmsg(bufs).await;
+        (res.map(|(n, _)| n), bufs)
+    }
+
+    /// Sends `buf`'s initialised bytes (IORING_OP_SEND, send(2) with MSG_NOSIGNAL).
+    /// Returns how many were sent, which may be fewer than asked.
+    ///
+    /// # Errors
+    ///
+    /// send(2)'s errors: `BrokenPipe` after the peer closed, `ConnectionReset`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future cancels the send; an unknown prefix of the bytes may have been
+    /// sent.
+    pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+        self.sock.send(buf).await
+    }
+
+    /// Sends every initialised byte of `buf`, looping over short sends.
+    ///
+    /// # Errors
+    ///
+    /// `WriteZero` if a send accepts nothing, or the first send error.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel-safe: an unknown prefix may have been sent.
+    pub async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
+        self.sock.send_all(buf).await
+    }
+
+    /// Sends the initialised bytes of several buffers in order, in one op
+    /// (IORING_OP_SENDMSG, writev(2) semantics). Returns the total bytes sent, which may
+    /// be fewer than asked.
+    ///
+    /// # Errors
+    ///
+    /// As [`write`](TcpStream::write); `InvalidInput` for more than 1024 buffers.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`write`](TcpStream::write).
+    pub async fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
+        self.sock.sendmsg(bufs, None).await
+    }
+
+    /// Shuts down the read, write or both directions (shutdown(2)); pending and future
+    /// ops in that direction see end-of-stream or `BrokenPipe`.
+    ///
+    /// # Errors
+    ///
+    /// `NotConnected` if the connection is gone.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.sock.shutdown(how)
+    }
+
+    /// The remote address (getpeername(2)).
+    ///
+    /// # Errors
+    ///
+    /// `NotConnected` if the connection is gone.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.sock.peer_addr()?.to_inet()
+    }
+
+    /// The local address (getsockname(2)).
+    ///
+    /// # Errors
+    ///
+    /// getsockname(2)'s errors (practically none).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.sock.local_addr()?.to_inet()
+    }
+
+    /// Sets TCP_NODELAY: `true` sends small writes at once instead of waiting (Nagle) to
+    /// merge them.
+    ///
+    /// # Errors
+    ///
+    /// setsockopt(2)'s errors.
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        self.sock
+            .set_int(libc::IPPROTO_TCP, libc::TCP_NODELAY, i32::from(nodelay))
+    }
+
+    /// Whether TCP_NODELAY is set.
+    ///
+    /// # Errors
+    ///
+    /// getsockopt(2)'s errors.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        Ok(self.sock.get_int(libc::IPPROTO_TCP, libc::TCP_NODELAY)? != 0)
+    }
+
+    /// Sets SO_LINGER: `Some(d)` makes close wait up to `d` (whole seconds) for unsent
+    /// data; `Some(Duration::ZERO)` makes close reset the connection (RST); `None` restores
+    /// the default background close.
+    ///
+    /// # Errors
+    ///
+    /// setsockopt(2)'s errors.
+    pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
+        let secs = linger.map(|d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX));
+        crate::sys::socket::set_linger(self.sock.fd.borrow(), secs)
+    }
+
+    /// Takes the socket's pending error (SO_ERROR), if any.
+    ///
+    /// # Errors
+    ///
+    /// getsockopt(2)'s errors.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.sock.take_error()
+    }
+
+    /// Splits the stream into a read half and a write half that can be used by two tasks
+    /// at once. Dropping the write half shuts the write direction down.
+    pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
+        (
+            OwnedReadHalf {
+                sock: self.sock.clone(),
+            },
+            OwnedWriteHalf { sock: self.sock },
+        )
+    }
+}
+
+macro_rules! fd_traits {
+    ($t:ty) => {
+        impl AsRawFd for $t {
+            fn as_raw_fd(&self) -> RawFd {
+                self.sock.fd.raw()
+            }
+        }
+        impl AsFd for $t {
+            fn as_fd(&self) -> BorrowedFd<'_> {
+                self.sock.fd.borrow()
+            }
+        }
+        impl std::fmt::Debug for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($t))
+                    .field("fd", &self.sock.fd.raw())
+                    .field(
+                        "local",
+                        &self.sock.local_addr().and_then(|a| a.to_inet()).ok(),
+                    )
+                    .finish()
+            }
+        }
+    };
+}
+fd_traits!(TcpListener);
+fd_traits!(TcpStream);

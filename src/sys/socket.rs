@@ -1,0 +1,296 @@
+//! Socket syscalls that have no ring opcode or must run synchronously: socket(2) (the
+//! fallback where IORING_OP_SOCKET is missing), socketpair(2), setsockopt(2),
+//! getsockopt(2), bind(2), listen(2), getsockname(2), getpeername(2), shutdown(2), and the
+//! conversions between Rust addresses and `sockaddr` structs.
+
+use std::io;
+use std::mem::{size_of, zeroed};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use super::cvt_libc;
+
+/// A socket address in the kernel's layout: a `sockaddr_storage` and its used length.
+///
+/// Ops that hand an address to the kernel keep it in a `Box<SockAddr>` so it does not move
+/// while the SQE points at it.
+#[derive(Clone, Copy)]
+pub(crate) struct SockAddr {
+    pub(crate) storage: libc::sockaddr_storage,
+    pub(crate) len: libc::socklen_t,
+}
+
+impl SockAddr {
+    /// An empty address with room for any family (what accept/recvmsg/getsockname fill).
+    pub(crate) fn empty() -> Self {
+        Self {
+            // SAFETY: sockaddr_storage is plain integers; all-zero is a valid (AF_UNSPEC) value.
+            storage: unsafe { zeroed() },
+            len: size_of::<libc::sockaddr_storage>() as libc::socklen_t,
+        }
+    }
+
+    /// The `sockaddr_in`/`sockaddr_in6` of an IP socket address.
+    pub(crate) fn from_inet(addr: &SocketAddr) -> Self {
+        let mut out = Self::empty();
+        match addr {
+            SocketAddr::V4(a) => {
+                let sin = libc::sockaddr_in {
+                    sin_family: libc::AF_INET as libc::sa_family_t,
+                    sin_port: a.port().to_be(),
+                    sin_addr: libc::in_addr {
+                        s_addr: u32::from_ne_bytes(a.ip().octets()),
+                    },
+                    sin_zero: [0; 8],
+                };
+                // SAFETY: sockaddr_storage is larger than and suitably aligned for
+                // sockaddr_in; we write one whole value at its start.
+                unsafe { std::ptr::write((&raw mut out.storage).cast(), sin) };
+                out.len = size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            }
+            SocketAddr::V6(a) => {
+                let sin6 = libc::sockaddr_in6 {
+                    sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                    sin6_port: a.port().to_be(),
+                    sin6_flowinfo: a.flowinfo().to_be(),
+                    sin6_addr: libc::in6_addr {
+                        s6_addr: a.ip().octets(),
+                    },
+                    sin6_scope_id: a.scope_id(),
+                };
+                // SAFETY: as above, for sockaddr_in6.
+                unsafe { std::ptr::write((&raw mut out.storage).cast(), sin6) };
+                out.len = size_of::<libc::sockaddr_in6>() as libc::socklen_t;
+            }
+        }
+        out
+    }
+
+    /// The `sockaddr_un` of a Unix socket path. A path starting with a NUL byte names the
+    /// Linux abstract namespace.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` if the path is empty, contains an interior NUL (outside the abstract
+    /// namespace), or is longer than `sun_path` (107 bytes plus the terminator).
+    pub(crate) fn from_unix_path(path: &Path) -> io::Result<Self> {
+        let bytes = path.as_os_str().as_bytes();
+        let mut out = Self::empty();
+        // SAFETY: sockaddr_un fits in and is aligned for sockaddr_storage; all-zero is valid.
+        let sun: &mut libc::sockaddr_un = unsafe { &mut *(&raw mut out.storage).cast() };
+        sun.sun_family = libc::AF_UNIX as libc::sa_family_t;
+        let abstract_name = bytes.first() == Some(&0);
+        if bytes.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "empty Unix socket path",
+            ));
+        }
+        if !abstract_name && bytes.contains(&0) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "Unix socket path contains a NUL byte",
+            ));
+        }
+        // Pathnames need a terminating NUL; abstract names do not.
+        let room = sun.sun_path.len() - usize::from(!abstract_name);
+        if bytes.len() > room {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "Unix socket path is {} bytes, the limit is {room}",
+                    bytes.len()
+                ),
+            ));
+        }
+        for (dst, src) in sun.sun_path.iter_mut().zip(bytes) {
+            *dst = *src as libc::c_char;
+        }
+        let base = std::mem::offset_of!(libc::sockaddr_un, sun_path);
+        out.len = (base + bytes.len() + usize::from(!abstract_name)) as libc::socklen_t;
+        Ok(out)
+    }
+
+    /// The address family (`AF_INET`, `AF_INET6`, `AF_UNIX`, ...).
+    pub(crate) fn family(&self) -> i32 {
+        i32::from(self.storage.ss_family)
+    }
+
+    /// Reads an IP socket address back.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` if the family is not AF_INET or AF_INET6.
+    pub(crate) fn to_inet(self) -> io::Result<SocketAddr> {
+        match self.family() {
+            libc::AF_INET => {
+                // SAFETY: the kernel filled a sockaddr_in (family AF_INET) at the start of
+                // the storage, which is aligned and large enough for it.
+                let sin: libc::sockaddr_in =
+                    unsafe { std::ptr::read((&raw const self.storage).cast()) };
+                let ip = Ipv4Addr::from(sin.sin_addr.s_addr.to_ne_bytes());
+                Ok(SocketAddr::V4(SocketAddrV4::new(
+                    ip,
+                    u16::from_be(sin.sin_port),
+                )))
+            }
+            libc::AF_INET6 => {
+                // SAFETY: as above, for sockaddr_in6.
+                let sin6: libc::sockaddr_in6 =
+                    unsafe { std::ptr::read((&raw const self.storage).cast()) };
+                Ok(SocketAddr::V6(SocketAddrV6::new(
+                    Ipv6Addr::from(sin6.sin6_addr.s6_addr),
+                    u16::from_be(sin6.sin6_port),
+                    u32::from_be(sin6.sin6_flowinfo),
+                    sin6.sin6_scope_id,
+                )))
+            }
+            f => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("not an IP socket address (family {f})"),
+            )),
+        }
+    }
+
+    /// The bytes of a Unix socket address's `sun_path` that are in use: empty for an
+    /// unnamed socket, a leading NUL for an abstract name, no trailing NUL for a pathname.
+    pub(crate) fn unix_path_bytes(&self) -> Vec<u8> {
+        let base = std::mem::offset_of!(libc::sockaddr_un, sun_path);
+        let len = (self.len as usize).saturating_sub(base);
+        // SAFETY: storage holds a sockaddr_un (the caller asked for a Unix address; other
+        // families just give meaningless bytes, still initialised).
+        let sun: &libc::sockaddr_un = unsafe { &*(&raw const self.storage).cast() };
+        let mut bytes: Vec<u8> = sun.sun_path[..len.min(sun.sun_path.len())]
+            .iter()
+            .map(|c| *c as u8)
+            .collect();
+        if bytes.first() != Some(&0) {
+            if let Some(nul) = bytes.iter().position(|b| *b == 0) {
+                bytes.truncate(nul);
+            }
+        }
+        bytes
+    }
+
+    pub(crate) fn as_ptr(&self) -> *const libc::sockaddr {
+        (&raw const self.storage).cast()
+    }
+
+    pub(crate) fn as_mut_ptr(&mut self) -> *mut libc::sockaddr {
+        (&raw mut self.storage).cast()
+    }
+}
+
+/// socket(2) with SOCK_CLOEXEC: the fallback where IORING_OP_SOCKET is missing, and the
+/// path for synchronous constructors (`bind`).
+pub(crate) fn socket(domain: i32, ty: i32, protocol: i32) -> io::Result<OwnedFd> {
+    // SAFETY: no pointers; the result is checked.
+    let fd = cvt_libc(unsafe { libc::socket(domain, ty | libc::SOCK_CLOEXEC, protocol) })?;
+    // SAFETY: a fresh fd from socket(2), owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// socketpair(2) with SOCK_CLOEXEC.
+pub(crate) fn socketpair(domain: i32, ty: i32) -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: socketpair writes two ints into the array we own.
+    cvt_libc(unsafe { libc::socketpair(domain, ty | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) })?;
+    // SAFETY: two fresh fds from socketpair(2), owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// setsockopt(2) of an `int` option.
+pub(crate) fn set_int(fd: BorrowedFd<'_>, level: i32, name: i32, value: i32) -> io::Result<()> {
+    // SAFETY: passes a pointer to a live int and its size.
+    cvt_libc(unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (&raw const value).cast(),
+            size_of::<i32>() as libc::socklen_t,
+        )
+    })?;
+    Ok(())
+}
+
+/// getsockopt(2) of an `int` option.
+pub(crate) fn get_int(fd: BorrowedFd<'_>, level: i32, name: i32) -> io::Result<i32> {
+    let mut value: i32 = 0;
+    let mut len = size_of::<i32>() as libc::socklen_t;
+    // SAFETY: passes pointers to a live int and its length, which the kernel fills.
+    cvt_libc(unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (&raw mut value).cast(),
+            &mut len,
+        )
+    })?;
+    Ok(value)
+}
+
+/// SO_LINGER: `None` turns lingering off, `Some(secs)` turns it on (0 makes close send RST).
+pub(crate) fn set_linger(fd: BorrowedFd<'_>, secs: Option<u32>) -> io::Result<()> {
+    let linger = libc::linger {
+        l_onoff: i32::from(secs.is_some()),
+        l_linger: secs.map_or(0, |s| i32::try_from(s).unwrap_or(i32::MAX)),
+    };
+    // SAFETY: passes a pointer to a live linger struct and its size.
+    cvt_libc(unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&raw const linger).cast(),
+            size_of::<libc::linger>() as libc::socklen_t,
+        )
+    })?;
+    Ok(())
+}
+
+/// bind(2).
+pub(crate) fn bind(fd: BorrowedFd<'_>, addr: &SockAddr) -> io::Result<()> {
+    // SAFETY: the address pointer and length describe a live SockAddr.
+    cvt_libc(unsafe { libc::bind(fd.as_raw_fd(), addr.as_ptr(), addr.len) })?;
+    Ok(())
+}
+
+/// listen(2).
+pub(crate) fn listen(fd: BorrowedFd<'_>, backlog: i32) -> io::Result<()> {
+    // SAFETY: no pointers.
+    cvt_libc(unsafe { libc::listen(fd.as_raw_fd(), backlog) })?;
+    Ok(())
+}
+
+/// getsockname(2).
+pub(crate) fn local_addr(fd: BorrowedFd<'_>) -> io::Result<SockAddr> {
+    let mut addr = SockAddr::empty();
+    // SAFETY: the kernel writes at most `addr.len` bytes into the storage we own.
+    cvt_libc(unsafe { libc::getsockname(fd.as_raw_fd(), addr.as_mut_ptr(), &mut addr.len) })?;
+    Ok(addr)
+}
+
+/// getpeername(2).
+pub(crate) fn peer_addr(fd: BorrowedFd<'_>) -> io::Result<SockAddr> {
+    let mut addr = SockAddr::empty();
+    // SAFETY: the kernel writes at most `addr.len` bytes into the storage we own.
+    cvt_libc(unsafe { libc::getpeername(fd.as_raw_fd(), addr.as_mut_ptr(), &mut addr.len) })?;
+    Ok(addr)
+}
+
+/// shutdown(2); `how` is SHUT_RD, SHUT_WR or SHUT_RDWR.
+pub(crate) fn shutdown(fd: BorrowedFd<'_>, how: i32) -> io::Result<()> {
+    // SAFETY: no pointers.
+    cvt_libc(unsafe { libc::shutdown(fd.as_raw_fd(), how) })?;
+    Ok(())
+}
+
+/// Takes the pending socket error (SO_ERROR), if any.
+pub(crate) fn take_error(fd: BorrowedFd<'_>) -> io::Result<Option<io::Error>> {
+    let err = get_int(fd, libc::SOL_SOCKET, libc::SO_ERROR)?;
+    Ok((err != 0).then(|| io::Error::from_raw_os_error(err)))
+}
