@@ -268,7 +268,7 @@ fn direct_read(c: &mut Criterion, s: &Setup, rt: &Runtime) {
         )
         .unwrap(),
     );
-    for depth in [1, 32] {
+    for depth in [1, 32, 128] {
         g.bench_function(format!("ringcore_qd{depth}"), |b| {
             b.iter(|| {
                 rt.block_on(random_reads(f.clone(), offsets.clone(), depth, || {

@@ -83,3 +83,9 @@ pub(crate) fn driver() -> Rc<Driver> {
 pub(crate) fn timers() -> Rc<Timers> {
     with(|c| c.timers.clone())
 }
+
+/// True when no other task is ready on this core, so an op that could complete inline
+/// would otherwise go out alone in the next io_uring_enter (nothing to batch it with).
+pub(crate) fn nothing_else_ready() -> bool {
+    try_with(|core| !core.executor.has_local()).unwrap_or(false)
+}
