@@ -83,3 +83,52 @@ impl BuildError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(errno: i32) -> io::Error {
+        io::Error::from_raw_os_error(errno)
+    }
+
+    #[test]
+    fn eperm_with_the_sysctl_set_names_the_sysctl() {
+        let e = BuildError::from_setup_error(err(libc::EPERM), Some(2), None, 256);
+        assert!(matches!(e, BuildError::Disabled { value: 2 }));
+        assert!(e.to_string().contains("kernel.io_uring_disabled"));
+    }
+
+    #[test]
+    fn eperm_without_the_sysctl_points_at_seccomp() {
+        for sysctl in [None, Some(0)] {
+            let e = BuildError::from_setup_error(err(libc::EPERM), sysctl, None, 256);
+            assert!(matches!(e, BuildError::Denied(_)), "{e:?}");
+            assert!(e.to_string().contains("seccomp"));
+        }
+    }
+
+    #[test]
+    fn enosys_says_the_kernel_lacks_io_uring() {
+        let e = BuildError::from_setup_error(err(libc::ENOSYS), None, None, 256);
+        assert!(matches!(e, BuildError::Unsupported(_)));
+        assert!(e.to_string().contains("5.11"));
+    }
+
+    #[test]
+    fn enomem_names_the_memlock_limit_and_the_fix() {
+        let e = BuildError::from_setup_error(err(libc::ENOMEM), None, Some(65536), 4096);
+        let msg = e.to_string();
+        assert!(matches!(e, BuildError::Memlock { entries: 4096, .. }));
+        assert!(
+            msg.contains("65536 bytes") && msg.contains("ulimit -l"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn other_errors_stay_io_errors() {
+        let e = BuildError::from_setup_error(err(libc::EFAULT), None, None, 256);
+        assert!(matches!(e, BuildError::Io(_)));
+    }
+}

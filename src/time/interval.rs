@@ -21,7 +21,7 @@ pub enum MissedTickBehavior {
 ///
 /// # Panics
 ///
-/// If `period` is zero, or if called outside a ringcore runtime.
+/// If `period` is zero. Ticks must be awaited inside a ringcore runtime.
 ///
 /// # Examples
 ///
@@ -44,7 +44,7 @@ pub fn interval(period: Duration) -> Interval {
 ///
 /// # Panics
 ///
-/// If `period` is zero, or if called outside a ringcore runtime.
+/// If `period` is zero. Ticks must be awaited inside a ringcore runtime.
 #[track_caller]
 pub fn interval_at(start: Instant, period: Duration) -> Interval {
     assert!(!period.is_zero(), "interval period must be non-zero");

@@ -14,7 +14,7 @@ use crate::runtime::context;
 ///
 /// # Panics
 ///
-/// If called outside a ringcore runtime.
+/// If the future is polled outside a ringcore runtime (creating it anywhere is fine).
 ///
 /// # Cancel safety
 ///
@@ -31,7 +31,6 @@ use crate::runtime::context;
 ///     assert!(start.elapsed() >= Duration::from_millis(10));
 /// });
 /// ```
-#[track_caller]
 pub fn sleep(duration: Duration) -> Sleep {
     sleep_until(deadline_after(duration))
 }
@@ -40,15 +39,14 @@ pub fn sleep(duration: Duration) -> Sleep {
 ///
 /// # Panics
 ///
-/// If called outside a ringcore runtime.
+/// If the future is polled outside a ringcore runtime.
 ///
 /// # Cancel safety
 ///
 /// Dropping the future unregisters the timer.
-#[track_caller]
 pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep {
-        timers: context::timers(),
+        timers: None,
         deadline,
         key: None,
     }
@@ -62,7 +60,8 @@ pub(crate) fn deadline_after(duration: Duration) -> Instant {
 
 /// The future returned by [`sleep`] and [`sleep_until`].
 pub struct Sleep {
-    timers: Rc<Timers>,
+    /// The core's timers, bound at the first poll that registers a timer.
+    timers: Option<Rc<Timers>>,
     deadline: Instant,
     key: Option<TimerKey>,
 }
@@ -80,10 +79,14 @@ impl Sleep {
 
     /// Moves the deadline (earlier or later); the sleep completes at the new one.
     pub fn reset(&mut self, deadline: Instant) {
-        if let Some(key) = self.key.take() {
-            self.timers.remove(key);
-        }
+        self.unregister();
         self.deadline = deadline;
+    }
+
+    fn unregister(&mut self) {
+        if let (Some(key), Some(timers)) = (self.key.take(), &self.timers) {
+            timers.remove(key);
+        }
     }
 }
 
@@ -93,15 +96,14 @@ impl Future for Sleep {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
         if Instant::now() >= this.deadline {
-            if let Some(key) = this.key.take() {
-                this.timers.remove(key);
-            }
+            this.unregister();
             return Poll::Ready(());
         }
+        let timers = this.timers.get_or_insert_with(context::timers);
         match this.key {
-            Some(key) if this.timers.update(key, cx.waker()) => {}
+            Some(key) if timers.update(key, cx.waker()) => {}
             // Not registered yet, or fired early relative to our clock read: (re)register.
-            _ => this.key = Some(this.timers.insert(this.deadline, cx.waker().clone())),
+            _ => this.key = Some(timers.insert(this.deadline, cx.waker().clone())),
         }
         Poll::Pending
     }
@@ -109,9 +111,7 @@ impl Future for Sleep {
 
 impl Drop for Sleep {
     fn drop(&mut self) {
-        if let Some(key) = self.key.take() {
-            self.timers.remove(key);
-        }
+        self.unregister();
     }
 }
 

@@ -20,7 +20,7 @@ pub struct Elapsed(());
 ///
 /// # Panics
 ///
-/// If called outside a ringcore runtime.
+/// If the future is polled outside a ringcore runtime.
 ///
 /// # Cancel safety
 ///
@@ -39,7 +39,6 @@ pub struct Elapsed(());
 ///     assert_eq!(fast, Ok(7));
 /// });
 /// ```
-#[track_caller]
 pub fn timeout<F: Future>(duration: Duration, future: F) -> Timeout<F> {
     timeout_at(super::sleep::deadline_after(duration), future)
 }
@@ -48,12 +47,11 @@ pub fn timeout<F: Future>(duration: Duration, future: F) -> Timeout<F> {
 ///
 /// # Panics
 ///
-/// If called outside a ringcore runtime.
+/// If the future is polled outside a ringcore runtime.
 ///
 /// # Cancel safety
 ///
 /// As [`timeout`].
-#[track_caller]
 pub fn timeout_at<F: Future>(deadline: Instant, future: F) -> Timeout<F> {
     Timeout {
         future: Some(future),
