@@ -49,15 +49,20 @@ mod runtime;
 mod sys;
 
 pub mod buf;
+pub mod debug;
 pub mod fs;
+pub mod future;
 pub mod net;
 pub mod offload;
 pub mod signal;
+pub mod stream;
+pub mod sync;
+pub mod task;
 pub mod time;
 
 pub use buf::{BufResult, IoBuf, IoBufMut};
 pub use driver::DriverStats;
 pub use executor::task::{JoinError, JoinHandle, TaskId};
 pub use runtime::{
-    BuildError, Builder, CoreMetrics, Runtime, SetupMode, block_on, spawn, yield_now,
+    BuildError, Builder, CoreMetrics, Runtime, SetupMode, block_on, spawn, spawn_named, yield_now,
 };

@@ -15,6 +15,7 @@ use std::panic::Location;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use async_task::{Builder, Runnable};
 
@@ -36,6 +37,18 @@ pub(crate) struct Executor {
     closing: Cell<bool>,
     polls: Cell<u64>,
     spawned: Cell<u64>,
+    /// The task being polled now (for `debug::current_task`).
+    current: Cell<Option<TaskMeta>>,
+    /// Debug mode: report polls longer than this (`None`: off, the hot path skips it).
+    slow_poll: Cell<Option<Duration>>,
+}
+
+/// Called with a task's details after a poll longer than the debug threshold.
+pub(crate) struct SlowPoll<'a> {
+    pub(crate) id: TaskId,
+    pub(crate) name: Option<&'a str>,
+    pub(crate) location: &'static Location<'static>,
+    pub(crate) took: Duration,
 }
 
 impl Executor {
@@ -47,6 +60,8 @@ impl Executor {
             closing: Cell::new(false),
             polls: Cell::new(0),
             spawned: Cell::new(0),
+            current: Cell::new(None),
+            slow_poll: Cell::new(None),
         }
     }
 
@@ -76,6 +91,7 @@ impl Executor {
             aborted: self.closing.get(),
             name,
             location,
+            last_poll: None,
         });
         let meta = TaskMeta { id, key };
         let future = TaskFuture {
@@ -148,9 +164,64 @@ impl Executor {
             return;
         }
         self.polls.set(self.polls.get() + 1);
-        // TaskFuture catches panics of the user's future; a panic escaping here comes
-        // from a Drop impl run by async-task, and must not take the core down.
+        let prev = self.current.replace(Some(meta));
+        if let Some(threshold) = self.slow_poll.get() {
+            self.run_timed(runnable, meta, threshold);
+        } else {
+            // TaskFuture catches panics of the user's future; a panic escaping here comes
+            // from a Drop impl run by async-task, and must not take the core down.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runnable.run()));
+        }
+        self.current.set(prev);
+    }
+
+    /// Debug mode's poll: timed, with the task's last-poll instant recorded and a slow
+    /// poll reported through `log`.
+    #[cold]
+    fn run_timed(&self, runnable: Runnable<TaskMeta>, meta: TaskMeta, threshold: Duration) {
+        let (name, location) = {
+            let entries = self.registry.entries.borrow();
+            match entries.get(meta.key) {
+                Some(e) if e.id == meta.id => (e.name.clone(), Some(e.location)),
+                _ => (None, None),
+            }
+        };
+        let start = Instant::now();
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runnable.run()));
+        let took = start.elapsed();
+        if let Some(e) = self.registry.entries.borrow_mut().get_mut(meta.key)
+            && e.id == meta.id
+        {
+            e.last_poll = Some(start + took);
+        }
+        if took >= threshold
+            && let Some(location) = location
+        {
+            crate::debug::report_slow_poll(&SlowPoll {
+                id: meta.id,
+                name: name.as_deref(),
+                location,
+                took,
+            });
+        }
+    }
+
+    /// The task being polled right now, if any.
+    pub(crate) fn current(&self) -> Option<TaskMeta> {
+        self.current.get()
+    }
+
+    pub(crate) fn registry(&self) -> &TaskRegistry {
+        &self.registry
+    }
+
+    /// Turns slow-poll reporting on (with its threshold) or off.
+    pub(crate) fn set_slow_poll(&self, threshold: Option<Duration>) {
+        self.slow_poll.set(threshold);
+    }
+
+    pub(crate) fn slow_poll(&self) -> Option<Duration> {
+        self.slow_poll.get()
     }
 
     /// Live tasks (spawned and not yet finished or dropped).

@@ -11,6 +11,7 @@
 //! }
 //! ```
 
+use std::cell::Cell;
 use std::future::Future;
 use std::os::fd::{AsFd, OwnedFd};
 use std::panic::Location;
@@ -19,7 +20,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_task::Runnable;
 
@@ -41,6 +42,8 @@ pub(crate) struct Core {
     pub(crate) timers: Rc<Timers>,
     pub(crate) blocking: Arc<BlockingPool>,
     pub(crate) event_interval: usize,
+    /// Time spent parked in the kernel, and how many parks.
+    parked: Cell<(Duration, u64)>,
 }
 
 /// Wakes a parked core by writing its eventfd.
@@ -89,6 +92,7 @@ impl Core {
             timers: Rc::new(Timers::default()),
             blocking,
             event_interval,
+            parked: Cell::new((Duration::ZERO, 0)),
         })
     }
 
@@ -144,10 +148,28 @@ impl Core {
                     .timers
                     .next_deadline()
                     .map(|d| d.saturating_duration_since(Instant::now()));
+                let start = Instant::now();
                 self.driver.park(timeout);
                 self.executor.remote().unparked();
+                let (total, n) = self.parked.get();
+                self.parked.set((total + start.elapsed(), n + 1));
             }
             self.driver.dispatch();
+        }
+    }
+
+    /// The core's counters.
+    pub(crate) fn metrics(&self) -> crate::CoreMetrics {
+        let (tasks_spawned, tasks_polled) = self.executor.counters();
+        let (time_parked, parks) = self.parked.get();
+        crate::CoreMetrics {
+            tasks_spawned,
+            tasks_polled,
+            live_tasks: self.executor.live_tasks(),
+            ops_in_flight: self.driver.in_flight(),
+            driver: self.driver.stats(),
+            time_parked,
+            parks,
         }
     }
 

@@ -33,6 +33,10 @@ pub struct CoreMetrics {
     pub ops_in_flight: usize,
     /// The driver's counters (ops, io_uring_enter calls, stale CQEs).
     pub driver: DriverStats,
+    /// Time the core spent blocked in the kernel waiting for completions, wakes or timers.
+    pub time_parked: Duration,
+    /// Times the core parked.
+    pub parks: u64,
 }
 
 /// Configures and builds a [`Runtime`].
@@ -51,7 +55,12 @@ pub struct Builder {
     inline_per_tick: u32,
     blocking_threads: usize,
     blocking_idle_timeout: Duration,
+    debug: Option<bool>,
+    slow_poll_threshold: Duration,
 }
+
+/// asyncio's default `loop.slow_callback_duration`.
+const DEFAULT_SLOW_POLL: Duration = Duration::from_millis(100);
 
 impl Default for Builder {
     fn default() -> Self {
@@ -61,6 +70,8 @@ impl Default for Builder {
             inline_per_tick: crate::driver::DEFAULT_INLINE_PER_TICK,
             blocking_threads: 16,
             blocking_idle_timeout: Duration::from_secs(10),
+            debug: None,
+            slow_poll_threshold: DEFAULT_SLOW_POLL,
         }
     }
 }
@@ -108,6 +119,32 @@ impl Builder {
     pub fn inline_reads_per_tick(mut self, n: u32) -> Self {
         self.inline_per_tick = n;
         self
+    }
+
+    /// Debug mode (asyncio's `loop.set_debug(True)`): every poll is timed, and a poll
+    /// that takes longer than the [slow-poll threshold](Builder::slow_poll_threshold)
+    /// (default 100 ms, asyncio's `slow_callback_duration`) is reported at `warn` level
+    /// through the [`log`](https://docs.rs/log) crate, target `ringcore::debug`, with the
+    /// task's id, name and spawn location; [`debug::all_tasks`](crate::debug::all_tasks)
+    /// also reports each task's time since its last poll.
+    ///
+    /// Unless set here, debug mode is on when the environment variable `RINGCORE_DEBUG`
+    /// is `1` (as asyncio's `PYTHONASYNCIODEBUG`). Off, the executor's poll path only
+    /// checks a flag.
+    pub fn debug(mut self, on: bool) -> Self {
+        self.debug = Some(on);
+        self
+    }
+
+    /// The poll duration debug mode reports as slow (default 100 ms).
+    pub fn slow_poll_threshold(mut self, threshold: Duration) -> Self {
+        self.slow_poll_threshold = threshold;
+        self
+    }
+
+    fn debug_enabled(&self) -> bool {
+        self.debug
+            .unwrap_or_else(|| std::env::var_os("RINGCORE_DEBUG").is_some_and(|v| v == "1"))
     }
 
     /// Sets up the ring on the calling thread and returns the runtime.
@@ -160,6 +197,9 @@ impl Builder {
         driver.set_inline_per_tick(self.inline_per_tick);
         let blocking = BlockingPool::new(self.blocking_threads, self.blocking_idle_timeout);
         let core = Core::new(driver, self.event_interval, blocking).map_err(BuildError::Io)?;
+        if self.debug_enabled() {
+            core.executor.set_slow_poll(Some(self.slow_poll_threshold));
+        }
         Ok(Runtime {
             core: Rc::new(core),
             mode,
@@ -231,14 +271,7 @@ impl Runtime {
 
     /// Counters of this core: tasks, ops, ring enters.
     pub fn metrics(&self) -> CoreMetrics {
-        let (tasks_spawned, tasks_polled) = self.core.executor.counters();
-        CoreMetrics {
-            tasks_spawned,
-            tasks_polled,
-            live_tasks: self.core.executor.live_tasks(),
-            ops_in_flight: self.core.driver.in_flight(),
-            driver: self.core.driver.stats(),
-        }
+        self.core.metrics()
     }
 
     /// Ops whose final CQE has not arrived yet (including those of dropped futures).
@@ -319,6 +352,37 @@ where
 {
     let location = Location::caller();
     context::with(|core| core.spawn(future, None, location))
+}
+
+/// Spawns a task with a name, shown by [`debug::current_task`](crate::debug::current_task),
+/// [`debug::all_tasks`](crate::debug::all_tasks) and slow-poll reports (asyncio's
+/// `create_task(coro, name=...)`); see [`spawn`].
+///
+/// # Panics
+///
+/// If called outside a ringcore runtime.
+#[track_caller]
+pub fn spawn_named<F>(name: impl Into<String>, future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    let location = Location::caller();
+    let name = Some(name.into().into_boxed_str());
+    context::with(|core| core.spawn(future, name, location))
+}
+
+/// As [`spawn_named`], with an optional name and an explicit spawn location.
+pub(crate) fn spawn_with<F>(
+    future: F,
+    name: Option<Box<str>>,
+    location: &'static Location<'static>,
+) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    context::with(|core| core.spawn(future, name, location))
 }
 
 /// Yields to the executor: the current task goes to the back of the run queue, so other

@@ -12,6 +12,7 @@
 //! | `waker`  | the executor, before the first run            | how abort/shutdown reschedule it |
 //! | `aborted`| `JoinHandle::abort`                           | drop the future at its next run  |
 //! | `name`, `location` | `spawn`                             | for debugging                    |
+//! | `last_poll` | the executor, after each poll in debug mode   | `debug::all_tasks`               |
 //!
 //! The entry is removed when the future completes (by `TaskFuture`) or when the executor
 //! drops the `Runnable` of an aborted task or during shutdown. Dropping the `Runnable`
@@ -62,10 +63,10 @@ pub(crate) struct TaskEntry {
     pub(crate) id: TaskId,
     pub(crate) waker: Option<Waker>,
     pub(crate) aborted: bool,
-    #[allow(dead_code)]
     pub(crate) name: Option<Box<str>>,
-    #[allow(dead_code)]
     pub(crate) location: &'static Location<'static>,
+    /// When its last poll ended; recorded in debug mode only.
+    pub(crate) last_poll: Option<std::time::Instant>,
 }
 
 /// The live tasks of one core.

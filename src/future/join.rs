@@ -1,0 +1,237 @@
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use crate::executor::task::panic_message;
+
+/// Runs all `futures` concurrently on the current task and returns their outputs in
+/// input order (asyncio's `gather(*aws)`).
+///
+/// Every future runs to completion; none is cancelled. The futures are polled by the
+/// calling task (no task is spawned), so they need not be `'static`; each wake polls the
+/// futures still pending, so it suits tens to thousands of futures. To run futures as
+/// separate tasks, spawn them and `join_all` the [`JoinHandle`](crate::JoinHandle)s.
+///
+/// # Cancel safety
+///
+/// Dropping the returned future drops every future not finished yet.
+///
+/// # Examples
+///
+/// ```
+/// use ringcore::future::join_all;
+///
+/// ringcore::block_on(async {
+///     let out = join_all((1..=3).map(|n| async move { n * 10 })).await;
+///     assert_eq!(out, [10, 20, 30]);
+/// });
+/// ```
+pub fn join_all<I>(futures: I) -> JoinAll<I::Item>
+where
+    I: IntoIterator,
+    I::Item: Future,
+{
+    let pending: Vec<_> = futures.into_iter().map(|f| Some(Box::pin(f))).collect();
+    JoinAll {
+        outputs: pending.iter().map(|_| None).collect(),
+        pending,
+    }
+}
+
+/// The future of [`join_all`].
+#[must_use = "futures do nothing unless polled"]
+pub struct JoinAll<F: Future> {
+    pending: Vec<Option<Pin<Box<F>>>>,
+    outputs: Vec<Option<F::Output>>,
+}
+
+// Never pin-projected: the futures are boxed and outputs are moved freely.
+impl<F: Future> Unpin for JoinAll<F> {}
+
+impl<F: Future> Future for JoinAll<F> {
+    type Output = Vec<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let mut done = true;
+        for (slot, out) in this.pending.iter_mut().zip(this.outputs.iter_mut()) {
+            if let Some(f) = slot {
+                match f.as_mut().poll(cx) {
+                    Poll::Ready(v) => {
+                        *out = Some(v);
+                        *slot = None;
+                    }
+                    Poll::Pending => done = false,
+                }
+            }
+        }
+        if !done {
+            return Poll::Pending;
+        }
+        Poll::Ready(this.outputs.drain(..).flatten().collect())
+    }
+}
+
+impl<F: Future> std::fmt::Debug for JoinAll<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let left = self.pending.iter().filter(|p| p.is_some()).count();
+        f.debug_struct("JoinAll").field("pending", &left).finish()
+    }
+}
+
+/// Runs all `futures` concurrently; returns all their values in input order, or the
+/// first error as soon as it happens (asyncio's `TaskGroup` semantics for plain
+/// awaitables).
+///
+/// # Errors
+///
+/// The first `Err` any future returns (in completion order). At that moment every other
+/// future is dropped (cancelled): their `Drop` impls run before this returns.
+///
+/// # Cancel safety
+///
+/// Dropping the returned future drops every future not finished yet.
+///
+/// # Examples
+///
+/// ```
+/// use ringcore::future::try_join_all;
+///
+/// ringcore::block_on(async {
+///     let ok = try_join_all((1..=2).map(|n| async move { Ok::<_, &str>(n) })).await;
+///     assert_eq!(ok, Ok(vec![1, 2]));
+/// });
+/// ```
+pub fn try_join_all<I, T, E>(futures: I) -> TryJoinAll<I::Item>
+where
+    I: IntoIterator,
+    I::Item: Future<Output = Result<T, E>>,
+{
+    TryJoinAll {
+        inner: join_all(futures),
+    }
+}
+
+/// The future of [`try_join_all`].
+#[must_use = "futures do nothing unless polled"]
+pub struct TryJoinAll<F: Future> {
+    inner: JoinAll<F>,
+}
+
+impl<F, T, E> Future for TryJoinAll<F>
+where
+    F: Future<Output = Result<T, E>>,
+{
+    type Output = Result<Vec<T>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut self.get_mut().inner;
+        let mut done = true;
+        for (slot, out) in this.pending.iter_mut().zip(this.outputs.iter_mut()) {
+            if let Some(f) = slot {
+                match f.as_mut().poll(cx) {
+                    Poll::Ready(Err(e)) => {
+                        // Fail fast: cancel everything still running.
+                        this.pending.clear();
+                        this.outputs.clear();
+                        return Poll::Ready(Err(e));
+                    }
+                    Poll::Ready(v) => {
+                        *out = Some(v);
+                        *slot = None;
+                    }
+                    Poll::Pending => done = false,
+                }
+            }
+        }
+        if !done {
+            return Poll::Pending;
+        }
+        Poll::Ready(this.outputs.drain(..).flatten().collect())
+    }
+}
+
+impl<F: Future> std::fmt::Debug for TryJoinAll<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TryJoinAll")
+            .field("inner", &self.inner)
+            .finish()
+    }
+}
+
+/// A future that panicked inside [`join_all_settled`].
+#[derive(thiserror::Error)]
+#[error("future panicked: {}", self.message().unwrap_or("<non-string payload>"))]
+pub struct Panicked(pub Box<dyn std::any::Any + Send + 'static>);
+
+impl Panicked {
+    /// The panic message, if the payload is a string.
+    pub fn message(&self) -> Option<&str> {
+        panic_message(&*self.0)
+    }
+}
+
+impl std::fmt::Debug for Panicked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Panicked").field(&self.message()).finish()
+    }
+}
+
+/// Runs all `futures` to the end, whatever happens to the others, and returns every
+/// outcome in input order (asyncio's `gather(*aws, return_exceptions=True)`).
+///
+/// A future that panics becomes `Err(Panicked)` and the others keep running; errors a
+/// future returns as values stay inside its `Ok` output. Nothing is cancelled.
+///
+/// # Cancel safety
+///
+/// Dropping the returned future drops every future not finished yet.
+///
+/// # Examples
+///
+/// ```
+/// use ringcore::future::join_all_settled;
+///
+/// ringcore::block_on(async {
+///     let futs: Vec<std::pin::Pin<Box<dyn Future<Output = i32>>>> =
+///         vec![Box::pin(async { 1 }), Box::pin(async { panic!("bad") })];
+///     let out = join_all_settled(futs).await;
+///     assert_eq!(*out[0].as_ref().unwrap(), 1);
+///     assert_eq!(out[1].as_ref().unwrap_err().message(), Some("bad"));
+/// });
+/// ```
+pub fn join_all_settled<I>(futures: I) -> JoinAll<CatchPanic<I::Item>>
+where
+    I: IntoIterator,
+    I::Item: Future,
+{
+    join_all(futures.into_iter().map(|f| CatchPanic {
+        future: Box::pin(f),
+    }))
+}
+
+/// A future whose panic becomes an `Err(Panicked)` output; see [`join_all_settled`].
+#[must_use = "futures do nothing unless polled"]
+pub struct CatchPanic<F> {
+    future: Pin<Box<F>>,
+}
+
+impl<F: Future> Future for CatchPanic<F> {
+    type Output = Result<F::Output, Panicked>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let fut = self.future.as_mut();
+        match std::panic::catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+            Err(payload) => Poll::Ready(Err(Panicked(payload))),
+        }
+    }
+}
+
+impl<F> std::fmt::Debug for CatchPanic<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CatchPanic").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,18 @@
+//! Combinators over futures: asyncio's `gather`, `as_completed`, `wait`, plus `select`,
+//! `race` and `retry`. (`wait_for` is [`time::timeout`](crate::time::timeout).)
+//!
+//! These run their futures concurrently *inside the calling task* (no task is spawned),
+//! so the futures need not be `'static`. To run work as separate tasks, spawn it (see
+//! [`task::JoinSet`](crate::task::JoinSet)) and combine the handles.
+
+mod as_completed;
+mod join;
+mod retry;
+mod select;
+
+pub use as_completed::{AsCompleted, as_completed};
+pub use join::{
+    CatchPanic, JoinAll, Panicked, TryJoinAll, join_all, join_all_settled, try_join_all,
+};
+pub use retry::{Backoff, RetryPolicy, retry, retry_if};
+pub use select::{Either, SelectAll, race, select, select_all};
