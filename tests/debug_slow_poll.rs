@@ -1,0 +1,63 @@
+//! Debug mode reports a blocking poll with the task's name and location, and stays
+//! silent on fast ones; the log output is captured by a test logger.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+static LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+struct Capture;
+
+impl log::Log for Capture {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, record: &log::Record<'_>) {
+        if record.target() == "ringcore::debug" {
+            LINES
+                .lock()
+                .unwrap()
+                .push(format!("{} {}", record.level(), record.args()));
+        }
+    }
+    fn flush(&self) {}
+}
+
+#[test]
+fn slow_poll_is_reported_with_name_and_location_fast_ones_are_not() {
+    let _ = log::set_logger(&Capture);
+    log::set_max_level(log::LevelFilter::Trace);
+    let rt = ringcore::Runtime::builder().debug(true).build().unwrap();
+    rt.block_on(async {
+        assert!(ringcore::debug::is_enabled());
+        for i in 0..20 {
+            ringcore::task::spawn_named(format!("quick-{i}"), async {
+                ringcore::yield_now().await;
+            })
+            .await
+            .unwrap();
+        }
+        ringcore::task::spawn_named("blocker", async {
+            std::thread::sleep(Duration::from_millis(200));
+        })
+        .await
+        .unwrap();
+    });
+    let lines = LINES.lock().unwrap().clone();
+    let slow: Vec<_> = lines.iter().filter(|l| l.contains("slow poll")).collect();
+    assert_eq!(slow.len(), 1, "{lines:?}");
+    assert!(slow[0].starts_with("WARN"), "{}", slow[0]);
+    assert!(slow[0].contains("\"blocker\""), "{}", slow[0]);
+    assert!(slow[0].contains("debug_slow_poll.rs"), "{}", slow[0]);
+    assert!(!lines.iter().any(|l| l.contains("quick-")), "{lines:?}");
+}
+
+#[test]
+fn threshold_is_configurable_and_off_by_default() {
+    let rt = ringcore::Runtime::builder()
+        .debug(false)
+        .slow_poll_threshold(Duration::from_millis(1))
+        .build()
+        .unwrap();
+    rt.block_on(async { assert!(!ringcore::debug::is_enabled()) });
+}
