@@ -66,3 +66,8 @@ pub use executor::task::{JoinError, JoinHandle, TaskId};
 pub use runtime::{
     BuildError, Builder, CoreMetrics, Runtime, SetupMode, block_on, spawn, spawn_named, yield_now,
 };
+
+/// The examples of docs/asyncio.md, run as doc tests so the mapping stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/asyncio.md")]
+pub struct AsyncioGuide;
