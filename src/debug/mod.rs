@@ -64,9 +64,15 @@ pub struct TaskInfo {
 pub fn current_task() -> Option<TaskInfo> {
     context::try_with(|core| {
         let meta = core.executor.current()?;
-        let entries = core.executor.registry().entries.borrow();
+        let registry = core.executor.registry();
+        let entries = registry.entries.borrow();
         let e = entries.get(meta.key).filter(|e| e.id == meta.id)?;
-        Some(info(e, Some(meta.id), Instant::now()))
+        Some(info(
+            e,
+            registry.last_poll(meta.key, e.id),
+            Some(meta.id),
+            Instant::now(),
+        ))
     })
     .flatten()
 }
@@ -91,13 +97,22 @@ pub fn all_tasks() -> Vec<TaskInfo> {
     context::try_with(|core| {
         let current = core.executor.current().map(|m| m.id);
         let now = Instant::now();
-        let entries = core.executor.registry().entries.borrow();
-        entries.iter().map(|(_, e)| info(e, current, now)).collect()
+        let registry = core.executor.registry();
+        let entries = registry.entries.borrow();
+        entries
+            .iter()
+            .map(|(key, e)| info(e, registry.last_poll(key, e.id), current, now))
+            .collect()
     })
     .unwrap_or_default()
 }
 
-fn info(e: &crate::executor::task::TaskEntry, current: Option<TaskId>, now: Instant) -> TaskInfo {
+fn info(
+    e: &crate::executor::task::TaskEntry,
+    last_poll: Option<Instant>,
+    current: Option<TaskId>,
+    now: Instant,
+) -> TaskInfo {
     let state = if e.aborted {
         TaskState::Cancelling
     } else if current == Some(e.id) {
@@ -109,10 +124,10 @@ fn info(e: &crate::executor::task::TaskEntry, current: Option<TaskId>, now: Inst
     };
     TaskInfo {
         id: e.id,
-        name: e.name.as_deref().map(str::to_owned),
+        name: e.name.as_deref().map(|n| n.to_string()),
         location: e.location,
         state,
-        since_last_poll: e.last_poll.map(|t| now.saturating_duration_since(t)),
+        since_last_poll: last_poll.map(|t| now.saturating_duration_since(t)),
     }
 }
 

@@ -89,9 +89,8 @@ impl Executor {
             id,
             waker: None,
             aborted: self.closing.get(),
-            name,
+            name: name.map(Box::new),
             location,
-            last_poll: None,
         });
         let meta = TaskMeta { id, key };
         let future = TaskFuture {
@@ -182,18 +181,14 @@ impl Executor {
         let (name, location) = {
             let entries = self.registry.entries.borrow();
             match entries.get(meta.key) {
-                Some(e) if e.id == meta.id => (e.name.clone(), Some(e.location)),
+                Some(e) if e.id == meta.id => (e.name.as_deref().cloned(), Some(e.location)),
                 _ => (None, None),
             }
         };
         let start = Instant::now();
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runnable.run()));
         let took = start.elapsed();
-        if let Some(e) = self.registry.entries.borrow_mut().get_mut(meta.key)
-            && e.id == meta.id
-        {
-            e.last_poll = Some(start + took);
-        }
+        self.registry.set_last_poll(meta.key, meta.id, start + took);
         if took >= threshold
             && let Some(location) = location
         {

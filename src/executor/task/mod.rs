@@ -12,7 +12,6 @@
 //! | `waker`  | the executor, before the first run            | how abort/shutdown reschedule it |
 //! | `aborted`| `JoinHandle::abort`                           | drop the future at its next run  |
 //! | `name`, `location` | `spawn`                             | for debugging                    |
-//! | `last_poll` | the executor, after each poll in debug mode   | `debug::all_tasks`               |
 //!
 //! The entry is removed when the future completes (by `TaskFuture`) or when the executor
 //! drops the `Runnable` of an aborted task or during shutdown. Dropping the `Runnable`
@@ -28,6 +27,7 @@ use std::panic::{AssertUnwindSafe, Location};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
+use std::time::Instant;
 
 use slab::Slab;
 
@@ -63,19 +63,37 @@ pub(crate) struct TaskEntry {
     pub(crate) id: TaskId,
     pub(crate) waker: Option<Waker>,
     pub(crate) aborted: bool,
-    pub(crate) name: Option<Box<str>>,
+    /// Boxed twice so an unnamed task's entry pays one pointer, not two.
+    pub(crate) name: Option<Box<Box<str>>>,
     pub(crate) location: &'static Location<'static>,
-    /// When its last poll ended; recorded in debug mode only.
-    pub(crate) last_poll: Option<std::time::Instant>,
 }
 
 /// The live tasks of one core.
 #[derive(Default)]
 pub(crate) struct TaskRegistry {
     pub(crate) entries: RefCell<Slab<TaskEntry>>,
+    /// Debug mode only: when each task's last poll ended, indexed by registry key and
+    /// tagged with the task id (a key is reused by later tasks). Kept apart from the
+    /// entries so tasks pay nothing for it when debug mode is off.
+    pub(crate) last_poll: RefCell<Vec<Option<(TaskId, Instant)>>>,
 }
 
 impl TaskRegistry {
+    pub(crate) fn set_last_poll(&self, key: usize, id: TaskId, at: Instant) {
+        let mut v = self.last_poll.borrow_mut();
+        if v.len() <= key {
+            v.resize(key + 1, None);
+        }
+        v[key] = Some((id, at));
+    }
+
+    pub(crate) fn last_poll(&self, key: usize, id: TaskId) -> Option<Instant> {
+        match self.last_poll.borrow().get(key) {
+            Some(Some((i, at))) if *i == id => Some(*at),
+            _ => None,
+        }
+    }
+
     pub(crate) fn remove(&self, key: usize, id: TaskId) {
         let mut entries = self.entries.borrow_mut();
         if entries.get(key).is_some_and(|e| e.id == id) {
