@@ -132,3 +132,22 @@ fn select_and_race_return_the_first_and_drop_the_other() {
         assert_eq!((v, i, rest.len()), (1, 1, 2));
     });
 }
+
+#[test]
+fn join_all_polls_only_the_woken_futures() {
+    ringcore::block_on(async {
+        let polls = Rc::new(Cell::new(0usize));
+        let n = 2_000u64;
+        let futs = (0..n).map(|i| {
+            let polls = polls.clone();
+            let mut sleep = Box::pin(sleep(Duration::from_micros(100 + (i * 37) % 3_000)));
+            std::future::poll_fn(move |cx| {
+                polls.set(polls.get() + 1);
+                sleep.as_mut().poll(cx)
+            })
+        });
+        assert_eq!(join_all(futs).await.len(), n as usize);
+        // One poll to start and one per wake-up: not n polls per wake-up.
+        assert!(polls.get() <= 3 * n as usize, "{} polls", polls.get());
+    });
+}

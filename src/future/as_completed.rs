@@ -4,6 +4,8 @@ use std::task::{Context, Poll};
 
 use futures_core::Stream;
 
+use super::children::Children;
+
 /// A stream of the futures' outputs in the order they finish (asyncio's
 /// `as_completed(aws)`).
 ///
@@ -40,59 +42,47 @@ where
     I: IntoIterator,
     I::Item: Future,
 {
-    let pending: Vec<_> = futures.into_iter().map(|f| Some(Box::pin(f))).collect();
     AsCompleted {
-        left: pending.len(),
-        pending,
+        children: Children::new(futures),
     }
 }
 
 /// The stream of [`as_completed`].
 #[must_use = "streams do nothing unless polled"]
 pub struct AsCompleted<F> {
-    pending: Vec<Option<Pin<Box<F>>>>,
-    left: usize,
+    children: Children<F>,
 }
 
-impl<F> AsCompleted<F> {
+impl<F: Future> AsCompleted<F> {
     /// Futures not finished yet.
     pub fn remaining(&self) -> usize {
-        self.left
+        self.children.left()
     }
 }
+
+// Never pin-projected: the futures are boxed.
+impl<F> Unpin for AsCompleted<F> {}
 
 impl<F: Future> Stream for AsCompleted<F> {
     type Item = F::Output;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<F::Output>> {
-        let this = self.get_mut();
-        if this.left == 0 {
-            return Poll::Ready(None);
-        }
-        for slot in this.pending.iter_mut() {
-            if let Some(f) = slot
-                && let Poll::Ready(v) = f.as_mut().poll(cx)
-            {
-                *slot = None;
-                this.left -= 1;
-                if this.left == 0 {
-                    this.pending.clear();
-                }
-                return Poll::Ready(Some(v));
-            }
-        }
-        Poll::Pending
+        self.get_mut()
+            .children
+            .poll_next(cx)
+            .map(|o| o.map(|(_, v)| v))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.left, Some(self.left))
+        let left = self.children.left();
+        (left, Some(left))
     }
 }
 
-impl<F> std::fmt::Debug for AsCompleted<F> {
+impl<F: Future> std::fmt::Debug for AsCompleted<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AsCompleted")
-            .field("remaining", &self.left)
+            .field("remaining", &self.children.left())
             .finish()
     }
 }

@@ -3,14 +3,15 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use super::children::Children;
 use crate::executor::task::panic_message;
 
 /// Runs all `futures` concurrently on the current task and returns their outputs in
 /// input order (asyncio's `gather(*aws)`).
 ///
 /// Every future runs to completion; none is cancelled. The futures are polled by the
-/// calling task (no task is spawned), so they need not be `'static`; each wake polls the
-/// futures still pending, so it suits tens to thousands of futures. To run futures as
+/// calling task (no task is spawned), so they need not be `'static`; each future has its
+/// own waker, so a wake-up polls only the future that was woken. To run futures as
 /// separate tasks, spawn them and `join_all` the [`JoinHandle`](crate::JoinHandle)s.
 ///
 /// # Cancel safety
@@ -32,17 +33,17 @@ where
     I: IntoIterator,
     I::Item: Future,
 {
-    let pending: Vec<_> = futures.into_iter().map(|f| Some(Box::pin(f))).collect();
+    let children = Children::new(futures);
     JoinAll {
-        outputs: pending.iter().map(|_| None).collect(),
-        pending,
+        outputs: (0..children.len()).map(|_| None).collect(),
+        children,
     }
 }
 
 /// The future of [`join_all`].
 #[must_use = "futures do nothing unless polled"]
 pub struct JoinAll<F: Future> {
-    pending: Vec<Option<Pin<Box<F>>>>,
+    children: Children<F>,
     outputs: Vec<Option<F::Output>>,
 }
 
@@ -54,29 +55,23 @@ impl<F: Future> Future for JoinAll<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let mut done = true;
-        for (slot, out) in this.pending.iter_mut().zip(this.outputs.iter_mut()) {
-            if let Some(f) = slot {
-                match f.as_mut().poll(cx) {
-                    Poll::Ready(v) => {
-                        *out = Some(v);
-                        *slot = None;
-                    }
-                    Poll::Pending => done = false,
+        loop {
+            match this.children.poll_next(cx) {
+                Poll::Ready(Some((i, v))) => this.outputs[i] = Some(v),
+                Poll::Ready(None) => {
+                    return Poll::Ready(this.outputs.drain(..).flatten().collect());
                 }
+                Poll::Pending => return Poll::Pending,
             }
         }
-        if !done {
-            return Poll::Pending;
-        }
-        Poll::Ready(this.outputs.drain(..).flatten().collect())
     }
 }
 
 impl<F: Future> std::fmt::Debug for JoinAll<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let left = self.pending.iter().filter(|p| p.is_some()).count();
-        f.debug_struct("JoinAll").field("pending", &left).finish()
+        f.debug_struct("JoinAll")
+            .field("pending", &self.children.left())
+            .finish()
     }
 }
 
@@ -127,28 +122,22 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut self.get_mut().inner;
-        let mut done = true;
-        for (slot, out) in this.pending.iter_mut().zip(this.outputs.iter_mut()) {
-            if let Some(f) = slot {
-                match f.as_mut().poll(cx) {
-                    Poll::Ready(Err(e)) => {
-                        // Fail fast: cancel everything still running.
-                        this.pending.clear();
-                        this.outputs.clear();
-                        return Poll::Ready(Err(e));
-                    }
-                    Poll::Ready(v) => {
-                        *out = Some(v);
-                        *slot = None;
-                    }
-                    Poll::Pending => done = false,
+        loop {
+            match this.children.poll_next(cx) {
+                Poll::Ready(Some((_, Err(e)))) => {
+                    // Fail fast: cancel everything still running.
+                    this.children.clear();
+                    this.outputs.clear();
+                    return Poll::Ready(Err(e));
                 }
+                Poll::Ready(Some((i, ok))) => this.outputs[i] = Some(ok),
+                Poll::Ready(None) => {
+                    let all = this.outputs.drain(..).flatten();
+                    return Poll::Ready(all.collect());
+                }
+                Poll::Pending => return Poll::Pending,
             }
         }
-        if !done {
-            return Poll::Pending;
-        }
-        Poll::Ready(this.outputs.drain(..).flatten().collect())
     }
 }
 

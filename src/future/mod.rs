@@ -6,6 +6,7 @@
 //! [`task::JoinSet`](crate::task::JoinSet)) and combine the handles.
 
 mod as_completed;
+mod children;
 mod join;
 mod retry;
 mod select;
