@@ -35,6 +35,12 @@
 //! # Map of the crate
 //!
 //! - [`block_on`], [`spawn`], [`JoinHandle`], [`yield_now`], [`Runtime`]: running tasks;
+//! - [`task`]: named tasks, [`task::JoinSet`] (asyncio's `TaskGroup`);
+//! - [`future`]: `join_all` (`gather`), `try_join_all`, `select`, `as_completed`, `retry`;
+//! - [`sync`]: core-local `Mutex`, `RwLock`, `Semaphore`, `Event`, `Notify`, `Barrier`,
+//!   `Queue`, `oneshot`;
+//! - [`stream`]: async iteration (`generate`, `unfold`, `StreamExt`);
+//! - [`debug`]: `current_task`, `all_tasks`, slow-poll reports, per-core metrics;
 //! - [`time`]: `sleep`, `timeout` (asyncio's `wait_for`), `interval`;
 //! - [`fs`]: files and directories through the ring;
 //! - [`net`]: TCP, UDP and Unix sockets through the ring;
@@ -42,6 +48,8 @@
 //! - [`buf`]: the buffer traits I/O calls take;
 //! - [`offload`]: `spawn_blocking` for calls that would block the core, and `ProcessPool`
 //!   for CPU-bound jobs in worker processes.
+//!
+//! docs/asyncio.md maps each asyncio feature to its ringcore form.
 
 mod driver;
 mod executor;

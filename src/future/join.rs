@@ -28,6 +28,7 @@ use crate::executor::task::panic_message;
 ///     assert_eq!(out, [10, 20, 30]);
 /// });
 /// ```
+#[doc(alias = "gather")]
 pub fn join_all<I>(futures: I) -> JoinAll<I::Item>
 where
     I: IntoIterator,
@@ -190,6 +191,7 @@ impl std::fmt::Debug for Panicked {
 ///     assert_eq!(out[1].as_ref().unwrap_err().message(), Some("bad"));
 /// });
 /// ```
+#[doc(alias = "return_exceptions")]
 pub fn join_all_settled<I>(futures: I) -> JoinAll<CatchPanic<I::Item>>
 where
     I: IntoIterator,

@@ -109,7 +109,7 @@ impl RetryPolicy {
         if self.jitter == 0.0 {
             return d;
         }
-        d + d.mul_f64(self.jitter * unit_random())
+        d.saturating_add(d.mul_f64(self.jitter * unit_random()))
     }
 }
 

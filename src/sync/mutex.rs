@@ -30,6 +30,7 @@ use super::semaphore::{Semaphore, SemaphorePermit};
 ///     assert_eq!(*count.lock().await, 10);
 /// });
 /// ```
+#[doc(alias = "Lock")]
 pub struct Mutex<T: ?Sized> {
     sem: Semaphore,
     value: RefCell<T>,

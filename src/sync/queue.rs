@@ -193,6 +193,7 @@ impl<T, O: Order<T>> Queue<T, O> {
     }
 
     /// Items in the queue (asyncio's `qsize()`).
+    #[doc(alias = "qsize")]
     pub fn len(&self) -> usize {
         O::len(&self.buf.borrow())
     }
@@ -241,6 +242,7 @@ impl<T, O: Order<T>> Queue<T, O> {
     /// # Errors
     ///
     /// [`TryPutError::Full`] or [`TryPutError::ShutDown`], with the item.
+    #[doc(alias = "put_nowait")]
     pub fn try_put(&self, item: T) -> Result<(), TryPutError<T>> {
         if self.shut.get() {
             return Err(TryPutError::ShutDown(item));
@@ -286,6 +288,7 @@ impl<T, O: Order<T>> Queue<T, O> {
     /// # Errors
     ///
     /// [`TryGetError::Empty`], or [`TryGetError::ShutDown`] once shut down and empty.
+    #[doc(alias = "get_nowait")]
     pub fn try_get(&self) -> Result<T, TryGetError> {
         match self.items.try_acquire() {
             Ok(p) => p.forget(),
