@@ -121,7 +121,7 @@ impl Builder {
         self
     }
 
-    /// Debug mode (asyncio's `loop.set_debug(True)`): every poll is timed, and a poll
+    /// Debug mode (asyncio's `loop.set_debug(True)`): every task poll is timed, and a poll
     /// that takes longer than the [slow-poll threshold](Builder::slow_poll_threshold)
     /// (default 100 ms, asyncio's `slow_callback_duration`) is reported at `warn` level
     /// through the [`log`](https://docs.rs/log) crate, target `ringcore::debug`, with the
