@@ -109,3 +109,44 @@ fn shutdown_lets_getters_drain_then_fails() {
         assert_eq!(q.try_get(), Err(TryGetError::ShutDown));
     });
 }
+
+#[test]
+fn getters_timing_out_at_random_lose_no_item() {
+    use std::time::Duration;
+    ringcore::block_on(async {
+        let q = Rc::new(Queue::<u64>::bounded(8));
+        let got = Rc::new(std::cell::RefCell::new(Vec::new()));
+        let consumers: Vec<_> = (0..6u64)
+            .map(|c| {
+                let (q, got) = (q.clone(), got.clone());
+                ringcore::spawn(async move {
+                    let mut n = c * 7 + 1;
+                    loop {
+                        n = n
+                            .wrapping_mul(6364136223846793005)
+                            .wrapping_add(1442695040888963407);
+                        let wait = Duration::from_micros((n >> 33) % 200);
+                        match ringcore::time::timeout(wait, q.get()).await {
+                            Ok(Ok(v)) => got.borrow_mut().push(v),
+                            Ok(Err(_)) => break, // shut down and drained
+                            Err(_) => {}         // timed out: try again
+                        }
+                    }
+                })
+            })
+            .collect();
+        for v in 0..2_000 {
+            q.put(v).await.unwrap();
+            if v % 97 == 0 {
+                ringcore::time::sleep(Duration::from_micros(150)).await;
+            }
+        }
+        q.shutdown();
+        for c in consumers {
+            c.await.unwrap();
+        }
+        let mut got = got.take();
+        got.sort_unstable();
+        assert_eq!(got, (0..2_000).collect::<Vec<_>>());
+    });
+}

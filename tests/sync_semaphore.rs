@@ -124,3 +124,54 @@ fn owned_permits_move_into_tasks() {
         assert_eq!(sem.available_permits(), 2);
     });
 }
+
+/// Deterministic pseudo-random numbers (xorshift), so a failure reproduces.
+fn rng(seed: u64) -> impl FnMut(u64) -> u64 {
+    let mut x = seed | 1;
+    move |bound| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % bound
+    }
+}
+
+#[test]
+fn random_timeouts_and_aborts_never_leak_permits() {
+    use std::time::Duration;
+    ringcore::block_on(async {
+        let sem = Rc::new(Semaphore::new(3));
+        let held = Rc::new(std::cell::Cell::new(0usize));
+        let mut tasks = Vec::new();
+        for t in 0..100u64 {
+            let (sem, held) = (sem.clone(), held.clone());
+            tasks.push(ringcore::spawn(async move {
+                let mut next = rng(t + 1);
+                for _ in 0..20 {
+                    let wait = Duration::from_micros(next(300));
+                    if let Ok(Ok(_permit)) = ringcore::time::timeout(wait, sem.acquire()).await {
+                        held.set(held.get() + 1);
+                        assert!(held.get() <= 3, "more holders than permits");
+                        for _ in 0..next(3) {
+                            yield_now().await;
+                        }
+                        held.set(held.get() - 1);
+                    }
+                }
+            }));
+        }
+        let mut next = rng(99);
+        for (i, t) in tasks.iter().enumerate() {
+            if i % 7 == 0 {
+                for _ in 0..next(5) {
+                    yield_now().await;
+                }
+                t.abort();
+            }
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+        assert_eq!(sem.available_permits(), 3);
+    });
+}
