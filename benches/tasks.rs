@@ -282,43 +282,51 @@ fn queue(c: &mut Criterion) {
     });
 }
 
-/// Bytes per idle task: spawn `n` tasks parked on a pending future, count live bytes.
+/// Bytes per idle task: on a fresh runtime, spawn `n` tasks parked on a pending future
+/// (their handles kept in a `Vec`, or dropped at once), count live bytes once each has
+/// been polled. Run queues are FIFO, so once a task spawned last has run, every task
+/// queued before it has been polled and parked.
 fn memory_per_idle_task() {
     const N: usize = 100_000;
-    let rt = rc_rt();
-    let ring = rt.block_on(async {
-        let before = LIVE_BYTES.load(Ordering::Relaxed);
-        let hs: Vec<_> = (0..N)
-            .map(|_| ringcore::spawn(std::future::pending::<()>()))
-            .collect();
-        for _ in 0..3 {
-            ringcore::yield_now().await; // every task polled once and parked
-        }
-        let after = LIVE_BYTES.load(Ordering::Relaxed);
-        for h in &hs {
-            h.abort();
-        }
-        (after - before) as f64 / N as f64
-    });
-    drop(rt);
-    let trt = tokio_rt();
-    let tok = trt.block_on(async {
-        let before = LIVE_BYTES.load(Ordering::Relaxed);
-        let hs: Vec<_> = (0..N)
-            .map(|_| tokio::spawn(std::future::pending::<()>()))
-            .collect();
-        for _ in 0..3 {
-            tokio::task::yield_now().await;
-        }
-        let after = LIVE_BYTES.load(Ordering::Relaxed);
-        for h in &hs {
-            h.abort();
-        }
-        (after - before) as f64 / N as f64
-    });
+    let ring = |keep: bool| {
+        ringcore::Runtime::new().unwrap().block_on(async move {
+            let before = LIVE_BYTES.load(Ordering::Relaxed);
+            let mut hs = Vec::with_capacity(if keep { N } else { 0 });
+            for _ in 0..N {
+                let h = ringcore::spawn(std::future::pending::<()>());
+                if keep {
+                    hs.push(h);
+                }
+            }
+            ringcore::spawn(async {}).await.unwrap();
+            let bytes = LIVE_BYTES.load(Ordering::Relaxed) - before;
+            hs.iter().for_each(|h| h.abort());
+            bytes as f64 / N as f64
+        })
+    };
+    let tok = |keep: bool| {
+        tokio_rt().block_on(async move {
+            let before = LIVE_BYTES.load(Ordering::Relaxed);
+            let mut hs = Vec::with_capacity(if keep { N } else { 0 });
+            for _ in 0..N {
+                let h = tokio::spawn(std::future::pending::<()>());
+                if keep {
+                    hs.push(h);
+                }
+            }
+            tokio::spawn(async {}).await.unwrap();
+            let bytes = LIVE_BYTES.load(Ordering::Relaxed) - before;
+            hs.iter().for_each(|h| h.abort());
+            bytes as f64 / N as f64
+        })
+    };
     println!(
-        "memory per idle task (incl. its JoinHandle, {N} tasks): ringcore {ring:.0} B, \
-         tokio current_thread {tok:.0} B"
+        "memory per idle task ({N} tasks, fresh runtime): with JoinHandle kept: ringcore {:.0} B, \
+         tokio current_thread {:.0} B; detached: ringcore {:.0} B, tokio {:.0} B",
+        ring(true),
+        tok(true),
+        ring(false),
+        tok(false)
     );
 }
 
