@@ -147,12 +147,32 @@ impl Socket {
         (res, buf)
     }
 
-    /// IORING_OP_SEND of `buf`'s initialised bytes.
-    pub(crate) fn send<B: IoBuf>(&self, buf: B) -> Op<Send<B>> {
-        self.driver.submit(Send {
-            fd: self.fd.clone(),
-            buf,
-        })
+    /// Sends `buf`'s initialised bytes: IORING_OP_SEND, or, when this send would go out
+    /// alone in the next io_uring_enter (no other task ready, no SQE queued, inline budget
+    /// left), send(2) with MSG_DONTWAIT first, which completes at once when the socket
+    /// buffer has room and falls back to the ring on EAGAIN.
+    pub(crate) async fn send<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+        if crate::runtime::context::nothing_else_ready() && self.driver.try_inline() {
+            // SAFETY: `bytes_init` initialised bytes at `stable_ptr` belong to `buf`, which
+            // we hold for the whole call.
+            let res = unsafe {
+                crate::sys::socket::send_nowait(
+                    self.fd.borrow(),
+                    buf.stable_ptr(),
+                    buf.bytes_init(),
+                )
+            };
+            match res {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                res => return (res, buf),
+            }
+        }
+        self.driver
+            .submit(Send {
+                fd: self.fd.clone(),
+                buf,
+            })
+            .await
     }
 
     /// Sends every initialised byte of `buf`, looping over short sends.

@@ -294,3 +294,26 @@ pub(crate) fn take_error(fd: BorrowedFd<'_>) -> io::Result<Option<io::Error>> {
     let err = get_int(fd, libc::SOL_SOCKET, libc::SO_ERROR)?;
     Ok((err != 0).then(|| io::Error::from_raw_os_error(err)))
 }
+
+/// send(2) with MSG_DONTWAIT | MSG_NOSIGNAL: sends what fits in the socket buffer now.
+/// `WouldBlock` (EAGAIN) if nothing fits; the caller then goes through the ring.
+///
+/// # Safety
+///
+/// `ptr` must be valid for reads of `len` bytes.
+pub(crate) unsafe fn send_nowait(
+    fd: BorrowedFd<'_>,
+    ptr: *const u8,
+    len: usize,
+) -> io::Result<usize> {
+    // SAFETY: the caller guarantees `len` readable bytes at `ptr`; the fd is borrowed and live.
+    let n = cvt_libc(unsafe {
+        libc::send(
+            fd.as_raw_fd(),
+            ptr.cast(),
+            len,
+            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+        )
+    })?;
+    Ok(n as usize)
+}
