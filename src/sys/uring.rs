@@ -31,6 +31,8 @@ pub enum SetupMode {
 pub(crate) struct Features {
     /// IORING_OP_FTRUNCATE (6.9).
     pub(crate) ftruncate: bool,
+    /// IORING_OP_SOCKET (5.19); without it sockets are created with socket(2).
+    pub(crate) socket: bool,
 }
 
 /// A ring that was set up, with what the kernel said about it.
@@ -44,8 +46,8 @@ pub(crate) struct Setup {
 /// order. Checks the features the driver depends on (NODROP, EXT_ARG).
 pub(crate) fn setup(entries: u32) -> io::Result<Setup> {
     let cq = entries.saturating_mul(2);
-    type Flags = fn(&mut io_uring::Builder);
-    let attempts: [(SetupMode, Flags); 3] = [
+    type SetFlags = fn(&mut io_uring::Builder);
+    let attempts: [(SetupMode, SetFlags); 3] = [
         (SetupMode::DeferTaskrun, |b| {
             b.setup_single_issuer()
                 .setup_defer_taskrun()
@@ -84,5 +86,6 @@ fn probe(ring: &IoUring) -> Features {
     }
     Features {
         ftruncate: probe.is_supported(opcode::Ftruncate::CODE),
+        socket: probe.is_supported(opcode::Socket::CODE),
     }
 }
