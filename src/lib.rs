@@ -35,6 +35,9 @@
 //! # Map of the crate
 //!
 //! - [`block_on`], [`spawn`], [`JoinHandle`], [`yield_now`], [`Runtime`]: running tasks;
+//! - thread-per-core: [`Builder::cores`], [`Runtime::run_on_all`], [`current_core`],
+//!   [`submit_to`] and [`spawn_on`] (run work on another core), [`channel`] (bounded
+//!   cross-core channels);
 //! - [`time`]: `sleep`, `timeout` (asyncio's `wait_for`), `interval`;
 //! - [`fs`]: files and directories through the ring;
 //! - [`net`]: TCP, UDP and Unix sockets through the ring;
@@ -49,6 +52,7 @@ mod runtime;
 mod sys;
 
 pub mod buf;
+pub mod channel;
 pub mod fs;
 pub mod net;
 pub mod offload;
@@ -56,8 +60,10 @@ pub mod signal;
 pub mod time;
 
 pub use buf::{BufResult, IoBuf, IoBufMut};
+pub use channel::{CoreJoinHandle, SubmitError, spawn_on, submit_to};
 pub use driver::DriverStats;
 pub use executor::task::{JoinError, JoinHandle, TaskId};
 pub use runtime::{
-    BuildError, Builder, CoreMetrics, Runtime, SetupMode, block_on, spawn, yield_now,
+    BuildError, Builder, CoreId, CoreMetrics, Runtime, SetupMode, block_on, current_core,
+    num_cores, spawn, yield_now,
 };

@@ -11,6 +11,7 @@
 //! }
 //! ```
 
+use std::cell::OnceCell;
 use std::future::Future;
 use std::os::fd::{AsFd, OwnedFd};
 use std::panic::Location;
@@ -41,6 +42,8 @@ pub(crate) struct Core {
     pub(crate) timers: Rc<Timers>,
     pub(crate) blocking: Arc<BlockingPool>,
     pub(crate) event_interval: usize,
+    /// This core's index and the table of its runtime's cores (thread-per-core).
+    pub(crate) placement: OnceCell<super::cores::Placement>,
 }
 
 /// Wakes a parked core by writing its eventfd.
@@ -89,6 +92,7 @@ impl Core {
             timers: Rc::new(Timers::default()),
             blocking,
             event_interval,
+            placement: OnceCell::new(),
         })
     }
 

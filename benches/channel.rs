@@ -1,0 +1,2 @@
+//! Placeholder; the channel benchmarks come with the channel.
+fn main() {}
