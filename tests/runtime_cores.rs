@@ -146,3 +146,32 @@ fn a_panic_on_one_core_propagates_from_run_on_all() {
     // Both cores still work.
     assert_eq!(rt.run_on_all(|c| async move { c.index() }), vec![0, 1]);
 }
+
+#[test]
+fn spinning_cores_still_run_timers_and_jobs() {
+    let rt = Runtime::builder()
+        .cores(2)
+        .spin_before_park(Duration::from_micros(200))
+        .build()
+        .unwrap();
+    let out = rt.block_on(async {
+        let mut sum = 0;
+        for i in 0..100u64 {
+            sum += ringcore::submit_to(CoreId::new(1), move || async move {
+                ringcore::time::sleep(Duration::from_micros(50)).await;
+                i
+            })
+            .await
+            .unwrap();
+        }
+        // A timer shorter than the spin fires on time-ish (it bounds the spin).
+        ringcore::time::timeout(
+            Duration::from_secs(10),
+            ringcore::time::sleep(Duration::from_micros(10)),
+        )
+        .await
+        .unwrap();
+        sum
+    });
+    assert_eq!(out, 4950);
+}

@@ -119,6 +119,11 @@ impl Remote {
         }
     }
 
+    /// True if a task may be queued: a lock-free hint for a core spinning before it parks.
+    pub(crate) fn maybe_has_items(&self) -> bool {
+        self.has_items.load(Ordering::Acquire)
+    }
+
     /// Moves every queued task into `out`.
     pub(crate) fn drain_into(&self, out: &mut VecDeque<Runnable<TaskMeta>>) {
         if !self.has_items.load(Ordering::Acquire) {

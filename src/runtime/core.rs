@@ -11,7 +11,7 @@
 //! }
 //! ```
 
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell};
 use std::future::Future;
 use std::os::fd::{AsFd, OwnedFd};
 use std::panic::Location;
@@ -20,7 +20,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_task::Runnable;
 
@@ -42,6 +42,8 @@ pub(crate) struct Core {
     pub(crate) timers: Rc<Timers>,
     pub(crate) blocking: Arc<BlockingPool>,
     pub(crate) event_interval: usize,
+    /// How long an idle core watches its remote queue before it parks (zero: never).
+    pub(crate) spin_before_park: Cell<Duration>,
     /// This core's index and the table of its runtime's cores (thread-per-core).
     pub(crate) placement: OnceCell<super::cores::Placement>,
 }
@@ -92,6 +94,7 @@ impl Core {
             timers: Rc::new(Timers::default()),
             blocking,
             event_interval,
+            spin_before_park: Cell::new(Duration::ZERO),
             placement: OnceCell::new(),
         })
     }
@@ -140,7 +143,9 @@ impl Core {
             if !self.timers.is_empty() {
                 self.timers.fire(Instant::now());
             }
-            let ready = self.executor.has_local() || main.woken.load(Ordering::Acquire);
+            let ready = self.executor.has_local()
+                || main.woken.load(Ordering::Acquire)
+                || self.spin_for_remote_work(&main.woken);
             if ready || !self.executor.remote().prepare_park(&main.woken) {
                 self.driver.flush();
             } else {
@@ -152,6 +157,34 @@ impl Core {
                 self.executor.remote().unparked();
             }
             self.driver.dispatch();
+        }
+    }
+
+    /// With `spin_before_park` set: submits queued SQEs, then watches the remote queue and
+    /// `flag` for up to that long (never past the next timer deadline), so a wake from
+    /// another core is seen without an eventfd write and a sleep. True if work arrived.
+    /// Completions are not reaped while spinning; they are taken when the tick goes on.
+    fn spin_for_remote_work(&self, flag: &AtomicBool) -> bool {
+        let spin = self.spin_before_park.get();
+        if spin.is_zero() {
+            return false;
+        }
+        self.driver.flush();
+        let start = Instant::now();
+        let until = match self.timers.next_deadline() {
+            Some(deadline) => deadline.min(start + spin),
+            None => start + spin,
+        };
+        loop {
+            if self.executor.remote().maybe_has_items() || flag.load(Ordering::Acquire) {
+                return true;
+            }
+            for _ in 0..64 {
+                std::hint::spin_loop();
+            }
+            if Instant::now() >= until {
+                return false;
+            }
         }
     }
 
