@@ -22,13 +22,13 @@
 use std::future::poll_fn;
 use std::rc::Rc;
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
 use std::task::{Poll, Waker};
 use std::thread::JoinHandle as ThreadHandle;
 
 use super::context;
 use super::core::Core;
 use super::{BuildError, Builder};
+use crate::channel::sync::{Arc, AtomicBool, Mutex, Ordering, lock};
 use crate::executor::next_task_id;
 use crate::executor::queue::Remote;
 use crate::executor::task::TaskMeta;
@@ -160,28 +160,27 @@ pub(crate) fn peers() -> Arc<Peers> {
 /// Asks a worker core to leave its tick loop.
 #[derive(Default)]
 struct Stop {
-    flag: std::sync::atomic::AtomicBool,
+    flag: AtomicBool,
     waker: Mutex<Option<Waker>>,
 }
 
 impl Stop {
     fn request(&self) {
-        self.flag.store(true, std::sync::atomic::Ordering::Release);
-        let waker = self.waker.lock().unwrap_or_else(|e| e.into_inner()).take();
+        self.flag.store(true, Ordering::Release);
+        let waker = lock(&self.waker).take();
         if let Some(w) = waker {
             w.wake();
         }
     }
 
     async fn wait(&self) {
-        use std::sync::atomic::Ordering::Acquire;
         poll_fn(|cx| {
-            if self.flag.load(Acquire) {
+            if self.flag.load(Ordering::Acquire) {
                 return Poll::Ready(());
             }
-            *self.waker.lock().unwrap_or_else(|e| e.into_inner()) = Some(cx.waker().clone());
+            *lock(&self.waker) = Some(cx.waker().clone());
             // `request` sets the flag before it takes the waker under the same lock.
-            if self.flag.load(Acquire) {
+            if self.flag.load(Ordering::Acquire) {
                 Poll::Ready(())
             } else {
                 Poll::Pending
