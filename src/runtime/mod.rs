@@ -136,7 +136,7 @@ impl Builder {
         self
     }
 
-    /// The most threads the runtime's [`spawn_blocking`](crate::offload::spawn_blocking)
+    /// The most threads each core's [`spawn_blocking`](crate::offload::spawn_blocking)
     /// pool runs at once (default 16, at least 1). Threads start lazily, one per job that
     /// finds no idle thread; once `threads` run, further jobs wait in a FIFO queue.
     pub fn blocking_threads(mut self, threads: usize) -> Self {
