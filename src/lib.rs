@@ -41,6 +41,9 @@
 //!   `Queue`, `oneshot`;
 //! - [`stream`]: async iteration (`generate`, `unfold`, `StreamExt`);
 //! - [`debug`]: `current_task`, `all_tasks`, slow-poll reports, per-core metrics;
+//! - thread-per-core: [`Builder::cores`], [`Runtime::run_on_all`], [`current_core`],
+//!   [`submit_to`] and [`spawn_on`] (run work on another core), [`channel`] (bounded
+//!   cross-core channels);
 //! - [`time`]: `sleep`, `timeout` (asyncio's `wait_for`), `interval`;
 //! - [`fs`]: files and directories through the ring;
 //! - [`net`]: TCP, UDP and Unix sockets through the ring;
@@ -57,6 +60,7 @@ mod runtime;
 mod sys;
 
 pub mod buf;
+pub mod channel;
 pub mod debug;
 pub mod fs;
 pub mod future;
@@ -69,10 +73,12 @@ pub mod task;
 pub mod time;
 
 pub use buf::{BufResult, IoBuf, IoBufMut};
+pub use channel::{CoreJoinHandle, SubmitError, spawn_on, submit_to};
 pub use driver::DriverStats;
 pub use executor::task::{JoinError, JoinHandle, TaskId};
 pub use runtime::{
-    BuildError, Builder, CoreMetrics, Runtime, SetupMode, block_on, spawn, spawn_named, yield_now,
+    BuildError, Builder, CoreId, CoreMetrics, Runtime, SetupMode, block_on, current_core,
+    num_cores, spawn, spawn_named, yield_now,
 };
 
 /// The examples of docs/asyncio.md, run as doc tests so the mapping stays true.

@@ -17,7 +17,7 @@
 //! `block_on`'s main future) take the same lock for the same reason.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use async_task::Runnable;
@@ -36,11 +36,15 @@ pub(crate) struct Remote {
     /// A hint that `items` is non-empty, so the core skips the lock on most ticks.
     has_items: AtomicBool,
     unpark: Box<dyn Unpark>,
+    /// Times `unpark` was called (eventfd writes).
+    unparks: AtomicU64,
 }
 
 struct State {
     items: VecDeque<Runnable<TaskMeta>>,
     sleeping: bool,
+    /// Set by `close`: pushes drop their runnable.
+    closed: bool,
 }
 
 impl Remote {
@@ -49,10 +53,34 @@ impl Remote {
             state: Mutex::new(State {
                 items: VecDeque::new(),
                 sleeping: false,
+                closed: false,
             }),
             has_items: AtomicBool::new(false),
             unpark,
+            unparks: AtomicU64::new(0),
         }
+    }
+
+    fn unpark(&self) {
+        self.unparks.fetch_add(1, Ordering::Relaxed);
+        self.unpark.unpark();
+    }
+
+    /// How many times a remote wake had to unpark the core (eventfd writes).
+    pub(crate) fn unparks(&self) -> u64 {
+        self.unparks.load(Ordering::Relaxed)
+    }
+
+    /// The core is gone: drops queued runnables and makes later pushes drop theirs.
+    pub(crate) fn close(&self) {
+        let items = {
+            let mut st = self.lock();
+            st.closed = true;
+            self.has_items.store(false, Ordering::Release);
+            std::mem::take(&mut st.items)
+        };
+        // Dropped outside the lock: a runnable's drop may wake (and push) again.
+        drop(items);
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -65,12 +93,17 @@ impl Remote {
     pub(crate) fn push(&self, runnable: Runnable<TaskMeta>) {
         let wake = {
             let mut st = self.lock();
+            if st.closed {
+                drop(st);
+                drop(runnable);
+                return;
+            }
             st.items.push_back(runnable);
             self.has_items.store(true, Ordering::Release);
             std::mem::take(&mut st.sleeping)
         };
         if wake {
-            self.unpark.unpark();
+            self.unpark();
         }
     }
 
@@ -82,8 +115,13 @@ impl Remote {
             std::mem::take(&mut st.sleeping)
         };
         if wake {
-            self.unpark.unpark();
+            self.unpark();
         }
+    }
+
+    /// True if a task may be queued: a lock-free hint for a core spinning before it parks.
+    pub(crate) fn maybe_has_items(&self) -> bool {
+        self.has_items.load(Ordering::Acquire)
     }
 
     /// Moves every queued task into `out`.

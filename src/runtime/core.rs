@@ -11,7 +11,7 @@
 //! }
 //! ```
 
-use std::cell::Cell;
+use std::cell::{Cell, OnceCell};
 use std::future::Future;
 use std::os::fd::{AsFd, OwnedFd};
 use std::panic::Location;
@@ -44,6 +44,10 @@ pub(crate) struct Core {
     pub(crate) event_interval: usize,
     /// Time spent parked in the kernel, and how many parks.
     parked: Cell<(Duration, u64)>,
+    /// How long an idle core watches its remote queue before it parks (zero: never).
+    pub(crate) spin_before_park: Cell<Duration>,
+    /// This core's index and the table of its runtime's cores (thread-per-core).
+    pub(crate) placement: OnceCell<super::cores::Placement>,
 }
 
 /// Wakes a parked core by writing its eventfd.
@@ -93,6 +97,8 @@ impl Core {
             blocking,
             event_interval,
             parked: Cell::new((Duration::ZERO, 0)),
+            spin_before_park: Cell::new(Duration::ZERO),
+            placement: OnceCell::new(),
         })
     }
 
@@ -140,7 +146,9 @@ impl Core {
             if !self.timers.is_empty() {
                 self.timers.fire(Instant::now());
             }
-            let ready = self.executor.has_local() || main.woken.load(Ordering::Acquire);
+            let ready = self.executor.has_local()
+                || main.woken.load(Ordering::Acquire)
+                || self.spin_for_remote_work(&main.woken);
             if ready || !self.executor.remote().prepare_park(&main.woken) {
                 self.driver.flush();
             } else {
@@ -170,6 +178,35 @@ impl Core {
             driver: self.driver.stats(),
             time_parked,
             parks,
+            remote_unparks: self.executor.remote().unparks(),
+        }
+    }
+
+    /// With `spin_before_park` set: submits queued SQEs, then watches the remote queue and
+    /// `flag` for up to that long (never past the next timer deadline), so a wake from
+    /// another core is seen without an eventfd write and a sleep. True if work arrived.
+    /// Completions are not reaped while spinning; they are taken when the tick goes on.
+    fn spin_for_remote_work(&self, flag: &AtomicBool) -> bool {
+        let spin = self.spin_before_park.get();
+        if spin.is_zero() {
+            return false;
+        }
+        self.driver.flush();
+        let start = Instant::now();
+        let until = match self.timers.next_deadline() {
+            Some(deadline) => deadline.min(start + spin),
+            None => start + spin,
+        };
+        loop {
+            if self.executor.remote().maybe_has_items() || flag.load(Ordering::Acquire) {
+                return true;
+            }
+            for _ in 0..64 {
+                std::hint::spin_loop();
+            }
+            if Instant::now() >= until {
+                return false;
+            }
         }
     }
 

@@ -54,6 +54,20 @@ pub enum BuildError {
     /// A Builder option is out of range.
     #[error("invalid runtime configuration: {0}")]
     InvalidConfig(String),
+    /// [`Builder::pin`](crate::Builder::pin) is on and a core's thread could not be pinned to
+    /// its CPU (an offline CPU, a cpuset that changed): turn pinning off or fix the cpuset.
+    #[error(
+        "cannot pin ringcore core {core} to CPU {cpu}: {source}; use Builder::pin(false) to run unpinned"
+    )]
+    Pin {
+        /// The core (index) whose thread was being pinned.
+        core: usize,
+        /// The CPU it was to be pinned to.
+        cpu: usize,
+        /// What the kernel said.
+        #[source]
+        source: io::Error,
+    },
     /// Another I/O error while setting up the ring or its eventfd.
     #[error("cannot set up the io_uring runtime: {0}")]
     Io(#[source] io::Error),

@@ -2,16 +2,20 @@
 
 pub(crate) mod context;
 pub(crate) mod core;
+pub(crate) mod cores;
 mod error;
 
 use std::future::Future;
 use std::panic::Location;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use context::is_set;
+pub use cores::{CoreId, current_core, num_cores};
 pub use error::BuildError;
 
+use crate::channel::SubmitError;
 use crate::driver::{Driver, DriverStats, ring::Uring};
 use crate::executor::task::JoinHandle;
 use crate::offload::BlockingPool;
@@ -37,6 +41,9 @@ pub struct CoreMetrics {
     pub time_parked: Duration,
     /// Times the core parked.
     pub parks: u64,
+    /// Foreign-thread wakes that had to unpark this core (eventfd writes). A burst of wakes
+    /// while the core is parked costs one.
+    pub remote_unparks: u64,
 }
 
 /// Configures and builds a [`Runtime`].
@@ -46,10 +53,17 @@ pub struct CoreMetrics {
 /// ```
 /// let rt = ringcore::Runtime::builder().ring_entries(128).build()?;
 /// assert_eq!(rt.block_on(async { 1 + 1 }), 2);
+///
+/// // Thread-per-core: one executor (and ring) per core.
+/// let rt = ringcore::Runtime::builder().cores(2).build()?;
+/// assert_eq!(rt.run_on_all(|core| async move { core.index() * 10 }), [0, 10]);
 /// # Ok::<(), ringcore::BuildError>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct Builder {
+    cores: usize,
+    pin: bool,
+    spin_before_park: Duration,
     ring_entries: u32,
     event_interval: usize,
     inline_per_tick: u32,
@@ -65,6 +79,9 @@ const DEFAULT_SLOW_POLL: Duration = Duration::from_millis(100);
 impl Default for Builder {
     fn default() -> Self {
         Self {
+            cores: 1,
+            pin: false,
+            spin_before_park: Duration::ZERO,
             ring_entries: 256,
             event_interval: 61,
             inline_per_tick: crate::driver::DEFAULT_INLINE_PER_TICK,
@@ -83,7 +100,38 @@ impl Builder {
         Self::default()
     }
 
-    /// Submission queue entries of the core's ring (a power of two from 2 to 32768;
+    /// How many cores (executor threads, each with its own ring) to run (default 1, at most
+    /// the number of CPUs this process may use). Core 0 is the thread that calls
+    /// [`build`](Builder::build) (it runs inside [`Runtime::block_on`] and
+    /// [`Runtime::run_on_all`]); cores 1.. are threads named `ringcore-core-<i>`.
+    pub fn cores(mut self, cores: usize) -> Self {
+        self.cores = cores;
+        self
+    }
+
+    /// Pins core `i` to the `i`-th CPU of this process's affinity mask (default off).
+    /// Core 0's thread is the caller's: it is pinned while the runtime lives and gets its
+    /// previous mask back when the runtime is dropped.
+    pub fn pin(mut self, pin: bool) -> Self {
+        self.pin = pin;
+        self
+    }
+
+    /// How long an idle core keeps watching for work from other cores before it parks in
+    /// the kernel (default zero: park at once).
+    ///
+    /// A parked core is woken by an eventfd write and a cross-CPU wake-up, which costs tens
+    /// of microseconds on some machines (VMs especially); a spinning core sees a
+    /// [`submit_to`](crate::submit_to) job or a channel wake within a microsecond, at the
+    /// price of burning its CPU for up to `spin` every time it runs out of work. Worth it for
+    /// latency-critical servers with a CPU per core; wasteful on shared machines. I/O
+    /// completions are not reaped during the spin (it ends at the next timer deadline).
+    pub fn spin_before_park(mut self, spin: Duration) -> Self {
+        self.spin_before_park = spin;
+        self
+    }
+
+    /// Submission queue entries of each core's ring (a power of two from 2 to 32768;
     /// others are rounded up by the kernel). The completion queue gets twice as many.
     /// More entries let more SQEs go out per io_uring_enter(2); a full SQ is flushed, never
     /// an error.
@@ -99,7 +147,7 @@ impl Builder {
         self
     }
 
-    /// The most threads the runtime's [`spawn_blocking`](crate::offload::spawn_blocking)
+    /// The most threads each core's [`spawn_blocking`](crate::offload::spawn_blocking)
     /// pool runs at once (default 16, at least 1). Threads start lazily, one per job that
     /// finds no idle thread; once `threads` run, further jobs wait in a FIFO queue.
     pub fn blocking_threads(mut self, threads: usize) -> Self {
@@ -147,16 +195,61 @@ impl Builder {
             .unwrap_or_else(|| std::env::var_os("RINGCORE_DEBUG").is_some_and(|v| v == "1"))
     }
 
-    /// Sets up the ring on the calling thread and returns the runtime.
+    /// Sets up core 0's ring on the calling thread, starts cores 1.. (each sets up its own
+    /// ring on its own thread) and returns the runtime once every core is ready.
     ///
     /// # Errors
     ///
-    /// [`BuildError::InvalidConfig`] for a ring size of 0 or over 32768, an event interval
-    /// of 0 or 0 blocking threads; otherwise the kernel's refusal, interpreted: [`BuildError::Disabled`] (sysctl),
+    /// [`BuildError::InvalidConfig`] for 0 cores or more cores than CPUs this process may
+    /// use, a ring size of 0 or over 32768, an event interval of 0 or 0 blocking threads;
+    /// [`BuildError::Pin`] if pinning is on and a thread cannot be pinned; otherwise the
+    /// kernel's refusal, interpreted: [`BuildError::Disabled`] (sysctl),
     /// [`BuildError::Denied`] (seccomp), [`BuildError::Unsupported`] (no io_uring),
     /// [`BuildError::Memlock`] (RLIMIT_MEMLOCK), [`BuildError::MissingFeature`] (kernel
-    /// older than 5.11), [`BuildError::Io`].
+    /// older than 5.11), [`BuildError::Io`]. Cores already started are stopped and joined
+    /// before the error is returned.
     pub fn build(&self) -> Result<Runtime, BuildError> {
+        let cpus = crate::sys::affinity::allowed_cpus();
+        if self.cores == 0 || self.cores > cpus.len() {
+            return Err(BuildError::InvalidConfig(format!(
+                "cores must be in 1..={} (the CPUs this process may use), got {}",
+                cpus.len(),
+                self.cores
+            )));
+        }
+        self.validate()?;
+        let saved_mask = if self.pin {
+            let saved = crate::sys::affinity::save().map_err(BuildError::Io)?;
+            crate::sys::affinity::pin_current(cpus[0]).map_err(|source| BuildError::Pin {
+                core: 0,
+                cpu: cpus[0],
+                source,
+            })?;
+            Some(saved)
+        } else {
+            None
+        };
+        let restore = |e| {
+            if let Some(m) = &saved_mask {
+                crate::sys::affinity::restore(m);
+            }
+            e
+        };
+        let (core, mode) = self.build_core().map_err(restore)?;
+        let core = Rc::new(core);
+        let launch =
+            cores::launch(self, self.cores, self.pin.then_some(&cpus[..])).map_err(restore)?;
+        let (peers, workers) = launch.finish(&core);
+        Ok(Runtime {
+            core,
+            mode,
+            peers,
+            workers,
+            saved_mask,
+        })
+    }
+
+    fn validate(&self) -> Result<(), BuildError> {
         if self.ring_entries == 0 || self.ring_entries > 32768 {
             return Err(BuildError::InvalidConfig(format!(
                 "ring_entries must be in 1..=32768, got {}",
@@ -173,6 +266,11 @@ impl Builder {
                 "blocking_threads must be at least 1".into(),
             ));
         }
+        Ok(())
+    }
+
+    /// Sets up one core (ring, eventfd, executor, timers) on the calling thread.
+    pub(crate) fn build_core(&self) -> Result<(Core, SetupMode), BuildError> {
         let setup = sys::uring::setup(self.ring_entries).map_err(|e| {
             BuildError::from_setup_error(
                 e,
@@ -200,25 +298,28 @@ impl Builder {
         if self.debug_enabled() {
             core.executor.set_slow_poll(Some(self.slow_poll_threshold));
         }
-        Ok(Runtime {
-            core: Rc::new(core),
-            mode,
-        })
+        core.spin_before_park.set(self.spin_before_park);
+        Ok((core, mode))
     }
 }
 
-/// A ringcore runtime: one core (an io_uring, an executor, timers) on the thread that
-/// built it.
+/// A ringcore runtime: one or more cores, each an io_uring, an executor and timers on one
+/// thread. Core 0 is the thread that built it; cores 1.. (see [`Builder::cores`]) are
+/// threads of their own that run all the time.
 ///
-/// Tasks spawned inside [`block_on`](Runtime::block_on) run whenever the runtime runs;
-/// they survive between `block_on` calls. Dropping the runtime cancels every task
-/// (dropping its future), cancels every in-flight op and waits for the kernel to release
-/// its buffers, then closes the ring.
+/// Tasks spawned inside [`block_on`](Runtime::block_on) run whenever core 0 runs;
+/// they survive between `block_on` calls. Dropping the runtime asks every worker core to
+/// stop, shuts down core 0, then joins the workers; each core cancels every task
+/// (dropping its future on its own thread), cancels every in-flight op and waits for the
+/// kernel to release its buffers, then closes its ring.
 ///
 /// The runtime is `!Send`: it belongs to the thread that built it.
 pub struct Runtime {
     core: Rc<Core>,
     mode: SetupMode,
+    peers: Arc<cores::Peers>,
+    workers: Vec<cores::Worker>,
+    saved_mask: Option<crate::sys::affinity::SavedMask>,
 }
 
 impl Runtime {
@@ -252,6 +353,68 @@ impl Runtime {
         self.core.block_on(future)
     }
 
+    /// Runs `f(core)` on every core at once, each future built and polled on its own core
+    /// (so it need not be `Send`), and returns their outputs in core order. Core 0's future
+    /// runs on this thread, as with [`block_on`](Runtime::block_on).
+    ///
+    /// # Panics
+    ///
+    /// If called from inside a running ringcore runtime; if any core's closure or future
+    /// panics (the first panic, in core order, is resumed here once every other core is
+    /// done).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = ringcore::Runtime::builder().cores(2).build()?;
+    /// let cores = rt.run_on_all(|core| async move {
+    ///     ringcore::yield_now().await;
+    ///     (core, ringcore::current_core())
+    /// });
+    /// assert!(cores.iter().all(|(a, b)| a == b));
+    /// # Ok::<(), ringcore::BuildError>(())
+    /// ```
+    pub fn run_on_all<F, Fut>(&self, f: F) -> Vec<Fut::Output>
+    where
+        F: Fn(CoreId) -> Fut + Send + Sync + 'static,
+        Fut: Future + 'static,
+        Fut::Output: Send + 'static,
+    {
+        let f = Arc::new(f);
+        let results = self.block_on(async {
+            let others: Vec<_> = (1..self.peers.len())
+                .map(|i| {
+                    let f = f.clone();
+                    let core = CoreId::new(i);
+                    crate::channel::spawn_on(core, move || f(core))
+                })
+                .collect();
+            let first = std::panic::AssertUnwindSafe(f(CoreId::new(0)));
+            let first = crate::channel::submit::CatchUnwind::new(first).await;
+            let mut results = vec![first.map_err(|payload| SubmitError::Panic {
+                core: CoreId::new(0),
+                payload,
+            })];
+            for handle in others {
+                results.push(handle.await);
+            }
+            results
+        });
+        results
+            .into_iter()
+            .map(|r| match r {
+                Ok(v) => v,
+                Err(SubmitError::Panic { payload, .. }) => std::panic::resume_unwind(payload),
+                Err(e) => panic!("ringcore: run_on_all: {e}"),
+            })
+            .collect()
+    }
+
+    /// How many cores this runtime runs.
+    pub fn cores(&self) -> usize {
+        self.peers.len()
+    }
+
     /// Spawns a task on this runtime from outside it; it starts running at the next
     /// `block_on`.
     #[track_caller]
@@ -269,7 +432,7 @@ impl Runtime {
         self.mode
     }
 
-    /// Counters of this core: tasks, ops, ring enters.
+    /// Counters of core 0: tasks, ops, ring enters.
     pub fn metrics(&self) -> CoreMetrics {
         self.core.metrics()
     }
@@ -287,14 +450,28 @@ impl Runtime {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
-        let _guard = context::enter(&self.core);
-        self.core.shutdown();
+        // Every core shuts down in parallel: workers on their threads, core 0 here.
+        for w in &self.workers {
+            w.request_stop();
+        }
+        {
+            let _guard = context::enter(&self.core);
+            self.core.shutdown();
+        }
+        self.core.executor.remote().close();
+        for w in &mut self.workers {
+            w.join();
+        }
+        if let Some(mask) = &self.saved_mask {
+            crate::sys::affinity::restore(mask);
+        }
     }
 }
 
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Runtime")
+            .field("cores", &self.peers.len())
             .field("setup_mode", &self.mode)
             .field("live_tasks", &self.live_tasks())
             .field("ops_in_flight", &self.ops_in_flight())

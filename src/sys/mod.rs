@@ -4,6 +4,7 @@
 //! born, so an fd nobody claims is closed by its `Drop`. The ring itself is set up here
 //! ([`uring`]); the rest of the crate talks to it through `driver::ring`.
 
+pub(crate) mod affinity;
 pub(crate) mod fd;
 pub(crate) mod process;
 pub(crate) mod signal;

@@ -6,22 +6,23 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use super::cvt_libc;
 
-fn sigset_of(signo: i32) -> io::Result<libc::sigset_t> {
+fn sigset_of(signos: &[i32]) -> io::Result<libc::sigset_t> {
     // SAFETY: sigset_t is plain data; sigemptyset initialises it before use.
     let mut set: libc::sigset_t = unsafe { zeroed() };
-    // SAFETY: both calls write into the set we own; the result of sigaddset is checked.
-    cvt_libc(unsafe {
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, signo)
-    })?;
+    // SAFETY: writes into the set we own.
+    unsafe { libc::sigemptyset(&mut set) };
+    for &signo in signos {
+        // SAFETY: writes into the set we own; an invalid signal number is an EINVAL.
+        cvt_libc(unsafe { libc::sigaddset(&mut set, signo) })?;
+    }
     Ok(set)
 }
 
-/// Blocks `signo` in the calling thread (pthread_sigmask(SIG_BLOCK)), so it stays pending
+/// Blocks `signos` in the calling thread (pthread_sigmask(SIG_BLOCK)), so it stays pending
 /// for a signalfd instead of running its default action here. Threads created afterwards
 /// inherit the mask.
-pub(crate) fn block(signo: i32) -> io::Result<()> {
-    let set = sigset_of(signo)?;
+pub(crate) fn block(signos: &[i32]) -> io::Result<()> {
+    let set = sigset_of(signos)?;
     // SAFETY: passes a pointer to a live sigset; the old mask is not wanted.
     let res = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
     if res != 0 {
@@ -30,9 +31,9 @@ pub(crate) fn block(signo: i32) -> io::Result<()> {
     Ok(())
 }
 
-/// A non-blocking, close-on-exec signalfd(2) that reports `signo`.
-pub(crate) fn signalfd(signo: i32) -> io::Result<OwnedFd> {
-    let set = sigset_of(signo)?;
+/// A non-blocking, close-on-exec signalfd(2) that reports `signos`.
+pub(crate) fn signalfd(signos: &[i32]) -> io::Result<OwnedFd> {
+    let set = sigset_of(signos)?;
     // SAFETY: -1 asks for a new fd; the sigset pointer is live for the call.
     let fd = cvt_libc(unsafe { libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) })?;
     // SAFETY: a fresh fd from signalfd(2), owned by nobody else.

@@ -1,0 +1,331 @@
+//! `submit_to` and `spawn_on`: run a closure on another core and get its result back.
+//!
+//! The closure (`Send`) travels to the target core as a job on its remote queue (see
+//! `runtime::cores`); there it builds its future (which need not be `Send`) and spawns it
+//! as an ordinary task of that core. The output comes back through a one-shot slot:
+//!
+//! | field    | written by                              | meaning                          |
+//! |----------|-----------------------------------------|----------------------------------|
+//! | `result` | the target core, once                   | the output or why there is none  |
+//! | `waker`  | the awaiting task, on every pending poll | whom to wake when `result` lands |
+//! | `taken`  | the awaiting task                       | `result` was handed out          |
+//!
+//! All three sit under one mutex; the target wakes the waker after unlocking, which for a
+//! task of another core goes through that core's remote queue and eventfd. A job or task
+//! dropped before it produced a value (the runtime shut down) completes the slot with
+//! [`SubmitError::Cancelled`] from the completer's `Drop`.
+
+use std::any::Any;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+use super::sync::{Arc, Mutex, lock};
+use crate::runtime::CoreId;
+use crate::runtime::cores::peers;
+
+/// Why [`submit_to`] or a [`CoreJoinHandle`] produced no value.
+#[derive(thiserror::Error)]
+#[non_exhaustive]
+pub enum SubmitError {
+    /// The closure or its future panicked on `core`; that core keeps running.
+    #[error("the job on {core} panicked: {}", crate::executor::task::panic_message(&**payload).unwrap_or("<non-string payload>"))]
+    Panic {
+        /// Where it panicked.
+        core: CoreId,
+        /// The value passed to `panic!` (see [`SubmitError::panic_message`]).
+        payload: Box<dyn Any + Send + 'static>,
+    },
+    /// The job or its task was dropped before it produced a value: the runtime shut down.
+    #[error("the job on {core} was cancelled (its runtime shut down)")]
+    Cancelled {
+        /// The core it was sent to.
+        core: CoreId,
+    },
+    /// There is no such core in this runtime.
+    #[error("there is no {core}: this runtime has {cores} cores")]
+    NoSuchCore {
+        /// The core asked for.
+        core: CoreId,
+        /// How many cores the runtime has.
+        cores: usize,
+    },
+}
+
+impl SubmitError {
+    /// The panic message, if the job panicked with a string.
+    pub fn panic_message(&self) -> Option<&str> {
+        match self {
+            SubmitError::Panic { payload, .. } => crate::executor::task::panic_message(&**payload),
+            _ => None,
+        }
+    }
+
+    /// True if the job panicked.
+    pub fn is_panic(&self) -> bool {
+        matches!(self, SubmitError::Panic { .. })
+    }
+}
+
+impl std::fmt::Debug for SubmitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SubmitError::Panic { core, payload } => f
+                .debug_struct("Panic")
+                .field("core", core)
+                .field("message", &crate::executor::task::panic_message(&**payload))
+                .finish(),
+            SubmitError::Cancelled { core } => {
+                f.debug_struct("Cancelled").field("core", core).finish()
+            }
+            SubmitError::NoSuchCore { core, cores } => f
+                .debug_struct("NoSuchCore")
+                .field("core", core)
+                .field("cores", cores)
+                .finish(),
+        }
+    }
+}
+
+struct Slot<T> {
+    result: Option<Result<T, SubmitError>>,
+    waker: Option<Waker>,
+    taken: bool,
+}
+
+type Shared<T> = Arc<Mutex<Slot<T>>>;
+
+/// The target core's end of the slot; completes it with `Cancelled` if dropped unused.
+struct Completer<T> {
+    slot: Option<Shared<T>>,
+    core: CoreId,
+}
+
+impl<T> Completer<T> {
+    fn complete(mut self, result: Result<T, SubmitError>) {
+        if let Some(slot) = self.slot.take() {
+            fill(&slot, result);
+        }
+    }
+}
+
+impl<T> Drop for Completer<T> {
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot.take() {
+            fill(&slot, Err(SubmitError::Cancelled { core: self.core }));
+        }
+    }
+}
+
+fn fill<T>(slot: &Mutex<Slot<T>>, result: Result<T, SubmitError>) {
+    let waker = {
+        let mut s = lock(slot);
+        s.result = Some(result);
+        s.waker.take()
+    };
+    if let Some(w) = waker {
+        w.wake();
+    }
+}
+
+/// A handle to a task started on another core with [`spawn_on`]; awaiting it (on any core,
+/// or any thread) gives the task's output.
+///
+/// Output: `Ok(value)`; [`SubmitError::Panic`] if the closure or its future panicked;
+/// [`SubmitError::Cancelled`] if the runtime shut down first; [`SubmitError::NoSuchCore`].
+///
+/// Dropping the handle detaches the task: it runs to completion and its output is dropped
+/// on the target core.
+///
+/// # Cancel safety
+///
+/// Dropping the future (the handle) never cancels the task.
+#[must_use = "dropping a CoreJoinHandle detaches the task; await it for the output"]
+pub struct CoreJoinHandle<T> {
+    slot: Shared<T>,
+    core: CoreId,
+}
+
+impl<T> CoreJoinHandle<T> {
+    /// The core the task runs on.
+    pub fn core(&self) -> CoreId {
+        self.core
+    }
+
+    /// True once the output (or the error) is ready.
+    pub fn is_finished(&self) -> bool {
+        let s = lock(&self.slot);
+        s.result.is_some() || s.taken
+    }
+}
+
+impl<T> Future for CoreJoinHandle<T> {
+    type Output = Result<T, SubmitError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut s = lock(&self.slot);
+        if let Some(result) = s.result.take() {
+            s.taken = true;
+            return Poll::Ready(result);
+        }
+        if s.taken {
+            // Polled after completion: answer rather than panic.
+            return Poll::Ready(Err(SubmitError::Cancelled { core: self.core }));
+        }
+        match &mut s.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            w => *w = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+}
+
+impl<T> std::fmt::Debug for CoreJoinHandle<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CoreJoinHandle")
+            .field("core", &self.core)
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Polls a future with panics caught.
+    pub(crate) struct CatchUnwind<F> {
+        #[pin]
+        future: F,
+    }
+}
+
+impl<F> CatchUnwind<F> {
+    pub(crate) fn new(future: F) -> Self {
+        Self { future }
+    }
+}
+
+impl<F: Future> Future for CatchUnwind<F> {
+    type Output = Result<F::Output, Box<dyn Any + Send>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let future = self.project().future;
+        match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+            Err(payload) => Poll::Ready(Err(payload)),
+        }
+    }
+}
+
+/// Starts `f()` as a task on `core` and returns a handle to its output, which any core (or
+/// thread) may await.
+///
+/// `f` is sent to `core` (it must be `Send`) and called there; the future it returns is
+/// built and polled on `core` only, so it need not be `Send`. Jobs sent from one core to
+/// another start in the order they were sent. A job sent to core 0 runs when the thread
+/// that built the runtime is inside [`Runtime::block_on`](crate::Runtime::block_on) or
+/// [`Runtime::run_on_all`](crate::Runtime::run_on_all).
+///
+/// # Panics
+///
+/// If called outside a ringcore runtime. Panics of `f` or its future are caught and
+/// returned as [`SubmitError::Panic`].
+///
+/// # Examples
+///
+/// ```
+/// use ringcore::CoreId;
+///
+/// let rt = ringcore::Runtime::builder().cores(2).build()?;
+/// rt.block_on(async {
+///     let handle = ringcore::spawn_on(CoreId::new(1), || async { ringcore::current_core() });
+///     assert_eq!(handle.await.unwrap(), CoreId::new(1));
+/// });
+/// # Ok::<(), ringcore::BuildError>(())
+/// ```
+#[track_caller]
+pub fn spawn_on<F, Fut>(core: CoreId, f: F) -> CoreJoinHandle<Fut::Output>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future + 'static,
+    Fut::Output: Send + 'static,
+{
+    let slot: Shared<Fut::Output> = Arc::new(Mutex::new(Slot {
+        result: None,
+        waker: None,
+        taken: false,
+    }));
+    let handle = CoreJoinHandle {
+        slot: slot.clone(),
+        core,
+    };
+    let peers = peers();
+    let completer = Completer {
+        slot: Some(slot),
+        core,
+    };
+    let job = move || match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(future) => {
+            // Detached: the completer reports the output, a panic, or (if the task is
+            // dropped at shutdown) Cancelled.
+            drop(crate::spawn(async move {
+                let result = CatchUnwind::new(future).await;
+                completer.complete(result.map_err(|payload| SubmitError::Panic { core, payload }));
+            }));
+        }
+        Err(payload) => completer.complete(Err(SubmitError::Panic { core, payload })),
+    };
+    if !peers.send_job(core, job) {
+        // `job` (and its completer) was dropped: say why instead of "cancelled".
+        fill(
+            &handle.slot,
+            Err(SubmitError::NoSuchCore {
+                core,
+                cores: peers.len(),
+            }),
+        );
+    }
+    handle
+}
+
+/// Runs `f()` on `core` and returns the output of the future it builds there
+/// (seastar's `smp::submit_to`).
+///
+/// `f` must be `Send`; its future need not be, since it is built and polled on `core`.
+/// Submitting to the current core works too (the job goes through the same queue).
+///
+/// # Errors
+///
+/// [`SubmitError::Panic`] if `f` or its future panicked on `core` (both cores keep
+/// running); [`SubmitError::Cancelled`] if the runtime shut down before the output was
+/// produced; [`SubmitError::NoSuchCore`] for a core index the runtime does not have.
+///
+/// # Panics
+///
+/// If called outside a ringcore runtime.
+///
+/// # Cancel safety
+///
+/// Nothing is sent until the first poll. Dropping the future after that does not cancel
+/// the work on `core`: it runs to completion and its output is dropped there.
+///
+/// # Examples
+///
+/// ```
+/// use ringcore::CoreId;
+///
+/// let rt = ringcore::Runtime::builder().cores(2).build()?;
+/// let n = rt.block_on(async {
+///     ringcore::submit_to(CoreId::new(1), || async { 6 * 7 }).await
+/// });
+/// assert_eq!(n.unwrap(), 42);
+/// # Ok::<(), ringcore::BuildError>(())
+/// ```
+pub async fn submit_to<F, Fut>(core: CoreId, f: F) -> Result<Fut::Output, SubmitError>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future + 'static,
+    Fut::Output: Send + 'static,
+{
+    spawn_on(core, f).await
+}
