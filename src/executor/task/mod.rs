@@ -383,6 +383,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg(target_pointer_width = "64")]
     fn sizes() {
         // The bytes every idle task pays (docs/benchmarks.md, issue 6).
         assert_eq!(std::mem::size_of::<TaskMeta>(), 32);
