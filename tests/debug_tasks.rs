@@ -56,3 +56,23 @@ fn current_task_reports_running_state_and_metrics_are_readable() {
     assert!(current_task().is_none());
     assert!(ringcore::debug::metrics().is_none());
 }
+
+#[test]
+fn all_tasks_reports_not_started_and_cancelling_states() {
+    ringcore::block_on(async {
+        let fresh = ringcore::task::spawn_named("fresh", std::future::pending::<()>());
+        let state = |name: &str| {
+            all_tasks()
+                .into_iter()
+                .find(|t| t.name.as_deref() == Some(name))
+                .map(|t| t.state)
+        };
+        assert_eq!(state("fresh"), Some(TaskState::NotStarted));
+        ringcore::yield_now().await;
+        assert_eq!(state("fresh"), Some(TaskState::Idle));
+        fresh.abort();
+        assert_eq!(state("fresh"), Some(TaskState::Cancelling));
+        assert!(fresh.await.unwrap_err().is_cancelled());
+        assert_eq!(state("fresh"), None);
+    });
+}

@@ -102,3 +102,28 @@ fn excess_jobs_queue_and_all_complete_from_two_cores() {
 fn zero_blocking_threads_is_refused() {
     assert!(Runtime::builder().blocking_threads(0).build().is_err());
 }
+
+#[test]
+fn a_queued_job_resolves_cancelled_when_the_runtime_shuts_down() {
+    let rt = Runtime::builder().blocking_threads(1).build().unwrap();
+    let ran = Arc::new(AtomicUsize::new(0));
+    let started = Arc::new(AtomicUsize::new(0));
+    let (r, s) = (ran.clone(), started.clone());
+    let (busy, queued) = rt.block_on(async move {
+        let busy = spawn_blocking(move || {
+            s.store(1, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(100));
+        });
+        let queued = spawn_blocking(move || r.fetch_add(1, Ordering::SeqCst));
+        (busy, queued)
+    });
+    while started.load(Ordering::SeqCst) == 0 {
+        std::thread::yield_now();
+    }
+    drop(rt);
+    // The handles outlive their runtime; any runtime on this thread can await them.
+    let rt2 = Runtime::new().unwrap();
+    assert!(rt2.block_on(queued).unwrap_err().is_cancelled());
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
+    assert!(rt2.block_on(busy).is_ok());
+}

@@ -154,3 +154,77 @@ fn tasks_survive_between_block_on_calls() {
 fn spawn_outside_a_runtime_panics_with_a_clear_message() {
     drop(ringcore::spawn(async {}));
 }
+
+#[test]
+fn abort_outside_block_on_drops_the_future_at_the_next_block_on() {
+    let rt = Runtime::new().unwrap();
+    let dropped = Rc::new(Cell::new(false));
+    let guard = SetOnDrop(dropped.clone());
+    let handle = rt.spawn(async move {
+        let _g = guard;
+        std::future::pending::<()>().await
+    });
+    rt.block_on(ringcore::yield_now());
+    // No runtime is entered here: the handle finds its core's registry anyway.
+    handle.abort();
+    assert!(!dropped.get(), "dropped on its core's next run, not here");
+    let err = rt.block_on(handle).unwrap_err();
+    assert!(err.is_cancelled());
+    assert!(dropped.get());
+    assert_eq!(rt.live_tasks(), 0);
+}
+
+#[test]
+fn abort_with_two_runtimes_on_one_thread_cancels_only_its_own_task() {
+    let (a, b) = (Runtime::new().unwrap(), Runtime::new().unwrap());
+    let ha = a.spawn(std::future::pending::<()>());
+    let hb = b.spawn(std::future::pending::<()>());
+    a.block_on(ringcore::yield_now());
+    b.block_on(ringcore::yield_now());
+    // Both tasks sit in the same registry slot of their own cores.
+    b.block_on(async { ha.abort() });
+    assert!(a.block_on(ha).unwrap_err().is_cancelled());
+    assert_eq!(a.live_tasks(), 0);
+    assert_eq!(b.live_tasks(), 1);
+    assert!(!hb.is_finished());
+}
+
+struct PanicOnDrop;
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        panic!("drop exploded");
+    }
+}
+
+#[test]
+fn a_panic_in_an_aborted_futures_drop_is_contained() {
+    ringcore::block_on(async {
+        let handle = ringcore::spawn(async {
+            let _p = PanicOnDrop;
+            std::future::pending::<()>().await
+        });
+        ringcore::yield_now().await;
+        handle.abort();
+        assert!(handle.await.unwrap_err().is_cancelled());
+        assert_eq!(ringcore::spawn(async { 3 }).await.unwrap(), 3);
+    });
+}
+
+#[test]
+#[should_panic(expected = "JoinHandle polled after completion")]
+fn polling_a_join_handle_after_completion_panics() {
+    ringcore::block_on(async {
+        let mut handle = ringcore::spawn(async { 1 });
+        assert_eq!((&mut handle).await.unwrap(), 1);
+        let _ = (&mut handle).await;
+    });
+}
+
+#[test]
+fn a_join_handle_is_one_pointer() {
+    assert_eq!(
+        std::mem::size_of::<ringcore::JoinHandle<u64>>(),
+        std::mem::size_of::<usize>()
+    );
+}

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::CoreMetrics;
 use crate::executor::SlowPoll;
-use crate::executor::task::TaskId;
+use crate::executor::task::{TaskId, TaskMeta};
 use crate::runtime::context;
 
 /// What a task is doing, as far as the executor knows.
@@ -63,16 +63,12 @@ pub struct TaskInfo {
 /// ```
 pub fn current_task() -> Option<TaskInfo> {
     context::try_with(|core| {
-        let meta = core.executor.current()?;
+        let (key, meta) = core.executor.current()?;
         let registry = core.executor.registry();
-        let entries = registry.entries.borrow();
-        let e = entries.get(meta.key).filter(|e| e.id == meta.id)?;
-        Some(info(
-            e,
-            registry.last_poll(meta.key, e.id),
-            Some(meta.id),
-            Instant::now(),
-        ))
+        registry.with_entry(key, meta, |e| {
+            let last_poll = registry.last_poll(key, e.meta().id());
+            info(e.meta(), last_poll, true, Instant::now())
+        })
     })
     .flatten()
 }
@@ -95,37 +91,36 @@ pub fn current_task() -> Option<TaskInfo> {
 /// ```
 pub fn all_tasks() -> Vec<TaskInfo> {
     context::try_with(|core| {
-        let current = core.executor.current().map(|m| m.id);
+        let current = core.executor.current().map(|(key, _)| key);
         let now = Instant::now();
         let registry = core.executor.registry();
         let entries = registry.entries.borrow();
         entries
             .iter()
-            .map(|(key, e)| info(e, registry.last_poll(key, e.id), current, now))
+            .map(|(key, e)| {
+                let meta = e.meta();
+                let last_poll = registry.last_poll(key, meta.id());
+                info(meta, last_poll, current == Some(key), now)
+            })
             .collect()
     })
     .unwrap_or_default()
 }
 
-fn info(
-    e: &crate::executor::task::TaskEntry,
-    last_poll: Option<Instant>,
-    current: Option<TaskId>,
-    now: Instant,
-) -> TaskInfo {
-    let state = if e.aborted {
+fn info(meta: &TaskMeta, last_poll: Option<Instant>, running: bool, now: Instant) -> TaskInfo {
+    let state = if meta.is_aborted() {
         TaskState::Cancelling
-    } else if current == Some(e.id) {
+    } else if running {
         TaskState::Running
-    } else if e.waker.is_none() {
+    } else if !meta.was_polled() {
         TaskState::NotStarted
     } else {
         TaskState::Idle
     };
     TaskInfo {
-        id: e.id,
-        name: e.name.as_deref().map(|n| n.to_string()),
-        location: e.location,
+        id: meta.id(),
+        name: meta.name().map(str::to_string),
+        location: meta.location(),
         state,
         since_last_poll: last_poll.map(|t| now.saturating_duration_since(t)),
     }

@@ -12,6 +12,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::Location;
+use std::ptr::NonNull;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,7 +21,7 @@ use std::time::{Duration, Instant};
 use async_task::{Builder, Runnable};
 
 use queue::Remote;
-use task::{JoinHandle, TaskEntry, TaskFuture, TaskId, TaskMeta, TaskRegistry};
+use task::{JoinHandle, NO_KEY, TaskFuture, TaskId, TaskMeta, TaskRegistry};
 
 static NEXT_TASK_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -33,12 +34,13 @@ pub(crate) struct Executor {
     local: RefCell<VecDeque<Runnable<TaskMeta>>>,
     remote: Arc<Remote>,
     registry: Rc<TaskRegistry>,
-    /// Set by `shutdown`: every task run from now on is dropped instead.
+    /// Set by `shutdown`: tasks spawned from now on start aborted.
     closing: Cell<bool>,
     polls: Cell<u64>,
     spawned: Cell<u64>,
-    /// The task being polled now (for `debug::current_task`).
-    current: Cell<Option<TaskMeta>>,
+    /// The registered task being polled now, as its registry key and metadata (for
+    /// `debug::current_task`).
+    current: Cell<Option<(usize, NonNull<TaskMeta>)>>,
     /// Debug mode: report polls longer than this (`None`: off, the hot path skips it).
     slow_poll: Cell<Option<Duration>>,
 }
@@ -53,10 +55,12 @@ pub(crate) struct SlowPoll<'a> {
 
 impl Executor {
     pub(crate) fn new(remote: Arc<Remote>) -> Self {
+        let registry = Rc::new(TaskRegistry::default());
+        task::register(&registry);
         Self {
             local: RefCell::new(VecDeque::with_capacity(256)),
             remote,
-            registry: Rc::new(TaskRegistry::default()),
+            registry,
             closing: Cell::new(false),
             polls: Cell::new(0),
             spawned: Cell::new(0),
@@ -84,33 +88,29 @@ impl Executor {
         F::Output: 'static,
         S: Fn(Runnable<TaskMeta>) + Send + Sync + 'static,
     {
-        let id = next_task_id();
-        let key = self.registry.entries.borrow_mut().insert(TaskEntry {
-            id,
-            waker: None,
-            aborted: self.closing.get(),
-            name: name.map(Box::new),
-            location,
-        });
-        let meta = TaskMeta { id, key };
-        let future = TaskFuture {
-            future,
-            registry: self.registry.clone(),
-            meta,
+        let mut entries = self.registry.entries.borrow_mut();
+        let slot = entries.vacant_entry();
+        let key = match u32::try_from(slot.key()) {
+            Ok(key) if key != NO_KEY => key,
+            _ => panic!("ringcore: more than 4 billion live tasks on one core"),
         };
+        let meta = TaskMeta::new(next_task_id(), name, location, key, self.closing.get());
         // SAFETY: the future may be !Send, so its Runnable must be run and dropped on this
         // thread. `schedule` sends runnables woken elsewhere to the remote queue, which
-        // only this executor drains (on this thread), and `shutdown` runs or drops every
-        // runnable of a live task here before the executor goes away. The schedule
-        // function is Send + Sync + 'static, and the future 'static.
+        // only this executor drains (on this thread), and `shutdown` runs every runnable of
+        // a live task here before the executor goes away. The schedule function is
+        // Send + Sync + 'static. The future borrows nothing but the task's metadata, which
+        // async-task keeps in the task's header until after it has dropped the future.
         let (runnable, task) = unsafe {
             Builder::new()
                 .metadata(meta)
-                .spawn_unchecked(move |_| future, schedule)
+                .spawn_unchecked(move |meta| TaskFuture::new(future, meta), schedule)
         };
+        slot.insert(TaskRegistry::entry(runnable.waker(), runnable.metadata()));
+        drop(entries);
         self.spawned.set(self.spawned.get() + 1);
         runnable.schedule();
-        JoinHandle::new(task.fallible(), id, Some((self.registry.clone(), key)))
+        JoinHandle::new(task)
     }
 
     /// Queues a runnable woken on this thread.
@@ -138,71 +138,51 @@ impl Executor {
     }
 
     fn run(&self, runnable: Runnable<TaskMeta>) {
-        let meta = *runnable.metadata();
-        let cancel = {
-            let mut entries = self.registry.entries.borrow_mut();
-            match entries.get_mut(meta.key) {
-                Some(e) if e.id == meta.id => {
-                    if e.aborted || self.closing.get() {
-                        entries.remove(meta.key);
-                        true
-                    } else {
-                        if e.waker.is_none() {
-                            e.waker = Some(runnable.waker());
-                        }
-                        false
-                    }
-                }
-                // Not registered (cannot happen for tasks of this executor): run it.
-                _ => false,
-            }
-        };
-        if cancel {
-            // Drops the future here, on its own thread; the handle sees Cancelled.
-            drop(runnable);
-            return;
-        }
+        let meta = runnable.metadata();
+        let current = meta.key().map(|key| (key, NonNull::from(meta)));
         self.polls.set(self.polls.get() + 1);
-        let prev = self.current.replace(Some(meta));
-        if let Some(threshold) = self.slow_poll.get() {
-            self.run_timed(runnable, meta, threshold);
+        let prev = self.current.replace(current);
+        // TaskFuture catches panics of the user's future (and of its `Drop`); a panic
+        // escaping here comes from async-task itself and must not take the core down.
+        let escaped = if let Some(threshold) = self.slow_poll.get() {
+            self.run_timed(runnable, threshold)
         } else {
-            // TaskFuture catches panics of the user's future; a panic escaping here comes
-            // from a Drop impl run by async-task, and must not take the core down.
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runnable.run()));
-        }
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runnable.run())).is_err()
+        };
         self.current.set(prev);
+        if let Some((key, meta)) = current {
+            self.registry.finish_run(key, meta, escaped);
+        }
     }
 
     /// Debug mode's poll: timed, with the task's last-poll instant recorded and a slow
-    /// poll reported through `log`.
+    /// poll reported through `log`. True if a panic escaped the run.
     #[cold]
-    fn run_timed(&self, runnable: Runnable<TaskMeta>, meta: TaskMeta, threshold: Duration) {
-        let (name, location) = {
-            let entries = self.registry.entries.borrow();
-            match entries.get(meta.key) {
-                Some(e) if e.id == meta.id => (e.name.as_deref().cloned(), Some(e.location)),
-                _ => (None, None),
-            }
-        };
+    fn run_timed(&self, runnable: Runnable<TaskMeta>, threshold: Duration) -> bool {
+        let meta = runnable.metadata();
+        let (id, key, location) = (meta.id(), meta.key(), meta.location());
+        let name: Option<Box<str>> = meta.name().map(Into::into);
         let start = Instant::now();
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runnable.run()));
+        let escaped =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runnable.run())).is_err();
         let took = start.elapsed();
-        self.registry.set_last_poll(meta.key, meta.id, start + took);
-        if took >= threshold
-            && let Some(location) = location
-        {
+        let Some(key) = key else {
+            return escaped;
+        };
+        self.registry.set_last_poll(key, id, start + took);
+        if took >= threshold {
             crate::debug::report_slow_poll(&SlowPoll {
-                id: meta.id,
+                id,
                 name: name.as_deref(),
                 location,
                 took,
             });
         }
+        escaped
     }
 
-    /// The task being polled right now, if any.
-    pub(crate) fn current(&self) -> Option<TaskMeta> {
+    /// The registered task being polled right now, if any: its registry key and metadata.
+    pub(crate) fn current(&self) -> Option<(usize, NonNull<TaskMeta>)> {
         self.current.get()
     }
 
@@ -228,22 +208,21 @@ impl Executor {
         (self.spawned.get(), self.polls.get())
     }
 
-    /// Cancels every task: each is rescheduled and its future dropped on this thread.
-    /// Returns when no task is left, or after `max_rounds` rounds without progress.
+    /// Cancels every task: each is marked aborted and rescheduled, and its future dropped
+    /// on this thread when it runs. Returns when no task is left, or after 10,000 rounds
+    /// without progress.
     pub(crate) fn shutdown(&self) {
         self.closing.set(true);
         let mut idle_rounds = 0;
+        let mut first = true;
         while self.registry.len() > 0 && idle_rounds < 10_000 {
-            let wakers: Vec<_> = self
-                .registry
-                .entries
-                .borrow_mut()
-                .iter_mut()
-                .filter_map(|(_, e)| e.waker.take())
-                .collect();
-            for w in wakers {
+            // The first round wakes every task (waking a queued one does nothing); later
+            // rounds only the tasks not aborted yet (tasks spawned during shutdown start
+            // aborted and queued).
+            for w in self.registry.abort_all(first) {
                 w.wake();
             }
+            first = false;
             if self.run_batch(usize::MAX) == 0 {
                 // A wake in flight from another thread: give it a moment to land.
                 idle_rounds += 1;
@@ -254,5 +233,11 @@ impl Executor {
         }
         // Wakes that arrive from now on find no live task: async-task drops them.
         self.local.borrow_mut().clear();
+    }
+}
+
+impl Drop for Executor {
+    fn drop(&mut self) {
+        task::unregister(&self.registry);
     }
 }

@@ -32,6 +32,9 @@ pub(crate) trait Unpark: Send + Sync + 'static {
 
 /// The cross-thread half of an executor.
 pub(crate) struct Remote {
+    /// Id of the core that owns this queue (the runtime's core id; the executor only
+    /// stores it). Kept here so a task's schedule function needs just this `Arc`.
+    owner: usize,
     state: Mutex<State>,
     /// A hint that `items` is non-empty, so the core skips the lock on most ticks.
     has_items: AtomicBool,
@@ -48,8 +51,9 @@ struct State {
 }
 
 impl Remote {
-    pub(crate) fn new(unpark: Box<dyn Unpark>) -> Self {
+    pub(crate) fn new(owner: usize, unpark: Box<dyn Unpark>) -> Self {
         Self {
+            owner,
             state: Mutex::new(State {
                 items: VecDeque::new(),
                 sleeping: false,
@@ -59,6 +63,11 @@ impl Remote {
             unpark,
             unparks: AtomicU64::new(0),
         }
+    }
+
+    /// Id of the core that owns this queue.
+    pub(crate) fn owner(&self) -> usize {
+        self.owner
     }
 
     fn unpark(&self) {

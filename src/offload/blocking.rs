@@ -13,14 +13,14 @@
 //! two pushes never count on the same sleeping thread), `shutdown`.
 
 use std::collections::VecDeque;
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::panic::Location;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_task::Runnable;
 
 use crate::executor::next_task_id;
-use crate::executor::task::{JoinError, JoinHandle, TaskMeta};
+use crate::executor::task::{JoinHandle, TaskFuture, TaskMeta};
 use crate::runtime::context;
 
 /// Runs `f` on the runtime's blocking thread pool and returns a handle to its result.
@@ -101,32 +101,42 @@ impl BlockingPool {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    #[track_caller]
     pub(crate) fn spawn<F, T>(self: &Arc<Self>, f: F) -> JoinHandle<T>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let id = next_task_id();
-        let meta = TaskMeta {
-            id,
-            key: usize::MAX,
-        };
+        let meta = TaskMeta::unregistered(next_task_id(), Location::caller());
         let pool = self.clone();
-        let job =
-            async move { catch_unwind(AssertUnwindSafe(f)).map_err(|p| JoinError::panic(id, p)) };
-        let (runnable, task) = async_task::Builder::new()
-            .metadata(meta)
-            .spawn(move |_| job, move |r| pool.push(r));
+        let job = async move { f() };
+        // SAFETY: `job` and its output are Send and the schedule function is
+        // Send + Sync + 'static, so the runnable may be run and dropped on any thread. The
+        // task future borrows nothing but the task's metadata, which async-task keeps in
+        // the task's header until after it has dropped the future.
+        let (runnable, task) = unsafe {
+            async_task::Builder::new().metadata(meta).spawn_unchecked(
+                move |meta| TaskFuture::new(job, meta),
+                move |r| pool.push(r),
+            )
+        };
         runnable.schedule();
-        JoinHandle::new(task.fallible(), id, None)
+        JoinHandle::new(task)
+    }
+
+    /// Completes a job that will not run with `Outcome::Cancelled` (dropping `f` here), so
+    /// its handle never sees a task closed without output.
+    fn cancel(runnable: Runnable<TaskMeta>) {
+        runnable.metadata().mark_aborted();
+        runnable.run();
     }
 
     fn push(self: &Arc<Self>, runnable: Runnable<TaskMeta>) {
         let mut st = self.lock();
         if st.shutdown {
-            // Dropping the runnable cancels the job; its handle sees Cancelled.
+            // The job is cancelled; its handle sees Cancelled.
             drop(st);
-            drop(runnable);
+            Self::cancel(runnable);
             return;
         }
         st.queue.push_back(runnable);
@@ -185,7 +195,9 @@ impl BlockingPool {
             std::mem::take(&mut st.queue)
         };
         self.cond.notify_all();
-        drop(queued);
+        for runnable in queued {
+            Self::cancel(runnable);
+        }
     }
 
     #[allow(dead_code)]

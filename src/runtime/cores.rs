@@ -20,6 +20,7 @@
 //! built the runtime keeps its mask until [`signal`](crate::signal) is used.
 
 use std::future::poll_fn;
+use std::panic::Location;
 use std::rc::Rc;
 use std::sync::mpsc;
 use std::task::{Poll, Waker};
@@ -82,10 +83,7 @@ impl Peers {
             return false;
         };
         let remote = peer.remote.clone();
-        let meta = TaskMeta {
-            id: next_task_id(),
-            key: usize::MAX,
-        };
+        let meta = TaskMeta::unregistered(next_task_id(), Location::caller());
         // A `Send` future that completes on its first poll; the executor runs unregistered
         // runnables like any other, and a dropped one drops `job` (on any thread: it is Send).
         let (runnable, task) = async_task::Builder::new()

@@ -1,13 +1,14 @@
 use std::any::Any;
 use std::future::Future;
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
-use async_task::FallibleTask;
+use async_task::Task;
 
-use super::{TaskId, TaskMeta, TaskRegistry, panic_message};
+use super::{DONE, Outcome, TAKEN, TaskId, TaskMeta, panic_message};
 
 /// Why a task produced no value.
 #[derive(thiserror::Error)]
@@ -95,24 +96,19 @@ impl std::fmt::Debug for JoinError {
 /// Dropping the `JoinHandle` future (or the handle) never cancels the task; use
 /// [`abort`](JoinHandle::abort) for that.
 pub struct JoinHandle<T> {
-    task: Option<FallibleTask<Result<T, JoinError>, TaskMeta>>,
-    id: TaskId,
-    /// Where `abort` finds the task; `None` for tasks that cannot be aborted (blocking-pool
-    /// jobs, which run to completion once started).
-    registry: Option<(Rc<TaskRegistry>, usize)>,
+    /// One pointer: the id, the registry key and the flags are read from the task's
+    /// metadata. Taken out only in `Drop`.
+    ///
+    /// A `Task` (not a `FallibleTask`, which has no `metadata()`) panics if polled once its
+    /// runnable was dropped without completing; `poll` checks for that first (see there).
+    task: ManuallyDrop<Task<Outcome<T>, TaskMeta>>,
     _not_send: PhantomData<Rc<()>>,
 }
 
 impl<T> JoinHandle<T> {
-    pub(crate) fn new(
-        task: FallibleTask<Result<T, JoinError>, TaskMeta>,
-        id: TaskId,
-        registry: Option<(Rc<TaskRegistry>, usize)>,
-    ) -> Self {
+    pub(crate) fn new(task: Task<Outcome<T>, TaskMeta>) -> Self {
         Self {
-            task: Some(task),
-            id,
-            registry,
+            task: ManuallyDrop::new(task),
             _not_send: PhantomData,
         }
     }
@@ -122,19 +118,17 @@ impl<T> JoinHandle<T> {
     /// if the task already finished. Blocking-pool jobs that already started run to
     /// completion.
     pub fn abort(&self) {
-        if let Some((registry, key)) = &self.registry {
-            registry.abort(*key, self.id);
-        }
+        super::abort(self.task.metadata());
     }
 
     /// True once the task's future has completed or been dropped.
     pub fn is_finished(&self) -> bool {
-        self.task.as_ref().is_none_or(|t| t.is_finished())
+        self.task.is_finished()
     }
 
     /// The task's id.
     pub fn id(&self) -> TaskId {
-        self.id
+        self.task.metadata().id()
     }
 }
 
@@ -142,32 +136,48 @@ impl<T> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let id = self.id;
-        let Some(task) = self.task.as_mut() else {
+        let meta = self.task.metadata();
+        let id = meta.id();
+        if meta.has(TAKEN) {
             panic!("ringcore: JoinHandle polled after completion");
-        };
-        match Pin::new(task).poll(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(out) => {
-                self.task = None;
-                Poll::Ready(out.unwrap_or(Err(JoinError::Cancelled(id))))
-            }
         }
+        // Finished without `DONE`: the runnable was dropped without completing (a task left
+        // over when its core went away), so there is no output, and polling the `Task`
+        // would panic. Every task future sets `DONE` before it returns `Ready`, so a
+        // finished task with output always has it. Tasks closed this way are only
+        // registered tasks at their core's teardown, on this thread, so the check cannot
+        // race; blocking-pool jobs always complete (cancelled ones with
+        // `Outcome::Cancelled`), so they never reach the `Task` poll closed.
+        let out = if self.task.is_finished() && !meta.has(DONE) {
+            None
+        } else {
+            match Pin::new(&mut *self.task).poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(out) => Some(out),
+            }
+        };
+        self.task.metadata().set(TAKEN);
+        Poll::Ready(match out {
+            Some(Outcome::Value(v)) => Ok(v),
+            Some(Outcome::Panicked(payload)) => Err(JoinError::panic(id, *payload)),
+            Some(Outcome::Cancelled) | None => Err(JoinError::Cancelled(id)),
+        })
     }
 }
 
 impl<T> Drop for JoinHandle<T> {
     fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.detach();
-        }
+        // SAFETY: `drop` runs once, and `self.task` is not touched after this line; every
+        // other method needs `&self`/`&mut self`, which cannot exist during or after drop.
+        let task = unsafe { ManuallyDrop::take(&mut self.task) };
+        task.detach();
     }
 }
 
 impl<T> std::fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JoinHandle")
-            .field("id", &self.id)
+            .field("id", &self.id())
             .field("finished", &self.is_finished())
             .finish()
     }
