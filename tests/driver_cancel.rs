@@ -190,7 +190,7 @@ fn a_small_ring_runs_many_concurrent_ops() {
         .unwrap();
     rt.block_on(async {
         let f = Rc::new(File::open(&path).await.unwrap());
-        let tasks: Vec<_> = (0..20_000u64)
+        let tasks: Vec<_> = (0..100_000u64)
             .map(|i| {
                 let f = f.clone();
                 ringcore::spawn(async move {

@@ -22,6 +22,10 @@ use super::{Driver, Op};
 use crate::buf::{IoBuf, IoBufMut};
 use crate::sys::uring::Features;
 
+mod faults;
+
+use faults::Faults;
+
 #[derive(Default)]
 struct FakeState {
     capacity: usize,
@@ -36,6 +40,8 @@ struct FakeState {
     enters: usize,
     /// On enter, complete every submitted non-cancel SQE with this result.
     auto_complete: Option<i32>,
+    /// When set, the ring behaves as a faulty kernel instead (see `Faults`).
+    faults: Option<Faults>,
 }
 
 #[derive(Clone)]
@@ -83,12 +89,18 @@ impl Ring for FakeRing {
             return Err(SqFull);
         }
         st.queued.push_back((sqe.get_user_data(), sqe.get_opcode()));
+        if let Some(f) = &mut st.faults {
+            f.push(sqe);
+        }
         Ok(())
     }
 
     fn enter(&mut self, _wait: Wait) -> io::Result<usize> {
         let mut st = self.0.borrow_mut();
         st.enters += 1;
+        if st.faults.is_some() {
+            return faults::enter(&mut st);
+        }
         if let Some(errno) = st.enter_errors.pop_front() {
             return Err(io::Error::from_raw_os_error(errno));
         }
@@ -110,7 +122,18 @@ impl Ring for FakeRing {
     }
 
     fn reap(&mut self, out: &mut Vec<Cqe>) {
-        out.extend(self.0.borrow_mut().ready.drain(..));
+        let st = &mut *self.0.borrow_mut();
+        let n = match &mut st.faults {
+            // Hand out only some of the ready CQEs: the rest come with a later reap.
+            Some(f) if f.delay > 0 => f.below(st.ready.len() as u64 + 1) as usize,
+            _ => st.ready.len(),
+        };
+        for cqe in st.ready.drain(..n) {
+            if let Some(f) = &mut st.faults {
+                f.reaped(&cqe);
+            }
+            out.push(cqe);
+        }
     }
 
     fn queued(&mut self) -> usize {
@@ -130,6 +153,7 @@ struct CountedBuf {
 
 impl Drop for CountedBuf {
     fn drop(&mut self) {
+        faults::assert_not_kernel_owned(self.data.as_ptr());
         self.drops.set(self.drops.get() + 1);
     }
 }
