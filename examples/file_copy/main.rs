@@ -164,10 +164,16 @@ async fn copy(
 
 fn report(bytes: u64, secs: f64) {
     let mib = bytes as f64 / (1024.0 * 1024.0);
-    println!(
+    say(&format!(
         "copied {bytes} bytes in {secs:.3} s ({:.1} MiB/s)",
         mib / secs.max(1e-9)
-    );
+    ));
+}
+
+/// Prints a line to stdout; a closed stdout (`| head -1`) is not an error worth a panic.
+fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(io::stdout(), "{line}");
 }
 
 /// Writes `mib` MiB of pseudo-random data (xorshift64*) to `path`.
@@ -239,10 +245,10 @@ fn run(args: Args) -> Result<(), String> {
                 return Err("the copy differs from the source".into());
             }
             report(n, secs);
-            println!(
+            say(&format!(
                 "verified: the copy matches the {} MiB random source byte for byte",
                 args.self_test_mib
-            );
+            ));
         }
     }
     Ok(())
