@@ -21,6 +21,37 @@
 //! Name resolution (getaddrinfo) blocks, so constructors take resolved addresses; resolve
 //! host names with [`spawn_blocking`](crate::offload::spawn_blocking) first.
 
+/// `AsRawFd` and `AsFd` for public socket types that wrap a `sock: Socket` field; with
+/// `debug`, also a `Debug` that shows the type name and the fd.
+macro_rules! socket_fd_impls {
+    (debug: $($t:ty),+ $(,)?) => {
+        socket_fd_impls!($($t),+);
+        $(
+            impl std::fmt::Debug for $t {
+                fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.debug_struct(stringify!($t))
+                        .field("fd", &self.sock.fd.raw())
+                        .finish()
+                }
+            }
+        )+
+    };
+    ($($t:ty),+ $(,)?) => {
+        $(
+            impl std::os::fd::AsRawFd for $t {
+                fn as_raw_fd(&self) -> std::os::fd::RawFd {
+                    self.sock.fd.raw()
+                }
+            }
+            impl std::os::fd::AsFd for $t {
+                fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+                    self.sock.fd.borrow()
+                }
+            }
+        )+
+    };
+}
+
 pub(crate) mod socket;
 mod split;
 mod tcp;

@@ -1,7 +1,6 @@
 //! Owned read and write halves of a stream socket, so two tasks can read and write at once.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
 use super::socket::Socket;
 use crate::buf::{BufResult, IoBuf, IoBufMut};
@@ -85,26 +84,4 @@ impl Drop for OwnedWriteHalf {
     }
 }
 
-macro_rules! half_traits {
-    ($t:ty) => {
-        impl AsRawFd for $t {
-            fn as_raw_fd(&self) -> RawFd {
-                self.sock.fd.raw()
-            }
-        }
-        impl AsFd for $t {
-            fn as_fd(&self) -> BorrowedFd<'_> {
-                self.sock.fd.borrow()
-            }
-        }
-        impl std::fmt::Debug for $t {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.debug_struct(stringify!($t))
-                    .field("fd", &self.sock.fd.raw())
-                    .finish()
-            }
-        }
-    };
-}
-half_traits!(OwnedReadHalf);
-half_traits!(OwnedWriteHalf);
+socket_fd_impls!(debug: OwnedReadHalf, OwnedWriteHalf);

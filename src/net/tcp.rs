@@ -2,7 +2,7 @@
 
 use std::io;
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::OwnedFd;
 use std::time::Duration;
 
 use super::socket::Socket;
@@ -385,18 +385,10 @@ impl TcpStream {
     }
 }
 
-macro_rules! fd_traits {
+socket_fd_impls!(TcpListener, TcpStream);
+
+macro_rules! tcp_debug {
     ($t:ty) => {
-        impl AsRawFd for $t {
-            fn as_raw_fd(&self) -> RawFd {
-                self.sock.fd.raw()
-            }
-        }
-        impl AsFd for $t {
-            fn as_fd(&self) -> BorrowedFd<'_> {
-                self.sock.fd.borrow()
-            }
-        }
         impl std::fmt::Debug for $t {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.debug_struct(stringify!($t))
@@ -410,5 +402,5 @@ macro_rules! fd_traits {
         }
     };
 }
-fd_traits!(TcpListener);
-fd_traits!(TcpStream);
+tcp_debug!(TcpListener);
+tcp_debug!(TcpStream);

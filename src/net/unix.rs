@@ -4,7 +4,7 @@
 use std::ffi::OsStr;
 use std::io;
 use std::net::Shutdown;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -472,27 +472,4 @@ impl UnixDatagram {
     }
 }
 
-macro_rules! fd_traits {
-    ($t:ty) => {
-        impl AsRawFd for $t {
-            fn as_raw_fd(&self) -> RawFd {
-                self.sock.fd.raw()
-            }
-        }
-        impl AsFd for $t {
-            fn as_fd(&self) -> BorrowedFd<'_> {
-                self.sock.fd.borrow()
-            }
-        }
-        impl std::fmt::Debug for $t {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.debug_struct(stringify!($t))
-                    .field("fd", &self.sock.fd.raw())
-                    .finish()
-            }
-        }
-    };
-}
-fd_traits!(UnixListener);
-fd_traits!(UnixStream);
-fd_traits!(UnixDatagram);
+socket_fd_impls!(debug: UnixListener, UnixStream, UnixDatagram);
