@@ -56,6 +56,7 @@
 
 mod driver;
 mod executor;
+mod io;
 mod runtime;
 mod sys;
 

@@ -10,6 +10,7 @@ use crate::driver::ops::fs::{Close, Fallocate, Fsync, Ftruncate, Statx};
 use crate::driver::ops::rw::{Read, Write};
 use crate::driver::shared_fd::SharedFd;
 use crate::driver::{Driver, Op};
+use crate::io::transfer_all;
 
 /// An open file whose I/O goes through the core's io_uring.
 ///
@@ -203,27 +204,11 @@ impl File {
     /// Not cancel-safe: bytes read before the drop are lost with the buffer.
     pub async fn read_exact_at<B: IoBufMut>(&self, buf: B, pos: u64) -> BufResult<(), B> {
         let total = buf.bytes_total();
-        let mut buf = buf;
-        let mut done = 0;
-        while done < total {
-            let (res, slice) = self
-                .read_at(buf.slice(done..total), pos + done as u64)
-                .await;
-            buf = slice.into_inner();
-            match res {
-                Ok(0) => {
-                    let err = io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        format!("file ended after {done} of {total} bytes"),
-                    );
-                    return (Err(err), buf);
-                }
-                Ok(n) => done += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return (Err(e), buf),
-            }
-        }
-        (Ok(()), buf)
+        let eof = io::ErrorKind::UnexpectedEof;
+        transfer_all(buf, total, eof, "file read", |slice, done| {
+            self.read_at(slice, pos + done as u64)
+        })
+        .await
     }
 
     /// Writes all of `buf`'s initialised bytes at offset `pos`, looping over short writes.
@@ -237,27 +222,11 @@ impl File {
     /// Not cancel-safe: an unknown prefix of the data may have been written.
     pub async fn write_all_at<B: IoBuf>(&self, buf: B, pos: u64) -> BufResult<(), B> {
         let total = buf.bytes_init();
-        let mut buf = buf;
-        let mut done = 0;
-        while done < total {
-            let (res, slice) = self
-                .write_at(buf.slice(done..total), pos + done as u64)
-                .await;
-            buf = slice.into_inner();
-            match res {
-                Ok(0) => {
-                    let err = io::Error::new(
-                        io::ErrorKind::WriteZero,
-                        format!("write accepted 0 bytes after {done} of {total}"),
-                    );
-                    return (Err(err), buf);
-                }
-                Ok(n) => done += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return (Err(e), buf),
-            }
-        }
-        (Ok(()), buf)
+        let zero = io::ErrorKind::WriteZero;
+        transfer_all(buf, total, zero, "file write", |slice, done| {
+            self.write_at(slice, pos + done as u64)
+        })
+        .await
     }
 
     /// Flushes data and metadata to the device (IORING_OP_FSYNC, fsync(2)).

@@ -178,25 +178,8 @@ impl Socket {
     /// Sends every initialised byte of `buf`, looping over short sends.
     pub(crate) async fn send_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
         let total = buf.bytes_init();
-        let mut buf = buf;
-        let mut done = 0;
-        while done < total {
-            let (res, slice) = self.send(buf.slice(done..total)).await;
-            buf = slice.into_inner();
-            match res {
-                Ok(0) => {
-                    let err = io::Error::new(
-                        io::ErrorKind::WriteZero,
-                        format!("send accepted 0 bytes after {done} of {total}"),
-                    );
-                    return (Err(err), buf);
-                }
-                Ok(n) => done += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return (Err(e), buf),
-            }
-        }
-        (Ok(()), buf)
+        let zero = io::ErrorKind::WriteZero;
+        crate::io::transfer_all(buf, total, zero, "send", |slice, _| self.send(slice)).await
     }
 
     /// IORING_OP_SENDMSG of `bufs` in order, to `addr` if set.

@@ -528,7 +528,7 @@ where
     F::Output: 'static,
 {
     let location = Location::caller();
-    context::with(|core| core.spawn(future, None, location))
+    spawn_with(future, None, location)
 }
 
 /// Spawns a task with a name, shown by [`debug::current_task`](crate::debug::current_task),
@@ -544,9 +544,11 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    let location = Location::caller();
-    let name = Some(name.into().into_boxed_str());
-    context::with(|core| core.spawn(future, name, location))
+    spawn_with(
+        future,
+        Some(name.into().into_boxed_str()),
+        Location::caller(),
+    )
 }
 
 /// As [`spawn_named`], with an optional name and an explicit spawn location.
