@@ -11,23 +11,6 @@ use ringcore::net::{TcpListener, TcpStream};
 const CONNS: usize = 2_000;
 const BYTES: usize = 64 * 1024;
 
-async fn echo(stream: TcpStream) -> std::io::Result<u64> {
-    let mut buf = Vec::with_capacity(16 * 1024);
-    let mut total = 0;
-    loop {
-        buf.clear();
-        let (res, b) = stream.read(buf).await;
-        let n = res?;
-        if n == 0 {
-            return Ok(total);
-        }
-        let (res, b) = stream.write_all(b).await;
-        res?;
-        buf = b;
-        total += n as u64;
-    }
-}
-
 #[test]
 fn two_thousand_connections_echo_64k_each() {
     let limit = support::raise_nofile(3 * CONNS as u64 + 256);
@@ -46,7 +29,7 @@ fn two_thousand_connections_echo_64k_each() {
                 let (stream, _) = listener.accept().await.unwrap();
                 let errs = errs.clone();
                 handles.push(ringcore::spawn(async move {
-                    match echo(stream).await {
+                    match support::echo(stream, 16 * 1024).await {
                         Ok(n) => assert_eq!(n, BYTES as u64),
                         Err(_) => errs.set(errs.get() + 1),
                     }

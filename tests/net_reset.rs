@@ -9,23 +9,6 @@ use std::time::Duration;
 
 use ringcore::net::{TcpListener, TcpStream};
 
-async fn echo(stream: TcpStream) -> std::io::Result<u64> {
-    let mut buf = Vec::with_capacity(4096);
-    let mut total = 0;
-    loop {
-        buf.clear();
-        let (res, b) = stream.read(buf).await;
-        let n = res?;
-        if n == 0 {
-            return Ok(total);
-        }
-        let (res, b) = stream.write_all(b).await;
-        res?;
-        buf = b;
-        total += n as u64;
-    }
-}
-
 async fn round_trip(stream: &TcpStream, data: Vec<u8>) -> Vec<u8> {
     let len = data.len();
     let (res, _) = stream.write_all(data).await;
@@ -51,7 +34,7 @@ fn reset_mid_read_fails_that_stream_only() {
                 let (stream, _) = listener.accept().await.unwrap();
                 let res = res2.clone();
                 ringcore::spawn(async move {
-                    let r = echo(stream).await;
+                    let r = support::echo(stream, 4096).await;
                     res.borrow_mut().push(r);
                 });
             }

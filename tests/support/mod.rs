@@ -81,3 +81,22 @@ pub fn fd_lock() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
+
+/// Echoes every byte read from `stream` back to it through a `buf_size`-byte buffer until
+/// the peer closes; returns the bytes echoed.
+pub async fn echo(stream: ringcore::net::TcpStream, buf_size: usize) -> std::io::Result<u64> {
+    let mut buf = Vec::with_capacity(buf_size);
+    let mut total = 0;
+    loop {
+        buf.clear();
+        let (res, b) = stream.read(buf).await;
+        let n = res?;
+        if n == 0 {
+            return Ok(total);
+        }
+        let (res, b) = stream.write_all(b).await;
+        res?;
+        buf = b;
+        total += n as u64;
+    }
+}
