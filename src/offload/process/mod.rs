@@ -48,6 +48,7 @@ mod error;
 mod exchange;
 mod protocol;
 mod supervisor;
+mod watch;
 mod worker;
 
 use std::ffi::OsString;
@@ -297,18 +298,22 @@ impl ProcessPool {
         let driver = context::driver();
         let mut retried = false;
         loop {
-            let mut checkout = Acquire::new(self.shared.clone()).await?;
+            // A retry prefers a new worker over an idle one (which may be dying too).
+            let mut checkout = Acquire::new(self.shared.clone(), retried).await?;
             let Some(worker) = checkout.worker.as_mut() else {
                 return Err(PoolError::Closed);
             };
             let pid = worker.pid();
-            let fresh = worker.jobs_served == 0;
             let Some(fd) = worker.fd.take() else {
                 return Err(PoolError::Closed);
             };
             let fd = SharedFd::new(fd);
-            let exchange = round_trip(&driver, &fd, request, max_frame);
-            let outcome = match timeout {
+            let exchange = watch::until_exit(
+                round_trip(&driver, &fd, request, max_frame),
+                watch::exited(&driver, pid),
+                &fd,
+            );
+            let (outcome, exited) = match timeout {
                 None => exchange.await,
                 Some(after) => match crate::time::timeout(after, exchange).await {
                     Ok(outcome) => outcome,
@@ -323,16 +328,17 @@ impl ProcessPool {
             };
             let frame = match outcome {
                 Ok(frame) => frame,
-                Err(ExchangeError::SendFailed(req)) if !fresh && !retried => {
-                    // The idle worker died before it could take the job: the job never
-                    // ran, so it may run on another worker.
+                Err(ExchangeError::NotStarted(req)) if !retried => {
+                    // The worker never acknowledged the request, so the job never ran:
+                    // it may run on another worker. Dropping `checkout` kills and reaps
+                    // this one.
                     retried = true;
                     request = req;
                     drop(fd);
                     drop(checkout);
                     continue;
                 }
-                Err(ExchangeError::SendFailed(..) | ExchangeError::Closed) => {
+                Err(ExchangeError::NotStarted(..) | ExchangeError::Closed) => {
                     drop(fd);
                     let status = crash_status(&mut checkout).await;
                     return Err(PoolError::WorkerCrashed {
@@ -359,9 +365,20 @@ impl ProcessPool {
                         reason: "bytes after the response frame".into(),
                     });
                 }
+                Err(ExchangeError::BadAck(byte)) => {
+                    return Err(PoolError::BadFrame {
+                        pid,
+                        reason: format!("expected the acknowledgement byte, got {byte:#04x}"),
+                    });
+                }
                 Err(ExchangeError::Io(e)) => return Err(PoolError::Io(e)),
             };
-            return finish(job, id, pid, checkout, fd, &frame).await;
+            if exited {
+                // The worker answered, then died: keep the answer, discard the worker.
+                drop(fd);
+                return decode(job, id, pid, &frame[protocol::ACK_LEN..]).and_then(|r| r);
+            }
+            return finish(job, id, pid, checkout, fd, &frame[protocol::ACK_LEN..]).await;
         }
     }
 }
@@ -376,6 +393,30 @@ async fn finish<R: DeserializeOwned>(
     fd: SharedFd,
     frame: &[u8],
 ) -> Result<R, PoolError> {
+    // A protocol violation returns here, and dropping `checkout` discards the worker.
+    let outcome = decode(job, id, pid, frame)?;
+    // Every op on the fd has completed, so this resolves at once.
+    let fd = fd.into_sole_owner().await;
+    match (checkout.worker.as_mut(), fd) {
+        (Some(worker), Some(fd)) => {
+            worker.fd = Some(fd);
+            worker.jobs_served += 1;
+            checkout.release();
+        }
+        // Unreachable; the worker is discarded by dropping the checkout.
+        _ => drop(checkout),
+    }
+    outcome
+}
+
+/// Decodes a response frame: `Err` if the worker broke the protocol, else the job's
+/// outcome.
+fn decode<R: DeserializeOwned>(
+    job: &str,
+    id: u64,
+    pid: u32,
+    frame: &[u8],
+) -> Result<Result<R, PoolError>, PoolError> {
     let response = match postcard::from_bytes::<Reply<'_>>(&frame[protocol::HEADER_LEN..]) {
         Ok(Reply {
             outcome: Response::BadRequest(reason),
@@ -400,19 +441,8 @@ async fn finish<R: DeserializeOwned>(
             });
         }
     };
-    // Every op on the fd has completed, so this resolves at once.
-    let fd = fd.into_sole_owner().await;
-    match (checkout.worker.as_mut(), fd) {
-        (Some(worker), Some(fd)) => {
-            worker.fd = Some(fd);
-            worker.jobs_served += 1;
-            checkout.release();
-        }
-        // Unreachable; the worker is discarded by dropping the checkout.
-        _ => drop(checkout),
-    }
     let job = job.to_owned();
-    match response {
+    Ok(match response {
         Response::Ok(bytes) => postcard::from_bytes(bytes).map_err(|e| PoolError::BadResult {
             job,
             reason: e.to_string(),
@@ -423,7 +453,7 @@ async fn finish<R: DeserializeOwned>(
         Response::Panicked(message) => Err(PoolError::JobPanicked { job, message }),
         // Handled above.
         Response::BadRequest(reason) => Err(PoolError::BadFrame { pid, reason }),
-    }
+    })
 }
 
 /// The exit status of a worker whose socket closed: waits up to ~200 ms (the socket closes

@@ -221,13 +221,16 @@ fn kill_all(mut workers: Vec<Worker>) {
 pub(crate) struct Acquire {
     shared: Arc<Shared>,
     ticket: Option<u64>,
+    /// Spawn a new worker if there is room, rather than take an idle one.
+    prefer_new: bool,
 }
 
 impl Acquire {
-    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, prefer_new: bool) -> Self {
         Self {
             shared,
             ticket: None,
+            prefer_new,
         }
     }
 }
@@ -246,7 +249,11 @@ impl Future for Acquire {
             Some(t) => st.waiters.front().is_some_and(|(ft, _)| *ft == t),
         };
         if first {
-            let taken = if let Some(mut worker) = st.idle.pop() {
+            let spawn_first = this.prefer_new && st.live < this.shared.config.max_workers;
+            let taken = if spawn_first {
+                st.live += 1;
+                Some(None)
+            } else if let Some(mut worker) = st.idle.pop() {
                 // A worker that died while idle (killed from outside) must not take a job.
                 if let Some(_status) = worker.try_status() {
                     let pid = worker.pid();

@@ -1,0 +1,103 @@
+//! Noticing a worker's death while a call waits on its socket.
+//!
+//! End of stream on the socket is not enough: a job that forks a child and exits leaves
+//! the socket open in the child, so EOF comes only when that grandchild exits. The call
+//! therefore also watches the worker's pid: a pidfd (pidfd_open(2), Linux 5.3) polled
+//! through the ring (IORING_OP_POLL_ADD), which becomes readable when the worker exits;
+//! where pidfd_open is missing (`ENOSYS`), a `waitid(WNOWAIT)` check every 1 ms, doubling
+//! up to [`MAX_PAUSE`]. When the worker has exited, the pool's end of the socket is shut
+//! down both ways: the pending read then returns what the worker wrote before it died,
+//! then end of stream, and a pending send fails with `EPIPE`, so the exchange ends at
+//! once with the right outcome (a complete answer, or a crash before or after the ACK).
+
+use std::future::{Future, poll_fn};
+use std::io;
+use std::pin::pin;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::Poll;
+use std::time::Duration;
+
+use crate::driver::Driver;
+use crate::driver::ops::net::PollAdd;
+use crate::driver::shared_fd::SharedFd;
+
+/// Longest pause between two status checks when pidfds are missing.
+pub(crate) const MAX_PAUSE: Duration = Duration::from_millis(50);
+
+/// Set once pidfd_open answered `ENOSYS`: later calls go straight to the fallback.
+static NO_PIDFD: AtomicBool = AtomicBool::new(false);
+
+/// Resolves when `pid`, an unreaped child of this process, has exited (or is no longer
+/// our child, which can only mean someone else reaped it). Does not reap it.
+///
+/// # Cancel safety
+///
+/// Dropping it cancels the poll; the pidfd closes when the poll's CQE is in.
+pub(crate) async fn exited(driver: &Rc<Driver>, pid: u32) {
+    if !NO_PIDFD.load(Ordering::Relaxed) {
+        match crate::sys::process::pidfd_open(pid) {
+            Ok(pidfd) => {
+                let pidfd = SharedFd::new(pidfd);
+                loop {
+                    let poll = PollAdd {
+                        fd: pidfd.clone(),
+                        events: libc::POLLIN as u32,
+                    };
+                    match driver.submit(poll).await {
+                        Ok(_) => return,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        // Not expected; the status checks below still work.
+                        Err(_) => break,
+                    }
+                }
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return,
+            Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => {
+                NO_PIDFD.store(true, Ordering::Relaxed);
+            }
+            // Out of fds and the like: fall back for this call only.
+            Err(_) => {}
+        }
+    }
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match crate::sys::process::has_exited(pid) {
+            Ok(false) => {}
+            // ECHILD: not our unreaped child any more.
+            Ok(true) | Err(_) => return,
+        }
+        crate::time::sleep(pause).await;
+        pause = (pause * 2).min(MAX_PAUSE);
+    }
+}
+
+/// Runs `exchange` to the end while `exited` watches the worker; if the worker exits
+/// first, shuts `fd` down (see the module docs) and lets `exchange` finish. Returns its
+/// output and whether the worker was seen to exit.
+///
+/// # Cancel safety
+///
+/// As `exchange`'s: dropping the future drops both.
+pub(crate) async fn until_exit<F, E>(exchange: F, exited: E, fd: &SharedFd) -> (F::Output, bool)
+where
+    F: Future,
+    E: Future<Output = ()>,
+{
+    let mut exchange = pin!(exchange);
+    let mut exited = pin!(exited);
+    let mut dead = false;
+    poll_fn(|cx| {
+        if let Poll::Ready(out) = exchange.as_mut().poll(cx) {
+            return Poll::Ready((out, dead));
+        }
+        if !dead && exited.as_mut().poll(cx).is_ready() {
+            dead = true;
+            // Errors cannot matter: the fd is open (we hold it) and a socket.
+            let _ = crate::sys::socket::shutdown(fd.borrow(), libc::SHUT_RDWR);
+            // The shutdown completes the pending op through the ring, which wakes us.
+        }
+        Poll::Pending
+    })
+    .await
+}
