@@ -216,7 +216,9 @@ pub fn run_in_child(test: &str, syscalls: &[i64], errno: i32, limit: Duration) -
     let mut out = tempfile::tempfile().expect("temp file");
     let mut err = tempfile::tempfile().expect("temp file");
     let mut cmd = Command::new(std::env::current_exe().expect("current_exe"));
-    cmd.args(["--exact", test, "--nocapture", "--test-threads=1"])
+    // `--include-ignored`: the parent runs, so the child must too, ignored or not.
+    let args = ["--exact", test, "--include-ignored", "--nocapture", "--test-threads=1"];
+    cmd.args(args)
         .env(CHILD_ENV, test)
         .stdin(Stdio::null())
         .stdout(out.try_clone().expect("dup"))
