@@ -17,8 +17,7 @@ const TEST: &str = "a_denied_io_uring_enter_fails_the_runtime_with_a_typed_error
 #[ignore = "needs the driver's enter-error fix (lead)"]
 fn a_denied_io_uring_enter_fails_the_runtime_with_a_typed_error_not_a_spin() {
     let deny = [libc::SYS_io_uring_enter];
-    let Some(run) = seccomp::run_in_child(TEST, &deny, libc::EPERM, Duration::from_secs(5))
-    else {
+    let Some(run) = seccomp::run_in_child(TEST, &deny, libc::EPERM, Duration::from_secs(5)) else {
         child();
     };
     println!(

@@ -31,7 +31,26 @@ pub(crate) fn jobs() -> Jobs {
         .register("big", |n: usize| vec![7u8; n])
         .register("pid", |(): ()| std::process::id())
         .register("shut_read", |(): ()| shut_read_side())
+        .register("log_and_abort", |(): ()| -> u64 {
+            log_line("ran");
+            std::process::abort()
+        })
         .register("fork_and_exit", |secs: u32| -> u64 { fork_and_exit(secs) })
+}
+
+/// Env var naming a file that [`log_line`] appends to.
+pub(crate) const LOG_ENV: &str = "RINGCORE_TEST_LOG";
+
+/// Appends `line` to the file named by [`LOG_ENV`] (if set).
+pub(crate) fn log_line(line: &str) {
+    if let Ok(path) = std::env::var(LOG_ENV) {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        writeln!(f, "{line}").unwrap();
+    }
 }
 
 /// Shuts the read side of the worker's own socket (it answers this job, then can no
@@ -88,8 +107,13 @@ fn rogue(kind: &str) {
     sock.read_exact(&mut prefix).unwrap();
     let mut body = vec![0u8; u32::from_le_bytes(prefix) as usize];
     sock.read_exact(&mut body).unwrap();
-    // The acknowledgement a worker sends before it runs a job (the rogue breaks the frame
-    // that follows, not the handshake).
+    if kind == "exit_before_ack" {
+        // Dies holding a request it never acknowledged; leaves its pid in the log first.
+        log_line(&std::process::id().to_string());
+        std::process::exit(4);
+    }
+    // The acknowledgement a worker sends before it runs a job (the other rogues break the
+    // frame that follows, not the handshake).
     sock.write_all(&[ACK]).unwrap();
     match kind {
         "oversized" => sock.write_all(&u32::MAX.to_le_bytes()).unwrap(),

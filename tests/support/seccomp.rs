@@ -217,7 +217,13 @@ pub fn run_in_child(test: &str, syscalls: &[i64], errno: i32, limit: Duration) -
     let mut err = tempfile::tempfile().expect("temp file");
     let mut cmd = Command::new(std::env::current_exe().expect("current_exe"));
     // `--include-ignored`: the parent runs, so the child must too, ignored or not.
-    let args = ["--exact", test, "--include-ignored", "--nocapture", "--test-threads=1"];
+    let args = [
+        "--exact",
+        test,
+        "--include-ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ];
     cmd.args(args)
         .env(CHILD_ENV, test)
         .stdin(Stdio::null())
