@@ -183,3 +183,31 @@ fn without_pidfd_a_job_that_forks_a_grandchild_and_exits_is_reported_crashed_at_
         "reported after {elapsed:?}"
     );
 }
+
+#[test]
+fn watching_the_worker_leaks_no_fd() {
+    // In a child, so no other test's pools or files move the process-wide fd count.
+    if !in_child("watching_the_worker_leaks_no_fd", &[]) {
+        return;
+    }
+    let pool = pool_builder().workers(1).build().unwrap();
+    ringcore::block_on(async {
+        let _: u32 = pool.call("pid", &()).await.unwrap();
+        support::settle().await;
+        let base = support::open_fds();
+        for i in 0..200u64 {
+            let sum: u64 = pool.call("add", &(i, 1u64)).await.unwrap();
+            assert_eq!(sum, i + 1);
+        }
+        // A timeout and a crash drop the watch mid-flight.
+        let _ = pool
+            .call_timeout::<_, u64>("sleep_ms", &60_000u64, Duration::from_millis(20))
+            .await
+            .unwrap_err();
+        let _ = pool.call::<_, u64>("abort", &()).await.unwrap_err();
+        let _: u32 = pool.call("pid", &()).await.unwrap();
+        support::settle().await;
+        assert_eq!(support::open_fds(), base, "fds leaked");
+        println!("fds stayed at {base}");
+    });
+}
