@@ -46,6 +46,11 @@ pub enum PoolError {
     },
     /// The worker running the job died (a crash, `abort`, a signal such as `kill -9`, or
     /// an exit) before it answered. Only this job fails; the worker is replaced.
+    ///
+    /// The job may have run (in part) if the worker had acknowledged it. A job that no
+    /// worker acknowledged is retried once first, so this also means that two workers in
+    /// a row failed to take it (both died or stopped reading); see the
+    /// [module docs](super#worker-death-and-retries).
     #[error("worker {pid} running job {job:?} died: {status}")]
     WorkerCrashed {
         /// The job.

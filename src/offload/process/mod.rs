@@ -43,6 +43,29 @@
 //! (any thread running a ringcore runtime) may call through it, many calls at once; each
 //! worker runs one job at a time. Faults are typed ([`PoolError`]); a worker that crashed,
 //! timed out or broke the protocol is killed, reaped and replaced on demand.
+//!
+//! The request goes out with send(2) and `MSG_NOSIGNAL`, so a worker that died or stopped
+//! reading is an error for the call, never a SIGPIPE for the calling process (even one
+//! that restored SIGPIPE's default action).
+//!
+//! # Worker death and retries
+//!
+//! While a call waits, it watches the worker's pid (a pidfd polled through the ring; on
+//! kernels without pidfds, a `waitid` check every few ms, at most 50 ms apart), not just
+//! its socket: a job that forks a child and exits leaves the socket open in that child,
+//! and the death is still reported as [`PoolError::WorkerCrashed`] at once rather than
+//! when the grandchild exits.
+//!
+//! A worker acknowledges a request (one byte) as soon as it has read all of it, before it
+//! decodes or runs it, and runs nothing if it cannot send that byte. A job **never
+//! started** when its worker gave no acknowledgement: the send failed (the worker was gone
+//! or had shut its read side), or the worker died before the byte arrived (e.g. it was
+//! killed while idle, just before the call took it). Such a job is retried, once, on
+//! another worker: a new one if the pool has room (the dead worker's slot is free), else
+//! the next idle worker found alive. This is safe because a job runs only after its
+//! acknowledgement was sent, and the pool never resends a request once that byte has
+//! arrived: no job runs twice. A job whose worker dies after the acknowledgement may have
+//! run (in part) and is reported, not retried.
 
 mod error;
 mod exchange;
@@ -211,7 +234,9 @@ impl ProcessPool {
     ///
     /// Dropping the future while it waits for a worker gives up its place in the queue.
     /// Dropping it once the job was sent kills the worker running it (SIGKILL, reaped at
-    /// once) and frees its place for a replacement; the job's result is lost.
+    /// once) and frees its place for a replacement; the job's result is lost, and the job
+    /// may or may not have run (in part). A job whose worker died before acknowledging it
+    /// is retried once on another worker (see the module docs); it never runs twice.
     pub async fn call<A, R>(&self, job: &str, args: &A) -> Result<R, PoolError>
     where
         A: Serialize + ?Sized,
@@ -457,7 +482,8 @@ fn decode<R: DeserializeOwned>(
 }
 
 /// The exit status of a worker whose socket closed: waits up to ~200 ms (the socket closes
-/// just before the process becomes a zombie), then kills it.
+/// just before the process becomes a zombie; at once when its death was what ended the
+/// exchange), then kills it.
 async fn crash_status(checkout: &mut Checkout) -> ExitStatus {
     let Some(worker) = checkout.worker.as_mut() else {
         return ExitStatus::from_raw(libc::SIGKILL);
