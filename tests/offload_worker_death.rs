@@ -195,9 +195,14 @@ fn watching_the_worker_leaks_no_fd() {
         let _: u32 = pool.call("pid", &()).await.unwrap();
         support::settle().await;
         let base = support::open_fds();
-        for i in 0..200u64 {
+        for i in 0..100u64 {
             let sum: u64 = pool.call("add", &(i, 1u64)).await.unwrap();
             assert_eq!(sum, i + 1);
+        }
+        // Jobs long enough for the pid watch to start (its pidfd is closed after each).
+        for _ in 0..20 {
+            let ms: u64 = pool.call("sleep_ms", &5u64).await.unwrap();
+            assert_eq!(ms, 5);
         }
         // A timeout and a crash drop the watch mid-flight.
         let _ = pool

@@ -50,11 +50,11 @@
 //!
 //! # Worker death and retries
 //!
-//! While a call waits, it watches the worker's pid (a pidfd polled through the ring; on
-//! kernels without pidfds, a `waitid` check every few ms, at most 50 ms apart), not just
-//! its socket: a job that forks a child and exits leaves the socket open in that child,
-//! and the death is still reported as [`PoolError::WorkerCrashed`] at once rather than
-//! when the grandchild exits.
+//! Once a call has waited 2 ms, it also watches the worker's pid (a pidfd polled through
+//! the ring; on kernels without pidfds, a `waitid` check every few ms, at most 50 ms
+//! apart), not just its socket: a job that forks a child and exits leaves the socket open
+//! in that child, and the death is still reported as [`PoolError::WorkerCrashed`] within
+//! a few ms rather than when the grandchild exits.
 //!
 //! A worker acknowledges a request (one byte) as soon as it has read all of it, before it
 //! decodes or runs it, and runs nothing if it cannot send that byte. A job **never
