@@ -12,10 +12,10 @@
 //!
 //! The watch starts only after [`WATCH_AFTER`]: a pidfd, its poll and the poll's cancel
 //! cost about 1.4 µs, a quarter of a trivial job's round trip, and a short job does not
-//! need them. Until then end of stream is what reports a death, which is late only if a
-//! child forked by the job holds the socket (before its ACK a worker runs no job, so
-//! nothing else can hold it); a job that forks and exits is therefore reported within
-//! about `WATCH_AFTER` of its start.
+//! need them. Until then end of stream is what reports a death, which is late only if
+//! another process holds the socket (a child that this job, or an earlier one on the same
+//! worker, forked); a worker's death is therefore reported within about `WATCH_AFTER` of
+//! the call's start, or at once if it comes later.
 
 use std::future::{Future, poll_fn};
 use std::io;
