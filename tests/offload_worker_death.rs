@@ -90,6 +90,40 @@ fn a_call_right_after_an_idle_worker_was_killed_is_retried_and_does_not_sigpipe_
 }
 
 #[test]
+fn a_killed_idle_worker_whose_socket_a_grandchild_holds_is_noticed_and_the_job_retried() {
+    let pool = pool_builder().workers(1).build().unwrap();
+    ringcore::block_on(async {
+        // A small request (the call then waits in a read that EOF would never end) and one
+        // far larger than the socket buffer (it waits in a send the dead worker never
+        // drains).
+        let big: Vec<u8> = (0..4u32 << 20).map(|i| i as u8).collect();
+        for size in ["small", "big"] {
+            let pid: u32 = pool.call("pid", &()).await.unwrap();
+            // An earlier job leaves a grandchild holding the worker's socket for 5 s.
+            let grandchild: i32 = pool.call("fork_sleeper", &5u32).await.unwrap();
+            assert!(grandchild > 0);
+            // SAFETY: kill(2) takes no pointers; `pid` is our idle, unreaped child.
+            assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGKILL) }, 0);
+            let start = Instant::now();
+            if size == "small" {
+                let other: u32 = pool.call("pid", &()).await.unwrap();
+                assert_ne!(other, pid);
+            } else {
+                let back: Vec<u8> = pool.call("echo", &big).await.unwrap();
+                assert!(back == big, "the echo came back different");
+            }
+            let elapsed = start.elapsed();
+            println!(
+                "{size} request to a killed worker held open by a grandchild: retried, done after {elapsed:?}"
+            );
+            assert!(elapsed < Duration::from_secs(1), "{size}: took {elapsed:?}");
+            assert!(!is_our_child(pid));
+            // The grandchild exits by itself after its 5 s.
+        }
+    });
+}
+
+#[test]
 fn a_job_whose_worker_dies_before_the_ack_is_retried_once_only() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("pids");

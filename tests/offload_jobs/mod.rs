@@ -36,6 +36,7 @@ pub(crate) fn jobs() -> Jobs {
             std::process::abort()
         })
         .register("fork_and_exit", |secs: u32| -> u64 { fork_and_exit(secs) })
+        .register("fork_sleeper", fork_sleeper)
 }
 
 /// Env var naming a file that [`log_line`] appends to.
@@ -63,6 +64,21 @@ fn shut_read_side() -> u32 {
     // SAFETY: shutdown(2) takes no pointers; `fd` is this worker's open socket.
     assert_eq!(unsafe { libc::shutdown(fd, libc::SHUT_RD) }, 0);
     std::process::id()
+}
+
+/// Forks a grandchild that keeps the worker's socket open for `secs` seconds and returns
+/// its pid; the worker lives on.
+fn fork_sleeper(secs: u32) -> i32 {
+    // SAFETY: the child only calls sleep(3) and _exit(2), both async-signal-safe, so the
+    // fork of this (multi-threaded) process is sound.
+    unsafe {
+        let pid = libc::fork();
+        if pid == 0 {
+            libc::sleep(secs);
+            libc::_exit(0);
+        }
+        pid
+    }
 }
 
 /// Forks a grandchild that keeps the worker's socket open for `secs` seconds, then exits
