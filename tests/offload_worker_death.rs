@@ -234,13 +234,13 @@ fn watching_the_worker_leaks_no_fd() {
             assert_eq!(sum, i + 1);
         }
         // Jobs long enough for the pid watch to start (its pidfd is closed after each).
-        for _ in 0..20 {
-            let ms: u64 = pool.call("sleep_ms", &5u64).await.unwrap();
-            assert_eq!(ms, 5);
+        for _ in 0..8 {
+            let ms: u64 = pool.call("sleep_ms", &30u64).await.unwrap();
+            assert_eq!(ms, 30);
         }
         // A timeout and a crash drop the watch mid-flight.
         let _ = pool
-            .call_timeout::<_, u64>("sleep_ms", &60_000u64, Duration::from_millis(20))
+            .call_timeout::<_, u64>("sleep_ms", &60_000u64, Duration::from_millis(50))
             .await
             .unwrap_err();
         let _ = pool.call::<_, u64>("abort", &()).await.unwrap_err();

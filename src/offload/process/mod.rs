@@ -50,11 +50,11 @@
 //!
 //! # Worker death and retries
 //!
-//! Once a call has waited 2 ms, it also watches the worker's pid (a pidfd polled through
+//! Once a call has waited 20 ms, it also watches the worker's pid (a pidfd polled through
 //! the ring; on kernels without pidfds, a `waitid` check every few ms, at most 50 ms
 //! apart), not just its socket: a job that forks a child and exits leaves the socket open
 //! in that child, and the death is still reported as [`PoolError::WorkerCrashed`] within
-//! a few ms rather than when the grandchild exits.
+//! about 20 ms rather than when the grandchild exits.
 //!
 //! A worker acknowledges a request (one byte) as soon as it has read all of it, before it
 //! decodes or runs it, and runs nothing if it cannot send that byte. A job **never
@@ -75,6 +75,7 @@ mod watch;
 mod worker;
 
 use std::ffi::OsString;
+use std::os::fd::AsFd;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::ExitStatus;
@@ -332,10 +333,11 @@ impl ProcessPool {
             let Some(fd) = worker.fd.take() else {
                 return Err(PoolError::Closed);
             };
+            let pidfd = worker.pidfd.as_ref().map(|p| p.as_fd());
             let fd = SharedFd::new(fd);
             let exchange = watch::until_exit(
                 round_trip(&driver, &fd, request, max_frame),
-                watch::exited(&driver, pid),
+                watch::exited(&driver, pid, pidfd),
                 &fd,
             );
             let (outcome, exited) = match timeout {

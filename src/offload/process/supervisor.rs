@@ -53,6 +53,8 @@ pub(crate) struct Worker {
     child: Child,
     /// `None` while a call has lent it to the ring (as a `SharedFd`).
     pub(crate) fd: Option<OwnedFd>,
+    /// A pidfd of the process (`None` where pidfd_open fails, e.g. before Linux 5.3).
+    pub(crate) pidfd: Option<OwnedFd>,
     /// True once the child was reaped (then `Drop` has nothing to do).
     reaped: bool,
     /// Jobs answered so far.
@@ -191,10 +193,13 @@ impl Shared {
         let child =
             crate::sys::process::spawn_with_fd(&mut cmd, &theirs).map_err(PoolError::Spawn)?;
         drop(theirs);
+        // The child is unreaped, so its pid cannot name another process.
+        let pidfd = crate::sys::process::pidfd_open(child.id()).ok();
         self.lock().pids.push(child.id());
         Ok(Worker {
             child,
             fd: Some(ours),
+            pidfd,
             reaped: false,
             jobs_served: 0,
         })
