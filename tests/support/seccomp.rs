@@ -49,9 +49,12 @@ const AUDIT_ARCH: u32 = 0xC000_003E; // AUDIT_ARCH_X86_64
 const AUDIT_ARCH: u32 = 0xC000_00B7; // AUDIT_ARCH_AARCH64
 
 // Classic BPF opcodes (linux/bpf_common.h).
-const BPF_LD_W_ABS: u16 = 0x00 | 0x00 | 0x20;
-const BPF_JEQ_K: u16 = 0x05 | 0x10 | 0x00;
-const BPF_RET_K: u16 = 0x06 | 0x00;
+/// BPF_LD (0x00) | BPF_W (0x00) | BPF_ABS (0x20).
+const BPF_LD_W_ABS: u16 = 0x20;
+/// BPF_JMP (0x05) | BPF_JEQ (0x10) | BPF_K (0x00).
+const BPF_JEQ_K: u16 = 0x15;
+/// BPF_RET (0x06) | BPF_K (0x00).
+const BPF_RET_K: u16 = 0x06;
 /// Offsets in `struct seccomp_data`.
 const NR_OFFSET: u32 = 0;
 const ARCH_OFFSET: u32 = 4;
@@ -230,6 +233,8 @@ pub fn run_in_child(test: &str, syscalls: &[i64], errno: i32, limit: Duration) -
         .stdout(out.try_clone().expect("dup"))
         .stderr(err.try_clone().expect("dup"));
     let start = Instant::now();
+    // Reaped by the wait4 below, which also gives its rusage.
+    #[allow(clippy::zombie_processes)]
     let child = deny_syscalls_and_exec(syscalls, errno, &mut cmd).expect("spawn the child test");
     let pid = child.id() as libc::pid_t;
     let mut timed_out = false;
