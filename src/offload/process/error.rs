@@ -77,7 +77,8 @@ pub enum PoolError {
         /// The limit ([`ProcessPoolBuilder::max_frame`](super::ProcessPoolBuilder::max_frame)).
         limit: usize,
     },
-    /// The worker sent a truncated, trailing or undecodable frame; the worker is recycled.
+    /// The worker sent a truncated, trailing or undecodable frame, or something other than
+    /// the acknowledgement byte first; the worker is recycled.
     #[error("worker {pid} broke the protocol: {reason}")]
     BadFrame {
         /// The worker's process id.
