@@ -48,6 +48,7 @@
 //! - [`fs`]: files and directories through the ring;
 //! - [`net`]: TCP, UDP and Unix sockets through the ring;
 //! - [`signal`]: `ctrl_c`, a future that completes on SIGINT;
+//! - [`io`]: `BufReader` (`read_line`, `lines`) and `BufWriter` over sockets and files;
 //! - [`buf`]: the buffer traits I/O calls take;
 //! - [`offload`]: `spawn_blocking` for calls that would block the core, and `ProcessPool`
 //!   for CPU-bound jobs in worker processes.
@@ -56,7 +57,6 @@
 
 mod driver;
 mod executor;
-mod io;
 mod runtime;
 mod sys;
 
@@ -65,6 +65,7 @@ pub mod channel;
 pub mod debug;
 pub mod fs;
 pub mod future;
+pub mod io;
 pub mod net;
 pub mod offload;
 pub mod signal;
