@@ -35,6 +35,8 @@
 //! # Map of the crate
 //!
 //! - [`block_on`], [`spawn`], [`JoinHandle`], [`yield_now`], [`Runtime`]: running tasks;
+//!   `#[ringcore::main]` and `#[ringcore::test]` (feature `macros`, on by default) to run an
+//!   `async fn main` or test on a runtime;
 //! - [`task`]: named tasks, [`task::JoinSet`] (asyncio's `TaskGroup`);
 //! - [`future`]: `join_all` (`gather`), `try_join_all`, `select`, `as_completed`, `retry`;
 //! - [`sync`]: core-local `Mutex`, `RwLock`, `Semaphore`, `Event`, `Notify`, `Barrier`,
@@ -73,6 +75,15 @@ pub mod stream;
 pub mod sync;
 pub mod task;
 pub mod time;
+
+/// `#[ringcore::main]`: runs an `async fn main` on a ringcore runtime (feature `macros`,
+/// on by default).
+#[cfg(feature = "macros")]
+pub use ringcore_macros::main;
+/// `#[ringcore::test]`: a `#[test]` whose `async fn` runs on a ringcore runtime of its own
+/// (feature `macros`, on by default).
+#[cfg(feature = "macros")]
+pub use ringcore_macros::test;
 
 pub use buf::{BufResult, IoBuf, IoBufMut};
 pub use channel::{CoreJoinHandle, SubmitError, spawn_on, submit_to};
