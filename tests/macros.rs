@@ -1,4 +1,5 @@
 //! `#[ringcore::test]` used for real: the body runs on a ringcore runtime and does I/O.
+#![cfg(feature = "macros")]
 
 use std::io;
 
