@@ -355,3 +355,54 @@ fn failed_flush_keeps_the_bytes_and_cancelled_flush_poisons() {
         assert_eq!(w.flush().await.unwrap_err().kind(), ErrorKind::Other);
     });
 }
+
+/// Numbered lines over TCP read under random timeouts, with the writer racing the
+/// cancellations: every line arrives once, in order. The BufReader keeps what it holds;
+/// whether a socket read cancelled after its data arrived loses that data is the socket's
+/// `read` (cancel-safe once dropped reads hand their bytes to the next read).
+///
+/// Ignored until socket reads are cancel-safe: today it fails with one read's worth (64
+/// bytes) of lines missing, the data of a recv that completed as it was cancelled.
+#[test]
+#[ignore = "needs cancel-safe socket reads: a recv cancelled after its data arrived loses it"]
+fn lines_over_tcp_under_random_timeouts_lose_nothing() {
+    ringcore::block_on(async {
+        let (client, server) = tcp_pair().await;
+        const N: usize = 20_000;
+        let writer = ringcore::spawn(async move {
+            let mut w = BufWriter::with_capacity(512, client);
+            for i in 0..N {
+                w.write_all(format!("{i}\n").as_bytes()).await.unwrap();
+                if i % 97 == 0 {
+                    w.flush().await.unwrap();
+                    ringcore::yield_now().await;
+                }
+            }
+            w.shutdown().await.unwrap();
+        });
+        let mut r = BufReader::with_capacity(64, server);
+        let mut rng = support::random_bytes(1 << 16, 9).into_iter().cycle();
+        let (mut next, mut cancelled) = (0, 0);
+        let mut line = String::new();
+        loop {
+            let wait = Duration::from_micros(u64::from(rng.next().unwrap() % 4) * 25);
+            match timeout(wait, r.read_line(&mut line)).await {
+                Err(_) => cancelled += 1,
+                Ok(res) => {
+                    if res.unwrap() == 0 {
+                        break;
+                    }
+                    assert_eq!(line, format!("{next}\n"), "after {cancelled} cancellations");
+                    next += 1;
+                    line.clear();
+                }
+            }
+        }
+        writer.await.unwrap();
+        assert_eq!(next, N);
+        assert!(
+            cancelled > 0,
+            "no read was ever cancelled: the test proved nothing"
+        );
+    });
+}
