@@ -46,11 +46,11 @@ use syn::{Expr, ExprLit, ItemFn, Lit, Meta, Token};
 ///
 /// # Arguments
 ///
-/// - `cores = N`: the runtime's number of cores ([`Builder::cores`]; default 1). The body
+/// - `cores = N`: the runtime's number of cores (`ringcore::Builder::cores`; default 1). The body
 ///   runs on core 0; reach the others with `ringcore::spawn_on`, `submit_to` or
 ///   `Runtime::run_on_all`.
 /// - `ring_entries = N`: submission queue entries of each core's ring
-///   ([`Builder::ring_entries`]; default 256; 1 to 32768).
+///   (`ringcore::Builder::ring_entries`; default 256; 1 to 32768).
 ///
 /// ```
 /// #[ringcore::main(cores = 2, ring_entries = 64)]
@@ -67,9 +67,7 @@ use syn::{Expr, ExprLit, ItemFn, Lit, Meta, Token};
 /// The generated `main` panics if the runtime cannot be built (io_uring unavailable, more
 /// cores than CPUs; the message carries the `BuildError`, which says why), and propagates
 /// a panic of the body.
-///
-/// [`Builder::cores`]: https://docs.rs/ringcore/latest/ringcore/struct.Builder.html#method.cores
-/// [`Builder::ring_entries`]: https://docs.rs/ringcore/latest/ringcore/struct.Builder.html#method.ring_entries
+
 #[proc_macro_attribute]
 pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
     expand(Kind::Main, args.into(), item.into()).into()
