@@ -67,7 +67,6 @@ use syn::{Expr, ExprLit, ItemFn, Lit, Meta, Token};
 /// The generated `main` panics if the runtime cannot be built (io_uring unavailable, more
 /// cores than CPUs; the message carries the `BuildError`, which says why), and propagates
 /// a panic of the body.
-
 #[proc_macro_attribute]
 pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
     expand(Kind::Main, args.into(), item.into()).into()
