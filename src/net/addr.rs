@@ -169,6 +169,11 @@ pub async fn lookup_host(host: impl ToSocketAddrs) -> io::Result<std::vec::IntoI
     Ok(host.to_lookup().resolve().await?.into_iter())
 }
 
+/// Takes `addr` apart into an owned [`Lookup`] (so the caller's future need not borrow it).
+pub(crate) fn lookup_of(addr: &(impl ToSocketAddrs + ?Sized)) -> Lookup {
+    addr.to_lookup()
+}
+
 /// Resolves `lookup` and runs `attempt` on each address in turn until one succeeds, as
 /// std's `connect` does; returns the last attempt's error if none does.
 pub(crate) async fn try_each<T, F, Fut>(lookup: Lookup, mut attempt: F) -> io::Result<T>

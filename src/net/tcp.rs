@@ -217,7 +217,7 @@ impl TcpStream {
     pub fn connect(addr: impl super::ToSocketAddrs) -> impl Future<Output = io::Result<TcpStream>> {
         // Panic here, at the caller, rather than at the first poll.
         drop(crate::runtime::context::driver());
-        let lookup = super::addr::sealed::Sealed::to_lookup(&addr);
+        let lookup = super::addr::lookup_of(&addr);
         super::addr::try_each(lookup, |addr| async move {
             let sock = Socket::create(domain_of(&addr), libc::SOCK_STREAM).await?;
             sock.connect(SockAddr::from_inet(&addr)).await?;

@@ -84,7 +84,7 @@ impl UdpSocket {
     ///
     /// Dropping the future leaves it unknown whether the peer was set.
     pub async fn connect(&self, addr: impl super::ToSocketAddrs) -> io::Result<()> {
-        let lookup = super::addr::sealed::Sealed::to_lookup(&addr);
+        let lookup = super::addr::lookup_of(&addr);
         let sock = &self.sock;
         super::addr::try_each(lookup, |addr| sock.connect(SockAddr::from_inet(&addr))).await
     }
@@ -141,7 +141,7 @@ impl UdpSocket {
         buf: B,
         target: impl super::ToSocketAddrs,
     ) -> BufResult<usize, B> {
-        let lookup = super::addr::sealed::Sealed::to_lookup(&target);
+        let lookup = super::addr::lookup_of(&target);
         let target = match super::addr::first(lookup).await {
             Ok(target) => target,
             Err(e) => return (Err(e), buf),
