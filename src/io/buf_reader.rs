@@ -17,10 +17,13 @@ use crate::buf::{BufResult, IoBufMut};
 /// [`fill_buf`](BufReader::fill_buf)/[`consume`](BufReader::consume), and small
 /// [`read`](BufReader::read)s served from the buffer.
 ///
-/// Each read of the inner reader asks for [`capacity`](BufReader::capacity) bytes (8 KiB
-/// unless set with [`with_capacity`](BufReader::with_capacity)). A line longer than that
-/// grows the buffer until the line is complete, as std's and tokio's `read_line` grow the
-/// caller's string: there is no length limit.
+/// Each read of the inner reader asks for at least [`capacity`](BufReader::capacity) bytes
+/// (8 KiB unless set with [`with_capacity`](BufReader::with_capacity)). A line longer than
+/// that grows the buffer until the line is complete, as std's and tokio's `read_line` grow
+/// the caller's string: there is no length limit, so bound untrusted input with
+/// [`timeout`](crate::time::timeout) or by checking [`buffer`](BufReader::buffer)'s length
+/// between [`fill_buf`](BufReader::fill_buf) calls. Reads of an empty buffer may ask for
+/// its whole allocation, which a long line may have grown.
 ///
 /// A [`File`] is read from offset 0 in sequence (the reader counts the bytes it has read
 /// and reads at that offset); several readers of one file are independent.
@@ -112,7 +115,7 @@ impl<R: AsyncReadOwned> BufReader<R> {
         &self.buf[self.pos..]
     }
 
-    /// How many bytes each read of the inner reader asks for.
+    /// How many bytes each read of the inner reader asks for, at least.
     pub fn capacity(&self) -> usize {
         self.capacity
     }
