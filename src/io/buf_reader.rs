@@ -20,10 +20,10 @@ use crate::buf::{BufResult, IoBufMut};
 /// Each read of the inner reader asks for at least [`capacity`](BufReader::capacity) bytes
 /// (8 KiB unless set with [`with_capacity`](BufReader::with_capacity)). A line longer than
 /// that grows the buffer until the line is complete, as std's and tokio's `read_line` grow
-/// the caller's string: there is no length limit, so bound untrusted input with
-/// [`timeout`](crate::time::timeout) or by checking [`buffer`](BufReader::buffer)'s length
-/// between [`fill_buf`](BufReader::fill_buf) calls. Reads of an empty buffer may ask for
-/// its whole allocation, which a long line may have grown.
+/// the caller's string: there is no length limit. For untrusted input, scan with
+/// [`fill_buf`](BufReader::fill_buf)/[`consume`](BufReader::consume), which never buffer
+/// more than one read, and enforce a limit of your own. Reads of an empty buffer may ask
+/// for its whole allocation, which a long line may have grown.
 ///
 /// A [`File`] is read from offset 0 in sequence (the reader counts the bytes it has read
 /// and reads at that offset); several readers of one file are independent.
