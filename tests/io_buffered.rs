@@ -359,12 +359,9 @@ fn failed_flush_keeps_the_bytes_and_cancelled_flush_poisons() {
 /// Numbered lines over TCP read under random timeouts, with the writer racing the
 /// cancellations: every line arrives once, in order. The BufReader keeps what it holds;
 /// whether a socket read cancelled after its data arrived loses that data is the socket's
-/// `read` (cancel-safe once dropped reads hand their bytes to the next read).
-///
-/// Ignored until socket reads are cancel-safe: today it fails with one read's worth (64
-/// bytes) of lines missing, the data of a recv that completed as it was cancelled.
+/// `read`, which hands a dropped receive's bytes to the next one. (Before it did, this
+/// failed with one read's worth, 64 bytes, of lines missing.)
 #[test]
-#[ignore = "needs cancel-safe socket reads: a recv cancelled after its data arrived loses it"]
 fn lines_over_tcp_under_random_timeouts_lose_nothing() {
     ringcore::block_on(async {
         let (client, server) = tcp_pair().await;
