@@ -11,11 +11,12 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV
 ///
 /// The argument of [`TcpStream::connect`](super::TcpStream::connect),
 /// [`UdpSocket::connect`](super::UdpSocket::connect),
-/// [`UdpSocket::send_to`](super::UdpSocket::send_to) and [`lookup_host`]. It is tokio's
-/// `ToSocketAddrs` and takes the same types as [`std::net::ToSocketAddrs`], but a host name
-/// is resolved on the core's blocking pool ([`spawn_blocking`](crate::offload::spawn_blocking))
-/// instead of on the calling thread, so a slow DNS server does not stall the core. Numeric
-/// addresses are parsed on the spot and never touch the pool.
+/// [`UdpSocket::send_to`](super::UdpSocket::send_to) and [`lookup_host`]. Like tokio's
+/// `ToSocketAddrs`, it takes the types [`std::net::ToSocketAddrs`] does (plus arrays and
+/// `Vec`s of `SocketAddr`), but a host name is resolved on the core's blocking pool
+/// ([`spawn_blocking`](crate::offload::spawn_blocking)) instead of on the calling thread,
+/// so a slow DNS server does not stall the core. Numeric addresses are parsed on the spot
+/// and never touch the pool.
 ///
 /// The trait is sealed: the set of implementors is the crate's.
 pub trait ToSocketAddrs: sealed::Sealed {}
