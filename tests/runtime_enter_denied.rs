@@ -19,7 +19,6 @@ const BUILD_FAILED: i32 = 2;
 const PANICKED: i32 = 3;
 
 #[test]
-#[ignore = "needs the driver's enter-error fix (lead)"]
 fn a_denied_io_uring_enter_fails_the_runtime_with_a_typed_error_not_a_spin() {
     let deny = [libc::SYS_io_uring_enter];
     let Some(run) = seccomp::run_in_child(TEST, &deny, libc::EPERM, Duration::from_secs(5)) else {
@@ -41,7 +40,10 @@ fn a_denied_io_uring_enter_fails_the_runtime_with_a_typed_error_not_a_spin() {
     assert!(run.cpu < Duration::from_millis(300), "spun: {run}");
     match run.status.code() {
         // A typed error from the builder.
-        Some(BUILD_FAILED) => {}
+        Some(BUILD_FAILED) => assert!(
+            run.stderr.contains("EnterDenied"),
+            "the builder's error is not BuildError::EnterDenied: {run}"
+        ),
         Some(PANICKED) => assert!(
             run.stderr.contains("io_uring_enter"),
             "the panic does not name io_uring_enter: {run}"
