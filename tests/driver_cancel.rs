@@ -1,5 +1,5 @@
-//! Dropping in-flight ops: no crash, every slot freed, no fd leaked (DESIGN invariant 2,
-//! RELIABILITY H1/H2/H4).
+//! Dropping in-flight ops: no crash, every slot freed, no fd leaked (docs/architecture.md,
+//! invariant 2; docs/hazards.md, H1, H2 and H4).
 
 mod support;
 

@@ -1,7 +1,7 @@
 //! 10,000 accepts and 10,000 opens dropped at random points of their race with the kernel
 //! (before submission, while in the kernel, after the CQE but before the re-poll): no fd
 //! leaks (`/proc/self/fd` back to its baseline), no op slot leaks, and every client whose
-//! connection a dropped accept took sees end-of-stream (RELIABILITY H4).
+//! connection a dropped accept took sees end-of-stream (docs/hazards.md, H4).
 
 mod support;
 

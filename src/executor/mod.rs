@@ -3,7 +3,7 @@
 //!
 //! Runs are FIFO: a task woken (or yielding) goes to the back of the local queue. One call
 //! to [`Executor::run_batch`] polls at most a bounded number of tasks, so the runtime reaps
-//! completions and fires timers between batches (DESIGN invariant 5).
+//! completions and fires timers between batches (docs/architecture.md, invariant 5).
 
 pub(crate) mod queue;
 pub(crate) mod task;

@@ -2,7 +2,7 @@
 //! the child, and the worker's adoption of its end.
 //!
 //! Workers are started with `std::process::Command` (fork or vfork followed at once by
-//! exec; RELIABILITY H13). The only code that runs between the two is [`spawn_with_fd`]'s
+//! exec; docs/hazards.md, H13). The only code that runs between the two is [`spawn_with_fd`]'s
 //! `pre_exec` hook, which makes one fcntl(2) call (async-signal-safe, allocation-free).
 //! Waiting and killing go through `std::process::Child`, which remembers a reaped status so
 //! a pid is never signalled or waited for after the kernel may have reused it.
