@@ -57,6 +57,7 @@
 mod driver;
 mod executor;
 mod io;
+mod loom;
 mod runtime;
 mod sys;
 

@@ -21,7 +21,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
-use super::sync::{Arc, Mutex, lock};
+use crate::loom::{Arc, Lock};
 use crate::runtime::CoreId;
 use crate::runtime::cores::peers;
 
@@ -94,7 +94,7 @@ struct Slot<T> {
     taken: bool,
 }
 
-type Shared<T> = Arc<Mutex<Slot<T>>>;
+type Shared<T> = Arc<Lock<Slot<T>>>;
 
 /// The target core's end of the slot; completes it with `Cancelled` if dropped unused.
 struct Completer<T> {
@@ -118,9 +118,9 @@ impl<T> Drop for Completer<T> {
     }
 }
 
-fn fill<T>(slot: &Mutex<Slot<T>>, result: Result<T, SubmitError>) {
+fn fill<T>(slot: &Lock<Slot<T>>, result: Result<T, SubmitError>) {
     let waker = {
-        let mut s = lock(slot);
+        let mut s = slot.lock();
         s.result = Some(result);
         s.waker.take()
     };
@@ -155,7 +155,7 @@ impl<T> CoreJoinHandle<T> {
 
     /// True once the output (or the error) is ready.
     pub fn is_finished(&self) -> bool {
-        let s = lock(&self.slot);
+        let s = self.slot.lock();
         s.result.is_some() || s.taken
     }
 }
@@ -164,7 +164,7 @@ impl<T> Future for CoreJoinHandle<T> {
     type Output = Result<T, SubmitError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut s = lock(&self.slot);
+        let mut s = self.slot.lock();
         if let Some(result) = s.result.take() {
             s.taken = true;
             return Poll::Ready(result);
@@ -250,7 +250,7 @@ where
     Fut: Future + 'static,
     Fut::Output: Send + 'static,
 {
-    let slot: Shared<Fut::Output> = Arc::new(Mutex::new(Slot {
+    let slot: Shared<Fut::Output> = Arc::new(Lock::new(Slot {
         result: None,
         waker: None,
         taken: false,

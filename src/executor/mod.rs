@@ -5,7 +5,7 @@
 //! to [`Executor::run_batch`] polls at most a bounded number of tasks, so the runtime reaps
 //! completions and fires timers between batches (docs/architecture.md, invariant 5).
 
-pub(crate) mod queue;
+pub(crate) mod remote;
 pub(crate) mod task;
 
 use std::cell::{Cell, RefCell};
@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use async_task::{Builder, Runnable};
 
-use queue::Remote;
+use remote::Remote;
 use task::{JoinHandle, NO_KEY, TaskFuture, TaskId, TaskMeta, TaskRegistry};
 
 static NEXT_TASK_ID: AtomicU64 = AtomicU64::new(1);

@@ -27,7 +27,7 @@ use async_task::Runnable;
 use super::context;
 use crate::driver::Driver;
 use crate::executor::Executor;
-use crate::executor::queue::{Remote, Unpark};
+use crate::executor::remote::{Remote, Unpark};
 use crate::executor::task::{JoinHandle, TaskMeta};
 use crate::offload::BlockingPool;
 use crate::time::Timers;

@@ -29,9 +29,9 @@ use std::thread::JoinHandle as ThreadHandle;
 use super::context;
 use super::core::Core;
 use super::{BuildError, Builder};
-use crate::channel::sync::{Arc, AtomicBool, Mutex, Ordering, lock};
+use crate::loom::{Arc, AtomicBool, Lock, Ordering};
 use crate::executor::next_task_id;
-use crate::executor::queue::Remote;
+use crate::executor::remote::Remote;
 use crate::executor::task::TaskMeta;
 
 /// The index of a core within its runtime: `0..cores`.
@@ -159,13 +159,13 @@ pub(crate) fn peers() -> Arc<Peers> {
 #[derive(Default)]
 struct Stop {
     flag: AtomicBool,
-    waker: Mutex<Option<Waker>>,
+    waker: Lock<Option<Waker>>,
 }
 
 impl Stop {
     fn request(&self) {
         self.flag.store(true, Ordering::Release);
-        let waker = lock(&self.waker).take();
+        let waker = self.waker.lock().take();
         if let Some(w) = waker {
             w.wake();
         }
@@ -176,7 +176,7 @@ impl Stop {
             if self.flag.load(Ordering::Acquire) {
                 return Poll::Ready(());
             }
-            *lock(&self.waker) = Some(cx.waker().clone());
+            *self.waker.lock() = Some(cx.waker().clone());
             // `request` sets the flag before it takes the waker under the same lock.
             if self.flag.load(Ordering::Acquire) {
                 Poll::Ready(())
