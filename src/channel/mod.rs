@@ -11,8 +11,7 @@
 
 mod bounded;
 mod error;
-pub(crate) mod submit;
 
+pub use crate::runtime::submit::{CoreJoinHandle, SubmitError, spawn_on, submit_to};
 pub use bounded::{Receiver, RecvFuture, SendFuture, Sender, channel};
 pub use error::{SendError, TryRecvError, TrySendError};
-pub use submit::{CoreJoinHandle, SubmitError, spawn_on, submit_to};

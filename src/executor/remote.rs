@@ -34,7 +34,6 @@
 
 use std::collections::VecDeque;
 
-
 use async_task::Runnable;
 
 use super::task::TaskMeta;

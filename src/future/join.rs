@@ -197,22 +197,32 @@ where
     I: IntoIterator,
     I::Item: Future,
 {
-    join_all(futures.into_iter().map(|f| CatchPanic {
-        future: Box::pin(f),
-    }))
+    join_all(futures.into_iter().map(CatchPanic::new))
 }
 
-/// A future whose panic becomes an `Err(Panicked)` output; see [`join_all_settled`].
-#[must_use = "futures do nothing unless polled"]
-pub struct CatchPanic<F> {
-    future: Pin<Box<F>>,
+pin_project_lite::pin_project! {
+    /// A future whose panic becomes an `Err(Panicked)` output; see [`join_all_settled`].
+    /// The runtime uses it too, for the futures of `submit_to`, `spawn_on` and
+    /// `run_on_all`.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct CatchPanic<F> {
+        #[pin]
+        future: F,
+    }
+}
+
+impl<F> CatchPanic<F> {
+    /// Wraps `future` so that a panic while polling it becomes `Err(Panicked)`.
+    pub(crate) fn new(future: F) -> Self {
+        Self { future }
+    }
 }
 
 impl<F: Future> Future for CatchPanic<F> {
     type Output = Result<F::Output, Panicked>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let fut = self.future.as_mut();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let fut = self.project().future;
         match std::panic::catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),

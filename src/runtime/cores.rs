@@ -22,17 +22,17 @@
 use std::future::poll_fn;
 use std::panic::Location;
 use std::rc::Rc;
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::task::{Poll, Waker};
 use std::thread::JoinHandle as ThreadHandle;
 
 use super::context;
 use super::core::Core;
 use super::{BuildError, Builder};
-use crate::loom::{Arc, AtomicBool, Lock, Ordering};
 use crate::executor::next_task_id;
 use crate::executor::remote::Remote;
 use crate::executor::task::TaskMeta;
+use crate::loom::{AtomicBool, Lock, Ordering};
 
 /// The index of a core within its runtime: `0..cores`.
 ///

@@ -200,7 +200,7 @@ impl TaskEntry {
 /// The live tasks of one core.
 #[derive(Default)]
 pub(crate) struct TaskRegistry {
-    pub(crate) entries: RefCell<Slab<TaskEntry>>,
+    pub(in crate::executor) entries: RefCell<Slab<TaskEntry>>,
     /// Debug mode only: when each task's last poll ended, indexed by registry key and
     /// tagged with the task id (a key is reused by later tasks). Kept apart from the
     /// entries so tasks pay nothing for it when debug mode is off.
@@ -271,6 +271,16 @@ impl TaskRegistry {
 
     pub(crate) fn len(&self) -> usize {
         self.entries.borrow().len()
+    }
+
+    /// Calls `f` with the registry key and metadata of every live task, oldest slot first,
+    /// and collects what it returns.
+    pub(crate) fn map_tasks<R>(&self, mut f: impl FnMut(usize, &TaskMeta) -> R) -> Vec<R> {
+        self.entries
+            .borrow()
+            .iter()
+            .map(|(key, e)| f(key, e.meta()))
+            .collect()
     }
 }
 

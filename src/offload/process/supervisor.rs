@@ -27,14 +27,14 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use super::PoolError;
-use crate::loom::{Lock, MutexGuard};
 use super::protocol::{MAX_FRAME_ENV, WORKER_FD_ENV};
+use crate::loom::{Lock, MutexGuard};
 
 /// How workers are started and bounded (from the builder).
 #[derive(Debug, Clone)]

@@ -19,10 +19,10 @@ use std::time::Duration;
 
 use async_task::Runnable;
 
+use super::context;
 use crate::executor::next_task_id;
 use crate::executor::task::{JoinHandle, TaskFuture, TaskMeta};
 use crate::loom::{Condvar, Lock, MutexGuard};
-use crate::runtime::context;
 
 /// Runs `f` on the runtime's blocking thread pool and returns a handle to its result.
 ///

@@ -21,9 +21,10 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
+use super::CoreId;
+use super::cores::peers;
+use crate::future::CatchPanic;
 use crate::loom::{Arc, Lock};
-use crate::runtime::CoreId;
-use crate::runtime::cores::peers;
 
 /// Why [`submit_to`] or a [`CoreJoinHandle`] produced no value.
 #[derive(thiserror::Error)]
@@ -97,13 +98,33 @@ struct Slot<T> {
 type Shared<T> = Arc<Lock<Slot<T>>>;
 
 /// The target core's end of the slot; completes it with `Cancelled` if dropped unused.
-struct Completer<T> {
+pub(crate) struct Completer<T> {
     slot: Option<Shared<T>>,
     core: CoreId,
 }
 
+/// A fresh reply slot for a job sent to `core`: the end that fills it and the end that
+/// awaits it.
+pub(crate) fn reply_slot<T>(core: CoreId) -> (Completer<T>, CoreJoinHandle<T>) {
+    let slot: Shared<T> = Arc::new(Lock::new(Slot {
+        result: None,
+        waker: None,
+        taken: false,
+    }));
+    let handle = CoreJoinHandle {
+        slot: slot.clone(),
+        core,
+    };
+    let completer = Completer {
+        slot: Some(slot),
+        core,
+    };
+    (completer, handle)
+}
+
 impl<T> Completer<T> {
-    fn complete(mut self, result: Result<T, SubmitError>) {
+    /// Fills the slot with `result` and wakes the awaiting task, if any.
+    pub(crate) fn complete(mut self, result: Result<T, SubmitError>) {
         if let Some(slot) = self.slot.take() {
             fill(&slot, result);
         }
@@ -190,33 +211,6 @@ impl<T> std::fmt::Debug for CoreJoinHandle<T> {
     }
 }
 
-pin_project_lite::pin_project! {
-    /// Polls a future with panics caught.
-    pub(crate) struct CatchUnwind<F> {
-        #[pin]
-        future: F,
-    }
-}
-
-impl<F> CatchUnwind<F> {
-    pub(crate) fn new(future: F) -> Self {
-        Self { future }
-    }
-}
-
-impl<F: Future> Future for CatchUnwind<F> {
-    type Output = Result<F::Output, Box<dyn Any + Send>>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let future = self.project().future;
-        match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
-            Err(payload) => Poll::Ready(Err(payload)),
-        }
-    }
-}
-
 /// Starts `f()` as a task on `core` and returns a handle to its output, which any core (or
 /// thread) may await.
 ///
@@ -250,27 +244,15 @@ where
     Fut: Future + 'static,
     Fut::Output: Send + 'static,
 {
-    let slot: Shared<Fut::Output> = Arc::new(Lock::new(Slot {
-        result: None,
-        waker: None,
-        taken: false,
-    }));
-    let handle = CoreJoinHandle {
-        slot: slot.clone(),
-        core,
-    };
+    let (completer, handle) = reply_slot(core);
     let peers = peers();
-    let completer = Completer {
-        slot: Some(slot),
-        core,
-    };
     let job = move || match catch_unwind(AssertUnwindSafe(f)) {
         Ok(future) => {
             // Detached: the completer reports the output, a panic, or (if the task is
             // dropped at shutdown) Cancelled.
             drop(crate::spawn(async move {
-                let result = CatchUnwind::new(future).await;
-                completer.complete(result.map_err(|payload| SubmitError::Panic { core, payload }));
+                let result = CatchPanic::new(future).await;
+                completer.complete(result.map_err(|p| SubmitError::Panic { core, payload: p.0 }));
             }));
         }
         Err(payload) => completer.complete(Err(SubmitError::Panic { core, payload })),
