@@ -1,3 +1,5 @@
+//! `Lines`: reading a file line by line through the ring (a stream of `io::Result<String>`).
+
 use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;

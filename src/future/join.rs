@@ -1,3 +1,6 @@
+//! `join_all`, `try_join_all` and `join_all_settled` (asyncio's `gather`, with and without
+//! `return_exceptions`), and `CatchPanic`, the future that turns a panic into an error.
+
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;

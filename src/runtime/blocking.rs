@@ -32,8 +32,8 @@ use crate::loom::{Condvar, Lock, MutexGuard};
 /// further jobs wait in a FIFO queue. Threads start when jobs need them and exit after
 /// [`Builder::blocking_idle_timeout`](crate::Builder::blocking_idle_timeout) without one.
 ///
-/// The handle resolves to `Ok(value)`, to [`JoinError::Panic`] if `f` panicked (the
-/// pool thread survives), or to [`JoinError::Cancelled`] if the runtime shut down before
+/// The handle resolves to `Ok(value)`, to [`JoinError::Panic`](crate::JoinError::Panic) if `f` panicked (the
+/// pool thread survives), or to [`JoinError::Cancelled`](crate::JoinError::Cancelled) if the runtime shut down before
 /// `f` started.
 ///
 /// # Panics

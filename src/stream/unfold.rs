@@ -1,3 +1,5 @@
+//! `unfold`: a stream built from a state and an async step function.
+
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
