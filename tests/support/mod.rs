@@ -61,6 +61,26 @@ pub async fn settle() {
     }
 }
 
+/// A runtime of two cores (core 0 on the calling thread, core 1 on its own).
+pub fn two_cores() -> ringcore::Runtime {
+    ringcore::Runtime::builder()
+        .cores(2)
+        .build()
+        .expect("2-core runtime")
+}
+
+/// Waits (up to 10 s, in 1 ms sleeps) until `rt`'s first core has no op in flight;
+/// panics with the number left otherwise.
+pub async fn wait_until_drained(rt: &ringcore::Runtime) {
+    for _ in 0..10_000 {
+        if rt.metrics().ops_in_flight == 0 {
+            return;
+        }
+        ringcore::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    panic!("{} ops still in flight", rt.metrics().ops_in_flight);
+}
+
 /// Polls `fut` exactly once (so its SQE is queued) and hands it back unfinished, or its
 /// output if it was ready at once.
 pub async fn poll_once<F: std::future::Future + Unpin>(mut fut: F) -> Result<F::Output, F> {
