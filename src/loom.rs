@@ -7,9 +7,14 @@
 //! `loom/models.rs` and run with `cargo test --release --lib loom` (see
 //! docs/architecture.md, "Cross-thread state and loom").
 //!
-//! Two kinds of shared state keep `std::sync::Arc`: an `Arc` that becomes a `Waker`
-//! (`std::task::Wake` wants std's) and an `Arc<Self>` method receiver. Their locks still
-//! come from here.
+//! What stays on `std`, and why:
+//!
+//! - an `Arc` that becomes a `Waker` (`std::task::Wake` takes std's), an `Arc<Self>` method
+//!   receiver (the blocking pool), and the `Arc<Remote>` the runtime hands to schedule
+//!   functions (the models wrap a `Remote` in loom's `Arc` themselves); what those `Arc`s
+//!   point to still takes its atomics and locks from here;
+//! - process-wide id counters in `static`s (loom's atomics cannot be built in a `const`);
+//! - the driver's single-threaded state (`Rc`, `Cell`), which never crosses a thread.
 //!
 //! [`Lock`] is the crate's one poison-ignoring mutex: every critical section behind it only
 //! moves values in and out or flips flags (no invariant spans an unwinding point), so a
@@ -22,14 +27,16 @@ use std::time::Duration;
 #[cfg(not(loom))]
 use std::sync::Mutex;
 #[cfg(not(loom))]
-pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering, fence};
 #[cfg(not(loom))]
 pub(crate) use std::sync::{Arc, Condvar, MutexGuard};
 
 #[cfg(loom)]
 use loom::sync::Mutex;
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
+pub(crate) use loom::sync::atomic::{
+    AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering, fence,
+};
 #[cfg(loom)]
 pub(crate) use loom::sync::{Arc, Condvar, MutexGuard};
 

@@ -51,11 +51,12 @@ use std::panic::{AssertUnwindSafe, Location};
 use std::pin::Pin;
 use std::ptr::NonNull;
 use std::rc::{Rc, Weak};
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use slab::Slab;
+
+use crate::loom::{AtomicU8, Ordering};
 
 pub use join::{JoinError, JoinHandle};
 
