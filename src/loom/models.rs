@@ -17,6 +17,7 @@ use super::{Arc, AtomicBool, Ordering};
 use crate::channel::channel;
 use crate::executor::remote::{Remote, Unpark};
 use crate::runtime::CoreId;
+use crate::runtime::cores::Stop;
 use crate::runtime::submit::{SubmitError, reply_slot};
 
 /// Runs `f` under loom with the default preemption bound of these models.
@@ -253,6 +254,18 @@ fn loom_channel_receiver_close_hands_a_blocked_sender_its_value() {
         drop(rx);
         let err = sender.join().unwrap().unwrap_err();
         assert_eq!(err.0, 2);
+    });
+}
+
+/// The stop signal of a worker core: a request from another thread always ends the wait.
+#[test]
+fn loom_worker_stop_request_is_never_missed() {
+    model(|| {
+        let stop = Arc::new(Stop::default());
+        let s = stop.clone();
+        let requester = thread::spawn(move || s.request());
+        loom::future::block_on(stop.wait());
+        requester.join().unwrap();
     });
 }
 

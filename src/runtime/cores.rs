@@ -155,15 +155,18 @@ pub(crate) fn peers() -> Arc<Peers> {
     })
 }
 
-/// Asks a worker core to leave its tick loop.
+/// Asks a worker core to leave its tick loop: `request` sets `flag` and then takes the
+/// waker under the lock; `wait` stores its waker under the lock and re-checks `flag`, so a
+/// request is never missed (modelled in `loom/models.rs`).
 #[derive(Default)]
-struct Stop {
+pub(crate) struct Stop {
     flag: AtomicBool,
     waker: Lock<Option<Waker>>,
 }
 
 impl Stop {
-    fn request(&self) {
+    /// Asks the waiting core to stop (any thread).
+    pub(crate) fn request(&self) {
         self.flag.store(true, Ordering::Release);
         let waker = self.waker.lock().take();
         if let Some(w) = waker {
@@ -171,7 +174,8 @@ impl Stop {
         }
     }
 
-    async fn wait(&self) {
+    /// Resolves once `request` has been called.
+    pub(crate) async fn wait(&self) {
         poll_fn(|cx| {
             if self.flag.load(Ordering::Acquire) {
                 return Poll::Ready(());
