@@ -2,7 +2,7 @@
 //! [`futures_core::Stream`] ([`fs::Lines`](crate::fs::Lines),
 //! [`time::Interval`](crate::time::Interval), [`future::as_completed`](crate::future::as_completed)).
 //!
-//! Make a stream with [`generate`] (an async generator, ringcore's own) or [`unfold`];
+//! Make a stream with [`generate()`] (an async generator, ringcore's own) or [`unfold`];
 //! consume one with [`StreamExt::next`] in a `while let` loop, or [`StreamExt::collect`].
 //!
 //! [`StreamExt`], [`unfold`] and their types are futures-util's, re-exported: importing
