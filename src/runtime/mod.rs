@@ -18,8 +18,7 @@ pub use cores::{CoreId, current_core, num_cores};
 pub use error::BuildError;
 
 use crate::driver::{Driver, DriverStats, ring::Uring};
-use crate::executor::task::JoinHandle;
-use crate::future::CatchPanic;
+use crate::executor::task::{CatchPanic, JoinHandle};
 use crate::sys;
 pub use crate::sys::uring::SetupMode;
 use blocking::BlockingPool;

@@ -23,7 +23,7 @@ use std::task::{Context, Poll, Waker};
 
 use super::CoreId;
 use super::cores::peers;
-use crate::future::CatchPanic;
+use crate::executor::task::CatchPanic;
 use crate::loom::{Arc, Lock};
 
 /// Why [`submit_to`] or a [`CoreJoinHandle`] produced no value.

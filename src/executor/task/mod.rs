@@ -42,6 +42,7 @@
 //! A `JoinHandle` is `!Send`, so it is used on the thread of the task's core; `abort`
 //! finds the entry through this thread's list of registries ([`abort`]).
 
+mod catch_panic;
 mod join;
 
 use std::any::Any;
@@ -58,6 +59,7 @@ use slab::Slab;
 
 use crate::loom::{AtomicU8, Ordering};
 
+pub use catch_panic::{CatchPanic, Panicked};
 pub use join::{JoinError, JoinHandle};
 
 /// A task's id: unique within the process for its lifetime, never reused.
