@@ -50,7 +50,8 @@ pub fn raise_nofile(want: u64) -> u64 {
     lim.rlim_cur
 }
 
-/// Lets the runtime run a few ticks (cancel requests go out, late completions come in).
+/// Lets the runtime run a few ticks: woken tasks run up to their next wait, cancel requests
+/// go out, late completions come in.
 pub async fn settle() {
     for _ in 0..10 {
         ringcore::yield_now().await;
