@@ -66,17 +66,27 @@ impl UdpSocket {
 
     /// Sets the default peer (IORING_OP_CONNECT, connect(2) on a datagram socket: no
     /// packets are sent). Afterwards [`send`](UdpSocket::send) goes there and only its
-    /// datagrams are received.
+    /// datagrams are received. `addr` is a [`ToSocketAddrs`](super::ToSocketAddrs) (an
+    /// address, or a host name and port resolved on the blocking pool); each address is
+    /// tried in turn, as std does.
     ///
     /// # Errors
     ///
-    /// connect(2)'s errors, e.g. `NetworkUnreachable`.
+    /// The last address's connect(2) error, e.g. `NetworkUnreachable`, or `EAFNOSUPPORT`
+    /// for an address of the other IP family than the socket's; a name that does not
+    /// resolve is an error whose inner error is a [`ResolveError`](super::ResolveError).
+    ///
+    /// # Panics
+    ///
+    /// If a name has to be looked up outside a ringcore runtime.
     ///
     /// # Cancel safety
     ///
     /// Dropping the future leaves it unknown whether the peer was set.
-    pub async fn connect(&self, addr: SocketAddr) -> io::Result<()> {
-        self.sock.connect(SockAddr::from_inet(&addr)).await
+    pub async fn connect(&self, addr: impl super::ToSocketAddrs) -> io::Result<()> {
+        let lookup = super::addr::lookup_of(&addr);
+        let sock = &self.sock;
+        super::addr::try_each(lookup, |addr| sock.connect(SockAddr::from_inet(&addr))).await
     }
 
     /// Sends `buf`'s initialised bytes as one datagram to the connected peer
@@ -110,15 +120,32 @@ impl UdpSocket {
     }
 
     /// Sends `buf`'s initialised bytes as one datagram to `target` (IORING_OP_SENDMSG).
+    /// `target` is a [`ToSocketAddrs`](super::ToSocketAddrs); a name is resolved on the
+    /// blocking pool (for each call: resolve once with [`lookup_host`](super::lookup_host)
+    /// to send many) and the datagram goes to its first address.
     ///
     /// # Errors
     ///
-    /// sendmsg(2)'s errors, e.g. `EMSGSIZE`, `NetworkUnreachable`.
+    /// sendmsg(2)'s errors, e.g. `EMSGSIZE`, `NetworkUnreachable`; a name that does not
+    /// resolve is an error whose inner error is a [`ResolveError`](super::ResolveError).
+    ///
+    /// # Panics
+    ///
+    /// If a name has to be looked up outside a ringcore runtime.
     ///
     /// # Cancel safety
     ///
     /// As [`send`](UdpSocket::send).
-    pub async fn send_to<B: IoBuf>(&self, buf: B, target: SocketAddr) -> BufResult<usize, B> {
+    pub async fn send_to<B: IoBuf>(
+        &self,
+        buf: B,
+        target: impl super::ToSocketAddrs,
+    ) -> BufResult<usize, B> {
+        let lookup = super::addr::lookup_of(&target);
+        let target = match super::addr::first(lookup).await {
+            Ok(target) => target,
+            Err(e) => return (Err(e), buf),
+        };
         let addr = SockAddr::from_inet(&target);
         single(self.sock.sendmsg(vec![buf], Some(addr)).await)
     }
@@ -135,7 +162,12 @@ impl UdpSocket {
     /// As [`recv`](UdpSocket::recv).
     pub async fn recv_from<B: IoBufMut>(&self, buf: B) -> BufResult<(usize, SocketAddr), B> {
         let (res, buf) = single(self.sock.recvmsg(vec![buf]).await);
-        (res.and_then(|(n, addr)| Ok((n, addr.to_inet()?))), buf)
+        let res = res.and_then(|(n, addr)| match addr {
+            Some(addr) => Ok((n, addr.to_inet()?)),
+            // A datagram a dropped `recv` received: its sender was not recorded.
+            None => Ok((n, self.peer_addr().unwrap_or_else(|_| unspecified(self)))),
+        });
+        (res, buf)
     }
 
     /// The local address (getsockname(2)).
@@ -184,5 +216,13 @@ impl std::fmt::Debug for UdpSocket {
             .field("fd", &self.sock.fd.raw())
             .field("local", &self.local_addr().ok())
             .finish()
+    }
+}
+
+/// The unspecified address of `socket`'s family, port 0.
+fn unspecified(socket: &UdpSocket) -> SocketAddr {
+    match socket.local_addr() {
+        Ok(SocketAddr::V6(_)) => SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 0)),
+        _ => SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, 0)),
     }
 }
