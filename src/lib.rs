@@ -59,6 +59,7 @@
 
 mod driver;
 mod executor;
+mod loom;
 mod runtime;
 mod sys;
 

@@ -27,16 +27,6 @@ async fn yields(n: u64) {
     }
 }
 
-async fn wait_until_drained(rt: &Runtime) {
-    for _ in 0..10_000 {
-        if rt.metrics().ops_in_flight == 0 {
-            return;
-        }
-        ringcore::time::sleep(Duration::from_millis(1)).await;
-    }
-    panic!("{} ops still in flight", rt.metrics().ops_in_flight);
-}
-
 #[test]
 fn ten_thousand_accepts_dropped_mid_race_leak_no_fd_and_every_peer_sees_eof() {
     const BATCHES: usize = 40;
@@ -111,7 +101,7 @@ fn ten_thousand_accepts_dropped_mid_race_leak_no_fd_and_every_peer_sees_eof() {
             drain.abort();
             let _ = drain.await;
         }
-        wait_until_drained(&rt).await;
+        support::wait_until_drained(&rt).await;
         support::settle().await;
         assert_eq!(support::open_fds(), fds, "fds leaked");
     });
@@ -154,7 +144,7 @@ fn ten_thousand_opens_dropped_at_random_points_leak_no_fd() {
                 }
             }
         }
-        wait_until_drained(&rt).await;
+        support::wait_until_drained(&rt).await;
     });
     assert!(dropped > 9_000, "opened {opened}, dropped {dropped}");
     drop(rt);
