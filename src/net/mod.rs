@@ -52,12 +52,14 @@ macro_rules! socket_fd_impls {
     };
 }
 
+mod poll_io;
 pub(crate) mod socket;
 mod split;
 mod tcp;
 mod udp;
 mod unix;
 
+pub use poll_io::{PollIo, PollRead, PollWrite};
 pub use split::{OwnedReadHalf, OwnedWriteHalf};
 pub use tcp::{ListenOptions, TcpListener, TcpStream};
 pub use udp::UdpSocket;
