@@ -295,18 +295,22 @@ impl<T: PollWrite> PollIo<T> {
 
     /// Shuts the write direction down (shutdown(2) SHUT_WR): the peer reads end-of-stream
     /// once it has read everything sent before. Never `Pending` (nothing is buffered here,
-    /// so there is nothing to flush first).
+    /// so there is nothing to flush first). A connection that is already gone (the peer
+    /// reset it: ENOTCONN) counts as shut down, as with tokio's streams.
     ///
     /// # Errors
     ///
-    /// `NotConnected` if the connection is gone.
+    /// shutdown(2)'s other errors (practically none on a connected stream socket).
     ///
     /// # Cancel safety
     ///
     /// Completes in one call; there is nothing to cancel.
     pub fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let _ = cx;
-        Poll::Ready(self.sock.shutdown(std::net::Shutdown::Write))
+        Poll::Ready(match self.sock.shutdown(std::net::Shutdown::Write) {
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
+            res => res,
+        })
     }
 }
 
