@@ -1,39 +1,72 @@
 //! The life of one op's slot, and the `user_data` that names it.
 //!
 //! ```text
-//!            push SQE                 poll (Pending)
-//!   (none) ───────────▶ Submitted ─────────────────▶ Waiting(waker)
-//!                          │   \                         │
-//!                     CQE  │    \ future dropped         │ CQE: wake
-//!                          ▼     ▼                       ▼
-//!                    Completed   Cancelled(data) ◀── Completed(cqe)
-//!                          │          │   future dropped before re-poll:
-//!         poll: take cqe,  │          │   data sees the CQE now (late_cqe)
-//!         free slot        ▼          ▼ CQE: data sees it (late_cqe), slot freed
-//!                       (vacant)   (vacant)
+//!              push SQE                        CQE
+//!   (none) ─────────────▶ Submitted ───────────────────────────▶ Completed(cqe)
+//!                          │     │                                  ▲   │   │
+//!           poll: Pending  │     │ future dropped          CQE:     │   │   │ future dropped:
+//!                          ▼     │ (cancel queued)         wake     │   │   │ late_cqe at once
+//!                 ┌──▶ Waiting ──┼──────────────────────────────────┘   │   ▼
+//!  re-poll with   └─── (waker)   │                                      │ (vacant)
+//!  another waker         │       ▼                                      │
+//!                        └──▶ Cancelled(data) ── CQE: late_cqe ──▶ (vacant)
+//!               future dropped   │  ▲                                   │ poll: the future
+//!               (cancel queued)  └──┘ cancel answered ENOENT/EALREADY:  ▼ takes the CQE
+//!                                     re-sent on a later tick        (vacant)
 //! ```
+//!
+//! | state             | event                                  | next                              |
+//! |-------------------|----------------------------------------|-----------------------------------|
+//! | (none)            | SQE pushed                             | Submitted                         |
+//! | Submitted         | polled, no CQE yet                     | Waiting(waker)                    |
+//! | Waiting(w)        | polled with a waker `w` would not wake  | Waiting(new waker)                |
+//! | Submitted/Waiting | CQE                                    | Completed(cqe); Waiting wakes `w` |
+//! | Submitted/Waiting | future dropped                         | Cancelled(data); ASYNC_CANCEL     |
+//! | Completed(cqe)    | polled                                 | vacant; the future resolves       |
+//! | Completed(cqe)    | future dropped                         | vacant; `late_cqe` runs at once   |
+//! | Cancelled(data)   | CQE                                    | vacant; `late_cqe` runs           |
+//! | Cancelled(data)   | its cancel answered ENOENT or EALREADY | Cancelled; cancel re-sent later   |
+//!
+//! Nothing leaves Completed for Cancelled: a dropped future whose CQE is in hand needs no
+//! cancel.
 //!
 //! Who touches what: the op's future owns the resources (`Op::data`) in `Submitted`,
 //! `Waiting` and `Completed`; from `Cancelled` on they belong to the slot and only the
 //! driver, on the CQE, may free them. A slot is freed only when its final CQE has been seen,
-//! so the kernel never writes into freed memory (DESIGN invariant 1).
+//! so the kernel never writes into freed memory (docs/architecture.md, invariant 1).
 //!
 //! `user_data` packs the slab index (low 32 bits) with a generation (high 32 bits) drawn
 //! from a per-driver counter; a CQE whose generation does not match its slot is stale and is
-//! counted and ignored (invariant 2). Indices from `RESERVED_BASE` up name the driver's own
-//! SQEs (cancel requests, the wake-up read).
+//! counted and ignored (invariant 2). Op indices stay below [`MAX_OP_INDEX`]. An
+//! ASYNC_CANCEL's own `user_data` is its target's with `CANCEL_TAG` set in the index, so the
+//! driver knows which op a cancel's answer (`-ENOENT`, `-EALREADY`) is about. Indices from
+//! `RESERVED_BASE` up name the driver's own SQEs (the wake-up read).
 
 use std::task::Waker;
 
 use super::op::Orphan;
 use super::ring::Cqe;
 
-/// `user_data` of IORING_OP_ASYNC_CANCEL requests: their CQEs are ignored.
-pub(crate) const CANCEL_USER_DATA: u64 = u64::MAX;
 /// `user_data` of the eventfd read that wakes a parked ring.
 pub(crate) const WAKE_USER_DATA: u64 = u64::MAX - 1;
-/// Slab indices at or above this value are never used for ops.
+/// Slab indices at or above this value name the driver's own SQEs.
 pub(crate) const RESERVED_BASE: u32 = u32::MAX - 16;
+/// Set in the index half of an ASYNC_CANCEL's `user_data`.
+pub(crate) const CANCEL_TAG: u32 = 1 << 31;
+/// Op indices stay below this, so a tagged index never reaches `RESERVED_BASE`.
+pub(crate) const MAX_OP_INDEX: u32 = RESERVED_BASE - CANCEL_TAG;
+
+/// The `user_data` of an ASYNC_CANCEL aimed at the op in slot `index` of `generation`.
+pub(crate) fn encode_cancel(index: usize, generation: u32) -> u64 {
+    encode(index | CANCEL_TAG as usize, generation)
+}
+
+/// If `user_data` is an ASYNC_CANCEL's, the (index, generation) of the op it targets.
+pub(crate) fn decode_cancel(user_data: u64) -> Option<(usize, u32)> {
+    let (index, generation) = decode(user_data);
+    let tagged = index as u32 & CANCEL_TAG != 0 && (index as u32) < RESERVED_BASE;
+    tagged.then_some((index & !(CANCEL_TAG as usize), generation))
+}
 
 /// Packs a slot index and generation into `user_data`.
 pub(crate) fn encode(index: usize, generation: u32) -> u64 {
@@ -49,6 +82,8 @@ pub(crate) fn decode(user_data: u64) -> (usize, u32) {
 pub(crate) struct Slot {
     pub(crate) generation: u32,
     pub(crate) state: Lifecycle,
+    /// ASYNC_CANCELs sent for this op (0 until its future is dropped in flight).
+    pub(crate) cancels: u32,
 }
 
 /// Where an op is in its life; see the module docs.
@@ -61,4 +96,20 @@ pub(crate) enum Lifecycle {
     Completed(Cqe),
     /// The future was dropped; the slot keeps its resources until the CQE.
     Cancelled(Box<dyn Orphan>),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cancel_user_data_names_its_target_and_never_an_op() {
+        for (index, generation) in [(0, 0), (7, 9), (MAX_OP_INDEX as usize - 1, u32::MAX)] {
+            let cancel = encode_cancel(index, generation);
+            assert_eq!(decode_cancel(cancel), Some((index, generation)));
+            assert_ne!(cancel, encode(index, generation));
+            assert_eq!(decode_cancel(encode(index, generation)), None);
+        }
+        assert_eq!(decode_cancel(WAKE_USER_DATA), None);
+    }
 }

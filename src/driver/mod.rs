@@ -8,7 +8,13 @@
 //! - [`Driver::park`] / [`Driver::flush`] enter the kernel once per executor tick;
 //! - [`Driver::dispatch`] wakes the tasks whose ops completed;
 //! - [`Driver::shutdown`] cancels everything in flight and waits for every CQE before any
-//!   resource is freed (DESIGN invariant 7, RELIABILITY H2).
+//!   resource is freed (docs/architecture.md, invariant 7; docs/hazards.md, H2).
+//!
+//! Every ASYNC_CANCEL's answer is read (its `user_data` names its target, see
+//! `lifecycle`): a cancel answered `-ENOENT` or `-EALREADY` while its target has still not
+//! completed is sent again on a later tick, with a growing delay, until the target's CQE
+//! arrives (docs/architecture.md, "Cancels that cancel"). A persistent io_uring_enter(2)
+//! error backs off instead of spinning and, after [`ENTER_FAILURE_LIMIT`], fails the core.
 //!
 //! All mutable state sits in one `RefCell`; wakers and orphaned resources are collected
 //! while it is borrowed and released only after, so a waker or a buffer's `Drop` can re-enter
@@ -35,7 +41,7 @@ use io_uring::{opcode, types};
 use slab::Slab;
 
 use crate::sys::uring::Features;
-use lifecycle::{CANCEL_USER_DATA, Lifecycle, RESERVED_BASE, Slot, WAKE_USER_DATA};
+use lifecycle::{Lifecycle, MAX_OP_INDEX, Slot, WAKE_USER_DATA};
 use op::Orphan;
 pub(crate) use op::{Op, OpCode};
 use ring::{Cqe, Ring, Wait};
@@ -60,11 +66,31 @@ pub struct DriverStats {
     pub enter_errors: u64,
     /// Ops completed inline without an SQE (page-cache reads with RWF_NOWAIT).
     pub ops_inline: u64,
+    /// ASYNC_CANCELs answered `-ENOENT` or `-EALREADY` while their op had not completed
+    /// (the kernel did not find it, or found it running); each is re-sent.
+    pub cancels_missed: u64,
+    /// ASYNC_CANCELs re-sent after a miss.
+    pub cancels_resent: u64,
 }
 
 /// How long `shutdown` waits for outstanding CQEs before it gives up and leaks the
 /// resources still owned by the kernel (a leak is safe; freeing them would not be).
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// How long io_uring_enter(2) may keep failing (with an error other than EINTR, EAGAIN,
+/// EBUSY) before the core gives up: a seccomp rule or LSM that denies it after setup, a
+/// ring the kernel tore down. Until then each failure backs off (1 ms, doubling to 64 ms)
+/// instead of spinning.
+pub(crate) const ENTER_FAILURE_LIMIT: Duration = Duration::from_secs(1);
+
+/// The delay before a missed cancel is re-sent: at once (next tick) the first time, then
+/// 1 ms doubling to 128 ms, so an op the kernel is running (EALREADY) is not hammered.
+fn recancel_delay(misses: u32) -> Duration {
+    match misses {
+        0 | 1 => Duration::ZERO,
+        n => Duration::from_millis(1 << (n - 2).min(7)),
+    }
+}
 
 /// The per-core io_uring driver. Shared as `Rc<Driver>` by the core and every `Op`.
 pub(crate) struct Driver {
@@ -90,6 +116,14 @@ struct Inner {
     inline_budget: u32,
     /// What `inline_budget` is reset to at every tick (0: every op goes through the ring).
     inline_per_tick: u32,
+    /// Ops whose cancel missed in the last reap, checked once the whole batch is in.
+    missed: Vec<(usize, u32)>,
+    /// Cancels to re-send: (target index, generation, when).
+    recancel: Vec<(usize, u32, Instant)>,
+    /// Since when io_uring_enter(2) has failed without a success, and the last error.
+    enter_failing: Option<(Instant, io::Error)>,
+    /// `shutdown` gave up on CQEs and leaked what the kernel may still hold.
+    leaked: bool,
 }
 
 /// How many ops per tick may complete inline by default before the rest go through the
@@ -118,6 +152,10 @@ impl Driver {
                 shut_down: false,
                 inline_budget: DEFAULT_INLINE_PER_TICK,
                 inline_per_tick: DEFAULT_INLINE_PER_TICK,
+                missed: Vec::new(),
+                recancel: Vec::new(),
+                enter_failing: None,
+                leaked: false,
             }),
         }
     }
@@ -162,7 +200,7 @@ impl Driver {
         let generation = inner.generation;
         let entry = inner.slots.vacant_entry();
         let index = entry.key();
-        if index >= RESERVED_BASE as usize {
+        if index >= MAX_OP_INDEX as usize {
             drop(inner);
             return Op::failed(
                 self.clone(),
@@ -173,6 +211,7 @@ impl Driver {
         entry.insert(Slot {
             generation,
             state: Lifecycle::Submitted,
+            cancels: 0,
         });
         let sqe = data.sqe().user_data(lifecycle::encode(index, generation));
         // SAFETY: `data` owns everything the SQE points to (OpCode's contract) and moves
@@ -242,12 +281,7 @@ impl Driver {
             _ => {
                 slot.state = Lifecycle::Cancelled(data);
                 if !inner.shut_down {
-                    let cancel = opcode::AsyncCancel::new(lifecycle::encode(index, generation))
-                        .build()
-                        .user_data(CANCEL_USER_DATA);
-                    // SAFETY: an ASYNC_CANCEL SQE points at no memory. A failed push only
-                    // means the op runs to completion instead of being cut short.
-                    let _ = unsafe { inner.push(&cancel) };
+                    inner.send_cancel(index, generation);
                 }
             }
         }
@@ -269,20 +303,46 @@ impl Driver {
 
     /// Submits queued SQEs without blocking and takes whatever CQEs are ready. Skips the
     /// syscall when there is nothing to submit and the kernel did not ask to be entered.
+    ///
+    /// # Panics
+    ///
+    /// When io_uring_enter(2) has failed persistently for [`ENTER_FAILURE_LIMIT`] (see
+    /// [`Driver::park`]).
     pub(crate) fn flush(&self) {
         let mut inner = self.inner.borrow_mut();
         inner.inline_budget = inner.inline_per_tick;
+        inner.resend_due_cancels(Instant::now());
         if inner.ring.queued() > 0 || inner.ring.needs_enter() {
-            let _ = inner.enter(Wait::No);
+            let res = inner.enter(Wait::No);
+            inner.note_enter(res.map(drop), None);
         }
         inner.take_cqes();
     }
 
-    /// Submits queued SQEs and blocks until a CQE arrives or `timeout` passes.
+    /// Submits queued SQEs and blocks until a CQE arrives or `timeout` passes (or a
+    /// missed cancel is due to be re-sent).
+    ///
+    /// # Panics
+    ///
+    /// When io_uring_enter(2) has failed with the same kind of non-transient error for
+    /// [`ENTER_FAILURE_LIMIT`]: the ring can neither submit nor reap, so no op on this core
+    /// can ever complete. The panic names the error (e.g. EPERM from a seccomp rule that
+    /// allows io_uring_setup but not io_uring_enter; `Builder::build` catches that case
+    /// up front with `BuildError::EnterDenied`).
     pub(crate) fn park(&self, timeout: Option<Duration>) {
         let mut inner = self.inner.borrow_mut();
         inner.inline_budget = inner.inline_per_tick;
-        let _ = inner.enter(Wait::One(timeout));
+        let now = Instant::now();
+        inner.resend_due_cancels(now);
+        let timeout = match inner.recancel.iter().map(|r| r.2).min() {
+            Some(due) => {
+                let until = due.saturating_duration_since(now);
+                Some(timeout.map_or(until, |t| t.min(until)))
+            }
+            None => timeout,
+        };
+        let res = inner.enter(Wait::One(timeout));
+        inner.note_enter(res.map(drop), timeout);
         inner.take_cqes();
     }
 
@@ -336,11 +396,17 @@ impl Driver {
                 .map(|(i, s)| lifecycle::encode(i, s.generation))
                 .collect();
             let wake_armed = inner.wake.as_ref().is_some_and(|w| w.armed);
-            for user_data in live.into_iter().chain(wake_armed.then_some(WAKE_USER_DATA)) {
-                let cancel = opcode::AsyncCancel::new(user_data)
+            for user_data in live {
+                let (index, generation) = lifecycle::decode(user_data);
+                inner.send_cancel(index, generation);
+            }
+            if wake_armed {
+                let cancel = opcode::AsyncCancel::new(WAKE_USER_DATA)
                     .build()
-                    .user_data(CANCEL_USER_DATA);
-                // SAFETY: an ASYNC_CANCEL SQE points at no memory.
+                    .user_data(lifecycle::encode_cancel(0, 0));
+                // SAFETY: an ASYNC_CANCEL SQE points at no memory. Its answer targets slot 0
+                // of generation 0, which no op ever has (generations start at 1), so a miss
+                // is ignored.
                 let _ = unsafe { inner.push(&cancel) };
             }
         }
@@ -364,7 +430,16 @@ impl Driver {
                     inner.leak_kernel_owned();
                     break;
                 }
-                let _ = inner.enter(Wait::One(Some(Duration::from_millis(50))));
+                inner.resend_due_cancels(Instant::now());
+                if inner
+                    .enter(Wait::One(Some(Duration::from_millis(50))))
+                    .is_err()
+                {
+                    // The ring cannot be entered (a denied or failing io_uring_enter):
+                    // nothing more will complete, so what the kernel may hold is leaked.
+                    inner.leak_kernel_owned();
+                    break;
+                }
                 inner.take_cqes();
             }
         }
@@ -376,6 +451,12 @@ impl Drop for Driver {
     fn drop(&mut self) {
         // Every Op holds an Rc<Driver>, so no live future remains; cancelled ops may.
         self.shutdown();
+        let inner = self.inner.borrow();
+        debug_assert!(
+            inner.leaked || inner.slots.is_empty(),
+            "ringcore: {} op slots left after a shutdown that leaked nothing",
+            inner.slots.len()
+        );
     }
 }
 
@@ -439,11 +520,106 @@ impl Inner {
             self.complete(cqe);
         }
         self.cqes = cqes;
+        if !self.missed.is_empty() {
+            self.schedule_recancels();
+        }
+    }
+
+    /// Queues an ASYNC_CANCEL for the op in slot `index` of `generation`. A failed push
+    /// only means the op runs to completion instead of being cut short.
+    fn send_cancel(&mut self, index: usize, generation: u32) {
+        if let Some(slot) = self.slots.get_mut(index) {
+            slot.cancels += 1;
+        }
+        let cancel = opcode::AsyncCancel::new(lifecycle::encode(index, generation))
+            .build()
+            .user_data(lifecycle::encode_cancel(index, generation));
+        // SAFETY: an ASYNC_CANCEL SQE points at no memory.
+        let _ = unsafe { self.push(&cancel) };
+    }
+
+    /// A cancel missed (ENOENT/EALREADY). Once the whole batch of CQEs is in, an op that
+    /// still has no CQE is really still in the kernel (its CQE did not just trail the
+    /// cancel's): schedule its cancel again.
+    fn schedule_recancels(&mut self) {
+        let now = Instant::now();
+        let mut missed = std::mem::take(&mut self.missed);
+        for (index, generation) in missed.drain(..) {
+            let Some(slot) = self.slots.get(index).filter(|s| s.generation == generation) else {
+                continue;
+            };
+            if !matches!(slot.state, Lifecycle::Cancelled(_)) {
+                continue;
+            }
+            self.stats.cancels_missed += 1;
+            let due = now + recancel_delay(slot.cancels);
+            if !self
+                .recancel
+                .iter()
+                .any(|r| r.0 == index && r.1 == generation)
+            {
+                self.recancel.push((index, generation, due));
+            }
+        }
+        self.missed = missed;
+    }
+
+    /// Re-sends the cancels that are due, for ops still cancelled and without a CQE.
+    fn resend_due_cancels(&mut self, now: Instant) {
+        if self.recancel.is_empty() {
+            return;
+        }
+        let mut due = Vec::new();
+        self.recancel.retain(|&(index, generation, when)| {
+            if when <= now {
+                due.push((index, generation));
+                false
+            } else {
+                true
+            }
+        });
+        for (index, generation) in due {
+            let live = self.slots.get(index).is_some_and(|s| {
+                s.generation == generation && matches!(s.state, Lifecycle::Cancelled(_))
+            });
+            if live {
+                self.stats.cancels_resent += 1;
+                self.send_cancel(index, generation);
+            }
+        }
+    }
+
+    /// Tracks persistent io_uring_enter(2) failures: backs off instead of spinning, and
+    /// fails the core after [`ENTER_FAILURE_LIMIT`]. `timeout` bounds the back-off sleep
+    /// (a park must not outsleep its earliest timer by much).
+    fn note_enter(&mut self, res: io::Result<()>, timeout: Option<Duration>) {
+        let err = match res {
+            Ok(()) => {
+                self.enter_failing = None;
+                return;
+            }
+            Err(e) => e,
+        };
+        let now = Instant::now();
+        let since = match &self.enter_failing {
+            Some((since, _)) => *since,
+            None => now,
+        };
+        let failing_for = now - since;
+        if failing_for >= ENTER_FAILURE_LIMIT {
+            panic!(
+                "ringcore: io_uring_enter has failed for {failing_for:?} ({err}); this core's \
+                 ring can neither submit nor complete ops (a seccomp rule or LSM denying \
+                 io_uring_enter, or a torn-down ring)"
+            );
+        }
+        let backoff = Duration::from_millis(1 << (failing_for.as_millis() / 16).min(6) as u32);
+        std::thread::sleep(timeout.map_or(backoff, |t| t.min(backoff)));
+        self.enter_failing = Some((since, err));
     }
 
     fn complete(&mut self, cqe: Cqe) {
         match cqe.user_data {
-            CANCEL_USER_DATA => return,
             WAKE_USER_DATA => {
                 if let Some(w) = &mut self.wake {
                     w.armed = false;
@@ -453,7 +629,18 @@ impl Inner {
                 }
                 return;
             }
-            _ => {}
+            user_data => {
+                if let Some(target) = lifecycle::decode_cancel(user_data) {
+                    // 0: found and cut short (its own CQE follows). ENOENT: not found,
+                    // either done (its CQE is here or in this batch) or between a wake-up
+                    // and its retry; EALREADY: running, maybe unstoppable. Decided once the
+                    // batch is in (`schedule_recancels`).
+                    if matches!(-cqe.result, libc::ENOENT | libc::EALREADY) {
+                        self.missed.push(target);
+                    }
+                    return;
+                }
+            }
         }
         let (index, generation) = lifecycle::decode(cqe.user_data);
         let Some(slot) = self
@@ -507,6 +694,7 @@ impl Inner {
     /// Gives up on CQEs that never came: forget (leak) every resource the kernel may still
     /// write to, instead of freeing it.
     fn leak_kernel_owned(&mut self) {
+        self.leaked = true;
         for (_, slot) in self.slots.iter_mut() {
             if let Lifecycle::Cancelled(data) =
                 std::mem::replace(&mut slot.state, Lifecycle::Submitted)

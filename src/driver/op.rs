@@ -42,8 +42,14 @@ pub(crate) unsafe trait OpCode: 'static {
     /// Turns the CQE into the output, handing owned resources back to the caller.
     fn complete(self, cqe: Completion) -> Self::Output;
 
+    /// Runs when the future is dropped while the op is in flight, before the driver
+    /// queues its cancel. Receives and accepts count themselves as orphans of their socket
+    /// here (see `ops::stash`); the default does nothing.
+    fn orphaned(&mut self) {}
+
     /// Runs when the CQE arrives after the future was dropped. The default drops the
-    /// resources; ops that produce an fd close it here.
+    /// resources; ops that produce an fd close it here, receives and accepts stash what
+    /// they produced for the next op on their socket.
     fn late_cqe(self, cqe: Completion)
     where
         Self: Sized,
@@ -57,16 +63,12 @@ pub(crate) unsafe trait OpCode: 'static {
 pub(crate) struct Completion {
     /// `res` of the CQE: a count or fd, or the error.
     pub(crate) result: io::Result<u32>,
-    /// `IORING_CQE_F_*` flags (read by multishot and buffer-select ops).
-    #[allow(dead_code)]
-    pub(crate) flags: u32,
 }
 
 impl Completion {
     pub(crate) fn from_cqe(cqe: Cqe) -> Self {
         Self {
             result: crate::sys::cvt(cqe.result),
-            flags: cqe.flags,
         }
     }
 }
@@ -123,10 +125,7 @@ impl<T: OpCode> Future for Op<T> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
         let this = self.get_mut();
         let completion = match (this.slot, this.early.take()) {
-            (_, Some(err)) => Completion {
-                result: Err(err),
-                flags: 0,
-            },
+            (_, Some(err)) => Completion { result: Err(err) },
             (Some((index, generation)), None) => match this.driver.poll_op(index, generation, cx) {
                 Poll::Ready(cqe) => {
                     this.slot = None;
@@ -146,7 +145,8 @@ impl<T: OpCode> Future for Op<T> {
 
 impl<T: OpCode> Drop for Op<T> {
     fn drop(&mut self) {
-        if let (Some((index, generation)), Some(data)) = (self.slot.take(), self.data.take()) {
+        if let (Some((index, generation)), Some(mut data)) = (self.slot.take(), self.data.take()) {
+            data.orphaned();
             self.driver.drop_op(index, generation, Box::new(data));
         }
     }

@@ -13,7 +13,7 @@ use std::task::{Context, Poll, Waker};
 
 use io_uring::{opcode, squeue};
 
-use super::lifecycle::{CANCEL_USER_DATA, decode};
+use super::lifecycle::{decode, decode_cancel};
 use super::ops::fs::Open;
 use super::ops::rw::Read;
 use super::ring::{Cqe, Ring, SqFull, Wait};
@@ -76,7 +76,7 @@ impl FakeRing {
         self.pushed()
             .into_iter()
             .rev()
-            .find(|(ud, _)| *ud != CANCEL_USER_DATA)
+            .find(|(ud, _)| decode_cancel(*ud).is_none())
             .map(|(ud, _)| ud)
             .unwrap()
     }
@@ -108,7 +108,7 @@ impl Ring for FakeRing {
         let taken: Vec<_> = st.queued.drain(..).collect();
         if let Some(res) = st.auto_complete {
             for (ud, op) in &taken {
-                if *ud != CANCEL_USER_DATA && *op != opcode::AsyncCancel::CODE as u32 {
+                if decode_cancel(*ud).is_none() && *op != opcode::AsyncCancel::CODE as u32 {
                     st.ready.push_back(Cqe {
                         user_data: *ud,
                         result: res,
@@ -230,7 +230,7 @@ fn dropped_op_frees_its_buffer_only_after_the_cqe() {
     assert!(
         ring.pushed()
             .iter()
-            .any(|(u, op)| *u == CANCEL_USER_DATA && *op == opcode::AsyncCancel::CODE as u32),
+            .any(|(u, op)| decode_cancel(*u).is_some() && *op == opcode::AsyncCancel::CODE as u32),
         "an ASYNC_CANCEL was queued"
     );
     ring.complete(ud, -libc::ECANCELED);

@@ -130,10 +130,10 @@ impl File {
         // Inline only when the read would otherwise go out alone: with other tasks ready
         // (queue depth > 1) their SQEs batch into one io_uring_enter, which costs less per
         // read than a preadv2 each.
-        if self.nowait_reads.get()
-            && crate::runtime::context::nothing_else_ready()
-            && self.driver.try_inline()
-        {
+        if let Err(e) = check_offset(pos) {
+            return (Err(e), buf);
+        }
+        if self.nowait_reads.get() && crate::runtime::context::may_complete_inline(&self.driver) {
             let len = buf.bytes_total();
             // SAFETY: the pointer and capacity come from the buffer we own for the whole
             // call; IoBufMut guarantees `bytes_total` writable bytes there.
@@ -160,12 +160,17 @@ impl File {
     }
 
     /// Like [`read_at`](File::read_at), but the returned future does not borrow the file.
+    /// `InvalidInput` for an offset past `i64::MAX` (see [`check_offset`]).
     pub(crate) fn read_op<B: IoBufMut>(&self, buf: B, pos: u64) -> Op<Read<B>> {
-        self.driver.submit(Read {
+        let op = Read {
             fd: self.fd.clone(),
             buf,
             offset: pos,
-        })
+        };
+        match check_offset(pos) {
+            Ok(()) => self.driver.submit(op),
+            Err(e) => Op::failed(self.driver.clone(), op, e),
+        }
     }
 
     /// Writes `buf`'s initialised bytes at byte offset `pos` (IORING_OP_WRITE, pwrite(2)
@@ -184,12 +189,17 @@ impl File {
         self.write_op(buf, pos).await
     }
 
+    /// `InvalidInput` for an offset past `i64::MAX` (see [`check_offset`]).
     pub(crate) fn write_op<B: IoBuf>(&self, buf: B, pos: u64) -> Op<Write<B>> {
-        self.driver.submit(Write {
+        let op = Write {
             fd: self.fd.clone(),
             buf,
             offset: pos,
-        })
+        };
+        match check_offset(pos) {
+            Ok(()) => self.driver.submit(op),
+            Err(e) => Op::failed(self.driver.clone(), op, e),
+        }
     }
 
     /// Reads exactly `buf.bytes_total()` bytes at offset `pos`, looping over short reads.
@@ -373,4 +383,18 @@ impl std::fmt::Debug for File {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("File").field("fd", &self.fd.raw()).finish()
     }
+}
+
+/// Offsets are `off_t` (signed 64-bit) to the kernel: io_uring reads one past `i64::MAX` as
+/// -1, "the file's current position", and preadv2/pwritev2 the same. std's `read_at` and
+/// `write_at` return `InvalidInput` for them (EINVAL); so does ringcore, on every path,
+/// before anything reaches the kernel (docs/hazards.md, H17).
+pub(crate) fn check_offset(pos: u64) -> io::Result<()> {
+    if pos > i64::MAX as u64 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("file offset {pos} is past i64::MAX"),
+        ));
+    }
+    Ok(())
 }

@@ -4,20 +4,30 @@ use std::cell::Cell;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::rc::Rc;
+use std::task::{Context, Poll};
 
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::driver::ops::net::Socket as SocketOp;
 use crate::driver::ops::net::{Accept, Connect, PollAdd, Recv, RecvMsg, Send, SendMsg};
+use crate::driver::ops::stash::Stash;
 use crate::driver::shared_fd::SharedFd;
 use crate::driver::{Driver, Op};
 use crate::runtime::context;
 use crate::sys::socket::{self as sys, SockAddr};
 
+/// The most buffers one vectored op takes (the kernel's UIO_MAXIOV, IOV_MAX in libc).
+pub(crate) const IOV_MAX: usize = 1024;
+
 /// A socket fd shared with the ops in flight on it, and the driver of its core.
+///
+/// Clones (the read and write halves) share the fd and the [`Stash`] of what dropped
+/// receives and accepts left behind; every receive and accept goes through the stash
+/// first, so a dropped future loses no data (see `driver::ops::stash`).
 #[derive(Clone)]
 pub(crate) struct Socket {
     pub(crate) fd: SharedFd,
     driver: Rc<Driver>,
+    stash: Rc<Stash>,
     /// The last receive did not fill its buffer, so the socket is probably drained and the
     /// next receive should wait for readiness before trying (IORING_RECVSEND_POLL_FIRST).
     /// Request/response traffic (an echo server) then skips one failed receive attempt
@@ -26,6 +36,15 @@ pub(crate) struct Socket {
 }
 
 impl Socket {
+    fn new(fd: OwnedFd, driver: Rc<Driver>) -> Self {
+        Self {
+            fd: SharedFd::new(fd),
+            driver,
+            stash: Rc::default(),
+            drained: Cell::new(false),
+        }
+    }
+
     /// Wraps an fd for the current core's driver.
     ///
     /// # Panics
@@ -33,11 +52,7 @@ impl Socket {
     /// Outside a ringcore runtime.
     #[track_caller]
     pub(crate) fn from_fd(fd: OwnedFd) -> Self {
-        Self {
-            fd: SharedFd::new(fd),
-            driver: context::driver(),
-            drained: Cell::new(false),
-        }
+        Self::new(fd, context::driver())
     }
 
     /// Creates a socket through the ring (IORING_OP_SOCKET), or with socket(2) on kernels
@@ -57,11 +72,7 @@ impl Socket {
             } else {
                 sys::socket(domain, ty, 0)?
             };
-            Ok(Socket {
-                fd: SharedFd::new(fd),
-                driver,
-                drained: Cell::new(false),
-            })
+            Ok(Socket::new(fd, driver))
         }
     }
 
@@ -108,17 +119,78 @@ impl Socket {
         sys::take_error(self.fd.borrow())
     }
 
-    /// IORING_OP_ACCEPT; the new socket belongs to the same core.
+    /// Message-oriented (datagram, seqpacket): a stashed message is taken whole.
+    fn is_datagram(&self) -> bool {
+        !matches!(
+            self.get_int(libc::SOL_SOCKET, libc::SO_TYPE),
+            Ok(libc::SOCK_STREAM)
+        )
+    }
+
+    /// Received data (or an error) that dropped receives left in the stash, copied into
+    /// `dst` — for the poll-based read path.
+    ///
+    /// `Ready(Some(Ok(n)))`: `n` stashed bytes were copied (0: end-of-stream or an empty
+    /// datagram); `Ready(Some(Err(e)))`: an error a dropped receive saw; `Ready(None)`:
+    /// nothing is stashed and no dropped receive is in flight, so the caller may receive
+    /// itself; `Pending`: a dropped receive is still in flight (its data must come first),
+    /// and the waker is woken when it completes.
+    #[allow(dead_code)]
+    pub(crate) fn poll_stashed(
+        &self,
+        cx: &mut Context<'_>,
+        dst: &mut [u8],
+    ) -> Poll<Option<io::Result<usize>>> {
+        if self.stash.poll_settled(cx).is_pending() {
+            return Poll::Pending;
+        }
+        if self.stash.is_empty() {
+            return Poll::Ready(None);
+        }
+        let cap = dst.len();
+        let taken = self.stash.take_data(cap, self.is_datagram(), |src| {
+            dst[..src.len()].copy_from_slice(src)
+        });
+        Poll::Ready(taken.map(|res| res.map(|(n, _)| n)))
+    }
+
+    /// Waits for receives dropped in flight, then takes what they left into `bufs`, in
+    /// order. `None` when nothing was stashed.
+    async fn take_stashed<B: IoBufMut>(
+        &self,
+        bufs: &mut [B],
+    ) -> Option<io::Result<(usize, Option<SockAddr>)>> {
+        self.stash.settled().await;
+        if self.stash.is_empty() {
+            return None;
+        }
+        let cap = bufs.iter().map(|b| b.bytes_total()).sum();
+        self.stash.take_data(cap, self.is_datagram(), |mut src| {
+            for b in bufs.iter_mut() {
+                let k = src.len().min(b.bytes_total());
+                // SAFETY: `k <= bytes_total` writable bytes at the buffer's stable pointer,
+                // owned by the caller's buffer; `src` is a distinct Vec's memory.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(src.as_ptr(), b.stable_mut_ptr(), k);
+                    b.set_init(k);
+                }
+                src = &src[k..];
+            }
+        })
+    }
+
+    /// Accepts a connection: one a dropped accept left in the stash, else
+    /// IORING_OP_ACCEPT. The new socket belongs to the same core.
     pub(crate) async fn accept(&self) -> io::Result<(Socket, SockAddr)> {
-        let (fd, addr) = self.driver.submit(Accept::new(self.fd.clone())).await?;
-        Ok((
-            Socket {
-                fd: SharedFd::new(fd),
-                driver: self.driver.clone(),
-                drained: Cell::new(false),
-            },
-            addr,
-        ))
+        self.stash.settled().await;
+        let (fd, addr) = match self.stash.take_accepted() {
+            Some(accepted) => accepted,
+            None => {
+                let accept = Accept::new(self.fd.clone(), self.stash.clone());
+                self.driver.submit(accept).await?
+            }
+        };
+        Ok((Socket::new(fd, self.driver.clone()), addr))
     }
 
     /// IORING_OP_CONNECT.
@@ -131,8 +203,15 @@ impl Socket {
             .await
     }
 
-    /// IORING_OP_RECV into the start of `buf`.
+    /// Receives into the start of `buf`: what dropped receives left in the stash, else
+    /// IORING_OP_RECV.
     pub(crate) async fn recv<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
+        let mut one = [buf];
+        if let Some(res) = self.take_stashed(&mut one).await {
+            let [buf] = one;
+            return (res.map(|(n, _)| n), buf);
+        }
+        let [buf] = one;
         let want = buf.bytes_total();
         let (res, buf) = self
             .driver
@@ -141,6 +220,7 @@ impl Socket {
                 buf,
                 flags: 0,
                 poll_first: self.drained.get(),
+                stash: self.stash.clone(),
             })
             .await;
         self.drained.set(matches!(res, Ok(n) if n < want && n > 0));
@@ -148,11 +228,11 @@ impl Socket {
     }
 
     /// Sends `buf`'s initialised bytes: IORING_OP_SEND, or, when this send would go out
-    /// alone in the next io_uring_enter (no other task ready, no SQE queued, inline budget
-    /// left), send(2) with MSG_DONTWAIT first, which completes at once when the socket
-    /// buffer has room and falls back to the ring on EAGAIN.
+    /// alone in the next io_uring_enter (see `context::may_complete_inline`), send(2) with
+    /// MSG_DONTWAIT first, which completes at once when the socket buffer has room and
+    /// falls back to the ring on EAGAIN.
     pub(crate) async fn send<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        if crate::runtime::context::nothing_else_ready() && self.driver.try_inline() {
+        if context::may_complete_inline(&self.driver) {
             // SAFETY: `bytes_init` initialised bytes at `stable_ptr` belong to `buf`, which
             // we hold for the whole call.
             let res = unsafe {
@@ -175,22 +255,45 @@ impl Socket {
             .await
     }
 
-    /// Sends every initialised byte of `buf`, looping over short sends.
+    /// Sends every initialised byte of `buf`, looping over short sends. An error says how
+    /// many bytes went out before it (see `io::transfer_all`).
     pub(crate) async fn send_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
         let total = buf.bytes_init();
         let zero = io::ErrorKind::WriteZero;
         crate::io::transfer_all(buf, total, zero, "send", |slice, _| self.send(slice)).await
     }
 
-    /// IORING_OP_SENDMSG of `bufs` in order, to `addr` if set.
-    pub(crate) fn sendmsg<B: IoBuf>(&self, bufs: Vec<B>, addr: Option<SockAddr>) -> Op<SendMsg<B>> {
+    /// IORING_OP_SENDMSG of `bufs` in order, to `addr` if set. `InvalidInput` for more
+    /// than [`IOV_MAX`] buffers.
+    pub(crate) async fn sendmsg<B: IoBuf>(
+        &self,
+        bufs: Vec<B>,
+        addr: Option<SockAddr>,
+    ) -> BufResult<usize, Vec<B>> {
+        if let Err(e) = check_iov(bufs.len()) {
+            return (Err(e), bufs);
+        }
         self.driver
             .submit(SendMsg::new(self.fd.clone(), bufs, addr))
+            .await
     }
 
-    /// IORING_OP_RECVMSG into `bufs` in order; reports the sender's address.
-    pub(crate) fn recvmsg<B: IoBufMut>(&self, bufs: Vec<B>) -> Op<RecvMsg<B>> {
-        self.driver.submit(RecvMsg::new(self.fd.clone(), bufs))
+    /// Receives into `bufs` in order: what dropped receives left in the stash, else
+    /// IORING_OP_RECVMSG. Reports the sender's address when the receive recorded one.
+    /// `InvalidInput` for more than [`IOV_MAX`] buffers.
+    pub(crate) async fn recvmsg<B: IoBufMut>(
+        &self,
+        mut bufs: Vec<B>,
+    ) -> BufResult<(usize, Option<SockAddr>), Vec<B>> {
+        if let Err(e) = check_iov(bufs.len()) {
+            return (Err(e), bufs);
+        }
+        if let Some(res) = self.take_stashed(&mut bufs).await {
+            return (res, bufs);
+        }
+        let op = RecvMsg::new(self.fd.clone(), bufs, self.stash.clone());
+        let (res, bufs) = self.driver.submit(op).await;
+        (res.map(|(n, addr)| (n, Some(addr))), bufs)
     }
 
     /// IORING_OP_POLL_ADD, one shot.
@@ -200,6 +303,17 @@ impl Socket {
             events,
         })
     }
+}
+
+/// More than [`IOV_MAX`] buffers is `InvalidInput`, as std's vectored calls report it.
+fn check_iov(n: usize) -> io::Result<()> {
+    if n > IOV_MAX {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{n} buffers in one vectored op; at most {IOV_MAX} (IOV_MAX)"),
+        ));
+    }
+    Ok(())
 }
 
 impl AsFd for Socket {

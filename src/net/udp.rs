@@ -135,7 +135,12 @@ impl UdpSocket {
     /// As [`recv`](UdpSocket::recv).
     pub async fn recv_from<B: IoBufMut>(&self, buf: B) -> BufResult<(usize, SocketAddr), B> {
         let (res, buf) = single(self.sock.recvmsg(vec![buf]).await);
-        (res.and_then(|(n, addr)| Ok((n, addr.to_inet()?))), buf)
+        let res = res.and_then(|(n, addr)| match addr {
+            Some(addr) => Ok((n, addr.to_inet()?)),
+            // A datagram a dropped `recv` received: its sender was not recorded.
+            None => Ok((n, self.peer_addr().unwrap_or_else(|_| unspecified(self)))),
+        });
+        (res, buf)
     }
 
     /// The local address (getsockname(2)).
@@ -184,5 +189,13 @@ impl std::fmt::Debug for UdpSocket {
             .field("fd", &self.sock.fd.raw())
             .field("local", &self.local_addr().ok())
             .finish()
+    }
+}
+
+/// The unspecified address of `socket`'s family, port 0.
+fn unspecified(socket: &UdpSocket) -> SocketAddr {
+    match socket.local_addr() {
+        Ok(SocketAddr::V6(_)) => SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 0)),
+        _ => SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, 0)),
     }
 }

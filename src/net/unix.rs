@@ -447,10 +447,18 @@ impl UnixDatagram {
     /// As [`recv`](UnixDatagram::recv).
     pub async fn recv_from<B: IoBufMut>(&self, buf: B) -> BufResult<(usize, UnixSocketAddr), B> {
         let (res, buf) = single(self.sock.recvmsg(vec![buf]).await);
-        (
-            res.map(|(n, addr)| (n, UnixSocketAddr::from_raw(&addr))),
-            buf,
-        )
+        let res = res.map(|(n, addr)| match addr {
+            Some(addr) => (n, UnixSocketAddr::from_raw(&addr)),
+            // A datagram a dropped `recv` received: its sender was not recorded.
+            None => (
+                n,
+                self.sock
+                    .peer_addr()
+                    .map(|a| UnixSocketAddr::from_raw(&a))
+                    .unwrap_or_else(|_| UnixSocketAddr::from_raw(&SockAddr::empty())),
+            ),
+        });
+        (res, buf)
     }
 
     /// The local address (getsockname(2)).

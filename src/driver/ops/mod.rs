@@ -4,3 +4,4 @@
 pub(crate) mod fs;
 pub(crate) mod net;
 pub(crate) mod rw;
+pub(crate) mod stash;

@@ -3,16 +3,19 @@
 //! send(2), recv(2), sendmsg(2), recvmsg(2), poll(2)).
 //!
 //! Every address the kernel reads or fills lives in a `Box` owned by the op, so it stays at
-//! one address while the SQE points at it. The fd-producing ops (`Socket`, `Accept`)
-//! close the descriptor of a CQE nobody waits for (RELIABILITY H4).
+//! one address while the SQE points at it. `Socket` closes the descriptor of a CQE nobody
+//! waits for (docs/hazards.md, H4). The receives and `Accept` never lose what a late CQE
+//! carries: it goes to their socket's [`Stash`] for the next op (H14).
 
 use std::io;
 use std::os::fd::OwnedFd;
+use std::rc::Rc;
 
 use io_uring::{opcode, squeue, types};
 
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::driver::op::{Completion, OpCode};
+use crate::driver::ops::stash::{self, Stash, Stashed};
 use crate::driver::shared_fd::SharedFd;
 use crate::sys;
 use crate::sys::socket::SockAddr;
@@ -43,18 +46,21 @@ unsafe impl OpCode for Socket {
     }
 }
 
-/// accept4(fd, &addr, &len, SOCK_CLOEXEC). Produces an fd: a late CQE closes it.
+/// accept4(fd, &addr, &len, SOCK_CLOEXEC). Produces an fd: a late CQE hands it to the
+/// listener's stash, for the next accept.
 pub(crate) struct Accept {
     pub(crate) fd: SharedFd,
     /// Filled by the kernel with the peer's address and its length.
     pub(crate) addr: Box<SockAddr>,
+    pub(crate) stash: Rc<Stash>,
 }
 
 impl Accept {
-    pub(crate) fn new(fd: SharedFd) -> Self {
+    pub(crate) fn new(fd: SharedFd, stash: Rc<Stash>) -> Self {
         Self {
             fd,
             addr: Box::new(SockAddr::empty()),
+            stash,
         }
     }
 }
@@ -78,9 +84,19 @@ unsafe impl OpCode for Accept {
         Ok((fd, *self.addr))
     }
 
+    fn orphaned(&mut self) {
+        self.stash.orphaned();
+    }
+
     fn late_cqe(self, cqe: Completion) {
-        // The connection was accepted but nobody waits for it: close it (the peer sees EOF).
-        drop(cqe.result.map(sys::fd::adopt));
+        // The connection was accepted but its accept was dropped: keep it for the next
+        // accept (closed with the listener's last clone if none comes). Errors (ECANCELED,
+        // or EMFILE the next accept will see for itself) leave nothing.
+        let item = cqe
+            .result
+            .ok()
+            .map(|fd| Stashed::Accepted(sys::fd::adopt(fd), *self.addr));
+        self.stash.settle(item);
     }
 }
 
@@ -108,13 +124,15 @@ unsafe impl OpCode for Connect {
 /// first receive attempt instead of trying it at submission.
 const IORING_RECVSEND_POLL_FIRST: u16 = 1;
 
-/// recv(fd, buf, flags) into the start of `buf`.
+/// recv(fd, buf, flags) into the start of `buf`. A late CQE's bytes go to the socket's
+/// stash.
 pub(crate) struct Recv<B> {
     pub(crate) fd: SharedFd,
     pub(crate) buf: B,
     pub(crate) flags: i32,
     /// Skip the attempt at submission (the caller expects no data yet).
     pub(crate) poll_first: bool,
+    pub(crate) stash: Rc<Stash>,
 }
 
 // SAFETY: the SQE points at `buf`'s stable memory (IoBufMut's contract) and names `fd`,
@@ -134,14 +152,21 @@ unsafe impl<B: IoBufMut> OpCode for Recv<B> {
             .build()
     }
 
-    fn complete(mut self, cqe: Completion) -> Self::Output {
-        let res = cqe.result.map(|n| {
-            let n = n as usize;
-            // SAFETY: the kernel wrote `n <= bytes_total` bytes from the start of the buffer.
-            unsafe { self.buf.set_init(n) };
-            n
-        });
-        (res, self.buf)
+    fn complete(self, cqe: Completion) -> Self::Output {
+        super::rw::filled(self.buf, cqe)
+    }
+
+    fn orphaned(&mut self) {
+        self.stash.orphaned();
+    }
+
+    fn late_cqe(self, cqe: Completion) {
+        let Self { buf, stash, .. } = self;
+        stash.settle(stash::received(cqe.result, None, |n| {
+            // SAFETY: the kernel wrote `n <= bytes_total` bytes at the start of the buffer,
+            // which this op owned until now (IoBufMut's stable pointer).
+            unsafe { std::slice::from_raw_parts(buf.stable_ptr(), n) }.to_vec()
+        }));
     }
 }
 
@@ -165,7 +190,7 @@ unsafe impl<B: IoBuf> OpCode for Send<B> {
     }
 
     fn complete(self, cqe: Completion) -> Self::Output {
-        (cqe.result.map(|n| n as usize), self.buf)
+        super::rw::counted(self.buf, cqe)
     }
 }
 
@@ -194,6 +219,13 @@ impl MsgParts {
             p.hdr.msg_namelen = p.addr.len;
         }
         parts
+    }
+
+    /// The address recvmsg filled in, with the length the kernel wrote.
+    fn source(&self) -> SockAddr {
+        let mut addr = self.addr;
+        addr.len = self.hdr.msg_namelen;
+        addr
     }
 }
 
@@ -240,14 +272,16 @@ unsafe impl<B: IoBuf> OpCode for SendMsg<B> {
 }
 
 /// recvmsg(fd, msg, 0): fills `bufs` in order (scatter) and reports the sender's address.
+/// A late CQE's bytes and address go to the socket's stash.
 pub(crate) struct RecvMsg<B> {
     pub(crate) fd: SharedFd,
     bufs: Vec<B>,
     parts: Box<MsgParts>,
+    stash: Rc<Stash>,
 }
 
 impl<B: IoBufMut> RecvMsg<B> {
-    pub(crate) fn new(fd: SharedFd, mut bufs: Vec<B>) -> Self {
+    pub(crate) fn new(fd: SharedFd, mut bufs: Vec<B>, stash: Rc<Stash>) -> Self {
         let iov = bufs
             .iter_mut()
             .map(|b| libc::iovec {
@@ -259,6 +293,7 @@ impl<B: IoBufMut> RecvMsg<B> {
             fd,
             bufs,
             parts: MsgParts::new(iov, Some(SockAddr::empty())),
+            stash,
         }
     }
 }
@@ -281,11 +316,28 @@ unsafe impl<B: IoBufMut> OpCode for RecvMsg<B> {
                 unsafe { b.set_init(k) };
                 left -= k;
             }
-            let mut addr = self.parts.addr;
-            addr.len = self.parts.hdr.msg_namelen;
-            (n, addr)
+            (n, self.parts.source())
         });
         (res, self.bufs)
+    }
+
+    fn orphaned(&mut self) {
+        self.stash.orphaned();
+    }
+
+    fn late_cqe(self, cqe: Completion) {
+        let from = Some(self.parts.source());
+        let bufs = &self.bufs;
+        self.stash.settle(stash::received(cqe.result, from, |n| {
+            let mut out = Vec::with_capacity(n);
+            for b in bufs {
+                let k = (n - out.len()).min(b.bytes_total());
+                // SAFETY: the kernel filled the buffers in order; `k` bytes of this one,
+                // which this op owned until now.
+                out.extend_from_slice(unsafe { std::slice::from_raw_parts(b.stable_ptr(), k) });
+            }
+            out
+        }));
     }
 }
 

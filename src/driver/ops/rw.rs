@@ -26,14 +26,8 @@ unsafe impl<B: IoBufMut> OpCode for Read<B> {
             .build()
     }
 
-    fn complete(mut self, cqe: Completion) -> Self::Output {
-        let res = cqe.result.map(|n| {
-            let n = n as usize;
-            // SAFETY: the kernel wrote `n <= bytes_total` bytes from the start of the buffer.
-            unsafe { self.buf.set_init(n) };
-            n
-        });
-        (res, self.buf)
+    fn complete(self, cqe: Completion) -> Self::Output {
+        filled(self.buf, cqe)
     }
 }
 
@@ -57,6 +51,23 @@ unsafe impl<B: IoBuf> OpCode for Write<B> {
     }
 
     fn complete(self, cqe: Completion) -> Self::Output {
-        (cqe.result.map(|n| n as usize), self.buf)
+        counted(self.buf, cqe)
     }
+}
+
+/// The output of a read or receive into the start of `buf`: the count, with `buf`'s
+/// initialised length moved up to cover the bytes the kernel wrote.
+pub(crate) fn filled<B: IoBufMut>(mut buf: B, cqe: Completion) -> BufResult<usize, B> {
+    let res = cqe.result.map(|n| {
+        let n = n as usize;
+        // SAFETY: the kernel wrote `n <= bytes_total` bytes from the start of the buffer.
+        unsafe { buf.set_init(n) };
+        n
+    });
+    (res, buf)
+}
+
+/// The output of a write or send of `buf`: the count, and the buffer back.
+pub(crate) fn counted<B>(buf: B, cqe: Completion) -> BufResult<usize, B> {
+    (cqe.result.map(|n| n as usize), buf)
 }

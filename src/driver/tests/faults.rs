@@ -27,7 +27,7 @@ use io_uring::{opcode, squeue};
 
 use super::{CountedBuf, FakeRing, FakeState, driver};
 use crate::driver::Driver;
-use crate::driver::lifecycle::CANCEL_USER_DATA;
+use crate::driver::lifecycle::decode_cancel;
 use crate::driver::ops::rw::Read;
 use crate::driver::ring::Cqe;
 use crate::fs::File;
@@ -108,7 +108,7 @@ impl Faults {
     }
 
     fn post(&mut self, ready: &mut VecDeque<Cqe>, user_data: u64, result: i32) {
-        if user_data != CANCEL_USER_DATA {
+        if decode_cancel(user_data).is_none() {
             let n = self.cqes.entry(user_data).or_default();
             *n += 1;
             assert_eq!(*n, 1, "op {user_data:#x} got a second CQE");
@@ -203,10 +203,10 @@ pub(super) fn enter(st: &mut FakeState) -> io::Result<usize> {
     f.in_kernel.extend(raw);
     let mut ops: Vec<RawSqe> = f.in_kernel.drain(..).map(|r| RawSqe::parse(&r)).collect();
     // Cancels first: they cut short the ops they name that are still in the kernel.
-    for cancel in ops
+    for (cancel, cancel_user_data) in ops
         .iter()
         .filter(|s| s.opcode == opcode::AsyncCancel::CODE)
-        .map(|s| s.addr)
+        .map(|s| (s.addr, s.user_data))
         .collect::<Vec<_>>()
     {
         let found = ops
@@ -220,7 +220,7 @@ pub(super) fn enter(st: &mut FakeState) -> io::Result<usize> {
             }
             None => -libc::ENOENT,
         };
-        f.post(&mut st.ready, CANCEL_USER_DATA, res);
+        f.post(&mut st.ready, cancel_user_data, res);
     }
     for sqe in ops {
         if sqe.opcode == opcode::AsyncCancel::CODE {
@@ -262,7 +262,7 @@ impl FakeRing {
         for (ud, _) in st
             .submitted
             .iter()
-            .filter(|(ud, _)| *ud != CANCEL_USER_DATA)
+            .filter(|(ud, _)| decode_cancel(*ud).is_none())
         {
             assert_eq!(f.cqes.get(ud), Some(&1), "op {ud:#x} never completed");
         }
