@@ -215,7 +215,7 @@ impl<T: PollRead> PollIo<T> {
         if buf.is_empty() {
             return Poll::Ready(Ok(0));
         }
-        if let Some(res) = ready!(poll_stashed(&self.sock, cx, buf)) {
+        if let Some(res) = ready!(self.sock.poll_stashed(cx, buf)) {
             return Poll::Ready(res);
         }
         let (ptr, len) = (buf.as_mut_ptr(), buf.len());
@@ -314,17 +314,6 @@ impl<T: PollWrite> PollIo<T> {
     }
 }
 
-/// Stand-in for `Socket::poll_stashed` (bytes or an error left by a dropped
-/// ownership-passing receive), until the socket has a stash: nothing is ever stashed.
-fn poll_stashed(
-    sock: &Socket,
-    cx: &mut Context<'_>,
-    dst: &mut [u8],
-) -> Poll<Option<io::Result<usize>>> {
-    let _ = (sock, cx, dst);
-    Poll::Ready(None)
-}
-
 impl<T: std::fmt::Debug> std::fmt::Debug for PollIo<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PollIo")
@@ -352,11 +341,15 @@ mod tokio_impls {
             if buf.remaining() == 0 {
                 return Poll::Ready(Ok(()));
             }
-            // The stash copies through `&mut [u8]`, so it needs initialised bytes.
-            if let Some(res) = ready!(poll_stashed(&this.sock, cx, buf.initialize_unfilled())) {
-                let n = res?;
-                buf.advance(n);
-                return Poll::Ready(Ok(()));
+            // The stash copies through `&mut [u8]`, so it needs initialised bytes; initialise
+            // (zero) the unfilled part only when there is something stashed.
+            if !this.sock.stash_is_clear() {
+                let dst = buf.initialize_unfilled();
+                if let Some(res) = ready!(this.sock.poll_stashed(cx, dst)) {
+                    let n = res?;
+                    buf.advance(n);
+                    return Poll::Ready(Ok(()));
+                }
             }
             // SAFETY: recv(2) only writes into the unfilled part; we never read it here.
             let unfilled = unsafe { buf.unfilled_mut() };

@@ -107,7 +107,6 @@ impl Stash {
     }
 
     /// Orphans still in flight.
-    #[cfg(test)]
     pub(crate) fn orphans(&self) -> u32 {
         self.orphans.get()
     }
