@@ -156,6 +156,7 @@ impl Socket {
     /// True when [`poll_stashed`](Socket::poll_stashed) would return `Ready(None)` now:
     /// nothing stashed and no dropped receive in flight. Registers no waker. (Lets the
     /// poll path skip initialising a caller's uninitialised buffer.)
+    #[cfg_attr(not(feature = "tokio-io"), allow(dead_code))]
     pub(crate) fn stash_is_clear(&self) -> bool {
         self.stash.orphans() == 0 && self.stash.is_empty()
     }
