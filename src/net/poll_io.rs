@@ -440,3 +440,80 @@ mod futures_impls {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::future::poll_fn;
+    use std::io::Write;
+    use std::task::{Context, Waker};
+
+    use crate::net::UnixStream;
+    use crate::runtime::context;
+
+    #[test]
+    fn a_pending_read_keeps_one_poll_armed_across_calls_and_dropped_callers() {
+        crate::block_on(async {
+            let driver = context::driver();
+            let (a, mut peer) = std::os::unix::net::UnixStream::pair().unwrap();
+            let mut a = UnixStream::from_std(a).into_poll_io();
+            let mut buf = [0u8; 8];
+            let mut cx = Context::from_waker(Waker::noop());
+            let before = driver.stats();
+            // Empty socket: the first call finds EAGAIN and arms POLL_ADD; later calls
+            // (as from a new future after the old one was dropped) reuse it.
+            assert!(a.poll_read(&mut cx, &mut buf).is_pending());
+            assert!(a.poll_read(&mut cx, &mut buf).is_pending());
+            crate::yield_now().await;
+            assert!(a.poll_read(&mut cx, &mut buf).is_pending());
+            peer.write_all(b"hi").unwrap();
+            let n = poll_fn(|cx| a.poll_read(cx, &mut buf)).await.unwrap();
+            assert_eq!(&buf[..n], b"hi");
+            let after = driver.stats();
+            assert_eq!(
+                after.ops_submitted - before.ops_submitted,
+                1,
+                "one POLL_ADD"
+            );
+            assert_eq!(after.ops_cancelled, before.ops_cancelled, "none cancelled");
+            // A short read: the next call waits for readiness first (arms a poll) rather
+            // than trying recv(2); dropping the PollIo then cancels that poll.
+            assert!(a.poll_read(&mut cx, &mut buf).is_pending());
+            assert_eq!(driver.stats().ops_submitted - before.ops_submitted, 2);
+            assert!(a.read.op.is_some());
+            drop(a);
+            assert_eq!(driver.stats().ops_cancelled - before.ops_cancelled, 1);
+        });
+    }
+
+    #[test]
+    fn a_full_send_buffer_waits_for_pollout_then_sends() {
+        crate::block_on(async {
+            let (a, peer) = std::os::unix::net::UnixStream::pair().unwrap();
+            let mut a = UnixStream::from_std(a).into_poll_io();
+            let chunk = vec![7u8; 64 * 1024];
+            let mut cx = Context::from_waker(Waker::noop());
+            let mut sent = 0;
+            // Fill the socket buffer until a write is refused.
+            while let std::task::Poll::Ready(n) = a.poll_write(&mut cx, &chunk) {
+                sent += n.unwrap();
+                assert!(sent < 64 << 20, "the send buffer never filled");
+            }
+            assert!(a.write.op.is_some(), "a POLLOUT poll is armed");
+            // The peer drains on another thread; the write completes when room appears.
+            let reader = std::thread::spawn(move || {
+                let mut peer = peer;
+                let mut total = 0;
+                let mut buf = vec![0u8; 1 << 16];
+                loop {
+                    match std::io::Read::read(&mut peer, &mut buf).unwrap() {
+                        0 => return total,
+                        n => total += n,
+                    }
+                }
+            });
+            sent += poll_fn(|cx| a.poll_write(cx, &chunk)).await.unwrap();
+            drop(a);
+            assert_eq!(reader.join().unwrap(), sent);
+        });
+    }
+}
