@@ -45,8 +45,10 @@
 //!   [`submit_to`] and [`spawn_on`] (run work on another core), [`channel`] (bounded
 //!   cross-core channels);
 //! - [`time`]: `sleep`, `timeout` (asyncio's `wait_for`), `interval`;
-//! - [`fs`]: files and directories through the ring;
-//! - [`net`]: TCP, UDP and Unix sockets through the ring;
+//! - [`fs`]: files and directories through the ring; `fs::PollFile` for the tokio and
+//!   futures I/O traits;
+//! - [`net`]: TCP, UDP and Unix sockets through the ring; [`net::PollIo`]
+//!   (`into_poll_io()`) for the tokio and futures I/O traits;
 //! - [`signal`]: `ctrl_c`, a future that completes on SIGINT;
 //! - [`buf`]: the buffer traits I/O calls take;
 //! - [`offload`]: `spawn_blocking` for calls that would block the core, and `ProcessPool`

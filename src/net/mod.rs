@@ -18,6 +18,12 @@
 //! Sends use MSG_NOSIGNAL: writing to a connection the peer closed returns `BrokenPipe`
 //! instead of raising SIGPIPE.
 //!
+//! For crates written against `tokio::io` or `futures_io` traits (hyper, tokio-rustls,
+//! codecs), `into_poll_io()` on a stream or an owned half gives a [`PollIo`]: readiness
+//! through the ring (IORING_OP_POLL_ADD) and non-blocking recv(2)/send(2) on the core's
+//! thread into the caller's borrowed buffers; see [`PollIo`] for the trait impls (features
+//! `tokio-io`, `futures-io`, both on by default).
+//!
 //! Name resolution (getaddrinfo) blocks, so constructors take resolved addresses; resolve
 //! host names with [`spawn_blocking`](crate::offload::spawn_blocking) first.
 
