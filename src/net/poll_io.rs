@@ -71,6 +71,9 @@ poll_source! {
 /// `std::io::Read`/`Write`, so it implements `tokio::io::AsyncRead + AsyncWrite`
 /// (feature `tokio-io`) and `futures_io::AsyncRead + AsyncWrite` (feature `futures-io`)
 /// for crates such as hyper, tokio-rustls, tokio-util's codecs or `futures::io::copy`.
+/// Both features are on by default: each adds only a trait crate (tokio with no features
+/// of its own). Only the traits cross over: tokio's types (its sockets, timers) still need
+/// a tokio runtime.
 ///
 /// Made by `into_poll_io()` on [`TcpStream`], [`UnixStream`], [`OwnedReadHalf`] and
 /// [`OwnedWriteHalf`]. A read first takes what an earlier, dropped ownership-passing read
