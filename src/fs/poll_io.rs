@@ -433,8 +433,9 @@ mod tokio_impls {
     }
 
     /// Seeks after writing out the buffer; `SeekFrom::End` reads the size with fstat(2).
-    /// `start_seek` only records the target, so it never fails; `poll_complete` reports
-    /// the errors (`InvalidInput` for a negative position).
+    /// `start_seek` only records the target, so it never fails (a second `start_seek`
+    /// before `poll_complete` replaces the first); `poll_complete` reports the errors
+    /// (`InvalidInput` for a negative position, or an earlier buffered write's error).
     impl AsyncSeek for PollFile {
         fn start_seek(self: Pin<&mut Self>, position: SeekFrom) -> io::Result<()> {
             self.get_mut().seek = Some(position);
