@@ -1,6 +1,7 @@
 //! Peer reset, half-close and end-of-stream through the tokio traits: the same scripted
 //! scenario runs over tokio's own `TcpStream` (in a tokio runtime) and over a ringcore
-//! `PollIo<TcpStream>` (in `ringcore::block_on`), against the same std peer, and both must
+//! `PollIo<TcpStream>` (in `ringcore::block_on`), against the same std peer (and the same for
+//! tokio's and ringcore's `UnixStream`), and both must
 //! report the same results step by step.
 #![cfg(feature = "tokio-io")]
 
@@ -216,5 +217,84 @@ fn peer_closes_with_unread_data_resets() {
         Step::Write(b"c"),
     ];
     let log = same_as_tokio(peer, &steps);
+    assert!(log[1].contains("ConnectionReset"), "{log:?}");
+}
+
+/// The Unix-domain form of `same_as_tokio`: tokio's `UnixStream` against ringcore's, with a
+/// std peer on a socket file.
+fn unix_same_as_tokio(
+    peer: fn(std::os::unix::net::UnixStream) -> String,
+    steps: &[Step],
+) -> Vec<String> {
+    fn with_unix_peer(
+        peer: fn(std::os::unix::net::UnixStream) -> String,
+        ours: impl FnOnce(&std::path::Path) -> Vec<String>,
+    ) -> (Vec<String>, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sock");
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let peer = std::thread::spawn(move || peer(listener.accept().unwrap().0));
+        let log = ours(&path);
+        (log, peer.join().unwrap())
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let tokio = with_unix_peer(peer, |path| {
+        rt.block_on(async {
+            let mut s = tokio::net::UnixStream::connect(path).await.unwrap();
+            run_script(&mut s, steps).await
+        })
+    });
+    let ring = with_unix_peer(peer, |path| {
+        ringcore::block_on(async {
+            let s = ringcore::net::UnixStream::connect(path).await.unwrap();
+            run_script(&mut s.into_poll_io(), steps).await
+        })
+    });
+    assert_eq!(ring, tokio, "ringcore (left) and tokio (right) differ");
+    ring.0
+}
+
+#[test]
+fn unix_end_of_stream_and_half_close() {
+    fn peer(mut s: std::os::unix::net::UnixStream) -> String {
+        s.write_all(b"hello").unwrap();
+        s.shutdown(Shutdown::Write).unwrap();
+        let mut got = String::new();
+        s.read_to_string(&mut got).unwrap();
+        got
+    }
+    let steps = [
+        Step::ReadToEnd,
+        Step::Read,
+        Step::Write(b"bye"),
+        Step::Shutdown,
+        Step::Write(b"late"),
+    ];
+    let log = unix_same_as_tokio(peer, &steps);
+    assert_eq!(log[0], "ReadToEnd -> Ok(\"hello\")");
+    assert!(log[4].contains("BrokenPipe"), "{log:?}");
+}
+
+#[test]
+fn unix_peer_closes_with_unread_data() {
+    // A Unix stream socket closed with unread data gives its peer ECONNRESET.
+    fn peer(mut s: std::os::unix::net::UnixStream) -> String {
+        let mut one = [0u8; 1];
+        s.read_exact(&mut one).unwrap();
+        drop(s);
+        String::from_utf8_lossy(&one).into_owned()
+    }
+    let steps = [
+        Step::Write(b"ab"),
+        Step::Pause(50),
+        Step::Read,
+        Step::Read,
+        Step::Write(b"c"),
+        Step::Shutdown,
+    ];
+    let log = unix_same_as_tokio(peer, &steps);
     assert!(log[1].contains("ConnectionReset"), "{log:?}");
 }
