@@ -1,8 +1,7 @@
 //! Peer reset, half-close and end-of-stream through the tokio traits: the same scripted
 //! scenario runs over tokio's own `TcpStream` (in a tokio runtime) and over a ringcore
-//! `PollIo<TcpStream>` (in `ringcore::block_on`), against the same std peer (and the same for
-//! tokio's and ringcore's `UnixStream`), and both must
-//! report the same results step by step.
+//! `PollIo<TcpStream>` (in `ringcore::block_on`), against the same std peer, and both must
+//! report the same results step by step; likewise tokio's and ringcore's `UnixStream`.
 #![cfg(feature = "tokio-io")]
 
 use std::io::{Read, Write};
