@@ -35,6 +35,8 @@
 //! # Map of the crate
 //!
 //! - [`block_on`], [`spawn`], [`JoinHandle`], [`yield_now`], [`Runtime`]: running tasks;
+//!   `#[ringcore::main]` and `#[ringcore::test]` (feature `macros`, on by default) to run an
+//!   `async fn main` or test on a runtime;
 //! - [`task`]: named tasks, [`task::JoinSet`] (asyncio's `TaskGroup`);
 //! - [`future`]: `join_all` (`gather`), `try_join_all`, `select`, `as_completed`, `retry`;
 //! - [`sync`]: core-local `Mutex`, `RwLock`, `Semaphore`, `Event`, `Notify`, `Barrier`,
@@ -50,6 +52,7 @@
 //! - [`net`]: TCP, UDP and Unix sockets through the ring; [`net::PollIo`]
 //!   (`into_poll_io()`) for the tokio and futures I/O traits;
 //! - [`signal`]: `ctrl_c`, a future that completes on SIGINT;
+//! - [`io`]: `BufReader` (`read_line`, `lines`) and `BufWriter` over sockets and files;
 //! - [`buf`]: the buffer traits I/O calls take;
 //! - [`offload`]: `spawn_blocking` for calls that would block the core, and `ProcessPool`
 //!   for CPU-bound jobs in worker processes.
@@ -58,7 +61,6 @@
 
 mod driver;
 mod executor;
-mod io;
 mod runtime;
 mod sys;
 
@@ -67,6 +69,7 @@ pub mod channel;
 pub mod debug;
 pub mod fs;
 pub mod future;
+pub mod io;
 pub mod net;
 pub mod offload;
 pub mod signal;
@@ -74,6 +77,15 @@ pub mod stream;
 pub mod sync;
 pub mod task;
 pub mod time;
+
+/// `#[ringcore::main]`: runs an `async fn main` on a ringcore runtime (feature `macros`,
+/// on by default).
+#[cfg(feature = "macros")]
+pub use ringcore_macros::main;
+/// `#[ringcore::test]`: a `#[test]` whose `async fn` runs on a ringcore runtime of its own
+/// (feature `macros`, on by default).
+#[cfg(feature = "macros")]
+pub use ringcore_macros::test;
 
 pub use buf::{BufResult, IoBuf, IoBufMut};
 pub use channel::{CoreJoinHandle, SubmitError, spawn_on, submit_to};

@@ -199,3 +199,57 @@ fn copy_onto_itself_is_refused_and_loses_nothing() {
         assert_eq!(std::fs::read(&p).unwrap(), data);
     });
 }
+
+/// io_uring reads an offset past i64::MAX as -1, "the current file position":
+/// `write_at(buf, u64::MAX)` used to overwrite the start of the file. Every path now
+/// answers InvalidInput, as std does, and the file is unchanged.
+#[test]
+fn write_at_u64_max_overwrote_the_start_of_the_file() {
+    ringcore::block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data");
+        std::fs::write(&path, b"original").unwrap();
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .await
+            .unwrap();
+        for pos in [u64::MAX, i64::MAX as u64 + 1] {
+            let (res, _) = file.write_at(b"XXXX" as &'static [u8], pos).await;
+            assert_eq!(
+                res.unwrap_err().kind(),
+                ErrorKind::InvalidInput,
+                "write_at {pos}"
+            );
+            let (res, _) = file.write_all_at(b"XXXX" as &'static [u8], pos).await;
+            assert_eq!(
+                res.unwrap_err().kind(),
+                ErrorKind::InvalidInput,
+                "write_all_at {pos}"
+            );
+            let (res, _) = file.read_at(Vec::with_capacity(8), pos).await;
+            assert_eq!(
+                res.unwrap_err().kind(),
+                ErrorKind::InvalidInput,
+                "read_at {pos}"
+            );
+            let (res, _) = file.read_exact_at(vec![0u8; 8], pos).await;
+            assert_eq!(
+                res.unwrap_err().kind(),
+                ErrorKind::InvalidInput,
+                "read_exact_at {pos}"
+            );
+        }
+        // The largest valid offset still works as pwrite(2) would (EFBIG/EINVAL from the
+        // kernel for a regular file, but never a write at the current position).
+        let (res, _) = file.write_at(b"Y" as &'static [u8], i64::MAX as u64).await;
+        assert!(res.is_err(), "a write at i64::MAX succeeded");
+        file.close().await.unwrap();
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            b"original",
+            "the file changed"
+        );
+    });
+}

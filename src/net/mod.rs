@@ -24,8 +24,13 @@
 //! thread into the caller's borrowed buffers; see [`PollIo`] for the trait impls (features
 //! `tokio-io`, `futures-io`, both on by default).
 //!
-//! Name resolution (getaddrinfo) blocks, so constructors take resolved addresses; resolve
-//! host names with [`spawn_blocking`](crate::offload::spawn_blocking) first.
+//! The connecting calls ([`TcpStream::connect`], [`UdpSocket::connect`],
+//! [`UdpSocket::send_to`]) take a [`ToSocketAddrs`]: an address, or a host name and port
+//! (`"localhost:8080"`, `("example.com", 80)`) that is resolved with getaddrinfo(3) on the
+//! core's blocking pool, as [`lookup_host`] does, and whose addresses are tried in turn.
+//! The synchronous `bind` constructors take std's `ToSocketAddrs`, which resolves a name
+//! on the calling thread: bind to numeric addresses (or resolve with [`lookup_host`]
+//! first).
 
 /// `AsRawFd` and `AsFd` for public socket types that wrap a `sock: Socket` field; with
 /// `debug`, also a `Debug` that shows the type name and the fd.
@@ -58,6 +63,7 @@ macro_rules! socket_fd_impls {
     };
 }
 
+mod addr;
 mod poll_io;
 pub(crate) mod socket;
 mod split;
@@ -65,6 +71,7 @@ mod tcp;
 mod udp;
 mod unix;
 
+pub use addr::{ResolveError, ToSocketAddrs, lookup_host};
 pub use poll_io::{PollIo, PollRead, PollWrite};
 pub use split::{OwnedReadHalf, OwnedWriteHalf};
 pub use tcp::{ListenOptions, TcpListener, TcpStream};
@@ -72,11 +79,11 @@ pub use udp::UdpSocket;
 pub use unix::{UnixDatagram, UnixListener, UnixSocketAddr, UnixStream};
 
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 
 /// Resolves `addr` to its first address. For IP literals ("127.0.0.1:80") this parses and
 /// never blocks; a host name would run getaddrinfo(3) on the calling thread.
-fn first_addr(addr: impl ToSocketAddrs) -> io::Result<SocketAddr> {
+fn first_addr(addr: impl std::net::ToSocketAddrs) -> io::Result<SocketAddr> {
     addr.to_socket_addrs()?.next().ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::InvalidInput,

@@ -191,13 +191,19 @@ pub struct TcpStream {
 
 impl TcpStream {
     /// Connects to `addr` (IORING_OP_SOCKET, or socket(2) before Linux 5.19, then
-    /// IORING_OP_CONNECT, connect(2) semantics).
+    /// IORING_OP_CONNECT, connect(2) semantics). `addr` is a [`ToSocketAddrs`](super::ToSocketAddrs):
+    /// a `SocketAddr`, `"127.0.0.1:8080"`, or a host name and port (`"localhost:8080"`,
+    /// `("example.com", 80)`), resolved on the blocking pool as
+    /// [`lookup_host`](super::lookup_host) does. Each address is tried in turn, as std does,
+    /// until one connects.
     ///
     /// # Errors
     ///
-    /// `ConnectionRefused` if nothing listens there, `TimedOut` when the SYN retries run
-    /// out (minutes: wrap the call in [`timeout`](crate::time::timeout) for a bound),
-    /// `HostUnreachable`/`NetworkUnreachable`, `EMFILE` when out of descriptors.
+    /// If no address connects, the last one's error: `ConnectionRefused` if nothing listens
+    /// there, `TimedOut` when the SYN retries run out (minutes: wrap the call in
+    /// [`timeout`](crate::time::timeout) for a bound), `HostUnreachable`/`NetworkUnreachable`,
+    /// `EMFILE` when out of descriptors. A name that does not resolve is an error whose
+    /// inner error is a [`ResolveError`](super::ResolveError) naming the host.
     ///
     /// # Panics
     ///
@@ -206,15 +212,17 @@ impl TcpStream {
     /// # Cancel safety
     ///
     /// Dropping the future cancels the connect and closes the socket (once the kernel has
-    /// let go of it); no descriptor leaks.
+    /// let go of it); no descriptor leaks. A name lookup in progress is detached.
     #[track_caller]
-    pub fn connect(addr: SocketAddr) -> impl Future<Output = io::Result<TcpStream>> {
-        let create = Socket::create(domain_of(&addr), libc::SOCK_STREAM);
-        async move {
-            let sock = create.await?;
+    pub fn connect(addr: impl super::ToSocketAddrs) -> impl Future<Output = io::Result<TcpStream>> {
+        // Panic here, at the caller, rather than at the first poll.
+        drop(crate::runtime::context::driver());
+        let lookup = super::addr::lookup_of(&addr);
+        super::addr::try_each(lookup, |addr| async move {
+            let sock = Socket::create(domain_of(&addr), libc::SOCK_STREAM).await?;
             sock.connect(SockAddr::from_inet(&addr)).await?;
             Ok(TcpStream { sock })
-        }
+        })
     }
 
     /// Adopts a connected `std::net::TcpStream` (blocking or not).

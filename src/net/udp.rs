@@ -66,17 +66,27 @@ impl UdpSocket {
 
     /// Sets the default peer (IORING_OP_CONNECT, connect(2) on a datagram socket: no
     /// packets are sent). Afterwards [`send`](UdpSocket::send) goes there and only its
-    /// datagrams are received.
+    /// datagrams are received. `addr` is a [`ToSocketAddrs`](super::ToSocketAddrs) (an
+    /// address, or a host name and port resolved on the blocking pool); each address is
+    /// tried in turn, as std does.
     ///
     /// # Errors
     ///
-    /// connect(2)'s errors, e.g. `NetworkUnreachable`.
+    /// The last address's connect(2) error, e.g. `NetworkUnreachable`, or `EAFNOSUPPORT`
+    /// for an address of the other IP family than the socket's; a name that does not
+    /// resolve is an error whose inner error is a [`ResolveError`](super::ResolveError).
+    ///
+    /// # Panics
+    ///
+    /// If a name has to be looked up outside a ringcore runtime.
     ///
     /// # Cancel safety
     ///
     /// Dropping the future leaves it unknown whether the peer was set.
-    pub async fn connect(&self, addr: SocketAddr) -> io::Result<()> {
-        self.sock.connect(SockAddr::from_inet(&addr)).await
+    pub async fn connect(&self, addr: impl super::ToSocketAddrs) -> io::Result<()> {
+        let lookup = super::addr::lookup_of(&addr);
+        let sock = &self.sock;
+        super::addr::try_each(lookup, |addr| sock.connect(SockAddr::from_inet(&addr))).await
     }
 
     /// Sends `buf`'s initialised bytes as one datagram to the connected peer
@@ -110,15 +120,32 @@ impl UdpSocket {
     }
 
     /// Sends `buf`'s initialised bytes as one datagram to `target` (IORING_OP_SENDMSG).
+    /// `target` is a [`ToSocketAddrs`](super::ToSocketAddrs); a name is resolved on the
+    /// blocking pool (for each call: resolve once with [`lookup_host`](super::lookup_host)
+    /// to send many) and the datagram goes to its first address.
     ///
     /// # Errors
     ///
-    /// sendmsg(2)'s errors, e.g. `EMSGSIZE`, `NetworkUnreachable`.
+    /// sendmsg(2)'s errors, e.g. `EMSGSIZE`, `NetworkUnreachable`; a name that does not
+    /// resolve is an error whose inner error is a [`ResolveError`](super::ResolveError).
+    ///
+    /// # Panics
+    ///
+    /// If a name has to be looked up outside a ringcore runtime.
     ///
     /// # Cancel safety
     ///
     /// As [`send`](UdpSocket::send).
-    pub async fn send_to<B: IoBuf>(&self, buf: B, target: SocketAddr) -> BufResult<usize, B> {
+    pub async fn send_to<B: IoBuf>(
+        &self,
+        buf: B,
+        target: impl super::ToSocketAddrs,
+    ) -> BufResult<usize, B> {
+        let lookup = super::addr::lookup_of(&target);
+        let target = match super::addr::first(lookup).await {
+            Ok(target) => target,
+            Err(e) => return (Err(e), buf),
+        };
         let addr = SockAddr::from_inet(&target);
         single(self.sock.sendmsg(vec![buf], Some(addr)).await)
     }

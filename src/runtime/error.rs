@@ -22,6 +22,15 @@ pub enum BuildError {
          --security-opt seccomp=<profile allowing them>)"
     )]
     Denied(#[source] io::Error),
+    /// io_uring_setup(2) worked but io_uring_enter(2) on the new ring failed (EPERM under a
+    /// seccomp profile that allows setup and denies enter): no op could ever run, so the
+    /// runtime refuses to start rather than spin.
+    #[error(
+        "io_uring_enter was refused ({0}), most likely by a seccomp profile that allows \
+         io_uring_setup but not io_uring_enter: allow io_uring_setup, io_uring_enter and \
+         io_uring_register"
+    )]
+    EnterDenied(#[source] io::Error),
     /// io_uring_setup(2) does not exist: the kernel is older than 5.1 or was built without
     /// CONFIG_IO_URING.
     #[error(
@@ -82,6 +91,16 @@ impl BuildError {
         memlock: Option<u64>,
         entries: u32,
     ) -> Self {
+        if err
+            .get_ref()
+            .is_some_and(|e| e.is::<crate::sys::uring::EnterError>())
+        {
+            let inner = err
+                .into_inner()
+                .and_then(|e| e.downcast::<crate::sys::uring::EnterError>().ok());
+            let errno = inner.map_or_else(|| io::Error::other("unknown"), |e| e.0);
+            return BuildError::EnterDenied(errno);
+        }
         match err.raw_os_error() {
             Some(libc::EPERM) => match disabled_sysctl {
                 Some(value) if value > 0 => BuildError::Disabled { value },

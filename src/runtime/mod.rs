@@ -71,6 +71,7 @@ pub struct Builder {
     blocking_idle_timeout: Duration,
     debug: Option<bool>,
     slow_poll_threshold: Duration,
+    setup_mode: Option<SetupMode>,
 }
 
 /// asyncio's default `loop.slow_callback_duration`.
@@ -89,6 +90,7 @@ impl Default for Builder {
             blocking_idle_timeout: Duration::from_secs(10),
             debug: None,
             slow_poll_threshold: DEFAULT_SLOW_POLL,
+            setup_mode: None,
         }
     }
 }
@@ -161,6 +163,15 @@ impl Builder {
         self
     }
 
+    /// Sets the ring up in exactly this mode, with no fallback (default: the fastest the
+    /// kernel accepts: [`SetupMode::DeferTaskrun`], then [`SetupMode::CoopTaskrun`], then
+    /// [`SetupMode::Plain`]). For tests and for comparing modes; `build` fails with the
+    /// kernel's error (usually EINVAL, as [`BuildError::Io`]) if it refuses the mode.
+    pub fn setup_mode(mut self, mode: SetupMode) -> Self {
+        self.setup_mode = Some(mode);
+        self
+    }
+
     /// How many reads per tick may complete inline, without an SQE, when their data is in
     /// the page cache (default 64; see [`File::read_at`](crate::fs::File::read_at)). 0 sends
     /// every op through the ring.
@@ -204,7 +215,8 @@ impl Builder {
     /// use, a ring size of 0 or over 32768, an event interval of 0 or 0 blocking threads;
     /// [`BuildError::Pin`] if pinning is on and a thread cannot be pinned; otherwise the
     /// kernel's refusal, interpreted: [`BuildError::Disabled`] (sysctl),
-    /// [`BuildError::Denied`] (seccomp), [`BuildError::Unsupported`] (no io_uring),
+    /// [`BuildError::Denied`] (seccomp), [`BuildError::EnterDenied`] (seccomp allowing
+    /// setup only), [`BuildError::Unsupported`] (no io_uring),
     /// [`BuildError::Memlock`] (RLIMIT_MEMLOCK), [`BuildError::MissingFeature`] (kernel
     /// older than 5.11), [`BuildError::Io`]. Cores already started are stopped and joined
     /// before the error is returned.
@@ -271,7 +283,7 @@ impl Builder {
 
     /// Sets up one core (ring, eventfd, executor, timers) on the calling thread.
     pub(crate) fn build_core(&self) -> Result<(Core, SetupMode), BuildError> {
-        let setup = sys::uring::setup(self.ring_entries).map_err(|e| {
+        let setup = sys::uring::setup(self.ring_entries, self.setup_mode).map_err(|e| {
             BuildError::from_setup_error(
                 e,
                 sys::fd::read_sysctl("/proc/sys/kernel/io_uring_disabled"),

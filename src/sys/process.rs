@@ -65,3 +65,47 @@ pub(crate) fn adopt_inherited(fd: RawFd) -> io::Result<OwnedFd> {
     cvt_libc(unsafe { libc::fcntl(owned.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) })?;
     Ok(owned)
 }
+
+/// `pidfd_open(2)` (Linux 5.3): an fd that becomes readable when process `pid` exits.
+/// Close-on-exec (pidfds always are).
+///
+/// `pid` must be an unreaped child of this process, so the kernel cannot have given its
+/// number to another process.
+///
+/// # Errors
+///
+/// `ENOSYS` on kernels before 5.3 (or where a seccomp profile denies the call); `ESRCH`
+/// if no such process exists.
+pub(crate) fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
+    let pid = libc::pid_t::try_from(pid)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "pid out of range"))?;
+    // SAFETY: pidfd_open takes no pointers; flags 0. The result is checked before use.
+    let fd = cvt_libc(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })?;
+    // SAFETY: a fresh fd from pidfd_open(2) (it fits an int: fds do), owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// True if the child `pid` has exited (it is a zombie), without reaping it:
+/// `waitid(P_PID, pid, WEXITED | WNOHANG | WNOWAIT)`. The fallback where pidfds are
+/// missing; the reap itself stays with `std::process::Child`.
+///
+/// # Errors
+///
+/// `ECHILD` if `pid` is not an unreaped child of this process.
+pub(crate) fn has_exited(pid: u32) -> io::Result<bool> {
+    let pid = libc::id_t::from(pid);
+    // SAFETY: siginfo_t is plain data; all-zero is valid and is what waitid leaves when
+    // no child has changed state (the kernel zeroes si_pid then).
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: waitid writes into the siginfo_t we own; WNOWAIT leaves the child unreaped.
+    cvt_libc(unsafe {
+        libc::waitid(
+            libc::P_PID,
+            pid,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        )
+    })?;
+    // SAFETY: after a successful waitid, si_pid is 0 unless the child was reported.
+    Ok(unsafe { info.si_pid() } != 0)
+}

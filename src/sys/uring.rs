@@ -43,8 +43,9 @@ pub(crate) struct Setup {
 }
 
 /// Sets up a ring with `entries` SQEs and `2 * entries` CQEs, trying the flag sets above in
-/// order. Checks the features the driver depends on (NODROP, EXT_ARG).
-pub(crate) fn setup(entries: u32) -> io::Result<Setup> {
+/// order (or only `only`'s, with no fallback). Checks the features the driver depends on
+/// (NODROP, EXT_ARG).
+pub(crate) fn setup(entries: u32, only: Option<SetupMode>) -> io::Result<Setup> {
     let cq = entries.saturating_mul(2);
     type SetFlags = fn(&mut io_uring::Builder);
     let attempts: [(SetupMode, SetFlags); 3] = [
@@ -60,11 +61,18 @@ pub(crate) fn setup(entries: u32) -> io::Result<Setup> {
     ];
     let mut last = None;
     for (mode, flags) in attempts {
+        if only.is_some_and(|m| m != mode) {
+            continue;
+        }
         let mut builder = IoUring::builder();
         builder.setup_cqsize(cq).setup_clamp();
         flags(&mut builder);
         match builder.build(entries) {
             Ok(ring) => {
+                // A ring that cannot be entered is no ring: a seccomp profile may allow
+                // io_uring_setup and deny io_uring_enter. io_uring_enter(fd, 0, 0, 0)
+                // submits and waits for nothing.
+                ring.submitter().submit().map_err(EnterError)?;
                 let features = probe(&ring);
                 return Ok(Setup {
                     ring,
@@ -77,6 +85,28 @@ pub(crate) fn setup(entries: u32) -> io::Result<Setup> {
         }
     }
     Err(last.unwrap_or_else(|| io::Error::from_raw_os_error(libc::EINVAL)))
+}
+
+/// io_uring_enter(2) failed on a ring that was just set up.
+#[derive(Debug)]
+pub(crate) struct EnterError(pub(crate) io::Error);
+
+impl std::fmt::Display for EnterError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "io_uring_enter failed on a new ring: {}", self.0)
+    }
+}
+
+impl std::error::Error for EnterError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+impl From<EnterError> for io::Error {
+    fn from(e: EnterError) -> io::Error {
+        io::Error::other(e)
+    }
 }
 
 fn probe(ring: &IoUring) -> Features {

@@ -30,7 +30,73 @@ pub(crate) fn jobs() -> Jobs {
         .register("abort", |(): ()| -> u64 { std::process::abort() })
         .register("big", |n: usize| vec![7u8; n])
         .register("pid", |(): ()| std::process::id())
+        .register("shut_read", |(): ()| shut_read_side())
+        .register("log_and_abort", |(): ()| -> u64 {
+            log_line("ran");
+            std::process::abort()
+        })
+        .register("fork_and_exit", |secs: u32| -> u64 { fork_and_exit(secs) })
+        .register("fork_sleeper", fork_sleeper)
 }
+
+/// Env var naming a file that [`log_line`] appends to.
+pub(crate) const LOG_ENV: &str = "RINGCORE_TEST_LOG";
+
+/// Appends `line` to the file named by [`LOG_ENV`] (if set).
+pub(crate) fn log_line(line: &str) {
+    if let Ok(path) = std::env::var(LOG_ENV) {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        writeln!(f, "{line}").unwrap();
+    }
+}
+
+/// Shuts the read side of the worker's own socket (it answers this job, then can no
+/// longer read requests: the pool's next send on it fails with EPIPE); returns the pid.
+fn shut_read_side() -> u32 {
+    let fd: i32 = std::env::var("RINGCORE_OFFLOAD_WORKER_FD")
+        .unwrap()
+        .parse()
+        .unwrap();
+    // SAFETY: shutdown(2) takes no pointers; `fd` is this worker's open socket.
+    assert_eq!(unsafe { libc::shutdown(fd, libc::SHUT_RD) }, 0);
+    std::process::id()
+}
+
+/// Forks a grandchild that keeps the worker's socket open for `secs` seconds and returns
+/// its pid; the worker lives on.
+fn fork_sleeper(secs: u32) -> i32 {
+    // SAFETY: the child only calls sleep(3) and _exit(2), both async-signal-safe, so the
+    // fork of this (multi-threaded) process is sound.
+    unsafe {
+        let pid = libc::fork();
+        if pid == 0 {
+            libc::sleep(secs);
+            libc::_exit(0);
+        }
+        pid
+    }
+}
+
+/// Forks a grandchild that keeps the worker's socket open for `secs` seconds, then exits
+/// the worker at once (status 3) without answering.
+fn fork_and_exit(secs: u32) -> u64 {
+    // SAFETY: the child only calls sleep(3) and _exit(2), both async-signal-safe, so the
+    // fork of this (multi-threaded) process is sound.
+    unsafe {
+        if libc::fork() == 0 {
+            libc::sleep(secs);
+            libc::_exit(0);
+        }
+        libc::_exit(3)
+    }
+}
+
+/// The byte a worker writes once it has read a request, before running it.
+pub(crate) const ACK: u8 = 0x06;
 
 /// Env var that makes a worker misbehave on the wire (see [`rogue`]).
 pub(crate) const ROGUE_ENV: &str = "RINGCORE_TEST_ROGUE";
@@ -57,6 +123,14 @@ fn rogue(kind: &str) {
     sock.read_exact(&mut prefix).unwrap();
     let mut body = vec![0u8; u32::from_le_bytes(prefix) as usize];
     sock.read_exact(&mut body).unwrap();
+    if kind == "exit_before_ack" {
+        // Dies holding a request it never acknowledged; leaves its pid in the log first.
+        log_line(&std::process::id().to_string());
+        std::process::exit(4);
+    }
+    // The acknowledgement a worker sends before it runs a job (the other rogues break the
+    // frame that follows, not the handshake).
+    sock.write_all(&[ACK]).unwrap();
     match kind {
         "oversized" => sock.write_all(&u32::MAX.to_le_bytes()).unwrap(),
         "truncated" => {

@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+pub mod seccomp;
+
 /// Number of open file descriptors of this process (entries in /proc/self/fd).
 pub fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd")

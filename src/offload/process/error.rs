@@ -46,6 +46,11 @@ pub enum PoolError {
     },
     /// The worker running the job died (a crash, `abort`, a signal such as `kill -9`, or
     /// an exit) before it answered. Only this job fails; the worker is replaced.
+    ///
+    /// The job may have run (in part) if the worker had acknowledged it. A job that no
+    /// worker acknowledged is retried once first, so this also means that two workers in
+    /// a row failed to take it (both died or stopped reading); see the
+    /// [module docs](super#worker-death-and-retries).
     #[error("worker {pid} running job {job:?} died: {status}")]
     WorkerCrashed {
         /// The job.
@@ -72,7 +77,8 @@ pub enum PoolError {
         /// The limit ([`ProcessPoolBuilder::max_frame`](super::ProcessPoolBuilder::max_frame)).
         limit: usize,
     },
-    /// The worker sent a truncated, trailing or undecodable frame; the worker is recycled.
+    /// The worker sent a truncated, trailing or undecodable frame, or something other than
+    /// the acknowledgement byte first; the worker is recycled.
     #[error("worker {pid} broke the protocol: {reason}")]
     BadFrame {
         /// The worker's process id.

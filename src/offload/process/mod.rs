@@ -43,14 +43,39 @@
 //! (any thread running a ringcore runtime) may call through it, many calls at once; each
 //! worker runs one job at a time. Faults are typed ([`PoolError`]); a worker that crashed,
 //! timed out or broke the protocol is killed, reaped and replaced on demand.
+//!
+//! The request goes out with send(2) and `MSG_NOSIGNAL`, so a worker that died or stopped
+//! reading is an error for the call, never a SIGPIPE for the calling process (even one
+//! that restored SIGPIPE's default action).
+//!
+//! # Worker death and retries
+//!
+//! Once a call has waited 20 ms, it also watches the worker's pid (a pidfd polled through
+//! the ring; on kernels without pidfds, a `waitid` check every few ms, at most 50 ms
+//! apart), not just its socket: a job that forks a child and exits leaves the socket open
+//! in that child, and the death is still reported as [`PoolError::WorkerCrashed`] within
+//! about 20 ms rather than when the grandchild exits.
+//!
+//! A worker acknowledges a request (one byte) as soon as it has read all of it, before it
+//! decodes or runs it, and runs nothing if it cannot send that byte. A job **never
+//! started** when its worker gave no acknowledgement: the send failed (the worker was gone
+//! or had shut its read side), or the worker died before the byte arrived (e.g. it was
+//! killed while idle, just before the call took it). Such a job is retried, once, on
+//! another worker: a new one if the pool has room (the dead worker's slot is free), else
+//! the next idle worker found alive. This is safe because a job runs only after its
+//! acknowledgement was sent, and the pool never resends a request once that byte has
+//! arrived: no job runs twice. A job whose worker dies after the acknowledgement may have
+//! run (in part) and is reported, not retried.
 
 mod error;
 mod exchange;
 mod protocol;
 mod supervisor;
+mod watch;
 mod worker;
 
 use std::ffi::OsString;
+use std::os::fd::AsFd;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::ExitStatus;
@@ -210,7 +235,9 @@ impl ProcessPool {
     ///
     /// Dropping the future while it waits for a worker gives up its place in the queue.
     /// Dropping it once the job was sent kills the worker running it (SIGKILL, reaped at
-    /// once) and frees its place for a replacement; the job's result is lost.
+    /// once) and frees its place for a replacement; the job's result is lost, and the job
+    /// may or may not have run (in part). A job whose worker died before acknowledging it
+    /// is retried once on another worker (see the module docs); it never runs twice.
     pub async fn call<A, R>(&self, job: &str, args: &A) -> Result<R, PoolError>
     where
         A: Serialize + ?Sized,
@@ -297,18 +324,23 @@ impl ProcessPool {
         let driver = context::driver();
         let mut retried = false;
         loop {
-            let mut checkout = Acquire::new(self.shared.clone()).await?;
+            // A retry prefers a new worker over an idle one (which may be dying too).
+            let mut checkout = Acquire::new(self.shared.clone(), retried).await?;
             let Some(worker) = checkout.worker.as_mut() else {
                 return Err(PoolError::Closed);
             };
             let pid = worker.pid();
-            let fresh = worker.jobs_served == 0;
             let Some(fd) = worker.fd.take() else {
                 return Err(PoolError::Closed);
             };
+            let pidfd = worker.pidfd.as_ref().map(|p| p.as_fd());
             let fd = SharedFd::new(fd);
-            let exchange = round_trip(&driver, &fd, request, max_frame);
-            let outcome = match timeout {
+            let exchange = watch::until_exit(
+                round_trip(&driver, &fd, request, max_frame),
+                watch::exited(&driver, pid, pidfd),
+                &fd,
+            );
+            let (outcome, exited) = match timeout {
                 None => exchange.await,
                 Some(after) => match crate::time::timeout(after, exchange).await {
                     Ok(outcome) => outcome,
@@ -323,16 +355,17 @@ impl ProcessPool {
             };
             let frame = match outcome {
                 Ok(frame) => frame,
-                Err(ExchangeError::SendFailed(req)) if !fresh && !retried => {
-                    // The idle worker died before it could take the job: the job never
-                    // ran, so it may run on another worker.
+                Err(ExchangeError::NotStarted(req)) if !retried => {
+                    // The worker never acknowledged the request, so the job never ran:
+                    // it may run on another worker. Dropping `checkout` kills and reaps
+                    // this one.
                     retried = true;
                     request = req;
                     drop(fd);
                     drop(checkout);
                     continue;
                 }
-                Err(ExchangeError::SendFailed(..) | ExchangeError::Closed) => {
+                Err(ExchangeError::NotStarted(..) | ExchangeError::Closed) => {
                     drop(fd);
                     let status = crash_status(&mut checkout).await;
                     return Err(PoolError::WorkerCrashed {
@@ -359,9 +392,20 @@ impl ProcessPool {
                         reason: "bytes after the response frame".into(),
                     });
                 }
+                Err(ExchangeError::BadAck(byte)) => {
+                    return Err(PoolError::BadFrame {
+                        pid,
+                        reason: format!("expected the acknowledgement byte, got {byte:#04x}"),
+                    });
+                }
                 Err(ExchangeError::Io(e)) => return Err(PoolError::Io(e)),
             };
-            return finish(job, id, pid, checkout, fd, &frame).await;
+            if exited {
+                // The worker answered, then died: keep the answer, discard the worker.
+                drop(fd);
+                return decode(job, id, pid, &frame[protocol::ACK_LEN..]).and_then(|r| r);
+            }
+            return finish(job, id, pid, checkout, fd, &frame[protocol::ACK_LEN..]).await;
         }
     }
 }
@@ -376,6 +420,30 @@ async fn finish<R: DeserializeOwned>(
     fd: SharedFd,
     frame: &[u8],
 ) -> Result<R, PoolError> {
+    // A protocol violation returns here, and dropping `checkout` discards the worker.
+    let outcome = decode(job, id, pid, frame)?;
+    // Every op on the fd has completed, so this resolves at once.
+    let fd = fd.into_sole_owner().await;
+    match (checkout.worker.as_mut(), fd) {
+        (Some(worker), Some(fd)) => {
+            worker.fd = Some(fd);
+            worker.jobs_served += 1;
+            checkout.release();
+        }
+        // Unreachable; the worker is discarded by dropping the checkout.
+        _ => drop(checkout),
+    }
+    outcome
+}
+
+/// Decodes a response frame: `Err` if the worker broke the protocol, else the job's
+/// outcome.
+fn decode<R: DeserializeOwned>(
+    job: &str,
+    id: u64,
+    pid: u32,
+    frame: &[u8],
+) -> Result<Result<R, PoolError>, PoolError> {
     let response = match postcard::from_bytes::<Reply<'_>>(&frame[protocol::HEADER_LEN..]) {
         Ok(Reply {
             outcome: Response::BadRequest(reason),
@@ -400,19 +468,8 @@ async fn finish<R: DeserializeOwned>(
             });
         }
     };
-    // Every op on the fd has completed, so this resolves at once.
-    let fd = fd.into_sole_owner().await;
-    match (checkout.worker.as_mut(), fd) {
-        (Some(worker), Some(fd)) => {
-            worker.fd = Some(fd);
-            worker.jobs_served += 1;
-            checkout.release();
-        }
-        // Unreachable; the worker is discarded by dropping the checkout.
-        _ => drop(checkout),
-    }
     let job = job.to_owned();
-    match response {
+    Ok(match response {
         Response::Ok(bytes) => postcard::from_bytes(bytes).map_err(|e| PoolError::BadResult {
             job,
             reason: e.to_string(),
@@ -423,11 +480,12 @@ async fn finish<R: DeserializeOwned>(
         Response::Panicked(message) => Err(PoolError::JobPanicked { job, message }),
         // Handled above.
         Response::BadRequest(reason) => Err(PoolError::BadFrame { pid, reason }),
-    }
+    })
 }
 
 /// The exit status of a worker whose socket closed: waits up to ~200 ms (the socket closes
-/// just before the process becomes a zombie), then kills it.
+/// just before the process becomes a zombie; at once when its death was what ended the
+/// exchange), then kills it.
 async fn crash_status(checkout: &mut Checkout) -> ExitStatus {
     let Some(worker) = checkout.worker.as_mut() else {
         return ExitStatus::from_raw(libc::SIGKILL);

@@ -4,8 +4,14 @@
 //! ```text
 //! frame    = len: u32 little-endian | payload: [u8; len]      (len <= max_frame)
 //! parent -> worker: payload = postcard(Request)    one at a time
-//! worker -> parent: payload = postcard(Reply)      exactly one per Request, same id
+//! worker -> parent: ACK, then payload = postcard(Reply)   one per Request, same id
 //! ```
+//!
+//! The worker writes the one-byte [`ACK`] as soon as it has read a whole request, before
+//! it decodes or runs it, and runs nothing if that write fails. So a worker that dies
+//! with no ACK on the socket never started the job, and the pool may run it elsewhere
+//! (once; see `ProcessPool::call`); once the ACK is there, the job may have run and is
+//! never sent again.
 //!
 //! Request ids are unique within a pool and start at 1 (0 marks a reply to a request that
 //! did not decode), so a reply that a rogue worker sent early or twice is caught by its id
@@ -20,6 +26,11 @@ use serde::{Deserialize, Serialize};
 
 /// Bytes of the length prefix.
 pub(crate) const HEADER_LEN: usize = 4;
+
+/// The byte a worker writes when it has read a request, before running it.
+pub(crate) const ACK: u8 = 0x06;
+/// Bytes of the acknowledgement.
+pub(crate) const ACK_LEN: usize = 1;
 
 /// Env var naming the worker's socket fd; its presence makes a process a worker.
 pub(crate) const WORKER_FD_ENV: &str = "RINGCORE_OFFLOAD_WORKER_FD";

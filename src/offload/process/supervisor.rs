@@ -53,6 +53,8 @@ pub(crate) struct Worker {
     child: Child,
     /// `None` while a call has lent it to the ring (as a `SharedFd`).
     pub(crate) fd: Option<OwnedFd>,
+    /// A pidfd of the process (`None` where pidfd_open fails, e.g. before Linux 5.3).
+    pub(crate) pidfd: Option<OwnedFd>,
     /// True once the child was reaped (then `Drop` has nothing to do).
     reaped: bool,
     /// Jobs answered so far.
@@ -191,10 +193,13 @@ impl Shared {
         let child =
             crate::sys::process::spawn_with_fd(&mut cmd, &theirs).map_err(PoolError::Spawn)?;
         drop(theirs);
+        // The child is unreaped, so its pid cannot name another process.
+        let pidfd = crate::sys::process::pidfd_open(child.id()).ok();
         self.lock().pids.push(child.id());
         Ok(Worker {
             child,
             fd: Some(ours),
+            pidfd,
             reaped: false,
             jobs_served: 0,
         })
@@ -221,13 +226,16 @@ fn kill_all(mut workers: Vec<Worker>) {
 pub(crate) struct Acquire {
     shared: Arc<Shared>,
     ticket: Option<u64>,
+    /// Spawn a new worker if there is room, rather than take an idle one.
+    prefer_new: bool,
 }
 
 impl Acquire {
-    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, prefer_new: bool) -> Self {
         Self {
             shared,
             ticket: None,
+            prefer_new,
         }
     }
 }
@@ -246,7 +254,11 @@ impl Future for Acquire {
             Some(t) => st.waiters.front().is_some_and(|(ft, _)| *ft == t),
         };
         if first {
-            let taken = if let Some(mut worker) = st.idle.pop() {
+            let spawn_first = this.prefer_new && st.live < this.shared.config.max_workers;
+            let taken = if spawn_first {
+                st.live += 1;
+                Some(None)
+            } else if let Some(mut worker) = st.idle.pop() {
                 // A worker that died while idle (killed from outside) must not take a job.
                 if let Some(_status) = worker.try_status() {
                     let pid = worker.pid();

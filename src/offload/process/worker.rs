@@ -206,6 +206,8 @@ fn serve(jobs: &Jobs, fd: Option<i32>) -> io::Result<()> {
         payload.clear();
         payload.resize(len, 0);
         sock.read_exact(&mut payload)?;
+        // Before anything runs: the pool retries a job only if this byte never arrived.
+        sock.write_all(&[protocol::ACK])?;
         let frame = jobs.answer(&payload, max_frame);
         sock.write_all(&frame)?;
     }

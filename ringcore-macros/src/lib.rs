@@ -1,0 +1,279 @@
+//! The `#[ringcore::main]` and `#[ringcore::test]` attribute macros. Use them through
+//! `ringcore` (its default feature `macros` re-exports them), not from this crate.
+//!
+//! Both turn an `async fn` into a plain `fn` that builds a ringcore runtime with
+//! `ringcore::Runtime::builder()` and runs the function's body on it with `block_on`.
+
+use proc_macro::TokenStream;
+use proc_macro2::{Span, TokenStream as TokenStream2};
+use quote::{quote, quote_spanned};
+use syn::parse::Parser;
+use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
+use syn::{Expr, ExprLit, ItemFn, Lit, Meta, Token};
+
+/// Runs an `async fn main` on a ringcore runtime.
+///
+/// ```
+/// #[ringcore::main]
+/// async fn main() -> std::io::Result<()> {
+///     let dir = tempfile::tempdir()?;
+///     let path = dir.path().join("hello.txt");
+///     ringcore::fs::write(&path, "hello, ring\n").await?;
+///     let text = ringcore::fs::read_to_string(&path).await?;
+///     assert_eq!(text, "hello, ring\n");
+///     Ok(())
+/// }
+/// ```
+///
+/// expands to (roughly)
+///
+/// ```
+/// fn main() -> std::io::Result<()> {
+///     async fn main() -> std::io::Result<()> {
+///         // the body, unchanged
+/// #       Ok(())
+///     }
+///     ringcore::Runtime::builder()
+///         .build()
+///         .unwrap_or_else(|e| panic!("ringcore::main: cannot build the runtime: {e}"))
+///         .block_on(main())
+/// }
+/// ```
+///
+/// The function may have any name, visibility and return type, but no parameters, no
+/// generics and no `self`.
+///
+/// # Arguments
+///
+/// - `cores = N`: the runtime's number of cores (`ringcore::Builder::cores`; default 1). The body
+///   runs on core 0; reach the others with `ringcore::spawn_on`, `submit_to` or
+///   `Runtime::run_on_all`.
+/// - `ring_entries = N`: submission queue entries of each core's ring
+///   (`ringcore::Builder::ring_entries`; default 256; 1 to 32768).
+///
+/// ```
+/// #[ringcore::main(cores = 2, ring_entries = 64)]
+/// async fn main() {
+///     assert_eq!(ringcore::num_cores(), 2);
+/// }
+/// ```
+///
+/// A function that is not `async`, an unknown argument, a repeated one, or a value that is
+/// not an integer literal in range is a compile error pointing at it.
+///
+/// # Panics
+///
+/// The generated `main` panics if the runtime cannot be built (io_uring unavailable, more
+/// cores than CPUs; the message carries the `BuildError`, which says why), and propagates
+/// a panic of the body.
+#[proc_macro_attribute]
+pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand(Kind::Main, args.into(), item.into()).into()
+}
+
+/// Runs an `async fn` test on a ringcore runtime of its own: `#[ringcore::test]` is
+/// `#[test]` plus the runtime of [`macro@main`], and takes the same `cores = N` and
+/// `ring_entries = N` arguments.
+///
+/// ```
+/// #[ringcore::test]
+/// async fn sleeps() {
+///     let start = std::time::Instant::now();
+///     ringcore::time::sleep(std::time::Duration::from_millis(5)).await;
+///     assert!(start.elapsed() >= std::time::Duration::from_millis(5));
+/// }
+/// ```
+///
+/// Other attributes (`#[should_panic]`, `#[ignore]`) are kept; the test may return a
+/// `Result`, as a `#[test]` may. Writing `#[test]` as well is an error (the test would run
+/// twice).
+///
+/// # Panics
+///
+/// As [`macro@main`]: the test fails if the runtime cannot be built.
+#[proc_macro_attribute]
+pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand(Kind::Test, args.into(), item.into()).into()
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Main,
+    Test,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Main => "ringcore::main",
+            Kind::Test => "ringcore::test",
+        }
+    }
+}
+
+/// The parsed arguments: each value with the span of its literal.
+#[derive(Default)]
+struct Config {
+    cores: Option<(u64, Span)>,
+    ring_entries: Option<(u64, Span)>,
+}
+
+fn expand(kind: Kind, args: TokenStream2, item: TokenStream2) -> TokenStream2 {
+    let mut func: ItemFn = match syn::parse2(item.clone()) {
+        Ok(f) => f,
+        Err(e) => {
+            let msg = format!("#[{}] goes on an `async fn`", kind.name());
+            return syn::Error::new(e.span(), msg).to_compile_error();
+        }
+    };
+    match parse_args(kind, args).and_then(|cfg| check(kind, &func).map(|()| cfg)) {
+        Ok(cfg) => generate(kind, func, &cfg),
+        Err(err) => {
+            // Emit the function as a non-async stub too, so the only errors are ours (no
+            // "main function not found", no "`main` cannot be async").
+            func.sig.asyncness = None;
+            func.block = syn::parse_quote!({ ::core::unimplemented!() });
+            let err = err.to_compile_error();
+            quote!(#err #[allow(dead_code, unused_variables)] #func)
+        }
+    }
+}
+
+fn parse_args(kind: Kind, args: TokenStream2) -> syn::Result<Config> {
+    let parser = Punctuated::<Meta, Token![,]>::parse_terminated;
+    let mut cfg = Config::default();
+    for arg in parser.parse2(args)? {
+        let arg = match arg {
+            Meta::NameValue(arg) => arg,
+            other => {
+                let path = other.path();
+                let name = path
+                    .get_ident()
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
+                let msg = match name.as_str() {
+                    "cores" | "ring_entries" => format!("`{name}` needs a value: `{name} = N`"),
+                    _ => unknown_argument(kind),
+                };
+                return Err(syn::Error::new_spanned(other, msg));
+            }
+        };
+        let name = arg
+            .path
+            .get_ident()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let (slot, range) = match name.as_str() {
+            "cores" => (&mut cfg.cores, 1..=u64::from(u32::MAX)),
+            "ring_entries" => (&mut cfg.ring_entries, 1..=32768),
+            _ => {
+                return Err(syn::Error::new_spanned(&arg.path, unknown_argument(kind)));
+            }
+        };
+        if slot.is_some() {
+            return Err(syn::Error::new_spanned(
+                &arg.path,
+                format!("`{name}` is given twice"),
+            ));
+        }
+        let value = match &arg.value {
+            Expr::Lit(ExprLit {
+                lit: Lit::Int(int), ..
+            }) => int
+                .base10_parse::<u64>()
+                .ok()
+                .filter(|v| range.contains(v))
+                .ok_or_else(|| {
+                    syn::Error::new_spanned(
+                        int,
+                        format!("`{name}` must be in {}..={}", range.start(), range.end()),
+                    )
+                })?,
+            other => {
+                return Err(syn::Error::new_spanned(
+                    other,
+                    format!("`{name}` takes an integer literal, e.g. `{name} = 2`"),
+                ));
+            }
+        };
+        *slot = Some((value, arg.value.span()));
+    }
+    Ok(cfg)
+}
+
+fn unknown_argument(kind: Kind) -> String {
+    format!(
+        "unknown argument of #[{}]: expected `cores = N` or `ring_entries = N`",
+        kind.name()
+    )
+}
+
+fn check(kind: Kind, func: &ItemFn) -> syn::Result<()> {
+    let sig = &func.sig;
+    if sig.asyncness.is_none() {
+        return Err(syn::Error::new_spanned(
+            sig.fn_token,
+            format!(
+                "#[{}] needs an `async fn`: add `async` before `fn`",
+                kind.name()
+            ),
+        ));
+    }
+    if !sig.inputs.is_empty() {
+        return Err(syn::Error::new_spanned(
+            &sig.inputs,
+            format!("a #[{}] function takes no arguments", kind.name()),
+        ));
+    }
+    if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
+        return Err(syn::Error::new_spanned(
+            &sig.generics,
+            format!("a #[{}] function cannot be generic", kind.name()),
+        ));
+    }
+    if kind == Kind::Test {
+        if let Some(attr) = func.attrs.iter().find(|a| a.path().is_ident("test")) {
+            return Err(syn::Error::new_spanned(
+                attr,
+                "#[ringcore::test] adds #[test] itself: remove this one",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn generate(kind: Kind, func: ItemFn, cfg: &Config) -> TokenStream2 {
+    let ItemFn {
+        attrs,
+        vis,
+        sig,
+        block,
+    } = func;
+    let mut outer = sig.clone();
+    outer.asyncness = None;
+    let name = &sig.ident;
+    let cores = cfg.cores.map(|(n, span)| {
+        let n = n as usize;
+        quote_spanned!(span=> .cores(#n))
+    });
+    let ring_entries = cfg.ring_entries.map(|(n, span)| {
+        let n = n as u32;
+        quote_spanned!(span=> .ring_entries(#n))
+    });
+    let test_attr = (kind == Kind::Test).then(|| quote!(#[::core::prelude::v1::test]));
+    let what = kind.name();
+    quote! {
+        #test_attr
+        #(#attrs)*
+        #vis #outer {
+            #sig #block
+            ::ringcore::Runtime::builder()
+                #cores
+                #ring_entries
+                .build()
+                .unwrap_or_else(|e| ::core::panic!("{}: cannot build the runtime: {}", #what, e))
+                .block_on(#name())
+        }
+    }
+}

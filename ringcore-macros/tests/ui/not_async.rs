@@ -1,0 +1,2 @@
+#[ringcore::main]
+fn main() {}

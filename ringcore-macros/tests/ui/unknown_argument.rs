@@ -1,0 +1,2 @@
+#[ringcore::main(cores = 2, threads = 4)]
+async fn main() {}
