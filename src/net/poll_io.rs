@@ -12,13 +12,15 @@
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
+use std::rc::Rc;
 use std::task::{Context, Poll, ready};
 
 use super::socket::Socket;
 use super::split::{OwnedReadHalf, OwnedWriteHalf};
 use super::{TcpStream, UnixStream};
-use crate::driver::Op;
+use crate::driver::multipoll::MultiPollKey;
 use crate::driver::ops::net::PollAdd;
+use crate::driver::{Driver, Op};
 use crate::sys::socket as sys;
 
 mod sealed {
@@ -122,31 +124,76 @@ pub struct PollIo<T> {
     write: Readiness,
 }
 
-/// One direction's readiness: the POLL_ADD op armed for it, and whether the next transfer
-/// should wait for it before trying.
+/// One direction's readiness: the multishot poll serving it where the kernel has them
+/// (reads), else the one-shot POLL_ADD op armed for it, and whether the next transfer
+/// should wait for readiness before trying.
 #[derive(Default)]
 struct Readiness {
     op: Option<Op<PollAdd>>,
+    /// The multishot POLL_ADD registration (`driver::multipoll`), made at the first wait
+    /// for `POLLIN`; released (cancelled) on drop.
+    multi: Option<(MultiPollKey, Rc<Driver>)>,
+    /// A registration was tried (and may have been refused: then one-shot polls serve).
+    tried_multi: bool,
     /// The last attempt found the socket empty (read) or full (write), or moved fewer
     /// bytes than asked: wait for readiness before the next syscall.
     wait: bool,
 }
 
+impl Drop for Readiness {
+    fn drop(&mut self) {
+        if let Some((key, driver)) = self.multi.take() {
+            driver.multipoll_release(key);
+        }
+    }
+}
+
 impl Readiness {
     /// Waits until the fd reports one of `events` (or an error/hang-up, which poll(2)
-    /// always reports), arming a one-shot POLL_ADD if none is armed. The op stays armed
-    /// across `Pending` returns and dropped callers, so nothing is resubmitted.
+    /// always reports). For `POLLIN`, through a multishot poll that stays armed across
+    /// waits (one SQE for the stream's life) where the kernel has them; otherwise with a
+    /// one-shot POLL_ADD armed if none is. Either stays armed across `Pending` returns
+    /// and dropped callers, so nothing is resubmitted for them.
     fn poll_ready(
         &mut self,
         sock: &Socket,
         events: u32,
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<()>> {
+        if !self.tried_multi && events == POLLIN {
+            self.tried_multi = true;
+            let driver = sock.driver();
+            self.multi = driver
+                .multipoll_register(&sock.fd, events)
+                .map(|key| (key, driver.clone()));
+        }
+        if let Some((key, driver)) = &self.multi {
+            match ready!(driver.multipoll_poll(*key, cx)) {
+                Ok(()) => {
+                    self.wait = false;
+                    return Poll::Ready(Ok(()));
+                }
+                // This kernel has no multishot poll: one-shot polls from now on.
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                    if let Some((key, driver)) = self.multi.take() {
+                        driver.multipoll_release(key);
+                    }
+                }
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
         let op = self.op.get_or_insert_with(|| sock.poll(events));
         let res = ready!(Pin::new(op).poll(cx));
         self.op = None;
         self.wait = false;
         Poll::Ready(res.map(drop))
+    }
+
+    /// Forgets readiness the multishot poll reported before a syscall that consumes it.
+    fn clear(&self) {
+        if let Some((key, driver)) = &self.multi {
+            driver.multipoll_clear(*key);
+        }
     }
 
     /// Runs `attempt` (a non-blocking syscall moving up to `want` bytes) until it moves
@@ -164,6 +211,7 @@ impl Readiness {
             if self.wait {
                 ready!(self.poll_ready(sock, events, cx))?;
             }
+            self.clear();
             match attempt() {
                 Ok(n) => {
                     // A short transfer means the socket is drained (read) or its buffer is
@@ -453,38 +501,86 @@ mod tests {
     use crate::net::UnixStream;
     use crate::runtime::context;
 
+    /// Drives `a` through: pending reads (as from futures dropped in turn), data, a
+    /// short read, and another wait.
+    async fn pending_reads_then_data(
+        a: &mut super::PollIo<UnixStream>,
+        peer: &mut std::os::unix::net::UnixStream,
+    ) {
+        let mut buf = [0u8; 8];
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(a.poll_read(&mut cx, &mut buf).is_pending());
+        assert!(a.poll_read(&mut cx, &mut buf).is_pending());
+        crate::yield_now().await;
+        assert!(a.poll_read(&mut cx, &mut buf).is_pending());
+        peer.write_all(b"hi").unwrap();
+        let n = poll_fn(|cx| a.poll_read(cx, &mut buf)).await.unwrap();
+        assert_eq!(&buf[..n], b"hi");
+        // A short read: the next call waits for readiness first rather than trying
+        // recv(2).
+        assert!(a.poll_read(&mut cx, &mut buf).is_pending());
+        // End-of-stream after a short read is still seen (it is reported once).
+        peer.write_all(b"bye").unwrap();
+        peer.shutdown(std::net::Shutdown::Write).unwrap();
+        let n = poll_fn(|cx| a.poll_read(cx, &mut buf[..2])).await.unwrap();
+        assert_eq!(&buf[..n], b"by");
+        let n = poll_fn(|cx| a.poll_read(cx, &mut buf)).await.unwrap();
+        assert_eq!(&buf[..n], b"e");
+        assert_eq!(poll_fn(|cx| a.poll_read(cx, &mut buf)).await.unwrap(), 0);
+    }
+
     #[test]
-    fn a_pending_read_keeps_one_poll_armed_across_calls_and_dropped_callers() {
+    fn reads_wait_on_one_multishot_poll_for_the_streams_life() {
         crate::block_on(async {
             let driver = context::driver();
             let (a, mut peer) = std::os::unix::net::UnixStream::pair().unwrap();
             let mut a = UnixStream::from_std(a).into_poll_io();
-            let mut buf = [0u8; 8];
-            let mut cx = Context::from_waker(Waker::noop());
             let before = driver.stats();
-            // Empty socket: the first call finds EAGAIN and arms POLL_ADD; later calls
-            // (as from a new future after the old one was dropped) reuse it.
-            assert!(a.poll_read(&mut cx, &mut buf).is_pending());
-            assert!(a.poll_read(&mut cx, &mut buf).is_pending());
-            crate::yield_now().await;
-            assert!(a.poll_read(&mut cx, &mut buf).is_pending());
-            peer.write_all(b"hi").unwrap();
-            let n = poll_fn(|cx| a.poll_read(cx, &mut buf)).await.unwrap();
-            assert_eq!(&buf[..n], b"hi");
-            let after = driver.stats();
-            assert_eq!(
-                after.ops_submitted - before.ops_submitted,
-                1,
-                "one POLL_ADD"
+            let (live, _) = driver.multipoll_counts();
+            pending_reads_then_data(&mut a, &mut peer).await;
+            assert!(
+                a.read.multi.is_some(),
+                "this kernel has multishot poll (5.13+)"
             );
-            assert_eq!(after.ops_cancelled, before.ops_cancelled, "none cancelled");
-            // A short read: the next call waits for readiness first (arms a poll) rather
-            // than trying recv(2); dropping the PollIo then cancels that poll.
-            assert!(a.poll_read(&mut cx, &mut buf).is_pending());
-            assert_eq!(driver.stats().ops_submitted - before.ops_submitted, 2);
-            assert!(a.read.op.is_some());
+            assert!(a.read.op.is_none());
+            assert_eq!(
+                driver.stats().ops_submitted,
+                before.ops_submitted,
+                "no one-shot op"
+            );
+            assert_eq!(driver.multipoll_counts().0, live + 1);
+            // Dropping the PollIo cancels the poll; the entry goes at its final CQE.
             drop(a);
-            assert_eq!(driver.stats().ops_cancelled - before.ops_cancelled, 1);
+            for _ in 0..100 {
+                if driver.multipoll_counts().0 == live {
+                    break;
+                }
+                crate::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+            assert_eq!(
+                driver.multipoll_counts().0,
+                live,
+                "the registration was freed"
+            );
+        });
+    }
+
+    #[test]
+    fn without_multishot_poll_reads_use_one_shot_polls() {
+        crate::block_on(async {
+            let driver = context::driver();
+            driver.multipoll_disable();
+            let (a, mut peer) = std::os::unix::net::UnixStream::pair().unwrap();
+            let mut a = UnixStream::from_std(a).into_poll_io();
+            let before = driver.stats();
+            pending_reads_then_data(&mut a, &mut peer).await;
+            assert!(a.read.multi.is_none());
+            let after = driver.stats();
+            // One POLL_ADD served the three pending calls; the short read and the two
+            // waits for the end of stream armed at most three more.
+            let polls = after.ops_submitted - before.ops_submitted;
+            assert!((2..=4).contains(&polls), "{polls} POLL_ADDs");
+            assert_eq!(after.ops_cancelled, before.ops_cancelled, "none cancelled");
         });
     }
 

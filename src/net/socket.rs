@@ -153,6 +153,11 @@ impl Socket {
         Poll::Ready(taken.map(|res| res.map(|(n, _)| n)))
     }
 
+    /// The driver of the socket's core.
+    pub(crate) fn driver(&self) -> &Rc<Driver> {
+        &self.driver
+    }
+
     /// True when [`poll_stashed`](Socket::poll_stashed) would return `Ready(None)` now:
     /// nothing stashed and no dropped receive in flight. Registers no waker. (Lets the
     /// poll path skip initialising a caller's uninitialised buffer.)
