@@ -80,8 +80,9 @@ poll_source! {
 /// Made by `into_poll_io()` on [`TcpStream`], [`UnixStream`], [`OwnedReadHalf`] and
 /// [`OwnedWriteHalf`]. A read first takes what an earlier, dropped ownership-passing read
 /// left in the socket's stash, then tries recv(2) with MSG_DONTWAIT on the core's thread;
-/// only when the socket is empty does it arm an IORING_OP_POLL_ADD for `POLLIN` and return
-/// `Pending`. Writes try send(2) with MSG_DONTWAIT first and wait for `POLLOUT` the same
+/// only when the socket is empty does it wait for `POLLIN` and return `Pending`: on one
+/// multishot IORING_OP_POLL_ADD armed for the stream's life (Linux 5.13+), else on a
+/// one-shot POLL_ADD per wait. Writes try send(2) with MSG_DONTWAIT first and wait for `POLLOUT` the same
 /// way when the send buffer is full. After a short transfer (the socket drained or its
 /// send buffer filled) the next call waits for readiness first, which saves the syscall
 /// that would fail.
@@ -247,8 +248,8 @@ impl<T> PollIo<T> {
 impl<T: PollRead> PollIo<T> {
     /// Reads up to `buf.len()` bytes into `buf`: the bytes a dropped ownership-passing read
     /// left in the socket's stash if there are any, else recv(2) with MSG_DONTWAIT; if the
-    /// socket is empty, arms a readiness poll (IORING_OP_POLL_ADD, `POLLIN`) and returns
-    /// `Pending`. `Ready(Ok(0))` is end-of-stream (or an empty `buf`).
+    /// socket is empty, waits for `POLLIN` (a multishot IORING_OP_POLL_ADD, or a one-shot
+    /// one on kernels before 5.13) and returns `Pending`. `Ready(Ok(0))` is end-of-stream (or an empty `buf`).
     ///
     /// Only the waker of the latest call is woken.
     ///
