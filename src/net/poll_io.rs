@@ -527,7 +527,13 @@ mod tests {
         assert_eq!(&buf[..n], b"by");
         let n = poll_fn(|cx| a.poll_read(cx, &mut buf)).await.unwrap();
         assert_eq!(&buf[..n], b"e");
-        assert_eq!(poll_fn(|cx| a.poll_read(cx, &mut buf)).await.unwrap(), 0);
+        let eof = crate::time::timeout(
+            std::time::Duration::from_secs(2),
+            poll_fn(|cx| a.poll_read(cx, &mut buf)),
+        )
+        .await
+        .expect("end-of-stream after a short read was lost");
+        assert_eq!(eof.unwrap(), 0);
     }
 
     #[test]
