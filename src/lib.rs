@@ -61,6 +61,7 @@
 
 mod driver;
 mod executor;
+mod loom;
 mod runtime;
 mod sys;
 

@@ -1,18 +1,16 @@
 //! Dropping one side of a channel wakes the other with the right answer, across cores.
 
+mod support;
+
 use std::future::Future;
 use std::time::Duration;
 
+use ringcore::CoreId;
 use ringcore::channel::{SendError, TryRecvError, TrySendError, channel};
-use ringcore::{CoreId, Runtime};
-
-fn two_cores() -> Runtime {
-    Runtime::builder().cores(2).build().unwrap()
-}
 
 #[test]
 fn dropping_the_receiver_wakes_a_sender_blocked_on_a_full_channel_with_its_value() {
-    let rt = two_cores();
+    let rt = support::two_cores();
     rt.block_on(async {
         let (tx, rx) = channel::<String>(2);
         let sender = ringcore::spawn_on(CoreId::new(1), move || async move {
@@ -34,7 +32,7 @@ fn dropping_the_receiver_wakes_a_sender_blocked_on_a_full_channel_with_its_value
 
 #[test]
 fn dropping_every_sender_mid_stream_ends_recv_after_the_queued_messages() {
-    let rt = two_cores();
+    let rt = support::two_cores();
     rt.block_on(async {
         let (tx, mut rx) = channel::<u32>(16);
         let tx2 = tx.clone();
@@ -73,7 +71,7 @@ fn dropping_every_sender_mid_stream_ends_recv_after_the_queued_messages() {
 
 #[test]
 fn a_receiver_waiting_on_another_core_gets_none_when_the_last_sender_drops() {
-    let rt = two_cores();
+    let rt = support::two_cores();
     rt.block_on(async {
         let (tx, mut rx) = channel::<u32>(4);
         let waiter = ringcore::spawn_on(CoreId::new(1), move || async move { rx.recv().await });

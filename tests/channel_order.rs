@@ -1,5 +1,5 @@
 //! A million sequence-numbered messages between cores arrive exactly once, in per-sender
-//! order (RELIABILITY: cross-core).
+//! order (docs/hazards.md, "Stress tests": cross-core).
 
 use ringcore::{CoreId, Runtime};
 

@@ -1,5 +1,5 @@
-//! Dropping in-flight ops: no crash, every slot freed, no fd leaked (DESIGN invariant 2,
-//! RELIABILITY H1/H2/H4).
+//! Dropping in-flight ops: no crash, every slot freed, no fd leaked (docs/architecture.md,
+//! invariant 2; docs/hazards.md, H1, H2 and H4).
 
 mod support;
 
@@ -20,16 +20,6 @@ fn poll_once_then_drop<F: Future>(fut: F) -> bool {
         .is_pending()
 }
 
-async fn wait_until_drained(rt: &Runtime) {
-    for _ in 0..10_000 {
-        if rt.metrics().ops_in_flight == 0 {
-            return;
-        }
-        time::sleep(Duration::from_millis(1)).await;
-    }
-    panic!("{} ops still in flight", rt.metrics().ops_in_flight);
-}
-
 #[test]
 fn ten_thousand_pipe_reads_dropped_in_flight() {
     let _serial = support::fd_lock();
@@ -46,7 +36,7 @@ fn ten_thousand_pipe_reads_dropped_in_flight() {
             }
         }
         assert_eq!(pending, 10_000);
-        wait_until_drained(&rt).await;
+        support::wait_until_drained(&rt).await;
         drop(writer);
         f.close().await.unwrap();
     });
@@ -90,7 +80,7 @@ fn ten_thousand_file_reads_dropped_at_random_points() {
             }
             let _ = t.await;
         }
-        wait_until_drained(&rt).await;
+        support::wait_until_drained(&rt).await;
     });
     assert_eq!(rt.metrics().ops_in_flight, 0);
     assert_eq!(rt.metrics().live_tasks, 0);
@@ -120,7 +110,7 @@ fn timeout_cancels_a_blocked_read_and_the_fd_closes() {
         let (res, buf) = f.read_at(Vec::with_capacity(8), 0).await;
         assert_eq!(res.unwrap(), 4);
         assert_eq!(buf, b"late");
-        wait_until_drained(&rt).await;
+        support::wait_until_drained(&rt).await;
     });
     drop(rt);
     assert_eq!(support::open_fds(), fds_before);
@@ -137,7 +127,7 @@ fn dropped_opens_close_their_fds() {
             let path = dir.path().join(format!("f{}", i % 16));
             poll_once_then_drop(OpenOptions::new().write(true).create(true).open(path));
         }
-        wait_until_drained(&rt).await;
+        support::wait_until_drained(&rt).await;
     });
     drop(rt);
     assert_eq!(

@@ -1,6 +1,6 @@
 //! A tiny ring (SQ 4, CQ 8) with 10,000 ops whose completions nobody reaps for a while:
 //! the CQ overflows, and still every op completes exactly once and nothing hangs
-//! (RELIABILITY H5, H6).
+//! (docs/hazards.md, H5 and H6).
 
 mod support;
 

@@ -39,3 +39,25 @@ fn unfold_map_take_and_interval() {
         assert_eq!(ticks.len(), 3);
     });
 }
+
+/// Importing futures-util's `StreamExt` beside ringcore's must not make `.next()`
+/// ambiguous (E0034): they are one trait. A futures-util combinator (`filter`) works on a
+/// ringcore stream.
+#[test]
+fn ringcore_and_futures_util_stream_ext_do_not_clash() {
+    #[allow(unused_imports)]
+    use futures_util::StreamExt as _;
+
+    ringcore::block_on(async {
+        let odd = generate(|y| async move {
+            for i in 0..6u32 {
+                y.yield_item(i).await;
+            }
+        })
+        .filter(|n| std::future::ready(n % 2 == 1));
+        let mut odd = std::pin::pin!(odd);
+        assert_eq!(odd.next().await, Some(1));
+        let rest: Vec<u32> = odd.collect().await;
+        assert_eq!(rest, [3, 5]);
+    });
+}

@@ -58,11 +58,28 @@ fn sequence(count: u32) -> Vec<u8> {
 }
 
 /// Writes `data` from a plain thread in random chunks with short pauses, then closes.
-fn write_from_thread(mut sink: impl Write + Send + 'static, data: Vec<u8>, seed: u64) {
+///
+/// Every 32 chunks it also stalls until the reader reports a read cut short (`cuts`), so
+/// every run cuts reads, however loaded the machine: the first bytes after a stall race the
+/// cancel of the read that timed out waiting for them.
+fn write_from_thread(
+    mut sink: impl Write + Send + 'static,
+    data: Vec<u8>,
+    seed: u64,
+) -> std::sync::mpsc::Sender<()> {
+    let (cut, cuts) = std::sync::mpsc::channel::<()>();
     std::thread::spawn(move || {
         let mut rng = Rng(seed);
         let mut at = 0;
+        let mut chunks = 0u64;
         while at < data.len() {
+            chunks += 1;
+            if chunks % 32 == 0 {
+                while cuts.try_recv().is_ok() {}
+                if cuts.recv_timeout(Duration::from_secs(30)).is_err() {
+                    return;
+                }
+            }
             let n = (1 + rng.below(3000) as usize).min(data.len() - at);
             sink.write_all(&data[at..at + n]).unwrap();
             at += n;
@@ -75,6 +92,7 @@ fn write_from_thread(mut sink: impl Write + Send + 'static, data: Vec<u8>, seed:
             }
         }
     });
+    cut
 }
 
 /// A task that keeps the core busy: it is always ready, and each poll spins ~10 µs, so
@@ -101,7 +119,12 @@ enum Cut {
 
 /// Reads until end-of-stream with every read under a random 50–500 µs deadline; returns
 /// the bytes and how many reads were cut short.
-async fn read_all_under_deadlines<F, Fut>(mut read: F, cut: Cut, seed: u64) -> (Vec<u8>, u64)
+async fn read_all_under_deadlines<F, Fut>(
+    mut read: F,
+    cut: Cut,
+    seed: u64,
+    report: std::sync::mpsc::Sender<()>,
+) -> (Vec<u8>, u64)
 where
     F: FnMut(Vec<u8>) -> Fut,
     Fut: Future<Output = (std::io::Result<usize>, Vec<u8>)>,
@@ -123,7 +146,10 @@ where
             Some((Ok(0), _)) => return (got, cut_short),
             Some((Ok(n), buf)) => got.extend_from_slice(&buf[..n]),
             Some((Err(e), _)) => panic!("read failed: {e}"),
-            None => cut_short += 1,
+            None => {
+                cut_short += 1;
+                let _ = report.send(());
+            }
         }
     }
 }
@@ -145,7 +171,7 @@ fn tcp_reads_under_random_timeouts_lose_no_byte_in_every_setup_mode() {
                 let listener = TcpListener::bind("127.0.0.1:0").unwrap();
                 let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
                 let (server, _) = listener.accept().await.unwrap();
-                write_from_thread(client, want.clone(), 7 + i as u64);
+                let report = write_from_thread(client, want.clone(), 7 + i as u64);
                 let busy = spawn_busy_neighbour();
                 let server = Rc::new(server);
                 let reader = ringcore::spawn(read_all_under_deadlines(
@@ -155,6 +181,7 @@ fn tcp_reads_under_random_timeouts_lose_no_byte_in_every_setup_mode() {
                     },
                     cut,
                     11 + i as u64,
+                    report,
                 ));
                 let (got, cut_short) = reader.await.unwrap();
                 busy.abort();
@@ -180,7 +207,7 @@ fn unix_stream_reads_under_random_timeouts_lose_no_byte_in_every_setup_mode() {
         rt.block_on(async {
             let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
             let ours = UnixStream::from_std(ours);
-            write_from_thread(theirs, want.clone(), 21 + i as u64);
+            let report = write_from_thread(theirs, want.clone(), 21 + i as u64);
             let busy = spawn_busy_neighbour();
             let ours = Rc::new(ours);
             let reader = ringcore::spawn(read_all_under_deadlines(
@@ -190,6 +217,7 @@ fn unix_stream_reads_under_random_timeouts_lose_no_byte_in_every_setup_mode() {
                 },
                 Cut::Timeout,
                 23 + i as u64,
+                report,
             ));
             let (got, cut_short) = reader.await.unwrap();
             busy.abort();
@@ -212,7 +240,7 @@ fn read_halves_under_random_timeouts_lose_no_byte() {
         let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (server, _) = listener.accept().await.unwrap();
         let (read_half, _write_half) = server.into_split();
-        write_from_thread(client, want.clone(), 31);
+        let report = write_from_thread(client, want.clone(), 31);
         let busy = spawn_busy_neighbour();
         let read_half = Rc::new(read_half);
         let reader = ringcore::spawn(read_all_under_deadlines(
@@ -222,6 +250,7 @@ fn read_halves_under_random_timeouts_lose_no_byte() {
             },
             Cut::Timeout,
             33,
+            report,
         ));
         let (got, cut_short) = reader.await.unwrap();
         busy.abort();
@@ -299,11 +328,19 @@ fn accepts_under_a_150us_timeout_serve_every_one_of_1500_clients() {
     rt.block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
+        // All four client threads stop together for 20 ms every 125 connections, so some
+        // accepts are cut short however loaded the machine is.
+        let stall = std::sync::Arc::new(std::sync::Barrier::new(4));
         let clients: Vec<_> = (0..4)
             .map(|t| {
+                let stall = stall.clone();
                 std::thread::spawn(move || {
                     let mut rng = Rng(61 + t);
                     for i in 0..375 {
+                        if i % 125 == 124 {
+                            stall.wait();
+                            std::thread::sleep(Duration::from_millis(20));
+                        }
                         // Arrivals spread around the accept deadline, so some accepts wait
                         // past it and are cut short.
                         std::thread::sleep(rng.micros(0, 600));

@@ -80,3 +80,41 @@ fn hanging_connect_times_out_and_leaks_no_fd() {
         drop(fillers);
     });
 }
+
+/// A `write_all` that fails part way says how many bytes went out before the error (it
+/// used to return the bare send error, so a caller could not tell what the peer got).
+#[test]
+fn write_all_error_reports_the_bytes_that_went_out() {
+    ringcore::block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let total = 64 << 20;
+        let writer = ringcore::spawn(async move { client.write_all(vec![7u8; total]).await.0 });
+        // The peer takes 1 KiB, then closes with unread data (a reset).
+        let (res, _) = server.read(Vec::with_capacity(1024)).await;
+        assert!(res.unwrap() > 0);
+        ringcore::time::sleep(std::time::Duration::from_millis(50)).await;
+        drop(server);
+        let err = writer
+            .await
+            .unwrap()
+            .expect_err("64 MiB went into a closed connection");
+        let partial = err
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<ringcore::io::PartialTransfer>())
+            .unwrap_or_else(|| panic!("no byte count in {err:?}"));
+        assert!(partial.done > 0 && partial.done < total, "{partial}");
+        assert_eq!(partial.total, total);
+        assert_eq!(err.kind(), partial.source.kind());
+        assert!(
+            matches!(
+                err.kind(),
+                std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+            ),
+            "{err}"
+        );
+    });
+}

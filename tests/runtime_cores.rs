@@ -1,17 +1,15 @@
 //! Thread-per-core: one executor per core, `run_on_all`, `current_core`, builder checks.
 
+mod support;
+
 use std::rc::Rc;
 use std::time::Duration;
 
 use ringcore::{BuildError, CoreId, Runtime};
 
-fn two_cores() -> Runtime {
-    Runtime::builder().cores(2).build().expect("2-core runtime")
-}
-
 #[test]
 fn run_on_all_returns_each_core_id_in_order() {
-    let rt = two_cores();
+    let rt = support::two_cores();
     assert_eq!(rt.cores(), 2);
     let ids = rt.run_on_all(|core| async move {
         // Not Send: built and polled on its own core.
@@ -33,7 +31,7 @@ fn run_on_all_returns_each_core_id_in_order() {
 
 #[test]
 fn cores_run_on_different_threads() {
-    let rt = two_cores();
+    let rt = support::two_cores();
     let threads = rt.run_on_all(|_| async { std::thread::current().id() });
     assert_ne!(threads[0], threads[1]);
     assert_eq!(
@@ -45,7 +43,7 @@ fn cores_run_on_different_threads() {
 
 #[test]
 fn tasks_stay_on_their_core() {
-    let rt = two_cores();
+    let rt = support::two_cores();
     let moved = rt.run_on_all(|core| async move {
         let mut tasks = Vec::new();
         for i in 0..50u64 {
@@ -132,7 +130,7 @@ fn pinned_cores_run_on_one_cpu_each_and_the_caller_gets_its_mask_back() {
 
 #[test]
 fn a_panic_on_one_core_propagates_from_run_on_all() {
-    let rt = two_cores();
+    let rt = support::two_cores();
     let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         rt.run_on_all(|core| async move {
             if core.index() == 1 {

@@ -1,5 +1,5 @@
 //! Wakers of a worker core's tasks woken and dropped on other threads after the runtime
-//! is gone: no panic, no leak (RELIABILITY H10, cross-core).
+//! is gone: no panic, no leak (docs/hazards.md, H10).
 
 use std::future::poll_fn;
 use std::sync::{Arc, Mutex};

@@ -1,4 +1,4 @@
-//! Wakers woken on other threads reach a parked core (DESIGN invariant 4).
+//! Wakers woken on other threads reach a parked core (docs/architecture.md, invariant 4).
 
 use std::future::poll_fn;
 use std::sync::{Arc, Mutex};

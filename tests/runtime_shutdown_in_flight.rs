@@ -1,6 +1,6 @@
 //! Dropping a runtime with 10,000 ops in flight (idle pipe reads, pending accepts) and
 //! long timers returns promptly and leaks nothing: every task future and buffer is dropped
-//! and `/proc/self/fd` is back to its baseline (RELIABILITY H2).
+//! and `/proc/self/fd` is back to its baseline (docs/hazards.md, H2).
 
 mod support;
 

@@ -1,16 +1,14 @@
 //! `submit_to` and `spawn_on`: work on another core, results and panics back here.
 
+mod support;
+
 use std::rc::Rc;
 
-use ringcore::{CoreId, Runtime, SubmitError};
-
-fn two_cores() -> Runtime {
-    Runtime::builder().cores(2).build().expect("2-core runtime")
-}
+use ringcore::{CoreId, SubmitError};
 
 #[test]
 fn submit_to_runs_a_non_send_future_on_the_target_core() {
-    let rt = two_cores();
+    let rt = support::two_cores();
     let (core, value) = rt.block_on(async {
         ringcore::submit_to(CoreId::new(1), || {
             let local = Rc::new(21u64); // not Send: lives on core 1 only
@@ -28,7 +26,7 @@ fn submit_to_runs_a_non_send_future_on_the_target_core() {
 
 #[test]
 fn submit_to_with_a_panicking_closure_returns_an_error_and_both_cores_keep_working() {
-    let rt = two_cores();
+    let rt = support::two_cores();
     rt.block_on(async {
         // The closure panics before building its future.
         let err = ringcore::submit_to(CoreId::new(1), || -> std::future::Ready<()> {
@@ -68,7 +66,7 @@ fn submit_to_with_a_panicking_closure_returns_an_error_and_both_cores_keep_worki
 
 #[test]
 fn a_spawn_on_handle_can_be_awaited_from_another_core() {
-    let rt = two_cores();
+    let rt = support::two_cores();
     let (awaited_on, result) = rt.block_on(async {
         // Started on core 0, awaited on core 1.
         let handle = ringcore::spawn_on(CoreId::new(0), || async {
@@ -88,7 +86,7 @@ fn a_spawn_on_handle_can_be_awaited_from_another_core() {
 
 #[test]
 fn submit_to_a_core_that_does_not_exist_is_an_error() {
-    let rt = two_cores();
+    let rt = support::two_cores();
     let err = rt
         .block_on(ringcore::submit_to(CoreId::new(7), || async {}))
         .unwrap_err();
@@ -100,7 +98,7 @@ fn submit_to_a_core_that_does_not_exist_is_an_error() {
 
 #[test]
 fn many_jobs_from_one_core_start_in_order() {
-    let rt = two_cores();
+    let rt = support::two_cores();
     let order = rt.block_on(async {
         let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let handles: Vec<_> = (0..1000)
@@ -125,7 +123,7 @@ fn many_jobs_from_one_core_start_in_order() {
 
 #[test]
 fn jobs_still_pending_when_the_runtime_drops_are_cancelled() {
-    let rt = two_cores();
+    let rt = support::two_cores();
     let handle = rt.block_on(async {
         let h = ringcore::spawn_on(CoreId::new(1), std::future::pending::<()>);
         ringcore::yield_now().await;

@@ -1,16 +1,11 @@
 //! Event, Notify, Barrier and oneshot.
 
+mod support;
+
 use std::cell::Cell;
 use std::rc::Rc;
 
 use ringcore::sync::{Barrier, Event, Notify, oneshot};
-use ringcore::yield_now;
-
-async fn settle() {
-    for _ in 0..5 {
-        yield_now().await;
-    }
-}
 
 #[test]
 fn event_wakes_all_waiters_even_if_cleared_at_once() {
@@ -26,7 +21,7 @@ fn event_wakes_all_waiters_even_if_cleared_at_once() {
                 })
             })
             .collect();
-        settle().await;
+        support::settle().await;
         assert_eq!(woke.get(), 0);
         ev.set();
         ev.clear(); // as asyncio: waiters released by set() still return
@@ -48,10 +43,10 @@ fn notify_one_is_stored_and_passed_on_by_a_dropped_waiter() {
         n.notified().await; // the stored permit
         let n1 = n.clone();
         let first = ringcore::spawn(async move { n1.notified().await });
-        settle().await;
+        support::settle().await;
         let n2 = n.clone();
         let second = ringcore::spawn(async move { n2.notified().await });
-        settle().await;
+        support::settle().await;
         n.notify_one(); // picks `first` ...
         first.abort(); // ... which is dropped before it sees it
         let _ = first.await;
@@ -65,7 +60,7 @@ fn barrier_releases_all_with_one_leader_and_cancel_takes_arrival_back() {
         let b = Rc::new(Barrier::new(2));
         let b1 = b.clone();
         let quitter = ringcore::spawn(async move { b1.wait().await });
-        settle().await;
+        support::settle().await;
         assert_eq!(b.n_waiting(), 1);
         quitter.abort();
         let _ = quitter.await;

@@ -1,17 +1,13 @@
 //! Mutex and RwLock: exclusion, FIFO order, cancellation while waiting.
 
+mod support;
+
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
 use ringcore::sync::{Mutex, RwLock};
 use ringcore::yield_now;
-
-async fn settle() {
-    for _ in 0..5 {
-        yield_now().await;
-    }
-}
 
 #[test]
 fn counter_is_exact_under_contention() {
@@ -46,7 +42,7 @@ fn lock_is_fifo() {
         for i in 0..4 {
             let m = m.clone();
             tasks.push(ringcore::spawn(async move { m.lock().await.push(i) }));
-            settle().await;
+            support::settle().await;
         }
         drop(guard);
         for t in tasks {
@@ -65,7 +61,7 @@ fn aborted_waiter_passes_the_lock_on() {
         let first = ringcore::spawn(async move { *m1.lock().await += 1 });
         let m2 = m.clone();
         let second = ringcore::spawn(async move { *m2.lock().await += 10 });
-        settle().await;
+        support::settle().await;
         drop(guard); // handed to `first` ...
         first.abort(); // ... which never sees it
         assert!(first.await.is_err());
@@ -98,7 +94,7 @@ fn rwlock_readers_share_and_writer_is_not_starved() {
             *l2.write().await += 1;
             log2.borrow_mut().push("w");
         });
-        settle().await;
+        support::settle().await;
         // A writer is queued: a new reader waits behind it.
         assert!(l.try_read().is_none());
         let (l3, log3) = (l.clone(), log.clone());
@@ -107,7 +103,7 @@ fn rwlock_readers_share_and_writer_is_not_starved() {
             log3.borrow_mut().push("r");
             v
         });
-        settle().await;
+        support::settle().await;
         drop(r1);
         writer.await.unwrap();
         assert_eq!(reader.await.unwrap(), 1);

@@ -1,15 +1,11 @@
 //! Queue: orders, bounded waiting, task_done/join, shutdown, cancellation.
 
+mod support;
+
 use std::rc::Rc;
 
 use ringcore::sync::{LifoQueue, PriorityQueue, Queue, TryGetError, TryPutError};
 use ringcore::yield_now;
-
-async fn settle() {
-    for _ in 0..5 {
-        yield_now().await;
-    }
-}
 
 #[test]
 fn fifo_lifo_priority_orders() {
@@ -41,7 +37,7 @@ fn bounded_put_waits_for_room() {
         assert!(matches!(q.try_put(2), Err(TryPutError::Full(2))));
         let q2 = q.clone();
         let putter = ringcore::spawn(async move { q2.put(2).await.unwrap() });
-        settle().await;
+        support::settle().await;
         assert!(!putter.is_finished());
         assert_eq!(q.get().await.unwrap(), 1);
         putter.await.unwrap();
@@ -55,10 +51,10 @@ fn getters_are_fifo_and_an_aborted_getter_loses_no_item() {
         let q = Rc::new(Queue::<&str>::unbounded());
         let q1 = q.clone();
         let first = ringcore::spawn(async move { q1.get().await.unwrap() });
-        settle().await;
+        support::settle().await;
         let q2 = q.clone();
         let second = ringcore::spawn(async move { q2.get().await.unwrap() });
-        settle().await;
+        support::settle().await;
         q.try_put("item").unwrap(); // reserved for `first` ...
         first.abort(); // ... which is cancelled before it takes it
         assert!(first.await.is_err());

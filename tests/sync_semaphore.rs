@@ -1,16 +1,12 @@
 //! Semaphore: FIFO hand-off, cancellation never loses a permit, close, add_permits.
 
+mod support;
+
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use ringcore::sync::{Semaphore, TryAcquireError};
 use ringcore::yield_now;
-
-async fn settle() {
-    for _ in 0..5 {
-        yield_now().await;
-    }
-}
 
 #[test]
 fn waiters_are_served_in_fifo_order() {
@@ -24,7 +20,7 @@ fn waiters_are_served_in_fifo_order() {
                 let _p = sem.acquire().await.unwrap();
                 order.borrow_mut().push(i);
             }));
-            settle().await; // queue them in spawn order
+            support::settle().await; // queue them in spawn order
         }
         sem.add_permits(1);
         for t in tasks {
@@ -43,7 +39,7 @@ fn aborted_waiter_does_not_lose_a_handed_permit() {
         let first = ringcore::spawn(async move { s.acquire().await.unwrap().forget() });
         let s = sem.clone();
         let second = ringcore::spawn(async move { s.acquire().await.map(|p| p.forget()) });
-        settle().await;
+        support::settle().await;
         // The permit is handed to `first`, which is aborted before it can observe it.
         sem.add_permits(1);
         first.abort();
@@ -60,7 +56,7 @@ fn aborted_queued_waiter_leaves_the_queue() {
         let held = sem.try_acquire().unwrap();
         let s = sem.clone();
         let waiting = ringcore::spawn(async move { s.acquire().await.unwrap().forget() });
-        settle().await;
+        support::settle().await;
         waiting.abort();
         let _ = waiting.await;
         drop(held);
@@ -75,7 +71,7 @@ fn large_request_at_front_blocks_later_small_ones() {
         let sem = Rc::new(Semaphore::new(1));
         let s = sem.clone();
         let big = ringcore::spawn(async move { s.acquire_many(3).await.unwrap().forget() });
-        settle().await;
+        support::settle().await;
         assert_eq!(sem.try_acquire().unwrap_err(), TryAcquireError::NoPermits);
         sem.add_permits(2);
         big.await.unwrap();
@@ -89,7 +85,7 @@ fn close_fails_waiters_and_later_acquires() {
         let sem = Rc::new(Semaphore::new(0));
         let s = sem.clone();
         let waiting = ringcore::spawn(async move { s.acquire().await.is_err() });
-        settle().await;
+        support::settle().await;
         sem.close();
         assert!(waiting.await.unwrap());
         assert!(sem.acquire().await.is_err());

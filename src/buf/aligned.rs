@@ -1,3 +1,5 @@
+//! `AlignedBuf`: a zero-initialised heap buffer with a chosen alignment, for O_DIRECT I/O.
+
 use std::alloc::{Layout, alloc_zeroed, dealloc};
 use std::ptr::NonNull;
 

@@ -1,3 +1,7 @@
+//! `IoBuf` and `IoBufMut`: the unsafe traits of buffers the kernel may read from or write
+//! into while an op is in flight, and their impls for `Vec<u8>`, `Box<[u8]>`, `String` and
+//! static slices.
+
 use std::ops::{Bound, RangeBounds};
 
 use super::Slice;

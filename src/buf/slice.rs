@@ -1,3 +1,5 @@
+//! `Slice`: a byte range of a buffer, so an op reads into or writes from part of it.
+
 use super::{IoBuf, IoBufMut};
 
 /// A sub-range `begin..end` (byte offsets) of a buffer, made by [`IoBuf::slice`]. Reads fill

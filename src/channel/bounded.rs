@@ -37,7 +37,7 @@ use concurrent_queue::{ConcurrentQueue, PopError, PushError};
 use slab::Slab;
 
 use super::error::{SendError, TryRecvError, TrySendError};
-use super::sync::{Arc, AtomicBool, AtomicUsize, Mutex, Ordering, fence, lock};
+use crate::loom::{Arc, AtomicBool, AtomicUsize, Lock, Ordering, fence};
 
 struct Chan<T> {
     queue: ConcurrentQueue<T>,
@@ -46,10 +46,10 @@ struct Chan<T> {
     low_water: usize,
     senders: AtomicUsize,
     recv_waiting: AtomicBool,
-    recv_waker: Mutex<Option<Waker>>,
+    recv_waker: Lock<Option<Waker>>,
     /// True while some entry of `send_wakers` holds a waker.
     send_waiting: AtomicBool,
-    send_wakers: Mutex<Slab<Option<Waker>>>,
+    send_wakers: Lock<Slab<Option<Waker>>>,
 }
 
 impl<T> Chan<T> {
@@ -64,7 +64,7 @@ impl<T> Chan<T> {
     }
 
     fn wake_receiver(&self) {
-        let waker = lock(&self.recv_waker).take();
+        let waker = self.recv_waker.lock().take();
         if let Some(w) = waker {
             w.wake();
         }
@@ -80,7 +80,7 @@ impl<T> Chan<T> {
 
     fn wake_senders(&self) {
         let wakers: Vec<Waker> = {
-            let mut entries = lock(&self.send_wakers);
+            let mut entries = self.send_wakers.lock();
             self.send_waiting.store(false, Ordering::Relaxed);
             entries.iter_mut().filter_map(|(_, w)| w.take()).collect()
         };
@@ -91,7 +91,7 @@ impl<T> Chan<T> {
 
     /// Stores a sender's waker (in entry `key`, created if `None`) and sets `send_waiting`.
     fn register_sender(&self, key: &mut Option<usize>, waker: &Waker) {
-        let mut entries = lock(&self.send_wakers);
+        let mut entries = self.send_wakers.lock();
         match key.and_then(|k| entries.get_mut(k)) {
             Some(Some(w)) if w.will_wake(waker) => {}
             Some(slot) => *slot = Some(waker.clone()),
@@ -101,7 +101,7 @@ impl<T> Chan<T> {
     }
 
     fn unregister_sender(&self, key: usize) {
-        let mut entries = lock(&self.send_wakers);
+        let mut entries = self.send_wakers.lock();
         if entries.try_remove(key).flatten().is_some() {
             let any = entries.iter().any(|(_, w)| w.is_some());
             self.send_waiting.store(any, Ordering::Relaxed);
@@ -147,9 +147,9 @@ pub fn channel<T: std::marker::Send>(capacity: usize) -> (Sender<T>, Receiver<T>
         low_water: capacity / 2,
         senders: AtomicUsize::new(1),
         recv_waiting: AtomicBool::new(false),
-        recv_waker: Mutex::new(None),
+        recv_waker: Lock::new(None),
         send_waiting: AtomicBool::new(false),
-        send_wakers: Mutex::new(Slab::new()),
+        send_wakers: Lock::new(Slab::new()),
     });
     (Sender { chan: chan.clone() }, Receiver { chan })
 }
@@ -407,7 +407,7 @@ impl<T> Future for RecvFuture<'_, T> {
                 Err(PopError::Empty) if registered => return Poll::Pending,
                 Err(PopError::Empty) => {
                     {
-                        let mut slot = lock(&chan.recv_waker);
+                        let mut slot = chan.recv_waker.lock();
                         match &*slot {
                             Some(w) if w.will_wake(cx.waker()) => {}
                             _ => *slot = Some(cx.waker().clone()),

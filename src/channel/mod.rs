@@ -6,15 +6,12 @@
 //! through its own core's remote queue and eventfd, which costs one eventfd write per park
 //! of that core however many messages arrive meanwhile.
 //!
-//! Every atomic and lock used here (and by the runtime's stop signal for worker cores)
-//! comes from one module (`sync`), so the handshakes can be model-checked with loom by
-//! swapping that module.
+//! Every atomic and lock used here comes from `crate::loom`, so the handshakes can be
+//! model-checked (docs/style.md, habit 10).
 
 mod bounded;
 mod error;
-pub(crate) mod submit;
-pub(crate) mod sync;
 
+pub use crate::runtime::submit::{CoreJoinHandle, SubmitError, spawn_on, submit_to};
 pub use bounded::{Receiver, RecvFuture, SendFuture, Sender, channel};
 pub use error::{SendError, TryRecvError, TrySendError};
-pub use submit::{CoreJoinHandle, SubmitError, spawn_on, submit_to};

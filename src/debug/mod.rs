@@ -12,7 +12,6 @@ use std::panic::Location;
 use std::time::{Duration, Instant};
 
 use crate::CoreMetrics;
-use crate::executor::SlowPoll;
 use crate::executor::task::{TaskId, TaskMeta};
 use crate::runtime::context;
 
@@ -94,15 +93,10 @@ pub fn all_tasks() -> Vec<TaskInfo> {
         let current = core.executor.current().map(|(key, _)| key);
         let now = Instant::now();
         let registry = core.executor.registry();
-        let entries = registry.entries.borrow();
-        entries
-            .iter()
-            .map(|(key, e)| {
-                let meta = e.meta();
-                let last_poll = registry.last_poll(key, meta.id());
-                info(meta, last_poll, current == Some(key), now)
-            })
-            .collect()
+        registry.map_tasks(|key, meta| {
+            let last_poll = registry.last_poll(key, meta.id());
+            info(meta, last_poll, current == Some(key), now)
+        })
     })
     .unwrap_or_default()
 }
@@ -136,15 +130,4 @@ pub fn metrics() -> Option<CoreMetrics> {
 /// True if debug mode is on for the current core.
 pub fn is_enabled() -> bool {
     context::try_with(|core| core.executor.slow_poll().is_some()).unwrap_or(false)
-}
-
-pub(crate) fn report_slow_poll(p: &SlowPoll<'_>) {
-    log::warn!(
-        target: "ringcore::debug",
-        "slow poll: task {} {:?} ({}) blocked the core for {:.1} ms",
-        p.id,
-        p.name.unwrap_or("<unnamed>"),
-        p.location,
-        p.took.as_secs_f64() * 1e3,
-    );
 }

@@ -1,7 +1,7 @@
 //! `SharedFd`: a file descriptor shared by its owner (a `File`) and every op in flight on it.
 //!
 //! Each op that names the fd holds a clone, so the fd stays open until the last op's CQE
-//! has been reaped (RELIABILITY H7: close never races an in-flight op). Dropping the last
+//! has been reaped (docs/hazards.md, H7: close never races an in-flight op). Dropping the last
 //! clone closes the fd synchronously; `close` instead waits for the other clones to go and
 //! closes through the ring, reporting close's error.
 

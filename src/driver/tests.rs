@@ -1,4 +1,4 @@
-//! Driver unit tests against a fake ring (STYLE habit 11): CQEs, errors and short results
+//! Driver unit tests against a fake ring (docs/style.md, habit 11): CQEs, errors and short results
 //! are injected by hand, and buffers count their drops to prove that a buffer outlives its
 //! dropped future until its CQE arrives.
 
@@ -412,4 +412,96 @@ fn op_sqe_carries_the_generation_tagged_user_data() {
     assert_eq!(generation, 1);
     drop(op);
     ring.0.borrow_mut().auto_complete = Some(-libc::ECANCELED);
+}
+
+/// Counts its wakes.
+struct WakeCount(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for WakeCount {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+fn wake_count() -> (std::sync::Arc<WakeCount>, Waker) {
+    let count = std::sync::Arc::new(WakeCount(std::sync::atomic::AtomicUsize::new(0)));
+    let waker = Waker::from(count.clone());
+    (count, waker)
+}
+
+/// An op polled by one task and then re-polled with another waker (it moved, or a `select`
+/// re-polled it from a new context) must wake the new waker on its CQE, not the old one.
+#[test]
+fn repoll_with_a_different_waker_wakes_the_new_one() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let (driver, ring) = driver(8);
+    let drops = Rc::new(Cell::new(0));
+    let mut op = read_op(&driver, &drops);
+    let (first, first_waker) = wake_count();
+    let (second, second_waker) = wake_count();
+    assert!(
+        Pin::new(&mut op)
+            .poll(&mut Context::from_waker(&first_waker))
+            .is_pending()
+    );
+    driver.flush();
+    assert!(
+        Pin::new(&mut op)
+            .poll(&mut Context::from_waker(&second_waker))
+            .is_pending()
+    );
+    ring.complete(ring.last_op_user_data(), 3);
+    driver.flush();
+    driver.dispatch();
+    assert_eq!(first.0.load(SeqCst), 0, "the replaced waker was woken");
+    assert_eq!(second.0.load(SeqCst), 1, "the new waker was not woken");
+    let Poll::Ready((res, _)) = poll_once(&mut op) else {
+        panic!("completed op still pending");
+    };
+    assert_eq!(res.unwrap(), 3);
+}
+
+/// A cancel the kernel answers ENOENT while its op has no CQE is sent again on a later
+/// tick, until the op's CQE arrives; then it stops.
+#[test]
+fn a_missed_cancel_is_resent_until_the_op_completes() {
+    let (driver, ring) = driver(8);
+    let drops = Rc::new(Cell::new(0));
+    let op = read_op(&driver, &drops);
+    driver.flush();
+    let target = ring.last_op_user_data();
+    drop(op);
+    driver.flush();
+    let cancels = |ring: &FakeRing| {
+        ring.pushed()
+            .iter()
+            .filter(|(ud, _)| super::lifecycle::decode_cancel(*ud).is_some())
+            .count()
+    };
+    assert_eq!(cancels(&ring), 1);
+    let cancel_ud = ring
+        .pushed()
+        .iter()
+        .rev()
+        .find(|(ud, _)| super::lifecycle::decode_cancel(*ud).is_some())
+        .unwrap()
+        .0;
+    // The kernel did not find it; the op itself has not completed.
+    ring.complete(cancel_ud, -libc::ENOENT);
+    driver.flush();
+    assert_eq!(driver.stats().cancels_missed, 1);
+    driver.flush();
+    assert_eq!(cancels(&ring), 2, "the missed cancel was not sent again");
+    assert_eq!(driver.stats().cancels_resent, 1);
+    // This time the op's CQE comes in the same batch as the miss: no third cancel.
+    let cancel_ud = ring.pushed().last().unwrap().0;
+    ring.complete(cancel_ud, -libc::ENOENT);
+    ring.complete(target, 5);
+    driver.flush();
+    driver.dispatch();
+    driver.flush();
+    driver.flush();
+    assert_eq!(cancels(&ring), 2, "a cancel was sent for a completed op");
+    assert_eq!(drops.get(), 1);
+    assert_eq!(driver.in_flight(), 0);
 }

@@ -3,9 +3,9 @@
 //!
 //! Runs are FIFO: a task woken (or yielding) goes to the back of the local queue. One call
 //! to [`Executor::run_batch`] polls at most a bounded number of tasks, so the runtime reaps
-//! completions and fires timers between batches (DESIGN invariant 5).
+//! completions and fires timers between batches (docs/architecture.md, invariant 5).
 
-pub(crate) mod queue;
+pub(crate) mod remote;
 pub(crate) mod task;
 
 use std::cell::{Cell, RefCell};
@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use async_task::{Builder, Runnable};
 
-use queue::Remote;
+use remote::Remote;
 use task::{JoinHandle, NO_KEY, TaskFuture, TaskId, TaskMeta, TaskRegistry};
 
 static NEXT_TASK_ID: AtomicU64 = AtomicU64::new(1);
@@ -45,12 +45,22 @@ pub(crate) struct Executor {
     slow_poll: Cell<Option<Duration>>,
 }
 
-/// Called with a task's details after a poll longer than the debug threshold.
-pub(crate) struct SlowPoll<'a> {
-    pub(crate) id: TaskId,
-    pub(crate) name: Option<&'a str>,
-    pub(crate) location: &'static Location<'static>,
-    pub(crate) took: Duration,
+/// Reports a poll longer than the debug threshold as a `log` warning with target
+/// `ringcore::debug` (see `crate::debug` for the format).
+fn report_slow_poll(
+    id: TaskId,
+    name: Option<&str>,
+    location: &'static Location<'static>,
+    took: Duration,
+) {
+    log::warn!(
+        target: "ringcore::debug",
+        "slow poll: task {} {:?} ({}) blocked the core for {:.1} ms",
+        id,
+        name.unwrap_or("<unnamed>"),
+        location,
+        took.as_secs_f64() * 1e3,
+    );
 }
 
 impl Executor {
@@ -171,12 +181,7 @@ impl Executor {
         };
         self.registry.set_last_poll(key, id, start + took);
         if took >= threshold {
-            crate::debug::report_slow_poll(&SlowPoll {
-                id,
-                name: name.as_deref(),
-                location,
-                took,
-            });
+            report_slow_poll(id, name.as_deref(), location, took);
         }
         escaped
     }

@@ -1,3 +1,6 @@
+//! `File`: an open file whose reads and writes go through the ring with owned buffers
+//! (page-cache hits inline with preadv2(RWF_NOWAIT)), and the offset check every path shares.
+
 use std::cell::Cell;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};

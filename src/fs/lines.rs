@@ -1,3 +1,5 @@
+//! `Lines`: reading a file line by line through the ring (a stream of `io::Result<String>`).
+
 use std::io;
 use std::task::{Context, Poll};
 

@@ -1,3 +1,5 @@
+//! `Metadata` and `FileType`: what statx(2) says about a file.
+
 use std::time::{Duration, SystemTime};
 
 /// What kind of file a [`Metadata`] describes.

@@ -2,8 +2,8 @@
 //!
 //! [`File`] does positional, ownership-passing I/O (`read_at`, `write_at` and their
 //! `_exact`/`_all` loops), `sync_all`/`sync_data`, `metadata`, `set_len` and an async
-//! `close`. The free functions mirror `std::fs`: [`read`], [`read_to_string`], [`write`],
-//! [`copy`], [`metadata`], [`symlink_metadata`], [`rename`], [`remove_file`],
+//! `close`. The free functions mirror `std::fs`: [`read`], [`read_to_string`], [`write()`],
+//! [`copy`], [`metadata()`], [`symlink_metadata`], [`rename`], [`remove_file`],
 //! [`create_dir`], [`create_dir_all`], [`remove_dir`]. [`Lines`] reads a file line by line.
 //!
 //! Errors keep their [`std::io::ErrorKind`] and name the path that failed (see
@@ -215,7 +215,7 @@ pub async fn metadata(path: impl AsRef<Path>) -> io::Result<Metadata> {
 ///
 /// # Errors
 ///
-/// As [`metadata`].
+/// As [`metadata()`].
 ///
 /// # Cancel safety
 ///

@@ -1,3 +1,5 @@
+//! `OpenOptions`: how a file is opened (openat(2) flags), as `std::fs::OpenOptions`.
+
 use std::io;
 use std::path::Path;
 

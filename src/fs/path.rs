@@ -1,3 +1,6 @@
+//! `PathError`: the operation and path behind a failed path-taking fs call, kept inside the
+//! returned `io::Error`.
+
 use std::error::Error;
 use std::ffi::CString;
 use std::fmt;

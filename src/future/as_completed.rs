@@ -1,3 +1,6 @@
+//! `as_completed`: a stream of futures' outputs in the order they finish (asyncio's
+//! `as_completed`), all polled by the current task.
+
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};

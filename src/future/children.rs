@@ -9,8 +9,10 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
+
+use crate::loom::{Lock, MutexGuard};
 
 struct Ready {
     indices: Vec<usize>,
@@ -19,14 +21,14 @@ struct Ready {
 }
 
 struct Shared {
-    ready: Mutex<Ready>,
+    ready: Lock<Ready>,
 }
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Ready> {
         // Only plain pushes and flag writes happen under the lock: a poisoned lock (a
         // panicking waker elsewhere) leaves consistent data.
-        self.ready.lock().unwrap_or_else(|e| e.into_inner())
+        self.ready.lock()
     }
 }
 
@@ -71,7 +73,7 @@ impl<F: Future> Children<F> {
         let futures: Vec<_> = futures.into_iter().map(|f| Some(Box::pin(f))).collect();
         let n = futures.len();
         let shared = Arc::new(Shared {
-            ready: Mutex::new(Ready {
+            ready: Lock::new(Ready {
                 indices: Vec::new(),
                 queued: vec![false; n],
                 parent: None,

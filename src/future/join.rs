@@ -1,10 +1,12 @@
+//! `join_all`, `try_join_all` and `join_all_settled` (asyncio's `gather`, with and without
+//! `return_exceptions`).
+
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use super::children::Children;
-use crate::executor::task::panic_message;
+pub use crate::executor::task::{CatchPanic, Panicked};
 
 /// Runs all `futures` concurrently on the current task and returns their outputs in
 /// input order (asyncio's `gather(*aws)`).
@@ -150,24 +152,6 @@ impl<F: Future> std::fmt::Debug for TryJoinAll<F> {
     }
 }
 
-/// A future that panicked inside [`join_all_settled`].
-#[derive(thiserror::Error)]
-#[error("future panicked: {}", self.message().unwrap_or("<non-string payload>"))]
-pub struct Panicked(pub Box<dyn std::any::Any + Send + 'static>);
-
-impl Panicked {
-    /// The panic message, if the payload is a string.
-    pub fn message(&self) -> Option<&str> {
-        panic_message(&*self.0)
-    }
-}
-
-impl std::fmt::Debug for Panicked {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("Panicked").field(&self.message()).finish()
-    }
-}
-
 /// Runs all `futures` to the end, whatever happens to the others, and returns every
 /// outcome in input order (asyncio's `gather(*aws, return_exceptions=True)`).
 ///
@@ -197,32 +181,5 @@ where
     I: IntoIterator,
     I::Item: Future,
 {
-    join_all(futures.into_iter().map(|f| CatchPanic {
-        future: Box::pin(f),
-    }))
-}
-
-/// A future whose panic becomes an `Err(Panicked)` output; see [`join_all_settled`].
-#[must_use = "futures do nothing unless polled"]
-pub struct CatchPanic<F> {
-    future: Pin<Box<F>>,
-}
-
-impl<F: Future> Future for CatchPanic<F> {
-    type Output = Result<F::Output, Panicked>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let fut = self.future.as_mut();
-        match std::panic::catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
-            Err(payload) => Poll::Ready(Err(Panicked(payload))),
-        }
-    }
-}
-
-impl<F> std::fmt::Debug for CatchPanic<F> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CatchPanic").finish_non_exhaustive()
-    }
+    join_all(futures.into_iter().map(CatchPanic::new))
 }

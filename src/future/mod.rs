@@ -4,6 +4,13 @@
 //! These run their futures concurrently *inside the calling task* (no task is spawned),
 //! so the futures need not be `'static`. To run work as separate tasks, spawn it (see
 //! [`task::JoinSet`](crate::task::JoinSet)) and combine the handles.
+//!
+//! What is here has asyncio's semantics, which futures-util's namesakes do not share:
+//! `join_all` gives each future its own waker (a wake-up polls only the future that was
+//! woken, at any size), `select` drops the loser instead of handing it back, and
+//! `join_all_settled`, `as_completed` and `retry` have no futures-util counterpart. Every
+//! future and stream here is an ordinary `Future`/`Stream`, so futures-util's combinators
+//! (re-exported for streams in [`stream`](crate::stream)) apply to them as well.
 
 mod as_completed;
 mod children;

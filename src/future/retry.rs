@@ -1,3 +1,6 @@
+//! `retry` and `retry_if`: run an async operation again on failure, with a `RetryPolicy`
+//! (attempts, `Backoff`, jitter) whose delays use the runtime's timer.
+
 use std::future::Future;
 use std::time::Duration;
 

@@ -1,3 +1,6 @@
+//! `select`, `race` and `select_all`: wait for the first of several futures and drop the
+//! rest (asyncio's `wait(..., return_when=FIRST_COMPLETED)`).
+
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};

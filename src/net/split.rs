@@ -33,8 +33,10 @@ impl OwnedReadHalf {
     ///
     /// # Cancel safety
     ///
-    /// Dropping the future cancels the receive; bytes already received into the buffer
-    /// are lost with it.
+    /// Cancel-safe: dropping this future loses no data. If the receive is cut short while
+    /// the kernel is already completing it, the bytes it received are kept on the socket and
+    /// returned, in order, by the next read (of this stream or either of its halves) before
+    /// any new receive is issued (docs/architecture.md, "Late CQEs").
     pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
         self.sock.recv(buf).await
     }
@@ -49,7 +51,10 @@ impl OwnedWriteHalf {
     ///
     /// # Cancel safety
     ///
-    /// Dropping the future cancels the send; an unknown prefix may have been sent.
+    /// Dropping the future cancels the send. The kernel may already have sent part or all
+    /// of the bytes (a send is never undone): after a drop, a prefix of unknown length —
+    /// possibly empty, possibly everything — has gone out, so the stream's position is
+    /// unknown; close it or resynchronise at a higher level.
     pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
         self.sock.send(buf).await
     }
@@ -62,7 +67,11 @@ impl OwnedWriteHalf {
     ///
     /// # Cancel safety
     ///
-    /// Not cancel-safe: an unknown prefix may have been sent.
+    /// Not cancel-safe: if the future is dropped, some prefix of the bytes (earlier sends
+    /// in full, the current one possibly in part) has gone out. When it fails instead, the
+    /// error says how many bytes were sent before it: a [`PartialTransfer`](crate::io::PartialTransfer)
+    /// inside the `io::Error` whenever at least one byte went
+    /// out.
     pub async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
         self.sock.send_all(buf).await
     }

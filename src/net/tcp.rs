@@ -162,9 +162,10 @@ impl TcpListener {
     ///
     /// # Cancel safety
     ///
-    /// Cancel-safe: if the future is dropped, the accept is cancelled; a connection the
-    /// kernel accepted anyway is closed (the peer sees end-of-stream) and no descriptor
-    /// leaks. Connections still queued stay queued for the next `accept`.
+    /// Cancel-safe: dropping this future loses no connection. If the accept is cut short
+    /// while the kernel is already completing it, the connection it accepted is handed to
+    /// the next `accept` (not closed); it is closed only if the listener is dropped first.
+    /// No descriptor leaks. Connections still queued stay queued.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let (sock, addr) = self.sock.accept().await?;
         Ok((TcpStream { sock }, addr.to_inet()?))
@@ -248,8 +249,10 @@ impl TcpStream {
     ///
     /// # Cancel safety
     ///
-    /// Dropping the future cancels the receive; bytes the kernel already copied into the
-    /// buffer are lost with it (they are not returned to the socket).
+    /// Cancel-safe: dropping this future loses no data. If the receive is cut short while
+    /// the kernel is already completing it, the bytes it received are kept on the socket and
+    /// returned, in order, by the next read (of this stream or either of its halves) before
+    /// any new receive is issued (docs/architecture.md, "Late CQEs").
     pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
         self.sock.recv(buf).await
     }
@@ -278,8 +281,10 @@ impl TcpStream {
     ///
     /// # Cancel safety
     ///
-    /// Dropping the future cancels the send; an unknown prefix of the bytes may have been
-    /// sent.
+    /// Dropping the future cancels the send. The kernel may already have sent part or all
+    /// of the bytes (a send is never undone): after a drop, a prefix of unknown length —
+    /// possibly empty, possibly everything — has gone out, so the stream's position is
+    /// unknown; close it or resynchronise at a higher level.
     pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
         self.sock.send(buf).await
     }
@@ -292,7 +297,11 @@ impl TcpStream {
     ///
     /// # Cancel safety
     ///
-    /// Not cancel-safe: an unknown prefix may have been sent.
+    /// Not cancel-safe: if the future is dropped, some prefix of the bytes (earlier sends
+    /// in full, the current one possibly in part) has gone out. When it fails instead, the
+    /// error says how many bytes were sent before it: a [`PartialTransfer`](crate::io::PartialTransfer)
+    /// inside the `io::Error` whenever at least one byte went
+    /// out.
     pub async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
         self.sock.send_all(buf).await
     }

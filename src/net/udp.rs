@@ -100,7 +100,8 @@ impl UdpSocket {
     ///
     /// # Cancel safety
     ///
-    /// Dropping the future cancels the send; the datagram may or may not have gone out.
+    /// Dropping the future cancels the send; the datagram may or may not have gone out
+    /// (whole: a datagram is never sent in part).
     pub async fn send<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
         self.sock.send(buf).await
     }
@@ -114,7 +115,12 @@ impl UdpSocket {
     ///
     /// # Cancel safety
     ///
-    /// Dropping the future cancels the receive; a datagram received meanwhile is lost.
+    /// Cancel-safe: dropping this future loses no datagram. If the receive is cut short
+    /// while the kernel is already completing it, the datagram it received is kept on the
+    /// socket and returned by the next `recv` or `recv_from` (with its sender when the cut
+    /// receive was a `recv_from`; a datagram a cut `recv` took comes back from `recv_from`
+    /// with the connected peer's address, or the unspecified address on an unconnected
+    /// socket, since `recv` does not record senders).
     pub async fn recv<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
         self.sock.recv(buf).await
     }

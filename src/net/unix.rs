@@ -134,8 +134,10 @@ impl UnixListener {
     ///
     /// # Cancel safety
     ///
-    /// Cancel-safe: a connection accepted after the future was dropped is closed; no
-    /// descriptor leaks.
+    /// Cancel-safe: dropping this future loses no connection. If the accept is cut short
+    /// while the kernel is already completing it, the connection it accepted is handed to
+    /// the next `accept` (not closed); it is closed only if the listener is dropped first.
+    /// No descriptor leaks.
     pub async fn accept(&self) -> io::Result<(UnixStream, UnixSocketAddr)> {
         let (sock, addr) = self.sock.accept().await?;
         Ok((UnixStream { sock }, UnixSocketAddr::from_raw(&addr)))
@@ -227,8 +229,10 @@ impl UnixStream {
     ///
     /// # Cancel safety
     ///
-    /// Dropping the future cancels the receive; bytes already copied into the buffer are
-    /// lost with it.
+    /// Cancel-safe: dropping this future loses no data. If the receive is cut short while
+    /// the kernel is already completing it, the bytes it received are kept on the socket and
+    /// returned, in order, by the next read (of this stream or either of its halves) before
+    /// any new receive is issued (docs/architecture.md, "Late CQEs").
     pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
         self.sock.recv(buf).await
     }
@@ -242,7 +246,10 @@ impl UnixStream {
     ///
     /// # Cancel safety
     ///
-    /// Dropping the future cancels the send; an unknown prefix may have been sent.
+    /// Dropping the future cancels the send. The kernel may already have sent part or all
+    /// of the bytes (a send is never undone): after a drop, a prefix of unknown length —
+    /// possibly empty, possibly everything — has gone out, so the stream's position is
+    /// unknown; close it or resynchronise at a higher level.
     pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
         self.sock.send(buf).await
     }
@@ -255,7 +262,11 @@ impl UnixStream {
     ///
     /// # Cancel safety
     ///
-    /// Not cancel-safe: an unknown prefix may have been sent.
+    /// Not cancel-safe: if the future is dropped, some prefix of the bytes (earlier sends
+    /// in full, the current one possibly in part) has gone out. When it fails instead, the
+    /// error says how many bytes were sent before it: a [`PartialTransfer`](crate::io::PartialTransfer)
+    /// inside the `io::Error` whenever at least one byte went
+    /// out.
     pub async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
         self.sock.send_all(buf).await
     }
@@ -400,7 +411,8 @@ impl UnixDatagram {
     ///
     /// # Cancel safety
     ///
-    /// Dropping the future cancels the send; the datagram may or may not have gone out.
+    /// Dropping the future cancels the send; the datagram may or may not have gone out
+    /// (whole: a datagram is never sent in part).
     pub async fn send<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
         self.sock.send(buf).await
     }
@@ -414,7 +426,12 @@ impl UnixDatagram {
     ///
     /// # Cancel safety
     ///
-    /// Dropping the future cancels the receive; a datagram received meanwhile is lost.
+    /// Cancel-safe: dropping this future loses no datagram. If the receive is cut short
+    /// while the kernel is already completing it, the datagram it received is kept on the
+    /// socket and returned by the next `recv` or `recv_from` (with its sender when the cut
+    /// receive was a `recv_from`; a datagram a cut `recv` took comes back from `recv_from`
+    /// with the connected peer's address, or the unspecified address on an unconnected
+    /// socket, since `recv` does not record senders).
     pub async fn recv<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
         self.sock.recv(buf).await
     }

@@ -7,9 +7,7 @@
 //!   `run_in_executor(ProcessPoolExecutor(), f, *args)`), for CPU-bound work that should
 //!   use other CPUs without sharing memory, or that might crash; see [`process`].
 
-mod blocking;
 pub mod process;
 
-pub(crate) use blocking::BlockingPool;
-pub use blocking::spawn_blocking;
+pub use crate::runtime::blocking::spawn_blocking;
 pub use process::{Jobs, PoolError, ProcessPool, ProcessPoolBuilder, init_worker};

@@ -18,18 +18,19 @@ use std::panic::Location;
 use std::pin::pin;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use async_task::Runnable;
 
+use super::blocking::BlockingPool;
 use super::context;
 use crate::driver::Driver;
 use crate::executor::Executor;
-use crate::executor::queue::{Remote, Unpark};
+use crate::executor::remote::{Remote, Unpark};
 use crate::executor::task::{JoinHandle, TaskMeta};
-use crate::offload::BlockingPool;
+use crate::loom::{AtomicBool, Ordering};
 use crate::time::Timers;
 
 static NEXT_CORE_ID: AtomicUsize = AtomicUsize::new(1);

@@ -22,17 +22,17 @@
 use std::future::poll_fn;
 use std::panic::Location;
 use std::rc::Rc;
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::task::{Poll, Waker};
 use std::thread::JoinHandle as ThreadHandle;
 
 use super::context;
 use super::core::Core;
 use super::{BuildError, Builder};
-use crate::channel::sync::{Arc, AtomicBool, Mutex, Ordering, lock};
 use crate::executor::next_task_id;
-use crate::executor::queue::Remote;
+use crate::executor::remote::Remote;
 use crate::executor::task::TaskMeta;
+use crate::loom::{AtomicBool, Lock, Ordering};
 
 /// The index of a core within its runtime: `0..cores`.
 ///
@@ -155,28 +155,32 @@ pub(crate) fn peers() -> Arc<Peers> {
     })
 }
 
-/// Asks a worker core to leave its tick loop.
+/// Asks a worker core to leave its tick loop: `request` sets `flag` and then takes the
+/// waker under the lock; `wait` stores its waker under the lock and re-checks `flag`, so a
+/// request is never missed (modelled in `loom/models.rs`).
 #[derive(Default)]
-struct Stop {
+pub(crate) struct Stop {
     flag: AtomicBool,
-    waker: Mutex<Option<Waker>>,
+    waker: Lock<Option<Waker>>,
 }
 
 impl Stop {
-    fn request(&self) {
+    /// Asks the waiting core to stop (any thread).
+    pub(crate) fn request(&self) {
         self.flag.store(true, Ordering::Release);
-        let waker = lock(&self.waker).take();
+        let waker = self.waker.lock().take();
         if let Some(w) = waker {
             w.wake();
         }
     }
 
-    async fn wait(&self) {
+    /// Resolves once `request` has been called.
+    pub(crate) async fn wait(&self) {
         poll_fn(|cx| {
             if self.flag.load(Ordering::Acquire) {
                 return Poll::Ready(());
             }
-            *lock(&self.waker) = Some(cx.waker().clone());
+            *self.waker.lock() = Some(cx.waker().clone());
             // `request` sets the flag before it takes the waker under the same lock.
             if self.flag.load(Ordering::Acquire) {
                 Poll::Ready(())

@@ -1,3 +1,6 @@
+//! `BuildError`: why a runtime could not be built (io_uring refused, bad configuration),
+//! with what to do about it.
+
 use std::io;
 
 /// Why a runtime could not be built. Each variant says what to do about it.

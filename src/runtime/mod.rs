@@ -1,9 +1,11 @@
 //! The runtime: builds a core (ring, executor, timers), runs futures on it, shuts it down.
 
+pub(crate) mod blocking;
 pub(crate) mod context;
 pub(crate) mod core;
 pub(crate) mod cores;
 mod error;
+pub(crate) mod submit;
 
 use std::future::Future;
 use std::panic::Location;
@@ -15,13 +17,13 @@ use context::is_set;
 pub use cores::{CoreId, current_core, num_cores};
 pub use error::BuildError;
 
-use crate::channel::SubmitError;
 use crate::driver::{Driver, DriverStats, ring::Uring};
-use crate::executor::task::JoinHandle;
-use crate::offload::BlockingPool;
+use crate::executor::task::{CatchPanic, JoinHandle};
 use crate::sys;
 pub use crate::sys::uring::SetupMode;
+use blocking::BlockingPool;
 use core::Core;
+use submit::SubmitError;
 
 /// Counters of one core, from [`Runtime::metrics`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -398,14 +400,13 @@ impl Runtime {
                 .map(|i| {
                     let f = f.clone();
                     let core = CoreId::new(i);
-                    crate::channel::spawn_on(core, move || f(core))
+                    submit::spawn_on(core, move || f(core))
                 })
                 .collect();
-            let first = std::panic::AssertUnwindSafe(f(CoreId::new(0)));
-            let first = crate::channel::submit::CatchUnwind::new(first).await;
-            let mut results = vec![first.map_err(|payload| SubmitError::Panic {
+            let first = CatchPanic::new(f(CoreId::new(0))).await;
+            let mut results = vec![first.map_err(|panicked| SubmitError::Panic {
                 core: CoreId::new(0),
-                payload,
+                payload: panicked.0,
             })];
             for handle in others {
                 results.push(handle.await);

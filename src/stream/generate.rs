@@ -1,3 +1,6 @@
+//! `generate`: a stream written as an async block that yields items (asyncio's async
+//! generator).
+
 use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;

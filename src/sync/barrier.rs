@@ -1,3 +1,6 @@
+//! `Barrier`: a core-local, reusable rendezvous of a fixed number of tasks (asyncio's
+//! `Barrier`).
+
 use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;

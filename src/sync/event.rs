@@ -1,3 +1,5 @@
+//! `Event`: a core-local flag tasks can wait for (asyncio's `Event`).
+
 use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;

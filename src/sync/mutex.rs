@@ -1,3 +1,5 @@
+//! `Mutex`: a fair, core-local async lock around a value (asyncio's `Lock`).
+
 use std::cell::{RefCell, RefMut};
 use std::ops::{Deref, DerefMut};
 

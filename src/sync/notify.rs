@@ -1,3 +1,6 @@
+//! `Notify`: wake one waiting task or all of them, core-local (asyncio's `Condition`
+//! without the lock).
+
 use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;

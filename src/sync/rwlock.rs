@@ -1,3 +1,5 @@
+//! `RwLock`: a fair, core-local reader-writer lock.
+
 use std::cell::{Ref, RefCell, RefMut};
 use std::ops::{Deref, DerefMut};
 

@@ -1,6 +1,6 @@
 //! The only place with `libc` calls and raw file descriptors.
 //!
-//! Everything the kernel hands back as a raw fd becomes an [`OwnedFd`] on the line it is
+//! Everything the kernel hands back as a raw fd becomes an [`OwnedFd`](std::os::fd::OwnedFd) on the line it is
 //! born, so an fd nobody claims is closed by its `Drop`. The ring itself is set up here
 //! ([`uring`]); the rest of the crate talks to it through `driver::ring`.
 

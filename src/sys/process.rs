@@ -2,8 +2,9 @@
 //! the child, and the worker's adoption of its end.
 //!
 //! Workers are started with `std::process::Command` (fork or vfork followed at once by
-//! exec; RELIABILITY H13). The only code that runs between the two is [`spawn_with_fd`]'s
-//! `pre_exec` hook, which makes one fcntl(2) call (async-signal-safe, allocation-free).
+//! exec; docs/hazards.md, H13). The only code that runs between the two is
+//! [`spawn_with_fd`]'s `pre_exec` hook, which makes one fcntl(2) call (async-signal-safe,
+//! allocation-free).
 //! Waiting and killing go through `std::process::Child`, which remembers a reaped status so
 //! a pid is never signalled or waited for after the kernel may have reused it.
 
@@ -14,20 +15,10 @@ use std::process::{Child, Command};
 
 use super::cvt_libc;
 
-/// A connected pair of close-on-exec `AF_UNIX` stream sockets.
+/// A connected pair of close-on-exec `AF_UNIX` stream sockets (the pool's end and the
+/// worker's).
 pub(crate) fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds: [RawFd; 2] = [-1, -1];
-    // SAFETY: socketpair writes two fds into the array we own.
-    cvt_libc(unsafe {
-        libc::socketpair(
-            libc::AF_UNIX,
-            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
-            0,
-            fds.as_mut_ptr(),
-        )
-    })?;
-    // SAFETY: both fds were just created for us and nobody else owns them.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    super::socket::socketpair(libc::AF_UNIX, libc::SOCK_STREAM)
 }
 
 /// Spawns `cmd` with `child_end` inherited (its close-on-exec flag cleared in the child

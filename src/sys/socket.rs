@@ -2,13 +2,21 @@
 //! fallback where IORING_OP_SOCKET is missing), socketpair(2), setsockopt(2),
 //! getsockopt(2), bind(2), listen(2), getsockname(2), getpeername(2), shutdown(2), and the
 //! conversions between Rust addresses and `sockaddr` structs.
+//!
+//! Where socket2 has the call (socket, socketpair, listen, shutdown, SO_LINGER, SO_ERROR)
+//! it makes it. What stays here is what the ring needs in the kernel's own layout
+//! ([`SockAddr`], whose storage and length SQEs point at), the generic `int` socket
+//! options, bind/getsockname/getpeername on that layout, and the non-blocking send.
 
 use std::io;
 use std::mem::{size_of, zeroed};
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
 use super::cvt_libc;
 
@@ -184,21 +192,16 @@ impl SockAddr {
 }
 
 /// socket(2) with SOCK_CLOEXEC: the fallback where IORING_OP_SOCKET is missing, and the
-/// path for synchronous constructors (`bind`).
+/// path for synchronous constructors (`bind`). `ty` may carry SOCK_NONBLOCK.
 pub(crate) fn socket(domain: i32, ty: i32, protocol: i32) -> io::Result<OwnedFd> {
-    // SAFETY: no pointers; the result is checked.
-    let fd = cvt_libc(unsafe { libc::socket(domain, ty | libc::SOCK_CLOEXEC, protocol) })?;
-    // SAFETY: a fresh fd from socket(2), owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    let protocol = (protocol != 0).then(|| Protocol::from(protocol));
+    Socket::new(Domain::from(domain), Type::from(ty), protocol).map(OwnedFd::from)
 }
 
 /// socketpair(2) with SOCK_CLOEXEC.
 pub(crate) fn socketpair(domain: i32, ty: i32) -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: socketpair writes two ints into the array we own.
-    cvt_libc(unsafe { libc::socketpair(domain, ty | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) })?;
-    // SAFETY: two fresh fds from socketpair(2), owned by nobody else.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    let (a, b) = Socket::pair(Domain::from(domain), Type::from(ty), None)?;
+    Ok((OwnedFd::from(a), OwnedFd::from(b)))
 }
 
 /// setsockopt(2) of an `int` option.
@@ -233,23 +236,11 @@ pub(crate) fn get_int(fd: BorrowedFd<'_>, level: i32, name: i32) -> io::Result<i
     Ok(value)
 }
 
-/// SO_LINGER: `None` turns lingering off, `Some(secs)` turns it on (0 makes close send RST).
+/// SO_LINGER: `None` turns lingering off, `Some(secs)` turns it on (0 makes close send RST;
+/// more than `i32::MAX` seconds is taken as `i32::MAX`).
 pub(crate) fn set_linger(fd: BorrowedFd<'_>, secs: Option<u32>) -> io::Result<()> {
-    let linger = libc::linger {
-        l_onoff: i32::from(secs.is_some()),
-        l_linger: secs.map_or(0, |s| i32::try_from(s).unwrap_or(i32::MAX)),
-    };
-    // SAFETY: passes a pointer to a live linger struct and its size.
-    cvt_libc(unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&raw const linger).cast(),
-            size_of::<libc::linger>() as libc::socklen_t,
-        )
-    })?;
-    Ok(())
+    let linger = secs.map(|s| Duration::from_secs(u64::from(s.min(i32::MAX as u32))));
+    SockRef::from(&fd).set_linger(linger)
 }
 
 /// bind(2).
@@ -261,9 +252,7 @@ pub(crate) fn bind(fd: BorrowedFd<'_>, addr: &SockAddr) -> io::Result<()> {
 
 /// listen(2).
 pub(crate) fn listen(fd: BorrowedFd<'_>, backlog: i32) -> io::Result<()> {
-    // SAFETY: no pointers.
-    cvt_libc(unsafe { libc::listen(fd.as_raw_fd(), backlog) })?;
-    Ok(())
+    SockRef::from(&fd).listen(backlog)
 }
 
 /// getsockname(2).
@@ -282,17 +271,21 @@ pub(crate) fn peer_addr(fd: BorrowedFd<'_>) -> io::Result<SockAddr> {
     Ok(addr)
 }
 
-/// shutdown(2); `how` is SHUT_RD, SHUT_WR or SHUT_RDWR.
+/// shutdown(2); `how` is SHUT_RD, SHUT_WR or SHUT_RDWR (anything else is EINVAL, as the
+/// kernel would answer).
 pub(crate) fn shutdown(fd: BorrowedFd<'_>, how: i32) -> io::Result<()> {
-    // SAFETY: no pointers.
-    cvt_libc(unsafe { libc::shutdown(fd.as_raw_fd(), how) })?;
-    Ok(())
+    let how = match how {
+        libc::SHUT_RD => Shutdown::Read,
+        libc::SHUT_WR => Shutdown::Write,
+        libc::SHUT_RDWR => Shutdown::Both,
+        _ => return Err(io::Error::from_raw_os_error(libc::EINVAL)),
+    };
+    SockRef::from(&fd).shutdown(how)
 }
 
 /// Takes the pending socket error (SO_ERROR), if any.
 pub(crate) fn take_error(fd: BorrowedFd<'_>) -> io::Result<Option<io::Error>> {
-    let err = get_int(fd, libc::SOL_SOCKET, libc::SO_ERROR)?;
-    Ok((err != 0).then(|| io::Error::from_raw_os_error(err)))
+    SockRef::from(&fd).take_error()
 }
 
 /// send(2) with MSG_DONTWAIT | MSG_NOSIGNAL: sends what fits in the socket buffer now.

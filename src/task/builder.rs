@@ -1,3 +1,5 @@
+//! `task::Builder`: configure a task (its name) before spawning it.
+
 use std::future::Future;
 use std::panic::Location;
 

@@ -1,3 +1,6 @@
+//! `JoinSet`: tasks spawned together and awaited together in completion order (asyncio's
+//! `TaskGroup`).
+
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
@@ -148,6 +151,12 @@ impl<T: 'static> JoinSet<T> {
     /// Waits for the next task to finish and returns its outcome, in completion order;
     /// `None` once the set is empty.
     ///
+    /// # Errors
+    ///
+    /// The outcome is `Err(`[`JoinError::Panic`]`)` if the task panicked and
+    /// `Err(`[`JoinError::Cancelled`]`)` if it was aborted (or its runtime shut down)
+    /// before it finished. The set itself never fails.
+    ///
     /// # Cancel safety
     ///
     /// Cancel-safe: a task's outcome is removed from the set only when returned.
@@ -189,6 +198,12 @@ impl<T: 'static> JoinSet<T> {
 
     /// Waits for every task and returns every outcome, in completion order (asyncio's
     /// `gather(*tasks, return_exceptions=True)`); nothing is cancelled.
+    ///
+    /// # Errors
+    ///
+    /// None of its own: each task's failure is an `Err` element of the returned `Vec`
+    /// ([`JoinError::Panic`] or [`JoinError::Cancelled`], as for
+    /// [`join_next`](Self::join_next)).
     ///
     /// # Cancel safety
     ///

@@ -1,3 +1,6 @@
+//! `interval`: a stream of instants spaced a period apart, and what to do about missed
+//! ticks.
+
 use std::future::poll_fn;
 use std::pin::Pin;
 use std::task::{Context, Poll};

@@ -1,4 +1,4 @@
-//! Time: [`sleep`], [`sleep_until`], [`timeout`] and [`interval`].
+//! Time: [`sleep()`], [`sleep_until`], [`timeout()`] and [`interval()`].
 //!
 //! Timers live in a per-core ordered map keyed by (deadline, sequence number): inserting,
 //! cancelling and firing one timer costs O(log n), and a tick looks only at the earliest

@@ -1,3 +1,5 @@
+//! `sleep` and `sleep_until`: futures that complete at a deadline on the core's timer.
+
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;

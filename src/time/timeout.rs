@@ -1,3 +1,5 @@
+//! `timeout` (asyncio's `wait_for`): run a future with a time limit, dropping it on expiry.
+
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};

@@ -52,7 +52,8 @@ pub fn raise_nofile(want: u64) -> u64 {
     lim.rlim_cur
 }
 
-/// Lets the runtime run a few ticks (cancel requests go out, late completions come in).
+/// Lets the runtime run a few ticks: woken tasks run up to their next wait, cancel requests
+/// go out, late completions come in.
 pub async fn settle() {
     for _ in 0..10 {
         ringcore::yield_now().await;
@@ -61,6 +62,26 @@ pub async fn settle() {
     for _ in 0..10 {
         ringcore::yield_now().await;
     }
+}
+
+/// A runtime of two cores (core 0 on the calling thread, core 1 on its own).
+pub fn two_cores() -> ringcore::Runtime {
+    ringcore::Runtime::builder()
+        .cores(2)
+        .build()
+        .expect("2-core runtime")
+}
+
+/// Waits (up to 10 s, in 1 ms sleeps) until `rt`'s first core has no op in flight;
+/// panics with the number left otherwise.
+pub async fn wait_until_drained(rt: &ringcore::Runtime) {
+    for _ in 0..10_000 {
+        if rt.metrics().ops_in_flight == 0 {
+            return;
+        }
+        ringcore::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    panic!("{} ops still in flight", rt.metrics().ops_in_flight);
 }
 
 /// Polls `fut` exactly once (so its SQE is queued) and hands it back unfinished, or its

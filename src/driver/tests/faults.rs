@@ -1,4 +1,4 @@
-//! A faulty "kernel" behind the fake ring (RELIABILITY H1, H9), and the tests that run the
+//! A faulty "kernel" behind the fake ring (docs/hazards.md, H1, H9), and the tests that run the
 //! driver and `fs::File` against it.
 //!
 //! With `FakeState::faults` set, the fake ring performs reads, writes and closes for real
@@ -63,7 +63,7 @@ thread_local! {
         std::cell::RefCell::default();
 }
 
-/// Panics if the buffer at `addr` is still owned by the faulty kernel (RELIABILITY H1).
+/// Panics if the buffer at `addr` is still owned by the faulty kernel (docs/hazards.md, H1).
 pub(super) fn assert_not_kernel_owned(addr: *const u8) {
     let owned = KERNEL_OWNED.with(|k| k.borrow().contains(&(addr as u64)));
     assert!(!owned, "buffer freed while the kernel may still use it");
@@ -502,7 +502,7 @@ fn a_hundred_thousand_reads_dropped_at_random_points_free_each_buffer_once() {
 
 #[test]
 fn close_waits_for_an_in_flight_op_on_the_same_fd() {
-    // RELIABILITY H7: the fd must not be closed (and its number reused) while the kernel
+    // docs/hazards.md, H7: the fd must not be closed (and its number reused) while the kernel
     // may still use it, even when the op's future was dropped.
     let (driver, ring) = driver(8);
     let (_tmp, fd) = temp_file(b"abc");

@@ -1,3 +1,6 @@
+//! `JoinHandle` and `JoinError`: awaiting a task's output, aborting it, and why a task
+//! produced no value.
+
 use std::any::Any;
 use std::future::Future;
 use std::marker::PhantomData;

@@ -42,6 +42,7 @@
 //! A `JoinHandle` is `!Send`, so it is used on the thread of the task's core; `abort`
 //! finds the entry through this thread's list of registries ([`abort`]).
 
+mod catch_panic;
 mod join;
 
 use std::any::Any;
@@ -51,12 +52,14 @@ use std::panic::{AssertUnwindSafe, Location};
 use std::pin::Pin;
 use std::ptr::NonNull;
 use std::rc::{Rc, Weak};
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use slab::Slab;
 
+use crate::loom::{AtomicU8, Ordering};
+
+pub use catch_panic::{CatchPanic, Panicked};
 pub use join::{JoinError, JoinHandle};
 
 /// A task's id: unique within the process for its lifetime, never reused.
@@ -200,7 +203,7 @@ impl TaskEntry {
 /// The live tasks of one core.
 #[derive(Default)]
 pub(crate) struct TaskRegistry {
-    pub(crate) entries: RefCell<Slab<TaskEntry>>,
+    pub(in crate::executor) entries: RefCell<Slab<TaskEntry>>,
     /// Debug mode only: when each task's last poll ended, indexed by registry key and
     /// tagged with the task id (a key is reused by later tasks). Kept apart from the
     /// entries so tasks pay nothing for it when debug mode is off.
@@ -271,6 +274,16 @@ impl TaskRegistry {
 
     pub(crate) fn len(&self) -> usize {
         self.entries.borrow().len()
+    }
+
+    /// Calls `f` with the registry key and metadata of every live task, oldest slot first,
+    /// and collects what it returns.
+    pub(crate) fn map_tasks<R>(&self, mut f: impl FnMut(usize, &TaskMeta) -> R) -> Vec<R> {
+        self.entries
+            .borrow()
+            .iter()
+            .map(|(key, e)| f(key, e.meta()))
+            .collect()
     }
 }
 

@@ -1,3 +1,5 @@
+//! `PoolError`: why a `ProcessPool` call produced no result, and whose fault it was.
+
 use std::io;
 use std::process::ExitStatus;
 use std::time::Duration;

@@ -6,7 +6,7 @@
 //! A worker is this program's own executable (`/proc/self/exe` unless
 //! [`ProcessPoolBuilder::program`] says otherwise) started again, like Python's
 //! multiprocessing "spawn" mode and the procspawn crate: never a bare `fork()` of a
-//! multi-threaded process (RELIABILITY H13). The pool creates a Unix socket pair, starts the
+//! multi-threaded process (docs/hazards.md, H13). The pool creates a Unix socket pair, starts the
 //! child with `std::process::Command` with its end inherited and named in the
 //! `RINGCORE_OFFLOAD_WORKER_FD` env var, and [`init_worker`], called first thing in `main`,
 //! sees the variable, serves jobs on the socket and exits:

@@ -27,13 +27,14 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use super::PoolError;
 use super::protocol::{MAX_FRAME_ENV, WORKER_FD_ENV};
+use crate::loom::{Lock, MutexGuard};
 
 /// How workers are started and bounded (from the builder).
 #[derive(Debug, Clone)]
@@ -116,7 +117,7 @@ struct State {
 
 /// The state every handle and call shares; see the module docs.
 pub(crate) struct Shared {
-    state: Mutex<State>,
+    state: Lock<State>,
     pub(crate) config: Config,
     /// The next request id (ids start at 1; see `protocol`).
     next_id: AtomicU64,
@@ -125,7 +126,7 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn new(config: Config) -> Self {
         Self {
-            state: Mutex::new(State {
+            state: Lock::new(State {
                 idle: Vec::new(),
                 live: 0,
                 pids: Vec::new(),
@@ -144,7 +145,7 @@ impl Shared {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         // No user code runs under the lock; a poisoned lock still holds consistent state.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock()
     }
 
     pub(crate) fn worker_pids(&self) -> Vec<u32> {
@@ -208,8 +209,7 @@ impl Shared {
 
 impl Drop for Shared {
     fn drop(&mut self) {
-        let idle =
-            std::mem::take(&mut self.state.get_mut().unwrap_or_else(|e| e.into_inner()).idle);
+        let idle = std::mem::take(&mut self.state.get_mut().idle);
         kill_all(idle);
     }
 }

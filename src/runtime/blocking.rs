@@ -14,23 +14,26 @@
 
 use std::collections::VecDeque;
 use std::panic::Location;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_task::Runnable;
 
+use super::context;
 use crate::executor::next_task_id;
 use crate::executor::task::{JoinHandle, TaskFuture, TaskMeta};
-use crate::runtime::context;
+use crate::loom::{Condvar, Lock, MutexGuard};
 
 /// Runs `f` on the runtime's blocking thread pool and returns a handle to its result.
 ///
 /// Use it for calls that block (a synchronous library, `getaddrinfo`, a CPU burst of more
 /// than a millisecond or so) so the core keeps serving other tasks. The pool has at most
-/// 16 threads; further jobs wait in a FIFO queue.
+/// [`Builder::blocking_threads`](crate::Builder::blocking_threads) threads (16 unless set);
+/// further jobs wait in a FIFO queue. Threads start when jobs need them and exit after
+/// [`Builder::blocking_idle_timeout`](crate::Builder::blocking_idle_timeout) without one.
 ///
-/// The handle resolves to `Ok(value)`, to [`JoinError::Panic`] if `f` panicked (the
-/// pool thread survives), or to [`JoinError::Cancelled`] if the runtime shut down before
+/// The handle resolves to `Ok(value)`, to [`JoinError::Panic`](crate::JoinError::Panic) if `f` panicked (the
+/// pool thread survives), or to [`JoinError::Cancelled`](crate::JoinError::Cancelled) if the runtime shut down before
 /// `f` started.
 ///
 /// # Panics
@@ -61,9 +64,12 @@ where
 }
 
 /// A bounded pool of threads for blocking jobs; see the module docs.
+///
+/// The pool keeps `std::sync::Arc` (its methods take `self: &Arc<Self>`); its lock and
+/// condvar come from `crate::loom`.
 #[derive(Debug)]
 pub(crate) struct BlockingPool {
-    state: Mutex<State>,
+    state: Lock<State>,
     cond: Condvar,
     max_threads: usize,
     idle_timeout: Duration,
@@ -83,7 +89,7 @@ impl BlockingPool {
     /// `idle_timeout` without a job.
     pub(crate) fn new(max_threads: usize, idle_timeout: Duration) -> Arc<Self> {
         Arc::new(Self {
-            state: Mutex::new(State {
+            state: Lock::new(State {
                 queue: VecDeque::new(),
                 threads: 0,
                 idle: 0,
@@ -98,7 +104,7 @@ impl BlockingPool {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         // Jobs run outside the lock, so a poisoned lock still holds consistent state.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock()
     }
 
     #[track_caller]
@@ -170,16 +176,13 @@ impl BlockingPool {
                 break;
             }
             st.idle += 1;
-            let (guard, timeout) = self
-                .cond
-                .wait_timeout(st, self.idle_timeout)
-                .unwrap_or_else(|e| e.into_inner());
+            let (guard, timed_out) = self.state.wait_timeout(&self.cond, st, self.idle_timeout);
             st = guard;
             st.idle -= 1;
             // Count this wake-up as the consumption of one notification (a timed-out
             // thread may take one meant for another; the clamp keeps `notified <= idle`).
             st.notified = st.notified.saturating_sub(1).min(st.idle);
-            if timeout.timed_out() && st.queue.is_empty() {
+            if timed_out && st.queue.is_empty() {
                 break;
             }
         }
@@ -198,10 +201,5 @@ impl BlockingPool {
         for runnable in queued {
             Self::cancel(runnable);
         }
-    }
-
-    #[allow(dead_code)]
-    pub(crate) fn threads(&self) -> usize {
-        self.lock().threads
     }
 }

@@ -21,9 +21,10 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
-use super::sync::{Arc, Mutex, lock};
-use crate::runtime::CoreId;
-use crate::runtime::cores::peers;
+use super::CoreId;
+use super::cores::peers;
+use crate::executor::task::CatchPanic;
+use crate::loom::{Arc, Lock};
 
 /// Why [`submit_to`] or a [`CoreJoinHandle`] produced no value.
 #[derive(thiserror::Error)]
@@ -94,16 +95,36 @@ struct Slot<T> {
     taken: bool,
 }
 
-type Shared<T> = Arc<Mutex<Slot<T>>>;
+type Shared<T> = Arc<Lock<Slot<T>>>;
 
 /// The target core's end of the slot; completes it with `Cancelled` if dropped unused.
-struct Completer<T> {
+pub(crate) struct Completer<T> {
     slot: Option<Shared<T>>,
     core: CoreId,
 }
 
+/// A fresh reply slot for a job sent to `core`: the end that fills it and the end that
+/// awaits it.
+pub(crate) fn reply_slot<T>(core: CoreId) -> (Completer<T>, CoreJoinHandle<T>) {
+    let slot: Shared<T> = Arc::new(Lock::new(Slot {
+        result: None,
+        waker: None,
+        taken: false,
+    }));
+    let handle = CoreJoinHandle {
+        slot: slot.clone(),
+        core,
+    };
+    let completer = Completer {
+        slot: Some(slot),
+        core,
+    };
+    (completer, handle)
+}
+
 impl<T> Completer<T> {
-    fn complete(mut self, result: Result<T, SubmitError>) {
+    /// Fills the slot with `result` and wakes the awaiting task, if any.
+    pub(crate) fn complete(mut self, result: Result<T, SubmitError>) {
         if let Some(slot) = self.slot.take() {
             fill(&slot, result);
         }
@@ -118,9 +139,9 @@ impl<T> Drop for Completer<T> {
     }
 }
 
-fn fill<T>(slot: &Mutex<Slot<T>>, result: Result<T, SubmitError>) {
+fn fill<T>(slot: &Lock<Slot<T>>, result: Result<T, SubmitError>) {
     let waker = {
-        let mut s = lock(slot);
+        let mut s = slot.lock();
         s.result = Some(result);
         s.waker.take()
     };
@@ -155,7 +176,7 @@ impl<T> CoreJoinHandle<T> {
 
     /// True once the output (or the error) is ready.
     pub fn is_finished(&self) -> bool {
-        let s = lock(&self.slot);
+        let s = self.slot.lock();
         s.result.is_some() || s.taken
     }
 }
@@ -164,7 +185,7 @@ impl<T> Future for CoreJoinHandle<T> {
     type Output = Result<T, SubmitError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut s = lock(&self.slot);
+        let mut s = self.slot.lock();
         if let Some(result) = s.result.take() {
             s.taken = true;
             return Poll::Ready(result);
@@ -187,33 +208,6 @@ impl<T> std::fmt::Debug for CoreJoinHandle<T> {
             .field("core", &self.core)
             .field("finished", &self.is_finished())
             .finish()
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// Polls a future with panics caught.
-    pub(crate) struct CatchUnwind<F> {
-        #[pin]
-        future: F,
-    }
-}
-
-impl<F> CatchUnwind<F> {
-    pub(crate) fn new(future: F) -> Self {
-        Self { future }
-    }
-}
-
-impl<F: Future> Future for CatchUnwind<F> {
-    type Output = Result<F::Output, Box<dyn Any + Send>>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let future = self.project().future;
-        match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
-            Err(payload) => Poll::Ready(Err(payload)),
-        }
     }
 }
 
@@ -250,27 +244,15 @@ where
     Fut: Future + 'static,
     Fut::Output: Send + 'static,
 {
-    let slot: Shared<Fut::Output> = Arc::new(Mutex::new(Slot {
-        result: None,
-        waker: None,
-        taken: false,
-    }));
-    let handle = CoreJoinHandle {
-        slot: slot.clone(),
-        core,
-    };
+    let (completer, handle) = reply_slot(core);
     let peers = peers();
-    let completer = Completer {
-        slot: Some(slot),
-        core,
-    };
     let job = move || match catch_unwind(AssertUnwindSafe(f)) {
         Ok(future) => {
             // Detached: the completer reports the output, a panic, or (if the task is
             // dropped at shutdown) Cancelled.
             drop(crate::spawn(async move {
-                let result = CatchUnwind::new(future).await;
-                completer.complete(result.map_err(|payload| SubmitError::Panic { core, payload }));
+                let result = CatchPanic::new(future).await;
+                completer.complete(result.map_err(|p| SubmitError::Panic { core, payload: p.0 }));
             }));
         }
         Err(payload) => completer.complete(Err(SubmitError::Panic { core, payload })),
