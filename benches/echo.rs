@@ -1,11 +1,14 @@
-//! Echo server benchmark: ringcore's echo server against a tokio current-thread echo
-//! server, each in its own process pinned to CPU 0, driven by the same ringcore load
-//! generator (`examples/support/load.rs`) pinned to CPU 1.
+//! Echo server benchmark: ringcore's echo server (ownership-passing reads and writes),
+//! ringcore's poll-based echo server (tokio's `AsyncReadExt`/`AsyncWriteExt` over
+//! `PollIo<TcpStream>`), and a tokio current-thread echo server, each in its own process
+//! pinned to CPU 0, driven by the same ringcore load generator
+//! (`examples/support/load.rs`) pinned to CPU 1.
 //!
 //! ```text
 //! cargo bench --bench echo                     # 3 s per run
 //! ECHO_BENCH_SECS=5 cargo bench --bench echo
 //! ECHO_BENCH_ONLY=64x1024 cargo bench --bench echo    # one configuration
+//! ECHO_BENCH_SERVERS=ringcore,poll cargo bench --bench echo   # some servers
 //! ```
 //!
 //! For each (connections, message size) it prints messages/s, p50/p99 round-trip latency,
@@ -51,12 +54,12 @@ fn main() {
             continue;
         }
         let mut per_cpu = Vec::new();
-        for kind in ["ringcore", "tokio"] {
-            if std::env::var("ECHO_BENCH_SERVERS").is_ok_and(|k| !k.contains(kind)) {
+        for kind in ["ringcore", "poll", "tokio"] {
+            if std::env::var("ECHO_BENCH_SERVERS").is_ok_and(|k| !k.split(',').any(|k| k == kind)) {
                 continue;
             }
             let row = run_one(&rt, kind, conns, size, secs);
-            per_cpu.push(row.msgs_per_cpu);
+            per_cpu.push((kind, row.msgs_per_cpu));
             println!(
                 "| {kind} | {conns} | {size} | {:.0} | {:.1} | {:.1} | {:.2} | {:.0} | {} | {} |",
                 row.report.msgs_per_sec(),
@@ -69,11 +72,18 @@ fn main() {
                 row.report.errors,
             );
         }
-        if per_cpu.len() == 2 {
-            println!(
-                "| ratio ringcore/tokio (msgs per server CPU-s) | {conns} | {size} | | | | | {:.2}x | | |",
-                per_cpu[0] / per_cpu[1]
-            );
+        let of = |k: &str| per_cpu.iter().find(|(kind, _)| *kind == k).map(|(_, v)| *v);
+        for (a, b) in [
+            ("ringcore", "tokio"),
+            ("poll", "ringcore"),
+            ("poll", "tokio"),
+        ] {
+            if let (Some(x), Some(y)) = (of(a), of(b)) {
+                println!(
+                    "| ratio {a}/{b} (msgs per server CPU-s) | {conns} | {size} | | | | | {:.2}x | | |",
+                    x / y
+                );
+            }
         }
     }
 }
@@ -129,7 +139,7 @@ fn run_one(rt: &ringcore::Runtime, kind: &str, conns: usize, size: usize, secs: 
 /// Asks a ringcore server for its io_uring_enter count (a datagram on its control socket
 /// makes it print one line).
 fn server_enters(control: &Path, out: &mut BufReader<ChildStdout>, kind: &str) -> Option<u64> {
-    if kind != "ringcore" {
+    if kind == "tokio" {
         return None;
     }
     let sock = std::os::unix::net::UnixDatagram::unbound().expect("control socket");
@@ -139,7 +149,7 @@ fn server_enters(control: &Path, out: &mut BufReader<ChildStdout>, kind: &str) -
 }
 
 fn stop(child: &mut Child, kind: &str) {
-    let sig = if kind == "ringcore" {
+    let sig = if kind != "tokio" {
         libc::SIGINT
     } else {
         libc::SIGKILL
@@ -190,13 +200,16 @@ fn announce(addr: SocketAddr) {
 fn serve(kind: &str) {
     pin(0);
     match kind {
-        "ringcore" => serve_ringcore(),
+        "ringcore" => serve_ringcore(false),
+        "poll" => serve_ringcore(true),
         "tokio" => serve_tokio(),
         other => panic!("unknown server {other}"),
     }
 }
 
-fn serve_ringcore() {
+/// ringcore's echo server: ownership-passing `read`/`write_all`, or (with `poll`) the same
+/// loop as the tokio server's, through tokio's traits over `PollIo`.
+fn serve_ringcore(poll: bool) {
     use ringcore::net::{TcpListener, TcpStream};
 
     async fn echo(stream: TcpStream) -> std::io::Result<()> {
@@ -214,6 +227,20 @@ fn serve_ringcore() {
         }
     }
 
+    async fn echo_poll(stream: TcpStream) -> std::io::Result<()> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        stream.set_nodelay(true)?;
+        let mut s = stream.into_poll_io();
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let n = s.read(&mut buf).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            s.write_all(&buf[..n]).await?;
+        }
+    }
+
     let rt = std::rc::Rc::new(ringcore::Runtime::new().expect("ringcore runtime"));
     let rt2 = rt.clone();
     rt.block_on(async move {
@@ -224,7 +251,11 @@ fn serve_ringcore() {
             loop {
                 if let Ok((s, _)) = listener.accept().await {
                     ringcore::spawn(async move {
-                        let _ = echo(s).await;
+                        let _ = if poll {
+                            echo_poll(s).await
+                        } else {
+                            echo(s).await
+                        };
                     });
                 }
             }

@@ -47,8 +47,10 @@
 //!   [`submit_to`] and [`spawn_on`] (run work on another core), [`channel`] (bounded
 //!   cross-core channels);
 //! - [`time`]: `sleep`, `timeout` (asyncio's `wait_for`), `interval`;
-//! - [`fs`]: files and directories through the ring;
-//! - [`net`]: TCP, UDP and Unix sockets through the ring;
+//! - [`fs`]: files and directories through the ring; `fs::PollFile` for the tokio and
+//!   futures I/O traits;
+//! - [`net`]: TCP, UDP and Unix sockets through the ring; [`net::PollIo`]
+//!   (`into_poll_io()`) for the tokio and futures I/O traits;
 //! - [`signal`]: `ctrl_c`, a future that completes on SIGINT;
 //! - [`io`]: `BufReader` (`read_line`, `lines`) and `BufWriter` over sockets and files;
 //! - [`buf`]: the buffer traits I/O calls take;

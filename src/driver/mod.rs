@@ -21,6 +21,7 @@
 //! the driver safely.
 
 mod lifecycle;
+pub(crate) mod multipoll;
 pub(crate) mod op;
 pub(crate) mod ops;
 pub(crate) mod ring;
@@ -124,6 +125,8 @@ struct Inner {
     enter_failing: Option<(Instant, io::Error)>,
     /// `shutdown` gave up on CQEs and leaked what the kernel may still hold.
     leaked: bool,
+    /// Multishot readiness polls (src/driver/multipoll.rs).
+    multipoll: multipoll::Registry,
 }
 
 /// How many ops per tick may complete inline by default before the rest go through the
@@ -156,6 +159,7 @@ impl Driver {
                 recancel: Vec::new(),
                 enter_failing: None,
                 leaked: false,
+                multipoll: multipoll::Registry::default(),
             }),
         }
     }
@@ -627,6 +631,10 @@ impl Inner {
                 if !self.shut_down {
                     let _ = self.rearm_wake();
                 }
+                return;
+            }
+            user_data if multipoll::owns(user_data) => {
+                self.complete_multipoll(cqe);
                 return;
             }
             user_data => {

@@ -14,6 +14,8 @@ mod lines;
 mod metadata;
 mod open_options;
 mod path;
+#[cfg(any(feature = "tokio-io", feature = "futures-io"))]
+mod poll_io;
 
 use std::io;
 use std::path::Path;
@@ -23,6 +25,8 @@ pub use lines::Lines;
 pub use metadata::{FileType, Metadata};
 pub use open_options::OpenOptions;
 pub use path::PathError;
+#[cfg(any(feature = "tokio-io", feature = "futures-io"))]
+pub use poll_io::PollFile;
 
 use crate::buf::IoBuf;
 use crate::driver::ops::fs::{Mkdir, Rename, Statx, Unlink};

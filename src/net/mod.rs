@@ -18,6 +18,12 @@
 //! Sends use MSG_NOSIGNAL: writing to a connection the peer closed returns `BrokenPipe`
 //! instead of raising SIGPIPE.
 //!
+//! For crates written against `tokio::io` or `futures_io` traits (hyper, tokio-rustls,
+//! codecs), `into_poll_io()` on a stream or an owned half gives a [`PollIo`]: readiness
+//! through the ring (IORING_OP_POLL_ADD) and non-blocking recv(2)/send(2) on the core's
+//! thread into the caller's borrowed buffers; see [`PollIo`] for the trait impls (features
+//! `tokio-io`, `futures-io`, both on by default).
+//!
 //! The connecting calls ([`TcpStream::connect`], [`UdpSocket::connect`],
 //! [`UdpSocket::send_to`]) take a [`ToSocketAddrs`]: an address, or a host name and port
 //! (`"localhost:8080"`, `("example.com", 80)`) that is resolved with getaddrinfo(3) on the
@@ -58,6 +64,7 @@ macro_rules! socket_fd_impls {
 }
 
 mod addr;
+mod poll_io;
 pub(crate) mod socket;
 mod split;
 mod tcp;
@@ -65,6 +72,7 @@ mod udp;
 mod unix;
 
 pub use addr::{ResolveError, ToSocketAddrs, lookup_host};
+pub use poll_io::{PollIo, PollRead, PollWrite};
 pub use split::{OwnedReadHalf, OwnedWriteHalf};
 pub use tcp::{ListenOptions, TcpListener, TcpStream};
 pub use udp::UdpSocket;

@@ -135,7 +135,6 @@ impl Socket {
     /// nothing is stashed and no dropped receive is in flight, so the caller may receive
     /// itself; `Pending`: a dropped receive is still in flight (its data must come first),
     /// and the waker is woken when it completes.
-    #[allow(dead_code)]
     pub(crate) fn poll_stashed(
         &self,
         cx: &mut Context<'_>,
@@ -152,6 +151,19 @@ impl Socket {
             dst[..src.len()].copy_from_slice(src)
         });
         Poll::Ready(taken.map(|res| res.map(|(n, _)| n)))
+    }
+
+    /// The driver of the socket's core.
+    pub(crate) fn driver(&self) -> &Rc<Driver> {
+        &self.driver
+    }
+
+    /// True when [`poll_stashed`](Socket::poll_stashed) would return `Ready(None)` now:
+    /// nothing stashed and no dropped receive in flight. Registers no waker. (Lets the
+    /// poll path skip initialising a caller's uninitialised buffer.)
+    #[cfg_attr(not(feature = "tokio-io"), allow(dead_code))]
+    pub(crate) fn stash_is_clear(&self) -> bool {
+        self.stash.orphans() == 0 && self.stash.is_empty()
     }
 
     /// Waits for receives dropped in flight, then takes what they left into `bufs`, in

@@ -187,7 +187,7 @@ impl TcpListener {
 /// `Rc<TcpStream>`; [`into_split`](TcpStream::into_split) gives two owned halves instead.
 /// Dropping the stream closes it once every op in flight on it has completed.
 pub struct TcpStream {
-    sock: Socket,
+    pub(super) sock: Socket,
 }
 
 impl TcpStream {

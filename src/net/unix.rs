@@ -155,7 +155,7 @@ impl UnixListener {
 
 /// A Unix-domain stream connection; reads and writes go through the ring.
 pub struct UnixStream {
-    sock: Socket,
+    pub(super) sock: Socket,
 }
 
 impl UnixStream {

@@ -142,3 +142,14 @@ pub(crate) fn is_direct(fd: BorrowedFd<'_>) -> bool {
     let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
     flags >= 0 && flags & libc::O_DIRECT != 0
 }
+
+/// The size in bytes of the file behind `fd` (fstat(2)'s `st_size`): an inode lookup that
+/// does no I/O on local file systems.
+#[cfg(any(feature = "tokio-io", feature = "futures-io"))]
+pub(crate) fn file_size(fd: BorrowedFd<'_>) -> io::Result<u64> {
+    // SAFETY: `stat` is plain data; all-zero is a valid value for fstat to overwrite.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat writes one `stat` into the struct we own; the fd is borrowed and live.
+    cvt_libc(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) })?;
+    Ok(st.st_size as u64)
+}

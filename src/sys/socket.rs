@@ -310,3 +310,40 @@ pub(crate) unsafe fn send_nowait(
     })?;
     Ok(n as usize)
 }
+
+/// recv(2) with MSG_DONTWAIT into `len` bytes at `ptr`: takes what the socket holds now.
+/// `WouldBlock` (EAGAIN) if it holds nothing; 0 at end-of-stream.
+///
+/// # Safety
+///
+/// `ptr` must be valid for writes of `len` bytes (they need not be initialised).
+pub(crate) unsafe fn recv_nowait(
+    fd: BorrowedFd<'_>,
+    ptr: *mut u8,
+    len: usize,
+) -> io::Result<usize> {
+    // SAFETY: the caller guarantees `len` writable bytes at `ptr`; the fd is borrowed and live.
+    let n = cvt_libc(unsafe { libc::recv(fd.as_raw_fd(), ptr.cast(), len, libc::MSG_DONTWAIT) })?;
+    Ok(n as usize)
+}
+
+/// sendmsg(2) with MSG_DONTWAIT | MSG_NOSIGNAL of `bufs` in order (gather): sends what fits
+/// in the socket buffer now. `WouldBlock` (EAGAIN) if nothing fits.
+pub(crate) fn sendmsg_nowait(fd: BorrowedFd<'_>, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+    // SAFETY: msghdr is plain data (pointers and integers); all-zero is valid.
+    let mut hdr: libc::msghdr = unsafe { zeroed() };
+    // `IoSlice` is guaranteed ABI-compatible with `iovec` on Unix; the kernel only reads
+    // through these pointers (the cast to *mut is what the C struct asks for).
+    hdr.msg_iov = bufs.as_ptr().cast_mut().cast();
+    hdr.msg_iovlen = bufs.len().min(libc::UIO_MAXIOV as usize) as _;
+    // SAFETY: `hdr` points at `bufs`' iovecs, which live for the call; no address or
+    // control data.
+    let n = cvt_libc(unsafe {
+        libc::sendmsg(
+            fd.as_raw_fd(),
+            &hdr,
+            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+        )
+    })?;
+    Ok(n as usize)
+}

@@ -107,7 +107,7 @@ impl Stash {
     }
 
     /// Orphans still in flight.
-    #[cfg(test)]
+    #[cfg_attr(not(feature = "tokio-io"), allow(dead_code))]
     pub(crate) fn orphans(&self) -> u32 {
         self.orphans.get()
     }

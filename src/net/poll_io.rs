@@ -1,0 +1,625 @@
+//! Poll-based I/O for stream sockets: [`PollIo`], readiness through the ring
+//! (IORING_OP_POLL_ADD) plus non-blocking recv(2)/send(2)/sendmsg(2) on the core's thread,
+//! and the `tokio::io` / `futures_io` trait impls over it (features `tokio-io`,
+//! `futures-io`).
+//!
+//! The poll path lends no memory to the kernel: a read copies out of the socket into the
+//! caller's borrowed buffer in the same call that finds data there, and while it waits only
+//! a readiness poll is armed. So a `poll_read` that returns `Pending`, and any future
+//! built on it that is dropped, leaves every byte in the socket (or in the socket's stash of
+//! an earlier dropped ownership-passing read, which `poll_read` drains first).
+
+use std::future::Future;
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, ready};
+
+use super::socket::Socket;
+use super::split::{OwnedReadHalf, OwnedWriteHalf};
+use super::{TcpStream, UnixStream};
+use crate::driver::multipoll::MultiPollKey;
+use crate::driver::ops::net::PollAdd;
+use crate::driver::{Driver, Op};
+use crate::sys::socket as sys;
+
+mod sealed {
+    /// Keeps [`PollRead`](super::PollRead) and [`PollWrite`](super::PollWrite) closed to
+    /// ringcore's own stream types.
+    #[allow(unreachable_pub)] // Public in a private module: the sealed-trait pattern.
+    pub trait Sealed {}
+}
+
+/// Stream types whose reading side [`PollIo`] can drive: [`TcpStream`], [`UnixStream`],
+/// [`OwnedReadHalf`]. Sealed.
+pub trait PollRead: sealed::Sealed + Unpin {}
+
+/// Stream types whose writing side [`PollIo`] can drive: [`TcpStream`], [`UnixStream`],
+/// [`OwnedWriteHalf`]. Sealed.
+pub trait PollWrite: sealed::Sealed + Unpin {}
+
+macro_rules! poll_source {
+    ($($t:ty: $($tr:ident),+;)+) => {
+        $(
+            impl sealed::Sealed for $t {}
+            $(impl $tr for $t {})+
+            impl $t {
+                /// Wraps the stream in a [`PollIo`] for poll-based reads and writes
+                /// (readiness through the ring, then recv(2)/send(2)), which implements
+                /// `tokio::io::AsyncRead`/`AsyncWrite` (feature `tokio-io`) and
+                /// `futures_io::AsyncRead`/`AsyncWrite` (feature `futures-io`).
+                /// [`PollIo::into_inner`] gives the stream back.
+                pub fn into_poll_io(self) -> PollIo<$t> {
+                    PollIo {
+                        sock: self.sock.clone(),
+                        inner: self,
+                        read: Readiness::default(),
+                        write: Readiness::default(),
+                    }
+                }
+            }
+        )+
+    };
+}
+
+poll_source! {
+    TcpStream: PollRead, PollWrite;
+    UnixStream: PollRead, PollWrite;
+    OwnedReadHalf: PollRead;
+    OwnedWriteHalf: PollWrite;
+}
+
+/// A stream socket driven by readiness: `poll_read`/`poll_write` in the shape of
+/// `std::io::Read`/`Write`, so it implements `tokio::io::AsyncRead + AsyncWrite`
+/// (feature `tokio-io`) and `futures_io::AsyncRead + AsyncWrite` (feature `futures-io`)
+/// for crates such as hyper, tokio-rustls, tokio-util's codecs or `futures::io::copy`.
+/// Both features are on by default: each adds only a trait crate (tokio with no features
+/// of its own). Only the traits cross over: tokio's types (its sockets, timers) still need
+/// a tokio runtime.
+///
+/// Made by `into_poll_io()` on [`TcpStream`], [`UnixStream`], [`OwnedReadHalf`] and
+/// [`OwnedWriteHalf`]. A read first takes what an earlier, dropped ownership-passing read
+/// left in the socket's stash, then tries recv(2) with MSG_DONTWAIT on the core's thread;
+/// only when the socket is empty does it wait for `POLLIN` and return `Pending`: on one
+/// multishot IORING_OP_POLL_ADD armed for the stream's life (Linux 5.13+), else on a
+/// one-shot POLL_ADD per wait. Writes try send(2) with MSG_DONTWAIT first and wait for `POLLOUT` the same
+/// way when the send buffer is full. After a short transfer (the socket drained or its
+/// send buffer filled) the next call waits for readiness first, which saves the syscall
+/// that would fail.
+///
+/// Why a wrapper rather than impls on the stream types themselves: each direction keeps
+/// its own armed poll op (so a reader and a writer each get woken, as the traits require),
+/// and that state lives here, not in every native stream that never uses it; the native
+/// ownership-passing methods stay as they are. Going back and forth costs nothing:
+/// [`into_inner`](PollIo::into_inner), [`get_ref`](PollIo::get_ref). To read and write
+/// from two tasks, split first (`into_split()`) and wrap each half, or use
+/// `tokio::io::split` on the wrapper.
+///
+/// # Examples
+///
+/// ```
+/// # #[cfg(feature = "futures-io")] {
+/// use futures_io::{AsyncRead, AsyncWrite};
+/// use ringcore::net::UnixStream;
+/// use std::future::poll_fn;
+/// use std::pin::Pin;
+///
+/// ringcore::block_on(async {
+///     let (a, b) = UnixStream::pair()?;
+///     let (mut a, mut b) = (a.into_poll_io(), b.into_poll_io());
+///     let n = poll_fn(|cx| Pin::new(&mut a).poll_write(cx, b"ping")).await?;
+///     assert_eq!(n, 4);
+///     let mut buf = [0u8; 8];
+///     let n = poll_fn(|cx| Pin::new(&mut b).poll_read(cx, &mut buf)).await?;
+///     assert_eq!(&buf[..n], b"ping");
+///     Ok::<_, std::io::Error>(())
+/// })
+/// .unwrap();
+/// # }
+/// ```
+pub struct PollIo<T> {
+    inner: T,
+    /// A clone of `inner`'s socket (shares its fd and stash), so generic code can reach it.
+    sock: Socket,
+    read: Readiness,
+    write: Readiness,
+}
+
+/// One direction's readiness: the multishot poll serving it where the kernel has them
+/// (reads), else the one-shot POLL_ADD op armed for it, and whether the next transfer
+/// should wait for readiness before trying.
+#[derive(Default)]
+struct Readiness {
+    op: Option<Op<PollAdd>>,
+    /// The multishot POLL_ADD registration (`driver::multipoll`), made at the first wait
+    /// for `POLLIN`; released (cancelled) on drop.
+    multi: Option<(MultiPollKey, Rc<Driver>)>,
+    /// A registration was tried (and may have been refused: then one-shot polls serve).
+    tried_multi: bool,
+    /// The last attempt found the socket empty (read) or full (write), or moved fewer
+    /// bytes than asked: wait for readiness before the next syscall.
+    wait: bool,
+}
+
+impl Drop for Readiness {
+    fn drop(&mut self) {
+        if let Some((key, driver)) = self.multi.take() {
+            driver.multipoll_release(key);
+        }
+    }
+}
+
+impl Readiness {
+    /// Waits until the fd reports one of `events` (or an error/hang-up, which poll(2)
+    /// always reports). For `POLLIN`, through a multishot poll that stays armed across
+    /// waits (one SQE for the stream's life) where the kernel has them; otherwise with a
+    /// one-shot POLL_ADD armed if none is. Either stays armed across `Pending` returns
+    /// and dropped callers, so nothing is resubmitted for them.
+    fn poll_ready(
+        &mut self,
+        sock: &Socket,
+        events: u32,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        if !self.tried_multi && events == POLLIN {
+            self.tried_multi = true;
+            let driver = sock.driver();
+            self.multi = driver
+                .multipoll_register(&sock.fd, events)
+                .map(|key| (key, driver.clone()));
+        }
+        if let Some((key, driver)) = &self.multi {
+            match ready!(driver.multipoll_poll(*key, cx)) {
+                Ok(()) => {
+                    self.wait = false;
+                    return Poll::Ready(Ok(()));
+                }
+                // This kernel has no multishot poll: one-shot polls from now on.
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                    if let Some((key, driver)) = self.multi.take() {
+                        driver.multipoll_release(key);
+                    }
+                }
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+        let op = self.op.get_or_insert_with(|| sock.poll(events));
+        let res = ready!(Pin::new(op).poll(cx));
+        self.op = None;
+        self.wait = false;
+        Poll::Ready(res.map(drop))
+    }
+
+    /// Forgets readiness the multishot poll reported before a syscall that consumes it.
+    fn clear(&self) {
+        if let Some((key, driver)) = &self.multi {
+            driver.multipoll_clear(*key);
+        }
+    }
+
+    /// Runs `attempt` (a non-blocking syscall moving up to `want` bytes) until it moves
+    /// something or fails with an error other than `WouldBlock`/`Interrupted`, waiting for
+    /// `events` in between.
+    fn poll_transfer(
+        &mut self,
+        sock: &Socket,
+        events: u32,
+        want: usize,
+        cx: &mut Context<'_>,
+        mut attempt: impl FnMut() -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            if self.wait {
+                ready!(self.poll_ready(sock, events, cx))?;
+            }
+            self.clear();
+            match attempt() {
+                Ok(n) => {
+                    // A short transfer means the socket is drained (read) or its buffer is
+                    // full (write): the next attempt would fail, so wait first. 0 is
+                    // end-of-stream for reads: later reads must see it at once.
+                    self.wait = n > 0 && n < want;
+                    return Poll::Ready(Ok(n));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.wait = true,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+}
+
+const POLLIN: u32 = libc::POLLIN as u32;
+const POLLOUT: u32 = libc::POLLOUT as u32;
+
+impl<T> PollIo<T> {
+    /// The wrapped stream.
+    pub fn get_ref(&self) -> &T {
+        &self.inner
+    }
+
+    /// Unwraps the stream. A readiness poll still armed is cancelled; no data is lost
+    /// (none is buffered here).
+    pub fn into_inner(self) -> T {
+        self.inner
+    }
+}
+
+impl<T: PollRead> PollIo<T> {
+    /// Reads up to `buf.len()` bytes into `buf`: the bytes a dropped ownership-passing read
+    /// left in the socket's stash if there are any, else recv(2) with MSG_DONTWAIT; if the
+    /// socket is empty, waits for `POLLIN` (a multishot IORING_OP_POLL_ADD, or a one-shot
+    /// one on kernels before 5.13) and returns `Pending`. `Ready(Ok(0))` is end-of-stream (or an empty `buf`).
+    ///
+    /// Only the waker of the latest call is woken.
+    ///
+    /// # Errors
+    ///
+    /// recv(2)'s errors: `ConnectionReset` after the peer reset the connection; an error a
+    /// dropped ownership-passing read saw and stashed; the poll op's error if the runtime
+    /// is shutting down.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: `Pending` means no byte left the socket. A future that polls this and
+    /// is dropped loses nothing; the armed poll stays with the `PollIo` for the next call.
+    pub fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        if let Some(res) = ready!(self.sock.poll_stashed(cx, buf)) {
+            return Poll::Ready(res);
+        }
+        let (ptr, len) = (buf.as_mut_ptr(), buf.len());
+        // SAFETY: `ptr` and `len` describe `buf`, borrowed mutably for this call.
+        unsafe { self.poll_recv(cx, ptr, len) }
+    }
+
+    /// recv(2) into `len` possibly uninitialised bytes at `ptr`, waiting for `POLLIN` when
+    /// the socket is empty (the stash is the caller's business).
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must be valid for writes of `len` bytes for the call.
+    unsafe fn poll_recv(
+        &mut self,
+        cx: &mut Context<'_>,
+        ptr: *mut u8,
+        len: usize,
+    ) -> Poll<io::Result<usize>> {
+        let sock = &self.sock;
+        self.read.poll_transfer(sock, POLLIN, len, cx, || {
+            // SAFETY: the caller guarantees `len` writable bytes at `ptr`.
+            unsafe { sys::recv_nowait(sock.fd.borrow(), ptr, len) }
+        })
+    }
+}
+
+impl<T: PollWrite> PollIo<T> {
+    /// Sends from `buf` with send(2) (MSG_DONTWAIT | MSG_NOSIGNAL); if the send buffer is
+    /// full, arms a readiness poll (`POLLOUT`) and returns `Pending`. Returns how many bytes
+    /// were sent, at least 1 unless `buf` is empty.
+    ///
+    /// # Errors
+    ///
+    /// send(2)'s errors: `BrokenPipe` after the peer closed or this side shut down,
+    /// `ConnectionReset`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: `Pending` means nothing was sent.
+    pub fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        let sock = &self.sock;
+        self.write.poll_transfer(sock, POLLOUT, buf.len(), cx, || {
+            // SAFETY: `buf` is borrowed for the call and readable for its length.
+            unsafe { sys::send_nowait(sock.fd.borrow(), buf.as_ptr(), buf.len()) }
+        })
+    }
+
+    /// Sends from several buffers in order with one sendmsg(2) (gather; at most the
+    /// first 1024 buffers); otherwise as [`poll_write`](PollIo::poll_write).
+    ///
+    /// # Errors
+    ///
+    /// As [`poll_write`](PollIo::poll_write).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: `Pending` means nothing was sent.
+    pub fn poll_write_vectored(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let bufs = &bufs[..bufs.len().min(libc::UIO_MAXIOV as usize)];
+        let want: usize = bufs.iter().map(|b| b.len()).sum();
+        if want == 0 {
+            return Poll::Ready(Ok(0));
+        }
+        let sock = &self.sock;
+        self.write.poll_transfer(sock, POLLOUT, want, cx, || {
+            sys::sendmsg_nowait(sock.fd.borrow(), bufs)
+        })
+    }
+
+    /// Shuts the write direction down (shutdown(2) SHUT_WR): the peer reads end-of-stream
+    /// once it has read everything sent before. Never `Pending` (nothing is buffered here,
+    /// so there is nothing to flush first). A connection that is already gone (the peer
+    /// reset it: ENOTCONN) counts as shut down, as with tokio's streams.
+    ///
+    /// # Errors
+    ///
+    /// shutdown(2)'s other errors (practically none on a connected stream socket).
+    ///
+    /// # Cancel safety
+    ///
+    /// Completes in one call; there is nothing to cancel.
+    pub fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let _ = cx;
+        Poll::Ready(match self.sock.shutdown(std::net::Shutdown::Write) {
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
+            res => res,
+        })
+    }
+}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for PollIo<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PollIo")
+            .field("inner", &self.inner)
+            .field("read_armed", &self.read.op.is_some())
+            .field("write_armed", &self.write.op.is_some())
+            .finish()
+    }
+}
+
+#[cfg(feature = "tokio-io")]
+mod tokio_impls {
+    use super::*;
+    use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+    /// Reads as [`PollIo::poll_read`]: cancel-safe, `Pending` leaves every byte in the
+    /// socket. Fills `buf`'s unfilled part without initialising it first.
+    impl<T: PollRead> AsyncRead for PollIo<T> {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            let this = self.get_mut();
+            if buf.remaining() == 0 {
+                return Poll::Ready(Ok(()));
+            }
+            // The stash copies through `&mut [u8]`, so it needs initialised bytes; initialise
+            // (zero) the unfilled part only when there is something stashed.
+            if !this.sock.stash_is_clear() {
+                let dst = buf.initialize_unfilled();
+                if let Some(res) = ready!(this.sock.poll_stashed(cx, dst)) {
+                    let n = res?;
+                    buf.advance(n);
+                    return Poll::Ready(Ok(()));
+                }
+            }
+            // SAFETY: recv(2) only writes into the unfilled part; we never read it here.
+            let unfilled = unsafe { buf.unfilled_mut() };
+            let (ptr, len) = (unfilled.as_mut_ptr().cast::<u8>(), unfilled.len());
+            // SAFETY: `ptr`/`len` describe `unfilled`, borrowed for this call.
+            let n = ready!(unsafe { this.poll_recv(cx, ptr, len) })?;
+            // SAFETY: recv(2) wrote `n` bytes at the start of the unfilled part.
+            unsafe { buf.assume_init(n) };
+            buf.advance(n);
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// Writes as [`PollIo::poll_write`]; `poll_flush` is a no-op (nothing is buffered);
+    /// `poll_shutdown` shuts the write direction down.
+    impl<T: PollWrite> AsyncWrite for PollIo<T> {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.get_mut().poll_write(cx, buf)
+        }
+
+        fn poll_write_vectored(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            bufs: &[IoSlice<'_>],
+        ) -> Poll<io::Result<usize>> {
+            self.get_mut().poll_write_vectored(cx, bufs)
+        }
+
+        fn is_write_vectored(&self) -> bool {
+            true
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            self.get_mut().poll_shutdown(cx)
+        }
+    }
+}
+
+#[cfg(feature = "futures-io")]
+mod futures_impls {
+    use super::*;
+    use futures_io::{AsyncRead, AsyncWrite};
+
+    /// Reads as [`PollIo::poll_read`]: cancel-safe.
+    impl<T: PollRead> AsyncRead for PollIo<T> {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut [u8],
+        ) -> Poll<io::Result<usize>> {
+            self.get_mut().poll_read(cx, buf)
+        }
+    }
+
+    /// Writes as [`PollIo::poll_write`]; `poll_flush` is a no-op (nothing is buffered);
+    /// `poll_close` shuts the write direction down.
+    impl<T: PollWrite> AsyncWrite for PollIo<T> {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.get_mut().poll_write(cx, buf)
+        }
+
+        fn poll_write_vectored(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            bufs: &[IoSlice<'_>],
+        ) -> Poll<io::Result<usize>> {
+            self.get_mut().poll_write_vectored(cx, bufs)
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            self.get_mut().poll_shutdown(cx)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::poll_fn;
+    use std::io::Write;
+    use std::task::{Context, Waker};
+
+    use crate::net::UnixStream;
+    use crate::runtime::context;
+
+    /// Drives `a` through: pending reads (as from futures dropped in turn), data, a
+    /// short read, and another wait.
+    async fn pending_reads_then_data(
+        a: &mut super::PollIo<UnixStream>,
+        peer: &mut std::os::unix::net::UnixStream,
+    ) {
+        let mut buf = [0u8; 8];
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(a.poll_read(&mut cx, &mut buf).is_pending());
+        assert!(a.poll_read(&mut cx, &mut buf).is_pending());
+        crate::yield_now().await;
+        assert!(a.poll_read(&mut cx, &mut buf).is_pending());
+        peer.write_all(b"hi").unwrap();
+        let n = poll_fn(|cx| a.poll_read(cx, &mut buf)).await.unwrap();
+        assert_eq!(&buf[..n], b"hi");
+        // A short read: the next call waits for readiness first rather than trying
+        // recv(2).
+        assert!(a.poll_read(&mut cx, &mut buf).is_pending());
+        // End-of-stream after a short read is still seen (it is reported once).
+        peer.write_all(b"bye").unwrap();
+        peer.shutdown(std::net::Shutdown::Write).unwrap();
+        let n = poll_fn(|cx| a.poll_read(cx, &mut buf[..2])).await.unwrap();
+        assert_eq!(&buf[..n], b"by");
+        let n = poll_fn(|cx| a.poll_read(cx, &mut buf)).await.unwrap();
+        assert_eq!(&buf[..n], b"e");
+        let eof = crate::time::timeout(
+            std::time::Duration::from_secs(2),
+            poll_fn(|cx| a.poll_read(cx, &mut buf)),
+        )
+        .await
+        .expect("end-of-stream after a short read was lost");
+        assert_eq!(eof.unwrap(), 0);
+    }
+
+    #[test]
+    fn reads_wait_on_one_multishot_poll_for_the_streams_life() {
+        crate::block_on(async {
+            let driver = context::driver();
+            let (a, mut peer) = std::os::unix::net::UnixStream::pair().unwrap();
+            let mut a = UnixStream::from_std(a).into_poll_io();
+            let before = driver.stats();
+            let (live, _) = driver.multipoll_counts();
+            pending_reads_then_data(&mut a, &mut peer).await;
+            assert!(
+                a.read.multi.is_some(),
+                "this kernel has multishot poll (5.13+)"
+            );
+            assert!(a.read.op.is_none());
+            assert_eq!(
+                driver.stats().ops_submitted,
+                before.ops_submitted,
+                "no one-shot op"
+            );
+            assert_eq!(driver.multipoll_counts().0, live + 1);
+            // Dropping the PollIo cancels the poll; the entry goes at its final CQE.
+            drop(a);
+            for _ in 0..100 {
+                if driver.multipoll_counts().0 == live {
+                    break;
+                }
+                crate::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+            assert_eq!(
+                driver.multipoll_counts().0,
+                live,
+                "the registration was freed"
+            );
+        });
+    }
+
+    #[test]
+    fn without_multishot_poll_reads_use_one_shot_polls() {
+        crate::block_on(async {
+            let driver = context::driver();
+            driver.multipoll_disable();
+            let (a, mut peer) = std::os::unix::net::UnixStream::pair().unwrap();
+            let mut a = UnixStream::from_std(a).into_poll_io();
+            let before = driver.stats();
+            pending_reads_then_data(&mut a, &mut peer).await;
+            assert!(a.read.multi.is_none());
+            let after = driver.stats();
+            // One POLL_ADD served the three pending calls; the short read and the two
+            // waits for the end of stream armed at most three more.
+            let polls = after.ops_submitted - before.ops_submitted;
+            assert!((2..=4).contains(&polls), "{polls} POLL_ADDs");
+            assert_eq!(after.ops_cancelled, before.ops_cancelled, "none cancelled");
+        });
+    }
+
+    #[test]
+    fn a_full_send_buffer_waits_for_pollout_then_sends() {
+        crate::block_on(async {
+            let (a, peer) = std::os::unix::net::UnixStream::pair().unwrap();
+            let mut a = UnixStream::from_std(a).into_poll_io();
+            let chunk = vec![7u8; 64 * 1024];
+            let mut cx = Context::from_waker(Waker::noop());
+            let mut sent = 0;
+            // Fill the socket buffer until a write is refused.
+            while let std::task::Poll::Ready(n) = a.poll_write(&mut cx, &chunk) {
+                sent += n.unwrap();
+                assert!(sent < 64 << 20, "the send buffer never filled");
+            }
+            assert!(a.write.op.is_some(), "a POLLOUT poll is armed");
+            // The peer drains on another thread; the write completes when room appears.
+            let reader = std::thread::spawn(move || {
+                let mut peer = peer;
+                let mut total = 0;
+                let mut buf = vec![0u8; 1 << 16];
+                loop {
+                    match std::io::Read::read(&mut peer, &mut buf).unwrap() {
+                        0 => return total,
+                        n => total += n,
+                    }
+                }
+            });
+            sent += poll_fn(|cx| a.poll_write(cx, &chunk)).await.unwrap();
+            drop(a);
+            assert_eq!(reader.join().unwrap(), sent);
+        });
+    }
+}
