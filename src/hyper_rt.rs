@@ -399,6 +399,13 @@ pub struct Client<B> {
     inner: Rc<Inner<B>>,
 }
 
+impl Client<()> {
+    /// Settings for a client; [`ClientBuilder::build`] picks the body type.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+}
+
 impl<B> Clone for Client<B> {
     fn clone(&self) -> Self {
         Client {
@@ -427,11 +434,6 @@ where
     /// A client with the default settings (HTTP/1.1, 10 s connect timeout).
     pub fn new() -> Self {
         ClientBuilder::default().build()
-    }
-
-    /// Settings for a client.
-    pub fn builder() -> ClientBuilder {
-        ClientBuilder::default()
     }
 
     /// Number of pooled connections (idle or busy) to all hosts.

@@ -9,7 +9,7 @@
 
 #![allow(dead_code)] // Each includer uses part of it.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
@@ -27,7 +27,7 @@ use hyper_util::server::conn::auto;
 use ringcore::fs::PollFile;
 use ringcore::future::Either;
 use ringcore::hyper_rt::{HyperIo, LocalExecutor, RingTimer};
-use ringcore::net::TcpListener;
+use ringcore::net::{PollIo, TcpListener, TcpStream};
 use ringcore::sync::Event;
 
 /// A response body: a whole string, or a file streamed in chunks. Boxed without `Send`
@@ -322,21 +322,115 @@ pub(crate) async fn serve(
 
 /// One connection: serve it until it closes, or until shutdown starts, and then shut it
 /// down gracefully. Its errors (malformed requests, resets, timeouts) end it alone.
-async fn serve_connection(
-    builder: &auto::Builder<LocalExecutor>,
-    stream: ringcore::net::TcpStream,
-    app: Rc<App>,
-) {
-    let io = HyperIo::new(stream.into_poll_io());
+///
+/// hyper's header-read timeout closes the connection without answering; this adds the
+/// 408 the client is owed when it had sent part of a request (and not when an idle
+/// keep-alive connection times out, where a 408 could be read as the answer to the next
+/// request).
+async fn serve_connection(builder: &auto::Builder<LocalExecutor>, stream: TcpStream, app: Rc<App>) {
+    let shared = Rc::new(RefCell::new(Tracked {
+        io: stream.into_poll_io(),
+        unanswered: false,
+    }));
+    let io = HyperIo::new(SharedIo(shared.clone()));
     let service_app = app.clone();
     let service = hyper::service::service_fn(move |req| handle(service_app.clone(), req));
-    let mut conn = pin!(builder.serve_connection(io, service));
-    let stopping = pin!(app.stopping.wait());
-    match ringcore::future::select(conn.as_mut(), stopping).await {
-        Either::Left(_) => {}
-        Either::Right(()) => {
-            conn.as_mut().graceful_shutdown();
-            let _ = conn.await;
+    let result = {
+        let mut conn = pin!(builder.serve_connection(io, service));
+        let stopping = pin!(app.stopping.wait());
+        match ringcore::future::select(conn.as_mut(), stopping).await {
+            Either::Left(result) => result,
+            Either::Right(()) => {
+                conn.as_mut().graceful_shutdown();
+                conn.await
+            }
         }
+    };
+    let timed_out = match &result {
+        Err(e) => e
+            .downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_timeout),
+        Ok(()) => false,
+    };
+    let Ok(cell) = Rc::try_unwrap(shared) else {
+        return; // hyper still holds the I/O (it cannot once the connection ended)
+    };
+    let Tracked { mut io, unanswered } = cell.into_inner();
+    if timed_out && unanswered {
+        use tokio::io::AsyncWriteExt;
+        let answer =
+            b"HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
+        let _ = ringcore::time::timeout(Duration::from_secs(1), async {
+            io.write_all(answer).await?;
+            io.shutdown().await
+        })
+        .await;
+    }
+}
+
+/// The connection's socket and whether bytes of a request have arrived since the last
+/// response bytes went out.
+struct Tracked {
+    io: PollIo<TcpStream>,
+    unanswered: bool,
+}
+
+/// The socket, shared between hyper and [`serve_connection`] (which answers 408 on it
+/// after hyper gave up).
+struct SharedIo(Rc<RefCell<Tracked>>);
+
+impl tokio::io::AsyncRead for SharedIo {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let mut t = self.0.borrow_mut();
+        let before = buf.filled().len();
+        let r = Pin::new(&mut t.io).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            t.unanswered = true;
+        }
+        r
+    }
+}
+
+impl tokio::io::AsyncWrite for SharedIo {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let mut t = self.0.borrow_mut();
+        let r = Pin::new(&mut t.io).poll_write(cx, buf);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            t.unanswered = false;
+        }
+        r
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let mut t = self.0.borrow_mut();
+        let r = Pin::new(&mut t.io).poll_write_vectored(cx, bufs);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            t.unanswered = false;
+        }
+        r
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0.borrow_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0.borrow_mut().io).poll_shutdown(cx)
     }
 }
