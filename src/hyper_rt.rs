@@ -368,6 +368,7 @@ impl ClientBuilder {
             inner: Rc::new(Inner {
                 config: self,
                 pool: RefCell::new(HashMap::new()),
+                connecting: RefCell::new(HashMap::new()),
             }),
         }
     }
@@ -383,6 +384,8 @@ type PoolKey = (Scheme, Authority);
 struct Inner<B> {
     config: ClientBuilder,
     pool: RefCell<HashMap<PoolKey, Vec<Sender<B>>>>,
+    /// HTTP/2: held while connecting to a host.
+    connecting: RefCell<HashMap<PoolKey, Rc<crate::sync::Mutex<()>>>>,
 }
 
 /// An HTTP client for `http://` URIs with a connection pool on the current core.
@@ -470,6 +473,28 @@ where
         let key = (scheme, authority.clone());
         let mut sender = match self.take_pooled(&key) {
             Some(s) => s,
+            None if self.inner.config.protocol == Protocol::Http2 => {
+                // One connection per host: requests that find none wait for the first
+                // one's handshake instead of each making their own.
+                let lock = self
+                    .inner
+                    .connecting
+                    .borrow_mut()
+                    .entry(key.clone())
+                    .or_default()
+                    .clone();
+                let _guard = lock.lock().await;
+                match self.take_pooled(&key) {
+                    Some(s) => s,
+                    None => {
+                        let s = self.connect(&authority).await?;
+                        if let Sender::H2(h2) = &s {
+                            self.put_back(key.clone(), Sender::H2(h2.clone()));
+                        }
+                        s
+                    }
+                }
+            }
             None => self.connect(&authority).await?,
         };
         match &mut sender {

@@ -4,12 +4,14 @@
 //! Routes: `GET /` and `GET /?name=X` answer `Hello, X` (default `Anonymous`); `GET /slow`
 //! sleeps (1 s by default) on the core's timer, then answers; `GET /file/NAME` streams
 //! `NAME` from the file directory through the ring; `GET /status/CODE` answers with that
-//! status (the crawler's retry test uses it). Each connection is HTTP/1.1 or HTTP/2 with
+//! status, and `GET /flaky?key=K&fail=N` with 503 for the first N requests with key K,
+//! then 200 (the crawler's retry tests use these two). Each connection is HTTP/1.1 or HTTP/2 with
 //! prior knowledge (h2c), told apart by hyper-util's auto builder from the first bytes.
 
 #![allow(dead_code)] // Each includer uses part of it.
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
@@ -73,6 +75,8 @@ pub(crate) struct App {
     pub(crate) requests: Cell<u64>,
     /// Set when shutdown starts: connections finish their current request and close.
     stopping: Event,
+    /// `/flaky?key=K&fail=N`: how often each key has failed so far.
+    flaky: RefCell<HashMap<String, u32>>,
 }
 
 impl App {
@@ -88,6 +92,7 @@ impl App {
             accepted: Cell::new(0),
             requests: Cell::new(0),
             stopping: Event::new(),
+            flaky: RefCell::new(HashMap::new()),
         }))
     }
 }
@@ -100,12 +105,12 @@ fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
         .expect("static response parts are valid")
 }
 
-/// The `name` query parameter, percent- and plus-decoded; `None` if absent.
-fn query_name(query: Option<&str>) -> Option<String> {
+/// The query parameter `key`, percent- and plus-decoded; `None` if absent.
+fn query_param(query: Option<&str>, key: &str) -> Option<String> {
     let query = query?;
     for pair in query.split('&') {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        if k == "name" {
+        if k == key {
             return Some(percent_decode(v));
         }
     }
@@ -149,11 +154,26 @@ pub(crate) async fn handle(
     }
     let path = req.uri().path();
     let response = if path == "/" {
-        let name = query_name(req.uri().query()).unwrap_or_else(|| "Anonymous".to_owned());
+        let name = query_param(req.uri().query(), "name").unwrap_or_else(|| "Anonymous".to_owned());
         text(StatusCode::OK, format!("Hello, {name}"))
     } else if path == "/slow" {
         ringcore::time::sleep(app.config.slow).await;
         text(StatusCode::OK, "Hello, slowly")
+    } else if path == "/flaky" {
+        // 503 for the first `fail` requests with this `key`, then 200.
+        let query = req.uri().query();
+        let key = query_param(query, "key").unwrap_or_default();
+        let fail: u32 = query_param(query, "fail")
+            .and_then(|f| f.parse().ok())
+            .unwrap_or(1);
+        let mut flaky = app.flaky.borrow_mut();
+        let failed = flaky.entry(key).or_insert(0);
+        if *failed < fail {
+            *failed += 1;
+            text(StatusCode::SERVICE_UNAVAILABLE, "try again\n")
+        } else {
+            text(StatusCode::OK, "Hello, eventually")
+        }
     } else if let Some(code) = path.strip_prefix("/status/") {
         match code
             .parse::<u16>()
