@@ -136,7 +136,7 @@ fn value_after(report: &str, key: &str) -> Option<f64> {
     report
         .lines()
         .find_map(|l| l.trim().strip_prefix(key))
-        .and_then(|v| v.trim().split_whitespace().next()?.parse().ok())
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
 }
 
 /// "  123456 requests in 5.00s, ..." -> 123456.
