@@ -18,6 +18,11 @@
 //! request head is larger than 16 KiB gets 431, and one that stalls mid-headers for 10 s
 //! gets 408; each costs only its own connection.
 //!
+//! With `--axum` the same `/` and `/slow` are an axum `Router` served through hyper-util's
+//! `TowerToHyperService` on ringcore's executor and timer, without axum's tokio-only
+//! `serve` (axum's handlers must be `Send` futures, so `/slow` sleeps on
+//! `hyper_rt::RingTimer`, whose sleep is `Send`; `/file` is not offered there).
+//!
 //! With `--cores N` every core binds its own listener on the same address with
 //! SO_REUSEPORT (a fixed port is needed then). Ctrl-C (SIGINT) or SIGTERM stops accepting
 //! on every core, lets in-flight requests finish for up to `--grace SECS` (10 by
@@ -38,7 +43,9 @@ use ringcore::net::{ListenOptions, TcpListener};
 use web::{App, WebConfig};
 
 fn usage() -> ! {
-    eprintln!("usage: http_server [--addr HOST:PORT] [--cores N] [--dir DIR] [--grace SECS]");
+    eprintln!(
+        "usage: http_server [--addr HOST:PORT] [--cores N] [--dir DIR] [--grace SECS] [--axum]"
+    );
     std::process::exit(2)
 }
 
@@ -129,6 +136,7 @@ fn main() {
             "--addr" => addr = value(),
             "--cores" => cores = value().parse().unwrap_or_else(|_| usage()),
             "--dir" => config.files = Some(PathBuf::from(value())),
+            "--axum" => config.axum = true,
             "--grace" => {
                 config.shutdown_deadline =
                     Duration::from_secs(value().parse().unwrap_or_else(|_| usage()))

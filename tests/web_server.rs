@@ -416,3 +416,46 @@ fn graceful_shutdown_finishes_in_flight_requests_and_stops_accepting() {
         assert!(refused.is_err(), "still accepting after shutdown");
     });
 }
+
+#[test]
+fn axum_router_served_through_hyper_util() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let config = WebConfig {
+        axum: true,
+        slow: Duration::from_millis(200),
+        ..WebConfig::default()
+    };
+    ringcore::block_on(async move {
+        let server = start(config);
+        let base = format!("http://{}", server.addr);
+        for protocol in [Protocol::Http1, Protocol::Http2] {
+            let client: Client<Empty<Bytes>> = Client::builder().protocol(protocol).build();
+            assert_eq!(
+                get(&client, &format!("{base}/")).await,
+                (StatusCode::OK, "Hello, Anonymous".into())
+            );
+            assert_eq!(
+                get(&client, &format!("{base}/?name=axum")).await,
+                (StatusCode::OK, "Hello, axum".into())
+            );
+            let slow_url = format!("{base}/slow");
+            let t = Instant::now();
+            let slow: Vec<_> = (0..50).map(|_| get(&client, &slow_url)).collect();
+            for r in ringcore::future::join_all(slow).await {
+                assert_eq!(r, (StatusCode::OK, "Hello, slowly".into()));
+            }
+            let took = t.elapsed();
+            assert!(
+                took >= Duration::from_millis(200) && took < Duration::from_secs(2),
+                "{took:?}"
+            );
+            // Routes the router does not have: axum's 404.
+            assert_eq!(
+                get(&client, &format!("{base}/file/x")).await.0,
+                StatusCode::NOT_FOUND
+            );
+        }
+        server.stop.set();
+        server.done.await.unwrap();
+    });
+}

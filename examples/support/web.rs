@@ -49,6 +49,8 @@ pub(crate) struct WebConfig {
     pub(crate) max_head: usize,
     /// How long in-flight requests may take to finish after shutdown starts.
     pub(crate) shutdown_deadline: Duration,
+    /// Serve [`axum_router`] (`/` and `/slow` only) instead of [`handle`].
+    pub(crate) axum: bool,
 }
 
 impl Default for WebConfig {
@@ -59,6 +61,7 @@ impl Default for WebConfig {
             header_timeout: Duration::from_secs(10),
             max_head: 16 * 1024,
             shutdown_deadline: Duration::from_secs(10),
+            axum: false,
         }
     }
 }
@@ -77,6 +80,8 @@ pub(crate) struct App {
     stopping: Event,
     /// `/flaky?key=K&fail=N`: how often each key has failed so far.
     flaky: RefCell<HashMap<String, u32>>,
+    /// With `axum`: the router every connection serves (clones share it).
+    router: Option<axum::Router>,
 }
 
 impl App {
@@ -87,12 +92,13 @@ impl App {
             config.files = Some(std::fs::canonicalize(dir)?);
         }
         Ok(Rc::new(App {
-            config,
             open: Cell::new(0),
             accepted: Cell::new(0),
             requests: Cell::new(0),
             stopping: Event::new(),
             flaky: RefCell::new(HashMap::new()),
+            router: config.axum.then(|| axum_router(config.slow)),
+            config,
         }))
     }
 }
@@ -353,18 +359,19 @@ async fn serve_connection(builder: &auto::Builder<LocalExecutor>, stream: TcpStr
         unanswered: false,
     }));
     let io = HyperIo::new(SharedIo(shared.clone()));
-    let service_app = app.clone();
-    let service = hyper::service::service_fn(move |req| handle(service_app.clone(), req));
-    let result = {
-        let mut conn = pin!(builder.serve_connection(io, service));
-        let stopping = pin!(app.stopping.wait());
-        match ringcore::future::select(conn.as_mut(), stopping).await {
-            Either::Left(result) => result,
-            Either::Right(()) => {
-                conn.as_mut().graceful_shutdown();
-                conn.await
-            }
-        }
+    let result = if let Some(router) = &app.router {
+        use hyper::service::Service;
+        let axum = hyper_util::service::TowerToHyperService::new(router.clone());
+        let counted = app.clone();
+        let service = hyper::service::service_fn(move |req| {
+            counted.requests.set(counted.requests.get() + 1);
+            axum.call(req)
+        });
+        drive(builder, io, service, &app).await
+    } else {
+        let service_app = app.clone();
+        let service = hyper::service::service_fn(move |req| handle(service_app.clone(), req));
+        drive(builder, io, service, &app).await
     };
     let timed_out = match &result {
         Err(e) => e
@@ -386,6 +393,59 @@ async fn serve_connection(builder: &auto::Builder<LocalExecutor>, stream: TcpStr
         })
         .await;
     }
+}
+
+/// Serves one connection with `service` until it closes, or until shutdown starts and it
+/// has finished gracefully.
+async fn drive<S, B>(
+    builder: &auto::Builder<LocalExecutor>,
+    io: HyperIo<SharedIo>,
+    service: S,
+    app: &App,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
+where
+    S: hyper::service::Service<Request<Incoming>, Response = Response<B>> + 'static,
+    S::Future: 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: hyper::body::Body + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut conn = pin!(builder.serve_connection(io, service));
+    let stopping = pin!(app.stopping.wait());
+    match ringcore::future::select(conn.as_mut(), stopping).await {
+        Either::Left(result) => result,
+        Either::Right(()) => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    }
+}
+
+/// The same `/` and `/slow` as an axum `Router`, served through hyper-util's
+/// `TowerToHyperService` on ringcore's executor and timer, without axum's tokio-only
+/// `serve`. axum wants `Send` handler futures, so a handler cannot await ringcore's
+/// core-local futures (`time::sleep`, files, sockets); `/slow` sleeps on
+/// `RingTimer::sleep`, whose future is `Send` (it stays on its core all the same). The
+/// file route is left out: a `PollFile` body is not `Send`.
+pub(crate) fn axum_router(slow: Duration) -> axum::Router {
+    use axum::extract::Query;
+    use axum::routing::get;
+    use hyper::rt::Timer;
+    axum::Router::new()
+        .route(
+            "/",
+            get(|Query(q): Query<HashMap<String, String>>| async move {
+                let name = q.get("name").map_or("Anonymous", String::as_str);
+                format!("Hello, {name}")
+            }),
+        )
+        .route(
+            "/slow",
+            get(move || async move {
+                RingTimer.sleep(slow).await;
+                "Hello, slowly"
+            }),
+        )
 }
 
 /// The connection's socket and whether bytes of a request have arrived since the last
