@@ -153,6 +153,24 @@ fn routes_over_http1_and_h2c() {
     });
 }
 
+/// Raises the soft descriptor limit to the hard one and returns how many concurrent
+/// loopback connections (two descriptors each, client and server) fit: 2000 at most, and
+/// at least 300.
+fn thousands_of_connections() -> usize {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid `rlimit` out/in parameter.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        lim.rlim_cur = lim.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+    }
+    ((lim.rlim_cur as usize).saturating_sub(200) / 2).clamp(300, 2000)
+}
+
 #[test]
 fn slow_requests_wait_together_and_do_not_block_the_core() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -167,13 +185,19 @@ fn slow_requests_wait_together_and_do_not_block_the_core() {
             let client: Client<Empty<Bytes>> = Client::builder().protocol(protocol).build();
             let start = Instant::now();
             let url = format!("{base}/slow");
-            let slow = (0..300).map(|_| {
+            let n = match protocol {
+                // One connection per request: thousands if the descriptor limit allows.
+                Protocol::Http1 => thousands_of_connections(),
+                // One connection; hyper's server allows 200 concurrent streams by default.
+                Protocol::Http2 => 200,
+            };
+            let slow = (0..n).map(|_| {
                 let (client, url) = (client.clone(), url.clone());
                 async move { get(&client, &url).await }
             });
             let slow = ringcore::spawn(ringcore::future::join_all(slow.collect::<Vec<_>>()));
             ringcore::time::sleep(Duration::from_millis(100)).await;
-            // While 300 sleep, a quick request answers at once (on its own client).
+            // While they sleep, a quick request answers at once (on its own client).
             let quick: Client<Empty<Bytes>> = Client::new();
             let t = Instant::now();
             assert_eq!(get(&quick, &format!("{base}/")).await.0, StatusCode::OK);
@@ -192,7 +216,7 @@ fn slow_requests_wait_together_and_do_not_block_the_core() {
             assert!(took >= Duration::from_millis(500), "{took:?}");
             assert!(
                 took < Duration::from_millis(2500),
-                "300 sleeps did not overlap: {took:?}"
+                "{n} sleeps did not overlap: {took:?}"
             );
         }
         server.stop.set();
