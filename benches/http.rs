@@ -7,6 +7,7 @@
 //! apt-get install wrk                                  # Debian's package
 //! cargo bench --features hyper --bench http            # 5 s per run
 //! HTTP_BENCH_SECS=10 cargo bench --features hyper --bench http
+//! HTTP_BENCH_ONLY=64 cargo bench --features hyper --bench http   # one connection count
 //! ```
 //!
 //! For 1, 64 and 256 connections it prints requests/s, wrk's p50/p99 latency, the
@@ -48,7 +49,14 @@ fn main() {
         .unwrap_or(5);
     println!("| server | conns | req/s | p50 ms | p99 ms | server CPU s | req per server CPU-s |");
     println!("|---|---|---|---|---|---|---|");
+    // HTTP_BENCH_ONLY=64 runs one connection count.
+    let only: Option<usize> = std::env::var("HTTP_BENCH_ONLY")
+        .ok()
+        .and_then(|s| s.parse().ok());
     for conns in CONNS {
+        if only.is_some_and(|o| o != conns) {
+            continue;
+        }
         let mut per_cpu = Vec::new();
         for kind in ["ringcore", "tokio"] {
             let row = run_one(kind, conns, secs);
