@@ -175,6 +175,9 @@ fn main() {
     for (i, result) in results.into_iter().enumerate() {
         match result {
             Ok((c, r, k)) => {
+                if cores > 1 {
+                    eprintln!("http_server: core {i}: {c} connections, {r} requests");
+                }
                 conns += c;
                 requests += r;
                 cut += k;
