@@ -1,5 +1,8 @@
 //! HTTP benchmark: the same hyper 1.x hello-world handler (HTTP/1.1, keep-alive) on
-//! ringcore (one core, `ringcore::hyper_rt::HyperIo` over `PollIo<TcpStream>`) and on
+//! ringcore (one core) with `ringcore::hyper_rt::HyperIo` over `PollIo<TcpStream>`
+//! (server `ringcore`: readiness through the ring, then recv/send) and with
+//! `hyper_rt::RingIo` (server `ring`: recv and send through the ring with owned buffers),
+//! and on
 //! tokio's current-thread runtime (the same `HyperIo` adapter over tokio's `TcpStream`),
 //! each in its own process pinned to CPU 0, driven by `wrk` pinned to CPU 1.
 //!
@@ -8,6 +11,7 @@
 //! cargo bench --features hyper --bench http            # 5 s per run
 //! HTTP_BENCH_SECS=10 cargo bench --features hyper --bench http
 //! HTTP_BENCH_ONLY=64 cargo bench --features hyper --bench http   # one connection count
+//! HTTP_BENCH_SERVERS=ring,tokio cargo bench --features hyper --bench http   # some servers
 //! ```
 //!
 //! For 1, 64 and 256 connections it prints requests/s, wrk's p50/p99 latency, the
@@ -23,7 +27,7 @@ use std::process::{Child, Command, Stdio};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{Request, Response};
-use ringcore::hyper_rt::HyperIo;
+use ringcore::hyper_rt::{HyperIo, RingIo};
 
 const CONNS: [usize; 3] = [1, 64, 256];
 const SERVER_ENV: &str = "HTTP_BENCH_SERVER";
@@ -58,18 +62,26 @@ fn main() {
             continue;
         }
         let mut per_cpu = Vec::new();
-        for kind in ["ringcore", "tokio"] {
+        for kind in ["ringcore", "ring", "tokio"] {
+            if std::env::var("HTTP_BENCH_SERVERS").is_ok_and(|k| !k.split(',').any(|k| k == kind)) {
+                continue;
+            }
             let row = run_one(kind, conns, secs);
             println!(
                 "| {kind} | {conns} | {:.0} | {:.3} | {:.3} | {:.2} | {:.0} |",
                 row.rps, row.p50_ms, row.p99_ms, row.cpu_secs, row.per_cpu
             );
-            per_cpu.push(row.per_cpu);
+            per_cpu.push((kind, row.per_cpu));
         }
-        println!(
-            "| ratio ringcore/tokio (req per server CPU-s) | {conns} | | | | | {:.2}x |",
-            per_cpu[0] / per_cpu[1]
-        );
+        let of = |k: &str| per_cpu.iter().find(|(kind, _)| *kind == k).map(|(_, v)| *v);
+        for a in ["ringcore", "ring"] {
+            if let (Some(x), Some(y)) = (of(a), of("tokio")) {
+                println!(
+                    "| ratio {a}/tokio (req per server CPU-s) | {conns} | | | | | {:.2}x |",
+                    x / y
+                );
+            }
+        }
     }
 }
 
@@ -209,7 +221,8 @@ fn announce(addr: SocketAddr) {
 fn serve(kind: &str) {
     pin(0);
     match kind {
-        "ringcore" => {
+        "ringcore" | "ring" => {
+            let ring = kind == "ring";
             let rt = ringcore::Runtime::new().expect("ringcore runtime");
             rt.block_on(async {
                 let listener = ringcore::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -219,12 +232,18 @@ fn serve(kind: &str) {
                         continue;
                     };
                     let _ = stream.set_nodelay(true);
-                    ringcore::spawn(async move {
-                        let io = HyperIo::new(stream.into_poll_io());
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(io, hyper::service::service_fn(hello))
-                            .await;
-                    });
+                    let builder = hyper::server::conn::http1::Builder::new();
+                    let service = hyper::service::service_fn(hello);
+                    if ring {
+                        ringcore::spawn(async move {
+                            let _ = builder.serve_connection(RingIo::new(stream), service).await;
+                        });
+                    } else {
+                        ringcore::spawn(async move {
+                            let io = HyperIo::new(stream.into_poll_io());
+                            let _ = builder.serve_connection(io, service).await;
+                        });
+                    }
                 }
             });
         }

@@ -483,3 +483,107 @@ fn axum_router_served_through_hyper_util() {
         server.done.await.unwrap();
     });
 }
+
+/// `RingIo` (recv and send through the ring with owned buffers) under hyper: bodies of
+/// several MiB both ways, keep-alive reuse, and a client that goes away mid-response.
+#[test]
+fn ring_io_carries_hyper_both_ways() {
+    use http_body_util::Full;
+    use ringcore::hyper_rt::RingIo;
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    ringcore::block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let big: Bytes = (0..(3u32 << 20) + 12345)
+            .map(|i| (i % 253) as u8)
+            .collect::<Vec<_>>()
+            .into();
+        let served = big.clone();
+        ringcore::spawn(async move {
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                let served = served.clone();
+                ringcore::spawn(async move {
+                    let service =
+                        hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                            let served = served.clone();
+                            async move {
+                                // POST echoes the body; GET answers the big one.
+                                let body = if req.method() == hyper::Method::POST {
+                                    req.into_body().collect().await?.to_bytes()
+                                } else {
+                                    served
+                                };
+                                Ok::<_, hyper::Error>(hyper::Response::new(Full::new(body)))
+                            }
+                        });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(RingIo::with_capacity(4096, stream), service)
+                        .await;
+                });
+            }
+        });
+        let client: Client<Full<Bytes>> = Client::builder().build();
+        for _ in 0..3 {
+            let resp = client
+                .request(
+                    Request::get(format!("http://{addr}/"))
+                        .body(Full::new(Bytes::new()))
+                        .unwrap(),
+                )
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), StatusCode::OK);
+            assert!(resp.into_body().collect().await.unwrap().to_bytes() == big);
+            let resp = client
+                .request(
+                    Request::post(format!("http://{addr}/"))
+                        .body(Full::new(big.clone()))
+                        .unwrap(),
+                )
+                .await
+                .unwrap();
+            assert!(
+                resp.into_body().collect().await.unwrap().to_bytes() == big,
+                "echo differs"
+            );
+        }
+        assert_eq!(client.pooled(), 1, "keep-alive reused one connection");
+        // A client that reads a little and resets: the server's connection ends.
+        let before = open_fds();
+        for _ in 0..10 {
+            ringcore::offload::spawn_blocking(move || {
+                let mut s = std::net::TcpStream::connect(addr).unwrap();
+                s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+                let mut buf = vec![0u8; 64 * 1024];
+                assert!(s.read(&mut buf).unwrap() > 0);
+                let linger = libc::linger {
+                    l_onoff: 1,
+                    l_linger: 0,
+                };
+                // SAFETY: a valid socket fd and a correctly sized `linger` value.
+                let rc = unsafe {
+                    libc::setsockopt(
+                        s.as_raw_fd(),
+                        libc::SOL_SOCKET,
+                        libc::SO_LINGER,
+                        (&linger as *const libc::linger).cast(),
+                        std::mem::size_of::<libc::linger>() as libc::socklen_t,
+                    )
+                };
+                assert_eq!(rc, 0);
+            })
+            .await
+            .unwrap();
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while open_fds() > before && Instant::now() < deadline {
+            ringcore::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(
+            open_fds() <= before,
+            "descriptors leaked: {} > {before}",
+            open_fds()
+        );
+    });
+}
