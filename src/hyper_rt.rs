@@ -5,6 +5,9 @@
 //!   such as [`net::PollIo`](crate::net::PollIo) (`stream.into_poll_io()`) or a TLS
 //!   stream over one. It is the same adapter as hyper-util's `TokioIo`, without pulling in
 //!   hyper-util's tokio feature (which brings tokio's runtime).
+//! - [`RingIo`]: `hyper::rt::Read`/`Write` over a `TcpStream` through the ring with owned
+//!   buffers (IORING_OP_RECV into its buffer, write-behind IORING_OP_SEND), at the price
+//!   of a copy per direction.
 //! - [`LocalExecutor`]: a `hyper::rt::Executor` that spawns on the current core. It
 //!   accepts `!Send` futures, which HTTP/2 connections over ringcore sockets are.
 //! - [`RingTimer`]: a `hyper::rt::Timer` on [`ringcore::time`](crate::time), needed for
