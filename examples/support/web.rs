@@ -307,7 +307,8 @@ fn builder(config: &WebConfig) -> auto::Builder<LocalExecutor> {
 /// Serves `listener` until `shutdown` completes, then stops accepting, lets every open
 /// connection finish its in-flight requests (HTTP/1.1 closes after the current response,
 /// HTTP/2 sends GOAWAY) for up to the configured deadline, and returns how many
-/// connections were still open at the deadline (and were cut off).
+/// connections were still open at the deadline. Their tasks are left running: the caller
+/// cuts them off by dropping the runtime, as `http_server` does.
 pub(crate) async fn serve(
     listener: TcpListener,
     app: Rc<App>,
