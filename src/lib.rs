@@ -51,6 +51,8 @@
 //!   futures I/O traits;
 //! - [`net`]: TCP, UDP and Unix sockets through the ring; [`net::PollIo`]
 //!   (`into_poll_io()`) for the tokio and futures I/O traits;
+//! - `hyper_rt` (feature `hyper`): hyper 1.x's I/O, executor and timer on ringcore, and a
+//!   per-core HTTP client;
 //! - [`signal`]: `ctrl_c`, a future that completes on SIGINT;
 //! - [`io`]: `BufReader` (`read_line`, `lines`) and `BufWriter` over sockets and files;
 //! - [`buf`]: the buffer traits I/O calls take;
@@ -70,6 +72,8 @@ pub mod channel;
 pub mod debug;
 pub mod fs;
 pub mod future;
+#[cfg(feature = "hyper")]
+pub mod hyper_rt;
 pub mod io;
 pub mod net;
 pub mod offload;

@@ -1,0 +1,177 @@
+//! The web and database examples run as the README shows them: `http_server --cores 2`
+//! (connections on both cores, Ctrl-C finishing an in-flight request), `crawler` with no
+//! arguments (its own server, 200 URLs), and `postgres` with no server running (a clear
+//! error, exit status 1). `cargo test --features hyper` builds the examples these run.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn example(name: &str) -> PathBuf {
+    // Tests run from target/<profile>/deps; `cargo test` builds examples next to it.
+    let exe = std::env::current_exe().unwrap();
+    let path = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join(name);
+    assert!(
+        path.exists(),
+        "{} not built (cargo test --features hyper builds it)",
+        path.display()
+    );
+    path
+}
+
+/// One HTTP/1.1 request on a fresh connection with `Connection: close`; the whole answer.
+fn get(addr: &str, path: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn http_server_on_two_cores_finishes_in_flight_requests_on_ctrl_c() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut server = Command::new(example("http_server"))
+        .args(["--addr", &addr, "--cores", "2", "--grace", "5"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(server.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    assert!(
+        line.contains("listening") && line.contains("2 cores"),
+        "{line}"
+    );
+
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let addr = addr.clone();
+            std::thread::spawn(move || {
+                for i in 0..50 {
+                    let r = get(&addr, &format!("/?name=t{t}i{i}"));
+                    assert!(
+                        r.starts_with("HTTP/1.1 200") && r.ends_with(&format!("Hello, t{t}i{i}")),
+                        "{r}"
+                    );
+                }
+            })
+        })
+        .collect();
+    threads.into_iter().for_each(|t| t.join().unwrap());
+
+    let slow = {
+        let addr = addr.clone();
+        std::thread::spawn(move || {
+            let t = Instant::now();
+            (get(&addr, "/slow"), t.elapsed())
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(server.id() as i32, libc::SIGINT) };
+    let (answer, took) = slow.join().unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 200") && answer.ends_with("Hello, slowly"),
+        "{answer}"
+    );
+    assert!(took >= Duration::from_millis(900), "{took:?}");
+    let status = server.wait().unwrap();
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    assert!(status.success(), "exit {status}: {rest}");
+    assert!(
+        rest.contains("201 requests, 0 connections cut off"),
+        "{rest}"
+    );
+    // "http_server: core 0: C connections, R requests": both cores served some.
+    let per_core: Vec<u64> = rest
+        .lines()
+        .filter_map(|l| l.strip_prefix("http_server: core "))
+        .map(|l| l.split_whitespace().nth(1).unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(per_core.len(), 2, "{rest}");
+    assert!(
+        per_core.iter().all(|&c| c > 0),
+        "a core served no connection: {rest}"
+    );
+    assert!(
+        TcpStream::connect(&addr).is_err(),
+        "still listening after exit"
+    );
+}
+
+#[test]
+fn crawler_with_no_arguments_crawls_its_own_server() {
+    let out = Command::new(example("crawler")).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("crawled 200 URLs") && stdout.contains("200 ok, 0 failed"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn crawler_reports_unreachable_urls_in_order_and_finishes() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = Command::new(example("crawler"))
+        .args([
+            format!("http://127.0.0.1:{port}/"),
+            "http://gone.invalid/".into(),
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(
+        lines[0].starts_with(&format!("ERR http://127.0.0.1:{port}/: connect")),
+        "{stdout}"
+    );
+    assert!(
+        lines[1].starts_with("ERR http://gone.invalid/: cannot resolve"),
+        "{stdout}"
+    );
+    assert!(lines[2].contains("0 ok, 2 failed"), "{stdout}");
+}
+
+#[test]
+fn postgres_example_without_a_server_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(example("postgres"))
+        .arg(format!("host={} user=postgres", dir.path().display()))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("no PostgreSQL server at") && stderr.contains("is it running?"),
+        "{stderr}"
+    );
+}
