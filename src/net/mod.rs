@@ -11,9 +11,11 @@
 //! block. Every socket is close-on-exec.
 //!
 //! A socket belongs to the core that created it (`!Send`). Its descriptor is closed when
-//! the value and every op still in flight on it are gone. An op that produces a descriptor
-//! (accept, socket) and whose future was dropped closes that descriptor when its
-//! completion arrives, so cancelled accepts and connects leak nothing.
+//! the value and every op still in flight on it are gone. A dropped future loses nothing:
+//! a receive or accept cut short while the kernel was completing it leaves its bytes,
+//! datagram or connection in the socket's stash for the next call (docs/architecture.md,
+//! "Late CQEs"), and a dropped `socket` op closes the descriptor it produced, so cancelled
+//! accepts and connects leak nothing.
 //!
 //! Sends use MSG_NOSIGNAL: writing to a connection the peer closed returns `BrokenPipe`
 //! instead of raising SIGPIPE.
