@@ -14,16 +14,18 @@
 //! SIGTERM stops the server: core 0 receives the signal and tells the other cores, every
 //! accept loop and connection is cancelled, and the totals are printed.
 
+#[path = "support/shards.rs"]
+mod shards;
+
 use std::cell::Cell;
 use std::io;
-use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ringcore::CoreId;
-use ringcore::channel::{Receiver, Sender, channel};
-use ringcore::net::{ListenOptions, TcpListener, TcpStream};
+use ringcore::net::TcpStream;
+use shards::{Listening, Shards};
 
 #[derive(Default)]
 struct Stats {
@@ -55,16 +57,12 @@ fn usage() -> ! {
     std::process::exit(2)
 }
 
-/// What the cores share at start-up: where to report their listener, and how core 0
-/// tells the others to stop (dropping their `Sender` makes their `recv` return `None`).
+/// What the cores share at start-up: the address, and the listen/stop handshake.
 struct Setup {
     addr: String,
     cores: usize,
     show_stats: bool,
-    ready: Sender<io::Result<SocketAddr>>,
-    ready_rx: Mutex<Option<Receiver<io::Result<SocketAddr>>>>,
-    stop_txs: Mutex<Vec<Sender<()>>>,
-    stop_rxs: Mutex<Vec<Option<Receiver<()>>>>,
+    shards: Shards,
 }
 
 /// One core's server: its own listener, its own connections. Returns (connections
@@ -73,44 +71,16 @@ async fn serve(core: CoreId, setup: Arc<Setup>) -> io::Result<(u64, u64)> {
     // Core 0 blocks SIGINT/SIGTERM before anything else so a signal is delivered to this
     // future (the other cores' threads block them from the start).
     let signal = (core.index() == 0).then(ringcore::signal::ctrl_c_or_terminate);
-    let options = ListenOptions::new().reuse_port(setup.cores > 1);
-    let bound = TcpListener::bind_with(setup.addr.as_str(), &options);
-    let reported = match &bound {
-        Ok(l) => l.local_addr(),
-        Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
-    };
-    let _ = setup.ready.send(reported).await;
-
-    let stop_txs = if core.index() == 0 {
-        // Taken first: returning early drops them, which stops the other cores.
-        let stop_txs = std::mem::take(&mut *setup.stop_txs.lock().unwrap());
-        // Wait until every core listens (or one failed), then say so once.
-        let mut ready_rx = setup
-            .ready_rx
-            .lock()
-            .unwrap()
-            .take()
-            .expect("core 0 runs once");
-        let mut addr = None;
-        for _ in 0..setup.cores {
-            match ready_rx.recv().await {
-                Some(Ok(a)) => addr = Some(a),
-                Some(Err(e)) => return Err(e), // dropping the stop senders stops the others
-                None => break,
-            }
-        }
-        if let Some(a) = addr {
-            eprintln!("echo_server: listening on {a} ({} cores)", setup.cores);
-        }
-        stop_txs
-    } else {
-        Vec::new()
-    };
-    let stop_rx = setup.stop_rxs.lock().unwrap()[core.index()].take();
-    let Ok(listener) = bound else {
-        if let Some(mut rx) = stop_rx {
-            rx.recv().await;
-        }
+    let Listening {
+        listener,
+        addr,
+        mut stop,
+    } = setup.shards.listen(core, &setup.addr).await?;
+    if let Some(a) = addr {
+        eprintln!("echo_server: listening on {a} ({} cores)", setup.cores);
+    }
+    let Ok(listener) = listener else {
+        stop.stopped().await;
         return Ok((0, 0));
     };
 
@@ -160,13 +130,9 @@ async fn serve(core: CoreId, setup: Arc<Setup>) -> io::Result<(u64, u64)> {
     match signal {
         Some(signal) => {
             signal.await?;
-            drop(stop_txs);
+            stop.stop_others();
         }
-        None => {
-            if let Some(mut rx) = stop_rx {
-                rx.recv().await;
-            }
-        }
+        None => stop.stopped().await,
     }
     acceptor.abort();
     if let Some(r) = reporter {
@@ -201,22 +167,11 @@ fn main() {
             eprintln!("echo_server: {e}");
             std::process::exit(1)
         });
-    let (ready, ready_rx) = channel(cores);
-    let mut stop_txs = Vec::new();
-    let mut stop_rxs = vec![None];
-    for _ in 1..cores {
-        let (tx, rx) = channel(1);
-        stop_txs.push(tx);
-        stop_rxs.push(Some(rx));
-    }
     let setup = Arc::new(Setup {
         addr,
         cores,
         show_stats,
-        ready,
-        ready_rx: Mutex::new(Some(ready_rx)),
-        stop_txs: Mutex::new(stop_txs),
-        stop_rxs: Mutex::new(stop_rxs),
+        shards: Shards::new(cores),
     });
     let results = rt.run_on_all(move |core| serve(core, setup.clone()));
     // Dropping the runtime cancels the connection tasks on every core and closes their

@@ -28,18 +28,18 @@
 //! on every core, lets in-flight requests finish for up to `--grace SECS` (10 by
 //! default), then exits.
 
+#[path = "support/shards.rs"]
+mod shards;
 #[path = "support/web.rs"]
 mod web;
 
 use std::io;
-use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ringcore::CoreId;
-use ringcore::channel::{Receiver, Sender, channel};
-use ringcore::net::{ListenOptions, TcpListener};
+use shards::{Listening, Shards};
 use web::{App, WebConfig};
 
 fn usage() -> ! {
@@ -55,10 +55,7 @@ struct Setup {
     addr: String,
     cores: usize,
     config: WebConfig,
-    ready: Sender<io::Result<SocketAddr>>,
-    ready_rx: Mutex<Option<Receiver<io::Result<SocketAddr>>>>,
-    stop_txs: Mutex<Vec<Sender<()>>>,
-    stop_rxs: Mutex<Vec<Option<Receiver<()>>>>,
+    shards: Shards,
 }
 
 /// One core's server. Returns (connections accepted, requests answered, connections cut
@@ -66,56 +63,27 @@ struct Setup {
 async fn core_main(core: CoreId, setup: Arc<Setup>) -> io::Result<(u64, u64, usize)> {
     // Core 0 blocks SIGINT/SIGTERM before anything else so the signal comes to it.
     let signal = (core.index() == 0).then(ringcore::signal::ctrl_c_or_terminate);
-    let options = ListenOptions::new().reuse_port(setup.cores > 1);
-    let bound = TcpListener::bind_with(setup.addr.as_str(), &options);
-    let reported = match &bound {
-        Ok(l) => l.local_addr(),
-        Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
-    };
-    let _ = setup.ready.send(reported).await;
-
-    let stop_txs = if core.index() == 0 {
-        // Taken first: returning early drops them, which stops the other cores.
-        let stop_txs = std::mem::take(&mut *setup.stop_txs.lock().unwrap());
-        let mut ready_rx = setup
-            .ready_rx
-            .lock()
-            .unwrap()
-            .take()
-            .expect("core 0 runs once");
-        let mut addr = None;
-        for _ in 0..setup.cores {
-            match ready_rx.recv().await {
-                Some(Ok(a)) => addr = Some(a),
-                Some(Err(e)) => return Err(e),
-                None => break,
-            }
-        }
-        if let Some(a) = addr {
-            eprintln!(
-                "http_server: listening on http://{a} ({} cores)",
-                setup.cores
-            );
-        }
-        stop_txs
-    } else {
-        Vec::new()
-    };
-    let stop_rx = setup.stop_rxs.lock().unwrap()[core.index()].take();
-    let listener = bound?;
+    let Listening {
+        listener,
+        addr,
+        mut stop,
+    } = setup.shards.listen(core, &setup.addr).await?;
+    if let Some(a) = addr {
+        eprintln!(
+            "http_server: listening on http://{a} ({} cores)",
+            setup.cores
+        );
+    }
+    let listener = listener?;
     let app = App::new(setup.config.clone())?;
     let shutdown = async move {
         match signal {
             Some(signal) => {
                 let _ = signal.await;
                 eprintln!("http_server: stopping; finishing in-flight requests");
-                drop(stop_txs);
+                stop.stop_others();
             }
-            None => {
-                if let Some(mut rx) = stop_rx {
-                    rx.recv().await;
-                }
-            }
+            None => stop.stopped().await,
         }
     };
     let cut_off = web::serve(listener, app.clone(), shutdown).await;
@@ -152,22 +120,11 @@ fn main() {
             eprintln!("http_server: {e}");
             std::process::exit(1)
         });
-    let (ready, ready_rx) = channel(cores);
-    let mut stop_txs = Vec::new();
-    let mut stop_rxs = vec![None];
-    for _ in 1..cores {
-        let (tx, rx) = channel(1);
-        stop_txs.push(tx);
-        stop_rxs.push(Some(rx));
-    }
     let setup = Arc::new(Setup {
         addr,
         cores,
         config,
-        ready,
-        ready_rx: Mutex::new(Some(ready_rx)),
-        stop_txs: Mutex::new(stop_txs),
-        stop_rxs: Mutex::new(stop_rxs),
+        shards: Shards::new(cores),
     });
     let results = rt.run_on_all(move |core| core_main(core, setup.clone()));
     drop(rt);
