@@ -20,6 +20,10 @@
 #[allow(dead_code)]
 mod load;
 
+#[path = "support/server_proc.rs"]
+mod server_proc;
+use server_proc::{announce, cpu_secs, pin};
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -170,31 +174,6 @@ fn read_value(out: &mut BufReader<ChildStdout>, key: &str) -> String {
             return v.trim().to_string();
         }
     }
-}
-
-/// utime + stime of a process (all its threads), in seconds.
-fn cpu_secs(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/PID/stat");
-    // Fields after the parenthesised command name start at field 3 (state).
-    let rest = &stat[stat.rfind(')').expect("stat format") + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    ticks as f64 / hz
-}
-
-fn pin(cpu: usize) {
-    let ids = core_affinity::get_core_ids().unwrap_or_default();
-    if let Some(id) = ids.get(cpu % ids.len().max(1)) {
-        core_affinity::set_for_current(*id);
-    }
-}
-
-fn announce(addr: SocketAddr) {
-    let mut stdout = std::io::stdout();
-    writeln!(stdout, "ADDR {addr}").unwrap();
-    stdout.flush().unwrap();
 }
 
 fn serve(kind: &str) {

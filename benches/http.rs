@@ -19,8 +19,12 @@
 //! the measured run), requests per server CPU-second, and the ringcore/tokio ratio of the
 //! latter. Without `wrk` on PATH it says how to install it and exits successfully.
 
+#[path = "support/server_proc.rs"]
+mod server_proc;
+use server_proc::{announce, cpu_secs, pin};
+
 use std::convert::Infallible;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 
@@ -190,30 +194,6 @@ fn latency_ms(report: &str, pct: &str) -> f64 {
 fn stop(child: &mut Child) {
     let _ = child.kill();
     let _ = child.wait();
-}
-
-/// utime + stime of a process (all its threads), in seconds.
-fn cpu_secs(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/PID/stat");
-    let rest = &stat[stat.rfind(')').expect("stat format") + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    ticks as f64 / hz
-}
-
-fn pin(cpu: usize) {
-    let ids = core_affinity::get_core_ids().unwrap_or_default();
-    if let Some(id) = ids.get(cpu % ids.len().max(1)) {
-        core_affinity::set_for_current(*id);
-    }
-}
-
-fn announce(addr: SocketAddr) {
-    let mut stdout = std::io::stdout();
-    writeln!(stdout, "ADDR {addr}").unwrap();
-    stdout.flush().unwrap();
 }
 
 /// Both servers use the same hyper builder: HTTP/1.1, keep-alive, no timer (so neither

@@ -1,0 +1,33 @@
+//! What the server-process benches (echo, http) share: each server runs in its own
+//! process pinned to one CPU, announces its address on stdout, and is charged the CPU time
+//! the kernel accounts to it.
+
+use std::io::Write;
+use std::net::SocketAddr;
+
+/// utime + stime of a process (all its threads), in seconds (10 ms ticks on most kernels).
+pub(crate) fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/PID/stat");
+    // Fields after the parenthesised command name start at field 3 (state).
+    let rest = &stat[stat.rfind(')').expect("stat format") + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    ticks as f64 / hz
+}
+
+/// Pins the calling thread to the `cpu`-th CPU this process may use (wrapping around).
+pub(crate) fn pin(cpu: usize) {
+    let ids = core_affinity::get_core_ids().unwrap_or_default();
+    if let Some(id) = ids.get(cpu % ids.len().max(1)) {
+        core_affinity::set_for_current(*id);
+    }
+}
+
+/// Tells the parent where the server listens: one `ADDR host:port` line on stdout.
+pub(crate) fn announce(addr: SocketAddr) {
+    let mut stdout = std::io::stdout();
+    writeln!(stdout, "ADDR {addr}").unwrap();
+    stdout.flush().unwrap();
+}
