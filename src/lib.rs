@@ -97,8 +97,8 @@ pub use channel::{CoreJoinHandle, SubmitError, spawn_on, submit_to};
 pub use driver::DriverStats;
 pub use executor::task::{JoinError, JoinHandle, TaskId};
 pub use runtime::{
-    BuildError, Builder, CoreId, CoreMetrics, Runtime, SetupMode, block_on, current_core,
-    num_cores, spawn, spawn_named, yield_now,
+    BuildError, Builder, CoreId, CoreMetrics, DRIVER_ENV, DriverKind, Runtime, SetupMode, block_on,
+    current_core, num_cores, spawn, spawn_named, yield_now,
 };
 
 /// The examples of docs/asyncio.md, run as doc tests so the mapping stays true.

@@ -60,12 +60,18 @@ async fn run(reader: Reader, seed: u64, stream: TcpStream, writer: TcpStream) {
         let mut rng = Rng(seed ^ 0x5eed);
         let all: Vec<u8> = (0..COUNT).flat_map(|i| i.to_le_bytes()).collect();
         let mut at = 0;
+        let mut chunks = 0u32;
         while at < all.len() {
             let n = (rng.range(1, 6000) as usize).min(all.len() - at);
             let (res, _) = writer.write_all(all[at..at + n].to_vec()).await;
             res.unwrap();
             at += n;
-            if rng.range(0, 2) == 0 {
+            chunks += 1;
+            if chunks % 4 == 0 {
+                // Longer than any read's limit: the reads now waiting are cut short, on
+                // either driver and however the tick's timing falls.
+                sleep(Duration::from_millis(2)).await;
+            } else if rng.range(0, 2) == 0 {
                 sleep(Duration::from_micros(rng.range(10, 700))).await;
             }
         }

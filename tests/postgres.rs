@@ -12,6 +12,7 @@
 
 #[path = "../examples/support/pg.rs"]
 mod pg;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -213,6 +214,43 @@ fn session_against_a_throwaway_cluster() {
         ]
     );
     assert_eq!((session.inside_tx, session.after_rollback), (4, 3));
+    drop(cluster);
+}
+
+/// The postgres example binary, run as a user would, under a seccomp filter that denies
+/// io_uring (as Docker's default profile does): `DriverKind::Auto` falls back to the epoll
+/// driver and the whole session still works (see tests/driver_fallback.rs for the others).
+#[test]
+fn the_example_runs_on_the_fallback_driver_when_io_uring_is_denied() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples/postgres");
+    let mut cmd = Command::new(bin);
+    cmd.arg(cluster.conninfo()).env_remove("RINGCORE_DRIVER");
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let deny = [
+        libc::SYS_io_uring_setup,
+        libc::SYS_io_uring_enter,
+        libc::SYS_io_uring_register,
+    ];
+    let child = support::seccomp::deny_syscalls_and_exec(&deny, libc::EPERM, &mut cmd).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("connected: PostgreSQL "), "{stdout}");
+    assert!(stdout.contains("user 2: ring, 7"), "{stdout}");
     drop(cluster);
 }
 

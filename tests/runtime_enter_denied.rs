@@ -1,6 +1,7 @@
-//! A seccomp profile that allows io_uring_setup but denies io_uring_enter: the runtime must
-//! fail with a typed error (an `Err` from the builder, or a panic naming io_uring_enter
-//! from `block_on`) within a second, without spinning.
+//! A seccomp profile that allows io_uring_setup but denies io_uring_enter: with
+//! `DriverKind::IoUring` the runtime must fail with a typed error (an `Err` from the
+//! builder, or a panic naming io_uring_enter from `block_on`) within a second, without
+//! spinning; with `DriverKind::Auto` it falls back to the epoll driver and works.
 //!
 //! Runs in a child process (tests/support/seccomp.rs), which is killed if it runs past
 //! 5 s. The second is counted in the child, from just before `Runtime::new`, so process
@@ -20,6 +21,9 @@ const PANICKED: i32 = 3;
 
 #[test]
 fn a_denied_io_uring_enter_fails_the_runtime_with_a_typed_error_not_a_spin() {
+    if support::skip_on_epoll("RINGCORE_DRIVER=epoll overrides the forced io_uring driver") {
+        return;
+    }
     let deny = [libc::SYS_io_uring_enter];
     let Some(run) = seccomp::run_in_child(TEST, &deny, libc::EPERM, Duration::from_secs(5)) else {
         child();
@@ -59,7 +63,10 @@ fn child() -> ! {
         eprintln!("{what}");
         eprintln!("ELAPSED_MS={}", start.elapsed().as_millis());
     };
-    let rt = match ringcore::Runtime::new() {
+    let rt = match ringcore::Runtime::builder()
+        .driver(ringcore::DriverKind::IoUring)
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             report(&format!("Runtime::new failed: {e} ({e:?})"));
@@ -86,4 +93,24 @@ fn child() -> ! {
             std::process::exit(0);
         }
     }
+}
+
+const AUTO_TEST: &str = "with_auto_a_denied_io_uring_enter_falls_back_to_epoll";
+
+#[test]
+fn with_auto_a_denied_io_uring_enter_falls_back_to_epoll() {
+    let deny = [libc::SYS_io_uring_enter];
+    let limit = Duration::from_secs(10);
+    let Some(run) = seccomp::run_in_child(AUTO_TEST, &deny, libc::EPERM, limit) else {
+        let rt = ringcore::Runtime::new().expect("Auto falls back instead of failing");
+        assert_eq!(rt.driver_kind(), ringcore::DriverKind::Epoll);
+        rt.block_on(async {
+            ringcore::time::sleep(Duration::from_millis(10)).await;
+            let file = ringcore::fs::File::open("/proc/self/status").await.unwrap();
+            let (res, buf) = file.read_at(Vec::with_capacity(64), 0).await;
+            assert!(res.unwrap() > 0 && buf.starts_with(b"Name:"));
+        });
+        return;
+    };
+    assert!(run.status.success(), "{run}");
 }

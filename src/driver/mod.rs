@@ -20,12 +20,14 @@
 //! while it is borrowed and released only after, so a waker or a buffer's `Drop` can re-enter
 //! the driver safely.
 
+pub(crate) mod epoll;
 mod lifecycle;
 pub(crate) mod multipoll;
 pub(crate) mod op;
 pub(crate) mod ops;
 pub(crate) mod ring;
 pub(crate) mod shared_fd;
+pub(crate) mod sqe;
 
 #[cfg(test)]
 mod tests;

@@ -40,6 +40,8 @@ pub(crate) struct Core {
     pub(crate) id: usize,
     pub(crate) executor: Executor,
     pub(crate) driver: Rc<Driver>,
+    /// Which driver `driver` runs on (IoUring or Epoll).
+    pub(crate) kind: crate::DriverKind,
     pub(crate) timers: Rc<Timers>,
     pub(crate) blocking: Arc<BlockingPool>,
     pub(crate) event_interval: usize,
@@ -84,6 +86,7 @@ impl Wake for MainWaker {
 impl Core {
     pub(crate) fn new(
         driver: Driver,
+        kind: crate::DriverKind,
         event_interval: usize,
         blocking: Arc<BlockingPool>,
     ) -> std::io::Result<Self> {
@@ -95,6 +98,7 @@ impl Core {
             id,
             executor: Executor::new(remote),
             driver: Rc::new(driver),
+            kind,
             timers: Rc::new(Timers::default()),
             blocking,
             event_interval,
@@ -181,6 +185,7 @@ impl Core {
             time_parked,
             parks,
             remote_unparks: self.executor.remote().unparks(),
+            driver_kind: self.kind,
         }
     }
 

@@ -4,6 +4,7 @@ pub(crate) mod blocking;
 pub(crate) mod context;
 pub(crate) mod core;
 pub(crate) mod cores;
+mod driver_kind;
 mod error;
 pub(crate) mod submit;
 
@@ -15,9 +16,10 @@ use std::time::Duration;
 
 use context::is_set;
 pub use cores::{CoreId, current_core, num_cores};
+pub use driver_kind::{DRIVER_ENV, DriverKind};
 pub use error::BuildError;
 
-use crate::driver::{Driver, DriverStats, ring::Uring};
+use crate::driver::{Driver, DriverStats, epoll::EpollRing, ring::Uring};
 use crate::executor::task::{CatchPanic, JoinHandle};
 use crate::sys;
 pub use crate::sys::uring::SetupMode;
@@ -46,6 +48,8 @@ pub struct CoreMetrics {
     /// Foreign-thread wakes that had to unpark this core (eventfd writes). A burst of wakes
     /// while the core is parked costs one.
     pub remote_unparks: u64,
+    /// The driver this core runs: [`DriverKind::IoUring`] or [`DriverKind::Epoll`].
+    pub driver_kind: DriverKind,
 }
 
 /// Configures and builds a [`Runtime`].
@@ -74,6 +78,9 @@ pub struct Builder {
     debug: Option<bool>,
     slow_poll_threshold: Duration,
     setup_mode: Option<SetupMode>,
+    driver: DriverKind,
+    /// The driver core 0 ended up with, which cores 1.. then use (set by `build`).
+    resolved: Option<DriverKind>,
 }
 
 /// asyncio's default `loop.slow_callback_duration`.
@@ -93,6 +100,8 @@ impl Default for Builder {
             debug: None,
             slow_poll_threshold: DEFAULT_SLOW_POLL,
             setup_mode: None,
+            driver: DriverKind::Auto,
+            resolved: None,
         }
     }
 }
@@ -174,6 +183,27 @@ impl Builder {
         self
     }
 
+    /// Which driver each core runs (default [`DriverKind::Auto`]: io_uring, or the epoll
+    /// readiness driver where io_uring is refused). The environment variable
+    /// `RINGCORE_DRIVER` (`auto`, `uring`, `epoll`) overrides this.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringcore::DriverKind;
+    ///
+    /// let rt = ringcore::Runtime::builder().driver(DriverKind::Epoll).build()?;
+    /// # if std::env::var_os("RINGCORE_DRIVER").is_none() {
+    /// assert_eq!(rt.driver_kind(), DriverKind::Epoll);
+    /// # }
+    /// assert_eq!(rt.block_on(async { 6 * 7 }), 42);
+    /// # Ok::<(), ringcore::BuildError>(())
+    /// ```
+    pub fn driver(mut self, kind: DriverKind) -> Self {
+        self.driver = kind;
+        self
+    }
+
     /// How many reads per tick may complete inline, without an SQE, when their data is in
     /// the page cache (default 64; see [`File::read_at`](crate::fs::File::read_at)). 0 sends
     /// every op through the ring.
@@ -251,8 +281,11 @@ impl Builder {
         };
         let (core, mode) = self.build_core().map_err(restore)?;
         let core = Rc::new(core);
+        // Every core runs the driver core 0 got, so a fallback is decided (and logged) once.
+        let mut rest = self.clone();
+        rest.resolved = Some(core.kind);
         let launch =
-            cores::launch(self, self.cores, self.pin.then_some(&cpus[..])).map_err(restore)?;
+            cores::launch(&rest, self.cores, self.pin.then_some(&cpus[..])).map_err(restore)?;
         let (peers, workers) = launch.finish(&core);
         Ok(Runtime {
             core,
@@ -283,8 +316,42 @@ impl Builder {
         Ok(())
     }
 
-    /// Sets up one core (ring, eventfd, executor, timers) on the calling thread.
-    pub(crate) fn build_core(&self) -> Result<(Core, SetupMode), BuildError> {
+    /// Sets up one core (driver, eventfd, executor, timers) on the calling thread, with the
+    /// driver `RINGCORE_DRIVER` or [`Builder::driver`] asks for (or, on cores 1.., the one
+    /// core 0 got). Returns the io_uring setup mode (`None` on the epoll driver).
+    pub(crate) fn build_core(&self) -> Result<(Core, Option<SetupMode>), BuildError> {
+        let kind = match self.resolved {
+            Some(kind) => kind,
+            None => DriverKind::from_env()?.unwrap_or(self.driver),
+        };
+        let (driver, mode, kind) = match kind {
+            DriverKind::Epoll => (self.epoll_driver()?, None, DriverKind::Epoll),
+            DriverKind::IoUring => {
+                let (driver, mode) = self.uring_driver()?;
+                (driver, Some(mode), DriverKind::IoUring)
+            }
+            DriverKind::Auto => match self.uring_driver() {
+                Ok((driver, mode)) => (driver, Some(mode), DriverKind::IoUring),
+                Err(e) if driver_kind::falls_back(&e) => {
+                    driver_kind::log_fallback(&e);
+                    (self.epoll_driver()?, None, DriverKind::Epoll)
+                }
+                Err(e) => return Err(e),
+            },
+        };
+        driver.set_inline_per_tick(self.inline_per_tick);
+        let blocking = BlockingPool::new(self.blocking_threads, self.blocking_idle_timeout);
+        let core =
+            Core::new(driver, kind, self.event_interval, blocking).map_err(BuildError::Io)?;
+        if self.debug_enabled() {
+            core.executor.set_slow_poll(Some(self.slow_poll_threshold));
+        }
+        core.spin_before_park.set(self.spin_before_park);
+        Ok((core, mode))
+    }
+
+    /// An io_uring driver, or the kernel's refusal as a typed error.
+    fn uring_driver(&self) -> Result<(Driver, SetupMode), BuildError> {
         let setup = sys::uring::setup(self.ring_entries, self.setup_mode).map_err(|e| {
             BuildError::from_setup_error(
                 e,
@@ -304,16 +371,23 @@ impl Builder {
                 feature: "IORING_FEAT_EXT_ARG",
             });
         }
-        let mode = setup.mode;
         let driver = Driver::new(Box::new(Uring::new(setup.ring)), setup.features);
-        driver.set_inline_per_tick(self.inline_per_tick);
-        let blocking = BlockingPool::new(self.blocking_threads, self.blocking_idle_timeout);
-        let core = Core::new(driver, self.event_interval, blocking).map_err(BuildError::Io)?;
-        if self.debug_enabled() {
-            core.executor.set_slow_poll(Some(self.slow_poll_threshold));
-        }
-        core.spin_before_park.set(self.spin_before_park);
-        Ok((core, mode))
+        Ok((driver, setup.mode))
+    }
+
+    /// A readiness (epoll) driver with its own blocking pool for file I/O, sized as the
+    /// core's `spawn_blocking` pool.
+    fn epoll_driver(&self) -> Result<Driver, BuildError> {
+        let ring = EpollRing::new(
+            self.ring_entries,
+            self.blocking_threads,
+            self.blocking_idle_timeout,
+        )
+        .map_err(BuildError::Io)?;
+        Ok(Driver::new(
+            Box::new(ring),
+            sys::uring::Features::emulated(),
+        ))
     }
 }
 
@@ -330,7 +404,7 @@ impl Builder {
 /// The runtime is `!Send`: it belongs to the thread that built it.
 pub struct Runtime {
     core: Rc<Core>,
-    mode: SetupMode,
+    mode: Option<SetupMode>,
     peers: Arc<cores::Peers>,
     workers: Vec<cores::Worker>,
     saved_mask: Option<crate::sys::affinity::SavedMask>,
@@ -440,9 +514,15 @@ impl Runtime {
         self.core.spawn(future, None, Location::caller())
     }
 
-    /// Which io_uring setup flags the kernel accepted.
-    pub fn setup_mode(&self) -> SetupMode {
+    /// Which io_uring setup flags the kernel accepted; `None` on the epoll driver.
+    pub fn setup_mode(&self) -> Option<SetupMode> {
         self.mode
+    }
+
+    /// The driver the cores run: [`DriverKind::IoUring`], or [`DriverKind::Epoll`] when it
+    /// was asked for or io_uring was refused (see [`DriverKind::Auto`]).
+    pub fn driver_kind(&self) -> DriverKind {
+        self.core.kind
     }
 
     /// Counters of core 0: tasks, ops, ring enters.
@@ -485,6 +565,7 @@ impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Runtime")
             .field("cores", &self.peers.len())
+            .field("driver", &self.core.kind)
             .field("setup_mode", &self.mode)
             .field("live_tasks", &self.live_tasks())
             .field("ops_in_flight", &self.ops_in_flight())

@@ -35,6 +35,19 @@ pub(crate) struct Features {
     pub(crate) socket: bool,
 }
 
+impl Features {
+    /// What the readiness driver (src/driver/epoll/) runs in user space: ftruncate(2) and
+    /// socket(2) calls for the FTRUNCATE and SOCKET SQEs.
+    #[allow(clippy::needless_update)] // optional opcodes added later stay off here
+    pub(crate) fn emulated() -> Self {
+        Self {
+            ftruncate: true,
+            socket: true,
+            ..Self::default()
+        }
+    }
+}
+
 /// A ring that was set up, with what the kernel said about it.
 pub(crate) struct Setup {
     pub(crate) ring: IoUring,

@@ -123,3 +123,15 @@ pub async fn echo(stream: ringcore::net::TcpStream, buf_size: usize) -> std::io:
         total += n as u64;
     }
 }
+
+/// True (after printing why) when the suite runs with `RINGCORE_DRIVER=epoll`: tests about
+/// io_uring itself (setup modes, ring sizes, enter counts, the kernel's own cancel paths)
+/// return early there, and every other test runs on both drivers (`.ci/run` runs the suite
+/// twice).
+pub fn skip_on_epoll(why: &str) -> bool {
+    let epoll = std::env::var("RINGCORE_DRIVER").is_ok_and(|v| v.eq_ignore_ascii_case("epoll"));
+    if epoll {
+        eprintln!("skipped on the epoll driver: {why}");
+    }
+    epoll
+}
