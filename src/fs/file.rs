@@ -1,12 +1,12 @@
 //! `File`: an open file whose reads and writes go through the ring with owned buffers
 //! (page-cache hits inline with preadv2(RWF_NOWAIT)), and the offset check every path shares.
 
-use std::cell::Cell;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::rc::Rc;
 
+use super::nowait::{NowaitReads, Outcome};
 use super::{Lines, Metadata, OpenOptions};
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::driver::ops::fs::{Close, Fallocate, Fsync, Ftruncate, Statx};
@@ -48,9 +48,10 @@ use crate::io::transfer_all;
 pub struct File {
     fd: SharedFd,
     driver: Rc<Driver>,
-    /// Try reads inline with RWF_NOWAIT first (off for O_DIRECT files and file systems
-    /// that answer EOPNOTSUPP).
-    nowait_reads: Cell<bool>,
+    /// Whether reads try preadv2(RWF_NOWAIT) first: off for O_DIRECT files and file
+    /// systems that answer EOPNOTSUPP, paused while reads miss the page cache
+    /// (src/fs/nowait.rs).
+    nowait: NowaitReads,
 }
 
 impl File {
@@ -58,7 +59,7 @@ impl File {
         Self {
             fd: SharedFd::new(fd),
             driver,
-            nowait_reads: Cell::new(!direct),
+            nowait: NowaitReads::new(!direct),
         }
     }
 
@@ -136,7 +137,7 @@ impl File {
         if let Err(e) = check_offset(pos) {
             return (Err(e), buf);
         }
-        if self.nowait_reads.get() && crate::runtime::context::may_complete_inline(&self.driver) {
+        if self.nowait.wants_try() && crate::runtime::context::may_complete_inline(&self.driver) {
             let len = buf.bytes_total();
             // SAFETY: the pointer and capacity come from the buffer we own for the whole
             // call; IoBufMut guarantees `bytes_total` writable bytes there.
@@ -146,6 +147,7 @@ impl File {
             match res {
                 // With RWF_NOWAIT an uncached range is EAGAIN, so 0 bytes is a real EOF.
                 Ok(n) => {
+                    self.nowait.record(Outcome::Hit);
                     // SAFETY: preadv2 initialised the first `n <= len` bytes.
                     unsafe { buf.set_init(n) };
                     return (Ok(n), buf);
@@ -153,13 +155,27 @@ impl File {
                 // Not supported here, or not seekable (a pipe, where the ring's read works):
                 // stop trying for this file.
                 Err(e) if matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP | libc::ESPIPE)) => {
-                    self.nowait_reads.set(false)
+                    self.nowait.disable()
                 }
-                Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {}
+                Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {
+                    self.nowait.record(Outcome::Miss)
+                }
                 Err(e) => return (Err(e), buf),
             }
         }
         self.read_op(buf, pos).await
+    }
+
+    /// What this file's inline-read tracker decided so far (tests and benchmarks).
+    #[cfg(test)]
+    pub(crate) fn nowait_counts(&self) -> super::nowait::NowaitCounts {
+        self.nowait.counts()
+    }
+
+    /// True while this file's reads skip the inline attempt (tests).
+    #[cfg(test)]
+    pub(crate) fn nowait_skipping(&self) -> bool {
+        self.nowait.is_skipping()
     }
 
     /// Like [`read_at`](File::read_at), but the returned future does not borrow the file.

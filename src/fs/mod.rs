@@ -12,6 +12,7 @@
 mod file;
 mod lines;
 mod metadata;
+mod nowait;
 mod open_options;
 mod path;
 #[cfg(any(feature = "tokio-io", feature = "futures-io"))]

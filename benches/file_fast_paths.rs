@@ -1,0 +1,391 @@
+//! File fast paths, side by side in alternating rounds: random 4 KiB reads (page cache
+//! warm at QD1 and QD32, cold at QD1) against a blocking std pread loop, and whole-file
+//! copies against `cp` and `std::fs::copy`.
+//!
+//! ```text
+//! cargo build --release --example file_copy      # for the `copy` group's process rows
+//! cargo bench --bench file_fast_paths [-- GROUP...]   # GROUP: warm, cold, copy
+//! ```
+//!
+//! A plain bench binary (`harness = false`). Each round runs the baseline and the
+//! variant once each, in alternating order (so drift and the other sessions' load fall
+//! on both), and the ratio of the round is baseline time / variant time (higher is
+//! better). It prints, per row, the median times, the median ratio and the range of the
+//! per-round ratios. `ROUNDS` (default 11) and `FAST_PATHS_MIB` (default 256, the file
+//! size) change the run; the file lives in a temp dir under `target/` (`FAST_PATHS_DIR`).
+//!
+//! Cold reads evict the file before every round (fsync, then
+//! posix_fadvise(POSIX_FADV_DONTNEED)), so every read misses the page cache. Copies
+//! start with `sync(2)` (not timed) and an absent destination, so no copy pays for the
+//! previous one's writeback; for processes, CPU is user + system time of the child
+//! (getrusage(RUSAGE_CHILDREN)), in-process it is the whole process's (RUSAGE_SELF,
+//! the blocking pool's thread included).
+
+use std::cell::Cell;
+use std::fs::File as StdFile;
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use ringcore::Runtime;
+use ringcore::fs::File;
+
+const WARM_READS: usize = 20_000;
+const COLD_READS: usize = 2_000;
+
+fn env_num(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Wall time and CPU time (user + system) of one run.
+#[derive(Clone, Copy)]
+struct Sample {
+    wall: Duration,
+    cpu: Duration,
+}
+
+fn cpu_of(who: i32) -> Duration {
+    // SAFETY: getrusage writes one rusage struct into the zeroed value we own.
+    let ru = unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        libc::getrusage(who, &mut ru);
+        ru
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+fn measure(who: i32, f: impl FnOnce()) -> Sample {
+    let cpu0 = cpu_of(who);
+    let t0 = Instant::now();
+    f();
+    let wall = t0.elapsed();
+    Sample {
+        wall,
+        cpu: cpu_of(who).saturating_sub(cpu0),
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// One A/B row: `rounds` alternating runs of `base` and `variant` (each returns its
+/// sample); prints median wall (and CPU if `show_cpu`) and the ratio base/variant.
+fn ab(
+    label: &str,
+    rounds: usize,
+    show_cpu: bool,
+    mut base: impl FnMut() -> Sample,
+    mut variant: impl FnMut() -> Sample,
+) {
+    let (mut b, mut v) = (Vec::new(), Vec::new());
+    for r in 0..rounds {
+        if r % 2 == 0 {
+            b.push(base());
+            v.push(variant());
+        } else {
+            v.push(variant());
+            b.push(base());
+        }
+    }
+    let ms = |s: &[Sample], cpu: bool| {
+        median(
+            s.iter()
+                .map(|x| if cpu { x.cpu } else { x.wall }.as_secs_f64() * 1e3)
+                .collect(),
+        )
+    };
+    let ratios: Vec<f64> = b
+        .iter()
+        .zip(&v)
+        .map(|(b, v)| b.wall.as_secs_f64() / v.wall.as_secs_f64())
+        .collect();
+    let (lo, hi) = ratios
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), &r| (lo.min(r), hi.max(r)));
+    let mut line = format!(
+        "{label:<44} base {:8.2} ms  variant {:8.2} ms  ratio {:.3}x (range {lo:.3}-{hi:.3}, {rounds} rounds)",
+        ms(&b, false),
+        ms(&v, false),
+        median(ratios.clone()),
+    );
+    if show_cpu {
+        let cpu_ratio = median(
+            b.iter()
+                .zip(&v)
+                .map(|(b, v)| v.cpu.as_secs_f64() / b.cpu.as_secs_f64().max(1e-9))
+                .collect(),
+        );
+        line.push_str(&format!(
+            "  cpu base {:.1} ms variant {:.1} ms (variant/base {cpu_ratio:.2}x)",
+            ms(&b, true),
+            ms(&v, true)
+        ));
+    }
+    println!("{line}");
+}
+
+fn make_file(path: &Path, mib: u64) {
+    let mut f = std::io::BufWriter::new(StdFile::create(path).unwrap());
+    let mut x = 0x1234_5678_9abc_def1u64;
+    let mut block = vec![0u8; 1 << 20];
+    for _ in 0..mib {
+        for c in block.chunks_exact_mut(8) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            c.copy_from_slice(&x.to_le_bytes());
+        }
+        f.write_all(&block).unwrap();
+    }
+    f.into_inner().unwrap().sync_all().unwrap();
+}
+
+fn offsets(len: u64, n: usize, seed: u64) -> Vec<u64> {
+    let mut x = seed;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % (len / 4096)) * 4096
+        })
+        .collect()
+}
+
+fn warm(path: &Path) {
+    let f = StdFile::open(path).unwrap();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut off = 0;
+    while let Ok(n @ 1..) = f.read_at(&mut buf, off) {
+        off += n as u64;
+    }
+}
+
+/// Drops the file's pages from the page cache (they are clean: the file was synced).
+fn evict(path: &Path) {
+    let f = StdFile::open(path).unwrap();
+    f.sync_all().unwrap();
+    // SAFETY: plain syscall on a live fd.
+    let rc = unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    assert_eq!(rc, 0, "posix_fadvise");
+}
+
+fn std_reads(f: &StdFile, offsets: &[u64]) {
+    let mut buf = vec![0u8; 4096];
+    for &off in offsets {
+        assert_eq!(f.read_at(&mut buf, off).unwrap(), 4096);
+    }
+}
+
+fn preadv2_reads(f: &StdFile, offsets: &[u64]) {
+    let mut buf = vec![0u8; 4096];
+    for &off in offsets {
+        let iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        // SAFETY: one iovec over our own buffer; the fd is live.
+        let n = unsafe {
+            libc::syscall(
+                libc::SYS_preadv2,
+                f.as_raw_fd(),
+                &iov as *const libc::iovec,
+                1,
+                off as libc::off_t,
+                0,
+                libc::RWF_NOWAIT,
+            )
+        };
+        assert_eq!(n, 4096);
+    }
+}
+
+async fn ring_reads(f: Rc<File>, offsets: Rc<Vec<u64>>, depth: usize) {
+    let next = Rc::new(Cell::new(0usize));
+    let tasks: Vec<_> = (0..depth)
+        .map(|_| {
+            let (f, offsets, next) = (f.clone(), offsets.clone(), next.clone());
+            ringcore::spawn(async move {
+                let mut buf = Vec::with_capacity(4096);
+                loop {
+                    let i = next.get();
+                    if i >= offsets.len() {
+                        break;
+                    }
+                    next.set(i + 1);
+                    let (res, b) = f.read_at(buf, offsets[i]).await;
+                    assert_eq!(res.unwrap(), 4096);
+                    buf = b;
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+}
+
+fn reads(src: &Path, len: u64, rounds: usize, rt: &Runtime, cold: bool) {
+    let std_file = StdFile::open(src).unwrap();
+    let ring_file = Rc::new(rt.block_on(File::open(src)).unwrap());
+    let (n, label) = if cold {
+        (COLD_READS, "cold")
+    } else {
+        (WARM_READS, "warm")
+    };
+    // Each round reads its own offsets in the cold group (both sides the same ones).
+    let round = Cell::new(0u64);
+    let next_offsets = || {
+        round.set(round.get() + 1);
+        Rc::new(offsets(len, n, 0x9e37_79b9_7f4a_7c15 ^ round.get()))
+    };
+    let fixed = next_offsets();
+    let depths: &[usize] = if cold { &[1] } else { &[1, 32] };
+    if !cold {
+        warm(src);
+        // The floor: the same reads as raw preadv2(RWF_NOWAIT) syscalls on this thread,
+        // what the inline path costs without any runtime around it.
+        ab(
+            "rand 4k warm: std pread / raw preadv2 NOWAIT",
+            rounds,
+            false,
+            || measure(libc::RUSAGE_SELF, || std_reads(&std_file, &fixed)),
+            || measure(libc::RUSAGE_SELF, || preadv2_reads(&std_file, &fixed)),
+        );
+    }
+    for &depth in depths {
+        let current = Rc::new(Cell::new(fixed.clone()));
+        ab(
+            &format!("rand 4k {label}: std pread QD1 / ringcore QD{depth}"),
+            rounds,
+            false,
+            || {
+                if cold {
+                    current.set(next_offsets());
+                    evict(src);
+                }
+                let offs = current.take();
+                let s = measure(libc::RUSAGE_SELF, || std_reads(&std_file, &offs));
+                current.set(offs);
+                s
+            },
+            || {
+                if cold {
+                    evict(src);
+                }
+                let offs = current.take();
+                let s = measure(libc::RUSAGE_SELF, || {
+                    rt.block_on(ring_reads(ring_file.clone(), offs.clone(), depth))
+                });
+                current.set(offs);
+                s
+            },
+        );
+    }
+}
+
+fn example_bin() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let bin = exe.parent()?.parent()?.join("examples").join("file_copy");
+    bin.exists().then_some(bin)
+}
+
+fn run_process(cmd: &mut Command) -> Sample {
+    measure(libc::RUSAGE_CHILDREN, || {
+        let out = cmd.output().expect("spawn");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    })
+}
+
+fn copies(src: &Path, rounds: usize, rt: &Runtime) {
+    let dst = src.with_file_name("copy.bin");
+    warm(src);
+    let fresh = || {
+        let _ = std::fs::remove_file(&dst);
+        // SAFETY: sync(2) takes no arguments.
+        unsafe { libc::sync() };
+    };
+    ab(
+        "copy: std::fs::copy / ringcore fs::copy",
+        rounds,
+        true,
+        || {
+            fresh();
+            measure(libc::RUSAGE_SELF, || {
+                std::fs::copy(src, &dst).unwrap();
+            })
+        },
+        || {
+            fresh();
+            measure(libc::RUSAGE_SELF, || {
+                rt.block_on(ringcore::fs::copy(src, &dst)).unwrap();
+            })
+        },
+    );
+    let Some(bin) = example_bin() else {
+        println!("copy: cp / file_copy: skipped (cargo build --release --example file_copy first)");
+        return;
+    };
+    ab(
+        "copy: cp / examples/file_copy (processes)",
+        rounds,
+        true,
+        || {
+            fresh();
+            run_process(Command::new("cp").arg(src).arg(&dst))
+        },
+        || {
+            fresh();
+            run_process(Command::new(&bin).arg(src).arg(&dst))
+        },
+    );
+    let _ = std::fs::remove_file(&dst);
+}
+
+fn main() {
+    // `cargo test --benches` runs bench binaries without `--bench`: keep that quick.
+    let quick = !std::env::args().any(|a| a == "--bench");
+    let groups: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let wants = |g: &str| groups.is_empty() || groups.iter().any(|a| a == g);
+    let rounds = if quick { 1 } else { env_num("ROUNDS", 11) } as usize;
+    let mib = if quick {
+        8
+    } else {
+        env_num("FAST_PATHS_MIB", 256)
+    };
+    let dir =
+        tempfile::tempdir_in(std::env::var("FAST_PATHS_DIR").unwrap_or_else(|_| "target".into()))
+            .expect("temp dir");
+    let src = dir.path().join("src.bin");
+    make_file(&src, mib);
+    let rt = Runtime::builder()
+        .ring_entries(256)
+        .build()
+        .expect("io_uring runtime");
+    if wants("warm") {
+        reads(&src, mib << 20, rounds, &rt, false);
+    }
+    if wants("cold") {
+        reads(&src, mib << 20, rounds, &rt, true);
+    }
+    if wants("copy") {
+        copies(&src, rounds, &rt);
+    }
+}
