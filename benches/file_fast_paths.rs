@@ -36,6 +36,7 @@ use ringcore::fs::File;
 
 const WARM_READS: usize = 20_000;
 const COLD_READS: usize = 2_000;
+const COLD_CHUNK: usize = 20;
 
 fn env_num(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -97,6 +98,13 @@ fn ab(
             b.push(base());
         }
     }
+    report(label, &b, &v, show_cpu);
+}
+
+/// Prints one row: median times, median of the per-round ratios base/variant and their
+/// range.
+fn report(label: &str, b: &[Sample], v: &[Sample], show_cpu: bool) {
+    let rounds = b.len();
     let ms = |s: &[Sample], cpu: bool| {
         median(
             s.iter()
@@ -106,29 +114,31 @@ fn ab(
     };
     let ratios: Vec<f64> = b
         .iter()
-        .zip(&v)
+        .zip(v)
         .map(|(b, v)| b.wall.as_secs_f64() / v.wall.as_secs_f64())
         .collect();
     let (lo, hi) = ratios
         .iter()
         .fold((f64::MAX, f64::MIN), |(lo, hi), &r| (lo.min(r), hi.max(r)));
+    let total = |s: &[Sample]| s.iter().map(|x| x.wall.as_secs_f64()).sum::<f64>();
     let mut line = format!(
-        "{label:<44} base {:8.2} ms  variant {:8.2} ms  ratio {:.3}x (range {lo:.3}-{hi:.3}, {rounds} rounds)",
-        ms(&b, false),
-        ms(&v, false),
+        "{label:<52} base {:8.2} ms  variant {:8.2} ms  ratio {:.3}x (of totals {:.3}x; rounds {lo:.3}-{hi:.3}, {rounds} rounds)",
+        ms(b, false),
+        ms(v, false),
         median(ratios.clone()),
+        total(b) / total(v),
     );
     if show_cpu {
         let cpu_ratio = median(
             b.iter()
-                .zip(&v)
+                .zip(v)
                 .map(|(b, v)| v.cpu.as_secs_f64() / b.cpu.as_secs_f64().max(1e-9))
                 .collect(),
         );
         line.push_str(&format!(
             "  cpu base {:.1} ms variant {:.1} ms (variant/base {cpu_ratio:.2}x)",
-            ms(&b, true),
-            ms(&v, true)
+            ms(b, true),
+            ms(v, true)
         ));
     }
     println!("{line}");
@@ -235,63 +245,98 @@ async fn ring_reads(f: Rc<File>, offsets: Rc<Vec<u64>>, depth: usize) {
     }
 }
 
-fn reads(src: &Path, len: u64, rounds: usize, rt: &Runtime, cold: bool) {
+fn warm_reads(src: &Path, len: u64, rounds: usize, rt: &Runtime) {
     let std_file = StdFile::open(src).unwrap();
     let ring_file = Rc::new(rt.block_on(File::open(src)).unwrap());
-    let (n, label) = if cold {
-        (COLD_READS, "cold")
-    } else {
-        (WARM_READS, "warm")
-    };
-    // Each round reads its own offsets in the cold group (both sides the same ones).
-    let round = Cell::new(0u64);
-    let next_offsets = || {
-        round.set(round.get() + 1);
-        Rc::new(offsets(len, n, 0x9e37_79b9_7f4a_7c15 ^ round.get()))
-    };
-    let fixed = next_offsets();
-    let depths: &[usize] = if cold { &[1] } else { &[1, 32] };
-    if !cold {
-        warm(src);
-        // The floor: the same reads as raw preadv2(RWF_NOWAIT) syscalls on this thread,
-        // what the inline path costs without any runtime around it.
+    let offs = Rc::new(offsets(len, WARM_READS, 0x9e37_79b9_7f4a_7c15));
+    warm(src);
+    // The floor: the same reads as raw preadv2(RWF_NOWAIT) syscalls on this thread, what
+    // the inline path costs without any runtime around it.
+    ab(
+        "rand 4k warm: std pread / raw preadv2 NOWAIT",
+        rounds,
+        false,
+        || measure(libc::RUSAGE_SELF, || std_reads(&std_file, &offs)),
+        || measure(libc::RUSAGE_SELF, || preadv2_reads(&std_file, &offs)),
+    );
+    for depth in [1, 32] {
         ab(
-            "rand 4k warm: std pread / raw preadv2 NOWAIT",
+            &format!("rand 4k warm: std pread QD1 / ringcore QD{depth}"),
             rounds,
             false,
-            || measure(libc::RUSAGE_SELF, || std_reads(&std_file, &fixed)),
-            || measure(libc::RUSAGE_SELF, || preadv2_reads(&std_file, &fixed)),
-        );
-    }
-    for &depth in depths {
-        let current = Rc::new(Cell::new(fixed.clone()));
-        ab(
-            &format!("rand 4k {label}: std pread QD1 / ringcore QD{depth}"),
-            rounds,
-            false,
+            || measure(libc::RUSAGE_SELF, || std_reads(&std_file, &offs)),
             || {
-                if cold {
-                    current.set(next_offsets());
-                    evict(src);
-                }
-                let offs = current.take();
-                let s = measure(libc::RUSAGE_SELF, || std_reads(&std_file, &offs));
-                current.set(offs);
-                s
-            },
-            || {
-                if cold {
-                    evict(src);
-                }
-                let offs = current.take();
-                let s = measure(libc::RUSAGE_SELF, || {
+                measure(libc::RUSAGE_SELF, || {
                     rt.block_on(ring_reads(ring_file.clone(), offs.clone(), depth))
-                });
-                current.set(offs);
-                s
+                })
             },
         );
     }
+}
+
+/// Cold reads: every round evicts the file, then std, ringcore and ringcore without the
+/// inline path take turns, a chunk of COLD_CHUNK reads each (the first side rotates per
+/// chunk), at distinct offsets, so all see the same disk at the same moments. A round's
+/// time per side is the sum of its chunks.
+fn cold_reads(src: &Path, len: u64, rounds: usize, rt: &Runtime) {
+    // The same reads with the inline path off (`inline_reads_per_tick(0)`): every read
+    // goes straight to the ring, never paying a failed preadv2 first.
+    let rt_ring = Runtime::builder()
+        .ring_entries(256)
+        .inline_reads_per_tick(0)
+        .build()
+        .expect("io_uring runtime");
+    let std_file = StdFile::open(src).unwrap();
+    let ring_file = Rc::new(rt.block_on(File::open(src)).unwrap());
+    let ring_only_file = Rc::new(rt_ring.block_on(File::open(src)).unwrap());
+    let blocks = len / 4096;
+    let zero = Sample {
+        wall: Duration::ZERO,
+        cpu: Duration::ZERO,
+    };
+    let mut sums = [Vec::new(), Vec::new(), Vec::new()];
+    for round in 0..rounds as u64 {
+        evict(src);
+        // A stride coprime with the block count visits distinct blocks in a scattered order.
+        let stride = 7919 * 4093;
+        let start = round * 104_729;
+        let all: Vec<u64> = (0..3 * COLD_READS as u64)
+            .map(|i| ((start + i * stride) % blocks) * 4096)
+            .collect();
+        let mut acc = [zero; 3];
+        for (k, chunk) in all.chunks(3 * COLD_CHUNK).enumerate() {
+            for turn in 0..3 {
+                // Rotate which side goes first, chunk by chunk.
+                let side = (turn + k) % 3;
+                let Some(offs) = chunk.chunks(COLD_CHUNK).nth(side) else {
+                    continue;
+                };
+                let offs = Rc::new(offs.to_vec());
+                let s = measure(libc::RUSAGE_SELF, || match side {
+                    0 => std_reads(&std_file, &offs),
+                    1 => rt.block_on(ring_reads(ring_file.clone(), offs.clone(), 1)),
+                    _ => rt_ring.block_on(ring_reads(ring_only_file.clone(), offs.clone(), 1)),
+                });
+                acc[side].wall += s.wall;
+                acc[side].cpu += s.cpu;
+            }
+        }
+        for (sum, a) in sums.iter_mut().zip(acc) {
+            sum.push(a);
+        }
+    }
+    report(
+        &format!("rand 4k cold: std pread QD1 / ringcore QD1 ({COLD_READS} each)"),
+        &sums[0],
+        &sums[1],
+        false,
+    );
+    report(
+        "rand 4k cold: std pread QD1 / ring only (no inline)",
+        &sums[0],
+        &sums[2],
+        false,
+    );
 }
 
 fn example_bin() -> Option<PathBuf> {
@@ -380,10 +425,10 @@ fn main() {
         .build()
         .expect("io_uring runtime");
     if wants("warm") {
-        reads(&src, mib << 20, rounds, &rt, false);
+        warm_reads(&src, mib << 20, rounds, &rt);
     }
     if wants("cold") {
-        reads(&src, mib << 20, rounds, &rt, true);
+        cold_reads(&src, mib << 20, rounds, &rt);
     }
     if wants("copy") {
         copies(&src, rounds, &rt);

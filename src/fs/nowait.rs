@@ -133,10 +133,12 @@ impl NowaitReads {
     }
 
     /// True while the file's reads go straight to the ring (between probes).
+    #[cfg(test)]
     pub(crate) fn is_skipping(&self) -> bool {
         matches!(self.state.get(), State::Skipping { .. })
     }
 
+    #[cfg(test)]
     pub(crate) fn counts(&self) -> NowaitCounts {
         self.counts.get()
     }
