@@ -119,25 +119,30 @@ impl File {
     /// `EBADF` if the file was not opened for reading.
     ///
     /// A read whose data is already in the page cache completes at once, without an SQE:
-    /// when no other task is ready and no SQE is queued in this tick, it is tried with
-    /// preadv2(RWF_NOWAIT) on the core's thread (which never blocks), and goes through the ring only if that
-    /// answers EAGAIN. A bounded number of reads per tick complete this way, so a task
-    /// reading cached data in a loop still lets I/O and timers run. The result is the same
-    /// either way, except that a cached prefix of a partly cached range may come back as a
-    /// short read.
+    /// when no SQE is queued in this tick, it is tried with preadv2(RWF_NOWAIT) on the
+    /// core's thread (which never blocks), and goes through the ring only if that answers
+    /// EAGAIN. A bounded number of reads per tick complete this way
+    /// ([`Builder::inline_reads_per_tick`](crate::Builder::inline_reads_per_tick)),
+    /// so a task reading cached data in a loop still lets I/O and timers run. A file whose
+    /// recent reads missed the page cache stops trying (4 misses in a row) and probes again
+    /// one read in 8, then 16, ... 256, until a probe hits. The result is the same either
+    /// way, except that a cached prefix of a partly cached range may come back as a short
+    /// read.
     ///
     /// # Cancel safety
     ///
     /// Dropping the future cancels the read; the buffer stays owned by the runtime until the
     /// kernel has let go of it and is then freed. Bytes read are lost with it.
     pub async fn read_at<B: IoBufMut>(&self, mut buf: B, pos: u64) -> BufResult<usize, B> {
-        // Inline only when the read would otherwise go out alone: with other tasks ready
-        // (queue depth > 1) their SQEs batch into one io_uring_enter, which costs less per
-        // read than a preadv2 each.
         if let Err(e) = check_offset(pos) {
             return (Err(e), buf);
         }
-        if self.nowait.wants_try() && crate::runtime::context::may_complete_inline(&self.driver) {
+        // Inline even when other tasks are ready (unlike sends, which wait for
+        // `context::may_complete_inline`): 32 cached reads batched into one io_uring_enter
+        // cost more than 32 preadv2 calls (0.79-0.85x of a pread loop against 0.95-0.96x,
+        // docs/benchmarks.md, "File fast paths"). The per-tick budget keeps it fair, and an
+        // SQE already queued this tick (a miss) sends the rest to the ring to batch with it.
+        if self.nowait.wants_try() && self.driver.try_inline() {
             let len = buf.bytes_total();
             // SAFETY: the pointer and capacity come from the buffer we own for the whole
             // call; IoBufMut guarantees `bytes_total` writable bytes there.
