@@ -67,6 +67,13 @@ pub(crate) fn copy_file_range(
     Ok(n as usize)
 }
 
+/// posix_fadvise(2) with POSIX_FADV_SEQUENTIAL over the whole file: doubles the
+/// readahead window. Only advice, so its error (none for a regular file) is ignored.
+pub(crate) fn fadvise_sequential(fd: BorrowedFd<'_>) {
+    // SAFETY: no pointers; the fd is borrowed and live.
+    let _ = unsafe { libc::posix_fadvise(fd.as_raw_fd(), 0, 0, libc::POSIX_FADV_SEQUENTIAL) };
+}
+
 /// `fchmod(2)`: sets permission bits.
 pub(crate) fn fchmod(fd: BorrowedFd<'_>, mode: u32) -> io::Result<()> {
     // SAFETY: no pointers; the fd is borrowed and live.
