@@ -385,19 +385,26 @@ fn copies(src: &Path, rounds: usize, rt: &Runtime) {
         println!("copy: cp / file_copy: skipped (cargo build --release --example file_copy first)");
         return;
     };
-    ab(
-        "copy: cp / examples/file_copy (processes)",
-        rounds,
-        true,
-        || {
-            fresh();
-            run_process(Command::new("cp").arg(src).arg(&dst))
-        },
-        || {
-            fresh();
-            run_process(Command::new(&bin).arg(src).arg(&dst))
-        },
-    );
+    for method in ["range", "ring"] {
+        ab(
+            &format!("copy: cp / file_copy --method {method} (processes)"),
+            rounds,
+            true,
+            || {
+                fresh();
+                run_process(Command::new("cp").arg(src).arg(&dst))
+            },
+            || {
+                fresh();
+                run_process(
+                    Command::new(&bin)
+                        .arg(src)
+                        .arg(&dst)
+                        .args(["--method", method]),
+                )
+            },
+        );
+    }
     let _ = std::fs::remove_file(&dst);
 }
 
