@@ -13,6 +13,8 @@
 //! better). It prints, per row, the median times, the median ratio and the range of the
 //! per-round ratios. `ROUNDS` (default 11) and `FAST_PATHS_MIB` (default 256, the file
 //! size) change the run; the file lives in a temp dir under `target/` (`FAST_PATHS_DIR`).
+//! `FILE_COPY_BIN` adds a row for another build of the example (run without flags), and
+//! `SPLICE_PIPE` sets the pipe size of the splice row (bytes).
 //!
 //! Cold reads evict the file before every round (fsync, then
 //! posix_fadvise(POSIX_FADV_DONTNEED)), so every read misses the page cache. Copies
@@ -463,6 +465,23 @@ fn copies(src: &Path, rounds: usize, rt: &Runtime) {
         println!("copy: cp / file_copy: skipped (cargo build --release --example file_copy first)");
         return;
     };
+    // FILE_COPY_BIN: another build of the example (say, of an older commit), run with no
+    // flags against cp.
+    if let Ok(other) = std::env::var("FILE_COPY_BIN") {
+        ab(
+            &format!("copy: cp / {other} (processes)"),
+            rounds,
+            true,
+            || {
+                fresh();
+                run_process(Command::new("cp").arg(src).arg(&dst))
+            },
+            || {
+                fresh();
+                run_process(Command::new(&other).arg(src).arg(&dst))
+            },
+        );
+    }
     for method in ["range", "ring"] {
         ab(
             &format!("copy: cp / file_copy --method {method} (processes)"),
