@@ -275,6 +275,15 @@ fn warm_reads(src: &Path, len: u64, rounds: usize, rt: &Runtime) {
         },
     );
     for depth in [1, 32] {
+        let m0 = rt.metrics();
+        rt.block_on(ring_reads(ring_file.clone(), offs.clone(), depth));
+        let m1 = rt.metrics();
+        println!(
+            "  ringcore QD{depth}, {WARM_READS} warm reads: {} through the ring, {} task polls, {} io_uring_enter",
+            m1.driver.ops_submitted - m0.driver.ops_submitted,
+            m1.tasks_polled - m0.tasks_polled,
+            m1.driver.enters - m0.driver.enters,
+        );
         ab(
             &format!("rand 4k warm: std pread QD1 / ringcore QD{depth}"),
             rounds,

@@ -128,3 +128,76 @@ fn reads_that_miss_switch_inline_reads_off_and_hits_switch_them_back_on() {
         file.close().await.unwrap();
     });
 }
+
+/// A cached file of `len` bytes, in the temp dir.
+fn warm_file(len: usize) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("warm.bin");
+    std::fs::write(&path, (0..len as u64).map(pattern).collect::<Vec<u8>>()).unwrap();
+    (dir, path)
+}
+
+#[test]
+fn cached_reads_past_the_tick_budget_wait_for_the_next_tick_not_the_ring() {
+    let (_dir, path) = warm_file(1 << 20);
+    let rt = crate::Runtime::new().unwrap();
+    for tasks in [1usize, 8] {
+        let before = rt.metrics();
+        rt.block_on(async {
+            let file = std::rc::Rc::new(File::open(&path).await.unwrap());
+            let handles: Vec<_> = (0..tasks)
+                .map(|t| {
+                    let file = file.clone();
+                    crate::spawn(async move {
+                        for i in 0..1000u64 {
+                            let pos = ((i * 7 + t as u64 * 131) % 256) * 4096;
+                            let (res, buf) = file.read_at(Vec::with_capacity(4096), pos).await;
+                            assert_eq!(res.unwrap(), 4096);
+                            assert_eq!(buf[17], pattern(pos + 17));
+                        }
+                    })
+                })
+                .collect();
+            for h in handles {
+                h.await.unwrap();
+            }
+        });
+        let after = rt.metrics();
+        // The open and the metadata-free loop: only the open (and its close at drop,
+        // which is not through the ring) may have used an SQE.
+        let through_ring = after.driver.ops_submitted - before.driver.ops_submitted;
+        assert!(
+            through_ring <= 1,
+            "{tasks} tasks: {through_ring} ops through the ring"
+        );
+        assert_eq!(
+            after.driver.ops_inline - before.driver.ops_inline,
+            1000 * tasks as u64
+        );
+    }
+}
+
+#[test]
+fn a_task_reading_cached_data_in_a_loop_still_lets_other_tasks_run() {
+    let (_dir, path) = warm_file(1 << 20);
+    crate::block_on(async {
+        let file = File::open(&path).await.unwrap();
+        let ran = std::rc::Rc::new(std::cell::Cell::new(None));
+        let flag = ran.clone();
+        crate::spawn(async move { flag.set(Some(())) });
+        // Every read completes inline and never returns Pending on its own; the tick's
+        // budget (64) makes the loop wait for a tick boundary, where the other task runs.
+        let mut reads_before_it_ran = None;
+        for i in 0..1000u64 {
+            let (res, _) = file
+                .read_at(Vec::with_capacity(4096), (i % 256) * 4096)
+                .await;
+            res.unwrap();
+            if ran.get().is_some() && reads_before_it_ran.is_none() {
+                reads_before_it_ran = Some(i);
+            }
+        }
+        let n = reads_before_it_ran.expect("the other task never ran during the loop");
+        assert!(n <= 64, "the other task ran only after {n} reads");
+    });
+}
