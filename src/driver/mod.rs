@@ -344,12 +344,7 @@ impl Driver {
     pub(crate) fn flush(&self) {
         let mut inner = self.inner.borrow_mut();
         inner.refill_inline_budget();
-        inner.resend_due_cancels(Instant::now());
-        if inner.ring.queued() > 0 || inner.ring.needs_enter() {
-            let res = inner.enter(Wait::No);
-            inner.note_enter(res.map(drop), None);
-        }
-        inner.take_cqes();
+        inner.flush();
     }
 
     /// Submits queued SQEs and blocks until a CQE arrives or `timeout` passes (or a
@@ -366,8 +361,7 @@ impl Driver {
         let mut inner = self.inner.borrow_mut();
         if inner.refill_inline_budget() {
             // A task waits for the budget: it is ready now, so do not block.
-            drop(inner);
-            return self.flush();
+            return inner.flush();
         }
         let now = Instant::now();
         inner.resend_due_cancels(now);
@@ -498,6 +492,16 @@ impl Drop for Driver {
 }
 
 impl Inner {
+    /// `Driver::flush` without the budget refill.
+    fn flush(&mut self) {
+        self.resend_due_cancels(Instant::now());
+        if self.ring.queued() > 0 || self.ring.needs_enter() {
+            let res = self.enter(Wait::No);
+            self.note_enter(res.map(drop), None);
+        }
+        self.take_cqes();
+    }
+
     /// Resets the tick's inline budget and queues the waker of the task that has waited
     /// longest for it; true if there was one. One per tick: a woken task reading in a
     /// loop spends the whole budget, and waking the others too would only poll them to
