@@ -123,7 +123,8 @@ impl File {
     /// core's thread (which never blocks), and goes through the ring only if that answers
     /// EAGAIN. A bounded number of reads per tick complete this way
     /// ([`Builder::inline_reads_per_tick`](crate::Builder::inline_reads_per_tick)),
-    /// so a task reading cached data in a loop still lets I/O and timers run. A file whose
+    /// so a task reading cached data in a loop still lets I/O and timers run (a read past
+    /// the budget waits for the next tick and completes inline then). A file whose
     /// recent reads missed the page cache stops trying (4 misses in a row) and probes again
     /// one read in 8, then 16, ... 256, until a probe hits. The result is the same either
     /// way, except that a cached prefix of a partly cached range may come back as a short
