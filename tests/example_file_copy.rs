@@ -37,11 +37,17 @@ fn copies_a_64_mib_file_byte_exact() {
     let dir = tempfile::tempdir().unwrap();
     let (src, dst) = (dir.path().join("src.bin"), dir.path().join("dst.bin"));
     let data = support::make_file(&src, (64 << 20) + 777, 42);
-    for (block, depth) in [("1M", "8"), ("4096", "1"), ("100000", "3")] {
+    let runs = [
+        ("range", "1M", "8"),
+        ("ring", "1M", "8"),
+        ("ring", "4096", "1"),
+        ("ring", "100000", "3"),
+    ];
+    for (method, block, depth) in runs {
         let out = Command::new(example())
             .arg(&src)
             .arg(&dst)
-            .args(["--block-size", block, "--depth", depth])
+            .args(["--method", method, "--block-size", block, "--depth", depth])
             .output()
             .unwrap();
         assert!(
@@ -57,7 +63,7 @@ fn copies_a_64_mib_file_byte_exact() {
         assert!(stdout.contains("MiB/s"), "{stdout}");
         assert!(
             std::fs::read(&dst).unwrap() == data,
-            "copy differs (block {block}, depth {depth})"
+            "copy differs ({method}, block {block}, depth {depth})"
         );
         std::fs::remove_file(&dst).unwrap();
     }
@@ -137,4 +143,9 @@ fn bad_flags_fail_cleanly() {
         .output()
         .unwrap();
     assert_one_error_line(&out, "--depth");
+    let out = Command::new(example())
+        .args(["a", "b", "--method", "mmap"])
+        .output()
+        .unwrap();
+    assert_one_error_line(&out, "--method");
 }

@@ -33,6 +33,7 @@ pub(crate) mod sqe;
 mod tests;
 
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::rc::Rc;
@@ -119,6 +120,9 @@ struct Inner {
     inline_budget: u32,
     /// What `inline_budget` is reset to at every tick (0: every op goes through the ring).
     inline_per_tick: u32,
+    /// Tasks waiting for the budget to be refilled (`poll_inline_budget`), oldest first;
+    /// each `flush` or `park` wakes the oldest, and then does not block.
+    budget_waiters: VecDeque<Waker>,
     /// Ops whose cancel missed in the last reap, checked once the whole batch is in.
     missed: Vec<(usize, u32)>,
     /// Cancels to re-send: (target index, generation, when).
@@ -157,6 +161,7 @@ impl Driver {
                 shut_down: false,
                 inline_budget: DEFAULT_INLINE_PER_TICK,
                 inline_per_tick: DEFAULT_INLINE_PER_TICK,
+                budget_waiters: VecDeque::new(),
                 missed: Vec::new(),
                 recancel: Vec::new(),
                 enter_failing: None,
@@ -307,6 +312,30 @@ impl Driver {
         true
     }
 
+    /// True when [`try_inline`](Driver::try_inline) refuses only because this tick's
+    /// budget is spent (the path is on, nothing is queued): a caller that waits for
+    /// [`poll_inline_budget`](Driver::poll_inline_budget) may complete inline then.
+    pub(crate) fn inline_budget_spent(&self) -> bool {
+        let mut inner = self.inner.borrow_mut();
+        !inner.shut_down
+            && inner.inline_per_tick > 0
+            && inner.inline_budget == 0
+            && inner.ring.queued() == 0
+    }
+
+    /// Ready once this tick's inline budget is not spent; otherwise registers the waker,
+    /// which the next `flush` or `park` wakes when it refills the budget (after the
+    /// other ready tasks ran, the timers fired and completions were reaped: that tick
+    /// boundary is what the budget is for).
+    pub(crate) fn poll_inline_budget(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut inner = self.inner.borrow_mut();
+        if inner.inline_budget > 0 || inner.inline_per_tick == 0 || inner.shut_down {
+            return Poll::Ready(());
+        }
+        inner.budget_waiters.push_back(cx.waker().clone());
+        Poll::Pending
+    }
+
     /// Submits queued SQEs without blocking and takes whatever CQEs are ready. Skips the
     /// syscall when there is nothing to submit and the kernel did not ask to be entered.
     ///
@@ -316,13 +345,8 @@ impl Driver {
     /// [`Driver::park`]).
     pub(crate) fn flush(&self) {
         let mut inner = self.inner.borrow_mut();
-        inner.inline_budget = inner.inline_per_tick;
-        inner.resend_due_cancels(Instant::now());
-        if inner.ring.queued() > 0 || inner.ring.needs_enter() {
-            let res = inner.enter(Wait::No);
-            inner.note_enter(res.map(drop), None);
-        }
-        inner.take_cqes();
+        inner.refill_inline_budget();
+        inner.flush();
     }
 
     /// Submits queued SQEs and blocks until a CQE arrives or `timeout` passes (or a
@@ -337,7 +361,10 @@ impl Driver {
     /// up front with `BuildError::EnterDenied`).
     pub(crate) fn park(&self, timeout: Option<Duration>) {
         let mut inner = self.inner.borrow_mut();
-        inner.inline_budget = inner.inline_per_tick;
+        if inner.refill_inline_budget() {
+            // A task waits for the budget: it is ready now, so do not block.
+            return inner.flush();
+        }
         let now = Instant::now();
         inner.resend_due_cancels(now);
         let timeout = match inner.recancel.iter().map(|r| r.2).min() {
@@ -467,6 +494,32 @@ impl Drop for Driver {
 }
 
 impl Inner {
+    /// `Driver::flush` without the budget refill.
+    fn flush(&mut self) {
+        self.resend_due_cancels(Instant::now());
+        if self.ring.queued() > 0 || self.ring.needs_enter() {
+            let res = self.enter(Wait::No);
+            self.note_enter(res.map(drop), None);
+        }
+        self.take_cqes();
+    }
+
+    /// Resets the tick's inline budget and queues the waker of the task that has waited
+    /// longest for it; true if there was one. One per tick: a woken task reading in a
+    /// loop spends the whole budget, and waking the others too would only poll them to
+    /// wait again (at 32 reading tasks, 32 polls per 64 reads). The rest wait their turn,
+    /// one tick each.
+    fn refill_inline_budget(&mut self) -> bool {
+        self.inline_budget = self.inline_per_tick;
+        match self.budget_waiters.pop_front() {
+            Some(w) => {
+                self.to_wake.push(w);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Pushes an SQE, flushing the SQ to the kernel while it is full.
     ///
     /// # Safety

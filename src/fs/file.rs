@@ -1,12 +1,12 @@
 //! `File`: an open file whose reads and writes go through the ring with owned buffers
 //! (page-cache hits inline with preadv2(RWF_NOWAIT)), and the offset check every path shares.
 
-use std::cell::Cell;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::rc::Rc;
 
+use super::nowait::{NowaitReads, Outcome};
 use super::{Lines, Metadata, OpenOptions};
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::driver::ops::fs::{Close, Fallocate, Fsync, Ftruncate, Statx};
@@ -48,9 +48,10 @@ use crate::io::transfer_all;
 pub struct File {
     fd: SharedFd,
     driver: Rc<Driver>,
-    /// Try reads inline with RWF_NOWAIT first (off for O_DIRECT files and file systems
-    /// that answer EOPNOTSUPP).
-    nowait_reads: Cell<bool>,
+    /// Whether reads try preadv2(RWF_NOWAIT) first: off for O_DIRECT files and file
+    /// systems that answer EOPNOTSUPP, paused while reads miss the page cache
+    /// (src/fs/nowait.rs).
+    nowait: NowaitReads,
 }
 
 impl File {
@@ -58,7 +59,7 @@ impl File {
         Self {
             fd: SharedFd::new(fd),
             driver,
-            nowait_reads: Cell::new(!direct),
+            nowait: NowaitReads::new(!direct),
         }
     }
 
@@ -118,25 +119,37 @@ impl File {
     /// `EBADF` if the file was not opened for reading.
     ///
     /// A read whose data is already in the page cache completes at once, without an SQE:
-    /// when no other task is ready and no SQE is queued in this tick, it is tried with
-    /// preadv2(RWF_NOWAIT) on the core's thread (which never blocks), and goes through the ring only if that
-    /// answers EAGAIN. A bounded number of reads per tick complete this way, so a task
-    /// reading cached data in a loop still lets I/O and timers run. The result is the same
-    /// either way, except that a cached prefix of a partly cached range may come back as a
-    /// short read.
+    /// when no SQE is queued in this tick, it is tried with preadv2(RWF_NOWAIT) on the
+    /// core's thread (which never blocks), and goes through the ring only if that answers
+    /// EAGAIN. A bounded number of reads per tick complete this way
+    /// ([`Builder::inline_reads_per_tick`](crate::Builder::inline_reads_per_tick)),
+    /// so a task reading cached data in a loop still lets I/O and timers run (a read past
+    /// the budget waits for the next tick and completes inline then). A file whose
+    /// recent reads missed the page cache stops trying (4 misses in a row) and probes again
+    /// one read in 8, then 16, ... 256, until a probe hits. The result is the same either
+    /// way, except that a cached prefix of a partly cached range may come back as a short
+    /// read.
     ///
     /// # Cancel safety
     ///
     /// Dropping the future cancels the read; the buffer stays owned by the runtime until the
     /// kernel has let go of it and is then freed. Bytes read are lost with it.
     pub async fn read_at<B: IoBufMut>(&self, mut buf: B, pos: u64) -> BufResult<usize, B> {
-        // Inline only when the read would otherwise go out alone: with other tasks ready
-        // (queue depth > 1) their SQEs batch into one io_uring_enter, which costs less per
-        // read than a preadv2 each.
         if let Err(e) = check_offset(pos) {
             return (Err(e), buf);
         }
-        if self.nowait_reads.get() && crate::runtime::context::may_complete_inline(&self.driver) {
+        // Inline even when other tasks are ready (unlike sends, which wait for
+        // `context::may_complete_inline`): 32 cached reads batched into one io_uring_enter
+        // cost more than 32 preadv2 calls (0.79-0.85x of a pread loop against 0.95-0.96x,
+        // docs/benchmarks.md, "File fast paths"). The per-tick budget keeps it fair, and an
+        // SQE already queued this tick (a miss) sends the rest to the ring to batch with it.
+        //
+        // A read that finds the budget spent waits for the next tick (after the other
+        // tasks, timers and a non-blocking reap; it refills the budget) and tries then,
+        // instead of going through the ring: for a task reading cached data in a loop
+        // that was one ring round trip per 65 reads (docs/benchmarks.md, "File fast
+        // paths").
+        if self.nowait.wants_try() && self.may_read_inline().await {
             let len = buf.bytes_total();
             // SAFETY: the pointer and capacity come from the buffer we own for the whole
             // call; IoBufMut guarantees `bytes_total` writable bytes there.
@@ -146,6 +159,7 @@ impl File {
             match res {
                 // With RWF_NOWAIT an uncached range is EAGAIN, so 0 bytes is a real EOF.
                 Ok(n) => {
+                    self.nowait.record(Outcome::Hit);
                     // SAFETY: preadv2 initialised the first `n <= len` bytes.
                     unsafe { buf.set_init(n) };
                     return (Ok(n), buf);
@@ -153,13 +167,40 @@ impl File {
                 // Not supported here, or not seekable (a pipe, where the ring's read works):
                 // stop trying for this file.
                 Err(e) if matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP | libc::ESPIPE)) => {
-                    self.nowait_reads.set(false)
+                    self.nowait.disable()
                 }
-                Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {}
+                Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {
+                    self.nowait.record(Outcome::Miss)
+                }
                 Err(e) => return (Err(e), buf),
             }
         }
         self.read_op(buf, pos).await
+    }
+
+    /// May a read complete inline now (`Driver::try_inline`, spending one unit of the
+    /// tick's budget)? If only the budget is spent, waits for the next tick's first.
+    async fn may_read_inline(&self) -> bool {
+        if self.driver.try_inline() {
+            return true;
+        }
+        if !self.driver.inline_budget_spent() {
+            return false;
+        }
+        std::future::poll_fn(|cx| self.driver.poll_inline_budget(cx)).await;
+        self.driver.try_inline()
+    }
+
+    /// What this file's inline-read tracker decided so far (tests and benchmarks).
+    #[cfg(test)]
+    pub(crate) fn nowait_counts(&self) -> super::nowait::NowaitCounts {
+        self.nowait.counts()
+    }
+
+    /// True while this file's reads skip the inline attempt (tests).
+    #[cfg(test)]
+    pub(crate) fn nowait_skipping(&self) -> bool {
+        self.nowait.is_skipping()
     }
 
     /// Like [`read_at`](File::read_at), but the returned future does not borrow the file.
@@ -392,12 +433,18 @@ impl std::fmt::Debug for File {
 /// -1, "the file's current position", and preadv2/pwritev2 the same. std's `read_at` and
 /// `write_at` return `InvalidInput` for them (EINVAL); so does ringcore, on every path,
 /// before anything reaches the kernel (docs/hazards.md, H17).
+#[inline]
 pub(crate) fn check_offset(pos: u64) -> io::Result<()> {
     if pos > i64::MAX as u64 {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("file offset {pos} is past i64::MAX"),
-        ));
+        return Err(offset_error(pos));
     }
     Ok(())
+}
+
+#[cold]
+fn offset_error(pos: u64) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("file offset {pos} is past i64::MAX"),
+    )
 }

@@ -9,9 +9,11 @@
 //! Errors keep their [`std::io::ErrorKind`] and name the path that failed (see
 //! [`PathError`]).
 
+mod copy;
 mod file;
 mod lines;
 mod metadata;
+mod nowait;
 mod open_options;
 mod path;
 #[cfg(any(feature = "tokio-io", feature = "futures-io"))]
@@ -20,6 +22,7 @@ mod poll_io;
 use std::io;
 use std::path::Path;
 
+pub use copy::copy;
 pub use file::File;
 pub use lines::Lines;
 pub use metadata::{FileType, Metadata};
@@ -122,80 +125,6 @@ pub async fn write(path: impl AsRef<Path>, contents: impl IoBuf) -> io::Result<(
     let (res, _) = file.write_all_at(contents, 0).await;
     res.map_err(|e| with_path(e, "write", path))?;
     file.close().await.map_err(|e| with_path(e, "close", path))
-}
-
-/// Copies the contents and permission bits of `from` to `to`, creating or truncating `to`;
-/// returns the number of bytes copied (std::fs::copy's contract).
-///
-/// The data moves inside the kernel with copy_file_range(2), which io_uring has no opcode
-/// for, so it runs on the blocking pool ([`spawn_blocking`](crate::offload::spawn_blocking))
-/// and the core keeps running other tasks meanwhile.
-///
-/// # Errors
-///
-/// `InvalidInput` if `from` and `to` are the same file (copying would truncate it to
-/// nothing); otherwise the open, read or write error, naming the path.
-///
-/// # Cancel safety
-///
-/// Dropping the future does not stop the copy already running on the blocking pool; `to`
-/// is complete when it finishes.
-pub async fn copy(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<u64> {
-    let (from, to) = (from.as_ref().to_owned(), to.as_ref().to_owned());
-    let src = File::open(&from).await?;
-    let meta = src
-        .metadata()
-        .await
-        .map_err(|e| with_path(e, "copy", &from))?;
-    if !meta.is_file() {
-        let err = io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "the source is not a regular file",
-        );
-        return Err(with_path(err, "copy", &from));
-    }
-    if let Ok(dst_meta) = metadata(&to).await
-        && (dst_meta.dev(), dst_meta.ino()) == (meta.dev(), meta.ino())
-    {
-        let err = io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "source and destination are the same file",
-        );
-        return Err(with_path(err, "copy", &to));
-    }
-    let dst = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(meta.permissions())
-        .open(&to)
-        .await?;
-    let (src_std, dst_std) = (std_file(&src)?, std_file(&dst)?);
-    let permissions = meta.permissions();
-    let copied = crate::offload::spawn_blocking(move || -> io::Result<u64> {
-        use std::os::fd::AsFd;
-        crate::sys::fd::fchmod(dst_std.as_fd(), permissions)?;
-        let mut total = 0u64;
-        loop {
-            let n = crate::sys::fd::copy_file_range(src_std.as_fd(), dst_std.as_fd(), 1 << 30)?;
-            if n == 0 {
-                return Ok(total);
-            }
-            total += n as u64;
-        }
-    })
-    .await
-    .map_err(|e| io::Error::other(e.to_string()))?
-    .map_err(|e| with_path(e, "copy", &to))?;
-    src.close().await?;
-    dst.close().await?;
-    Ok(copied)
-}
-
-/// A `std::fs::File` on a duplicate of `file`'s descriptor, for the blocking pool.
-fn std_file(file: &File) -> io::Result<std::fs::File> {
-    use std::os::fd::AsFd;
-    Ok(std::fs::File::from(file.as_fd().try_clone_to_owned()?))
 }
 
 /// Metadata of the file at `path`, following symlinks (IORING_OP_STATX).

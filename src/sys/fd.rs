@@ -67,6 +67,65 @@ pub(crate) fn copy_file_range(
     Ok(n as usize)
 }
 
+/// A pipe (both ends close-on-exec) resized to `bytes` with F_SETPIPE_SZ if the kernel
+/// allows (up to /proc/sys/fs/pipe-max-size; otherwise it keeps its default 64 KiB).
+/// Returns (read end, write end).
+pub(crate) fn pipe_with_size(bytes: usize) -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 writes two fds into the array we own.
+    cvt_libc(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    // SAFETY: pipe2 succeeded: both fds are new and ours alone.
+    let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let size = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    // SAFETY: no pointers; the fd is live. A refusal (EPERM over the user's pipe quota,
+    // EINVAL) leaves the pipe as it was, which still works.
+    let _ = unsafe { libc::fcntl(w.as_raw_fd(), libc::F_SETPIPE_SZ, size) };
+    Ok((r, w))
+}
+
+/// `splice(2)` of up to `len` bytes from `from` to `to` (one of them a pipe) at the
+/// files' own offsets. Returns bytes moved; 0 means `from` is at its end.
+pub(crate) fn splice(from: BorrowedFd<'_>, to: BorrowedFd<'_>, len: usize) -> io::Result<usize> {
+    // SAFETY: null offset pointers mean "use and advance the file offsets"; fds are live.
+    let n = cvt_libc(unsafe {
+        libc::splice(
+            from.as_raw_fd(),
+            std::ptr::null_mut(),
+            to.as_raw_fd(),
+            std::ptr::null_mut(),
+            len,
+            libc::SPLICE_F_MOVE,
+        )
+    })?;
+    Ok(n as usize)
+}
+
+/// ioctl(FICLONE): makes `dst` share all of `src`'s extents (a reflink, on btrfs, XFS,
+/// bcachefs...). Fails with EOPNOTSUPP, EXDEV, EINVAL or ENOTTY where it cannot.
+pub(crate) fn ficlone(dst: BorrowedFd<'_>, src: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: FICLONE takes the source fd as its integer argument; both fds are live.
+    cvt_libc(unsafe { libc::ioctl(dst.as_raw_fd(), libc::FICLONE, src.as_raw_fd()) })?;
+    Ok(())
+}
+
+/// The file system type (`statfs.f_type`, e.g. 0xEF53 for ext2/3/4) of the file `fd`.
+pub(crate) fn fs_magic(fd: BorrowedFd<'_>) -> io::Result<i64> {
+    // SAFETY: fstatfs fills the zeroed struct we own; the fd is live.
+    let st = unsafe {
+        let mut st: libc::statfs = std::mem::zeroed();
+        cvt_libc(libc::fstatfs(fd.as_raw_fd(), &mut st))?;
+        st
+    };
+    Ok(st.f_type as i64)
+}
+
+/// posix_fadvise(2) with POSIX_FADV_SEQUENTIAL over the whole file: doubles the
+/// readahead window. Only advice, so its error (none for a regular file) is ignored.
+pub(crate) fn fadvise_sequential(fd: BorrowedFd<'_>) {
+    // SAFETY: no pointers; the fd is borrowed and live.
+    let _ = unsafe { libc::posix_fadvise(fd.as_raw_fd(), 0, 0, libc::POSIX_FADV_SEQUENTIAL) };
+}
+
 /// `fchmod(2)`: sets permission bits.
 pub(crate) fn fchmod(fd: BorrowedFd<'_>, mode: u32) -> io::Result<()> {
     // SAFETY: no pointers; the fd is borrowed and live.
