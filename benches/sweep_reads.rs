@@ -31,6 +31,9 @@
 //! within a point are distinct blocks, so a cold run never reads a block twice (the
 //! kernel's readahead may still bring in neighbours). Prints MiB/s and the ratio to std
 //! at the same point, and writes JSON lines to `target/bench-results/reads.jsonl`.
+//!
+//! Every point runs `READS_SWEEP_REPS` times (default 3), the readers alternating; the
+//! figures are the median repetition's (the JSON lines also give the fastest and slowest).
 
 #[path = "support/results.rs"]
 mod results;
@@ -231,6 +234,7 @@ fn main() {
     let qds = env_list("READS_SWEEP_QD", &[1, 4, 16, 64, 256]);
     let warm_mib = env_u64("READS_SWEEP_WARM_MIB", 128);
     let cold_mib = env_u64("READS_SWEEP_COLD_MIB", 32);
+    let reps = env_u64("READS_SWEEP_REPS", 3).max(1) as usize;
     let caches = std::env::var("READS_SWEEP_CACHE").unwrap_or_else(|_| "warm,cold".into());
     let readers: Vec<&str> = match std::env::var("READS_SWEEP_READERS") {
         Ok(list) => list
@@ -275,17 +279,27 @@ fn main() {
             for &qd in &qds {
                 let count = (budget / bs).max(2 * qd).min(len / bs) as usize;
                 let offs = Arc::new(offsets(&mut rng, len, bs, count));
-                let mut rows = Vec::new();
-                for &kind in &readers {
-                    if cache == "cold" {
-                        drop_cache(&path);
+                // Repetitions alternate between readers, so all see the same machine.
+                let mut times: Vec<Vec<f64>> = vec![Vec::new(); readers.len()];
+                for _ in 0..reps {
+                    for (i, &kind) in readers.iter().enumerate() {
+                        if cache == "cold" {
+                            drop_cache(&path);
+                        }
+                        let d = run_reader(kind, &path, &offs, bs as usize, qd as usize);
+                        times[i].push(d.as_secs_f64());
                     }
-                    let secs =
-                        run_reader(kind, &path, &offs, bs as usize, qd as usize).as_secs_f64();
-                    rows.push((kind, secs));
                 }
-                let std_secs = rows.iter().find(|(k, _)| *k == "std").map(|r| r.1);
-                for (kind, secs) in rows {
+                let rows: Vec<(&str, f64, f64, f64)> = readers
+                    .iter()
+                    .zip(times.iter_mut())
+                    .map(|(&kind, t)| {
+                        t.sort_by(f64::total_cmp);
+                        (kind, t[t.len() / 2], t[0], t[t.len() - 1])
+                    })
+                    .collect();
+                let std_secs = rows.iter().find(|r| r.0 == "std").map(|r| r.1);
+                for (kind, secs, min, max) in rows {
                     let bytes = (offs.len() as u64 * bs) as f64;
                     let mib_s = bytes / secs / (1024.0 * 1024.0);
                     let ratio = std_secs.map(|s| s / secs);
@@ -304,7 +318,10 @@ fn main() {
                             .int("bs", bs)
                             .int("qd", qd)
                             .int("reads", offs.len() as u64)
+                            .int("reps", reps as u64)
                             .num("secs", secs)
+                            .num("secs_min", min)
+                            .num("secs_max", max)
                             .num("mib_per_s", mib_s)
                             .num("reads_per_s", offs.len() as f64 / secs)
                             .opt("ratio_to_std", ratio),

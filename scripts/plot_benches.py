@@ -68,6 +68,10 @@ def fmt(v):
     return f"{v:.2g}"
 
 
+def bs_label(bs):
+    return f"{bs // 2**20} MiB" if bs >= 2**20 else f"{bs // 1024} KiB"
+
+
 def nice_ticks(lo, hi, n=5):
     if hi <= lo:
         hi = lo + 1
@@ -85,7 +89,8 @@ def nice_ticks(lo, hi, n=5):
 def log_ticks(lo, hi):
     ticks = []
     for e in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1):
-        for m in (1, 2, 5) if math.log10(hi / lo) < 3 else (1,):
+        span = math.log10(hi / lo)
+        for m in (1, 2, 3, 5, 7) if span < 1.2 else (1, 2, 5) if span < 3 else (1,):
             v = m * 10 ** e
             if lo <= v * 1.0001 and v <= hi * 1.0001:
                 ticks.append(v)
@@ -272,7 +277,7 @@ def plot_reads(meta, rows, out):
     panels = []
     for cache in caches:
         for bs in bss:
-            p = Panel(f"{cache}, {fmt(bs / 1024)} KiB blocks", "queue depth", "MiB/s",
+            p = Panel(f"{cache}, {bs_label(bs)} blocks", "queue depth", "MiB/s",
                       logx=True, logy=True)
             for rd in readers:
                 p.add(rd, st[rd], [(r["qd"], r["mib_per_s"]) for r in rows
@@ -289,13 +294,13 @@ def plot_reads(meta, rows, out):
                 continue
             p = Panel(f"{rd} / std, {cache}", "queue depth", "throughput ratio", logx=True, y0=0)
             for bs in bss:
-                p.add(f"{fmt(bs / 1024)} KiB", bst[bs],
+                p.add(bs_label(bs), bst[bs],
                       [(r["qd"], r.get("ratio_to_std")) for r in rows
                        if r["cache"] == cache and r["bs"] == bs and r["reader"] == rd])
             ratio_panels.append(p)
     figure(out / "reads_ratio.svg", "Random reads: ringcore's throughput over std's (1.0 = equal)",
            subtitle(meta, rows), ratio_panels,
-           [(f"{fmt(bs / 1024)} KiB blocks", bst[bs]) for bs in bss],
+           [(bs_label(bs) + " blocks", bst[bs]) for bs in bss],
            cols=max(1, len(readers) - 1))
 
 
