@@ -50,7 +50,7 @@ pub(crate) fn raise_nofile() -> u64 {
         }
         libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
     }
-    lim.rlim_cur as u64
+    lim.rlim_cur
 }
 
 /// A `kB` line of /proc/PID/status (`VmRSS`, `VmHWM`, ...), in bytes.
