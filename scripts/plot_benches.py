@@ -8,8 +8,9 @@ Reads RESULTS_DIR/*.jsonl (default target/bench-results), as written by
 first "meta" line describing the run, then one JSON object per measured point. Writes one
 SVG per family it finds into PLOTS_DIR (default docs/plots):
 
-- echo_conns.svg: msgs/s, msgs per server CPU-second, p99 latency and io_uring_enter
-  calls per message against connections, one line per server kind;
+- echo_conns.svg: msgs/s, msgs per server CPU-second (and its ratio to tokio's), p99
+  latency, io_uring_enter calls per message and server VmRSS growth per connection
+  against connections, one line per server kind;
 - echo_rss.svg: server VmRSS growth per connection and VmRSS/VmHWM against connections;
 - reads.svg: throughput of every reader against queue depth, one panel per cache state
   and block size; reads_ratio.svg: each reader's throughput over std's;
@@ -241,10 +242,21 @@ def plot_echo_conns(meta, rows, out):
         Panel("io_uring_enter calls per message", "connections", "enters / msg", logx=True,
               logy=True),
     ]
+    base = "tokio" if "tokio" in kinds else kinds[0]
+    ratio = Panel(f"messages per server CPU-second / {base}'s", "connections", "ratio",
+                  logx=True)
+    rss = Panel("server VmRSS growth per connection", "connections", "bytes / connection",
+                logx=True, y0=0)
+    panels += [ratio, rss]
+    base_of = {r["conns"]: r["msgs_per_cpu_s"] for r in rows if r["server"] == base}
     for k in kinds:
         rs = [r for r in rows if r["server"] == k]
         for p, key in zip(panels, ["msgs_per_s", "msgs_per_cpu_s", "p99_us", "enters_per_msg"]):
             p.add(k, st[k], [(r["conns"], r.get(key)) for r in rs])
+        ratio.add(k, st[k], [(r["conns"], r["msgs_per_cpu_s"] / base_of[r["conns"]])
+                             for r in rs if base_of.get(r["conns"])])
+        # One connection's share of the growth is mostly noise (a few pages).
+        rss.add(k, st[k], [(r["conns"], r["rss_per_conn_bytes"]) for r in rs if r["conns"] >= 64])
     figure(out / "echo_conns.svg", f"Echo servers vs connections ({size}-byte messages)",
            subtitle(meta, rows), panels, [(k, st[k]) for k in kinds])
 

@@ -1,7 +1,7 @@
 //! Machine-readable bench output: one JSON object per line in
 //! `target/bench-results/<family>.jsonl` (`BENCH_RESULTS_DIR` moves it), which
 //! `scripts/plot_benches.py` reads. The first line of a file describes the run (`"meta"`:
-//! the family, the command line, the Unix time, the load average before the run); every
+//! the family, the command line, the Unix time, the load average before the run, the CPUs online); every
 //! other line is one measured point. A new run of a family replaces its file.
 
 // Each bench uses some of these.
@@ -79,6 +79,13 @@ impl Record {
             }
         }
     }
+}
+
+/// CPUs online (not only those this thread may run on: the benches pin themselves).
+fn cpus_online() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    u64::try_from(n).unwrap_or(0)
 }
 
 /// The output file of one family.
