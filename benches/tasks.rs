@@ -3,35 +3,18 @@
 //! Run: `cargo bench --bench tasks` (about a minute). Also prints the memory per idle
 //! task of each runtime, counted by a global allocator wrapper.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::live_bytes;
+
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode};
 
-/// Counts bytes currently allocated (both runtimes pay the same two relaxed atomics).
-struct Counting;
-
-static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: forwards to the system allocator unchanged; only adds bookkeeping.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE_BYTES.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract, passed on as is.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE_BYTES.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: `ptr` was allocated by `System` with this layout (see `alloc`).
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
-static ALLOC: Counting = Counting;
+static ALLOC: counting_alloc::Counting = counting_alloc::Counting;
 
 const TASKS: usize = 1_000_000;
 const HANDOFFS: usize = 1_000_000;
@@ -290,7 +273,7 @@ fn memory_per_idle_task() {
     const N: usize = 100_000;
     let ring = |keep: bool| {
         ringcore::Runtime::new().unwrap().block_on(async move {
-            let before = LIVE_BYTES.load(Ordering::Relaxed);
+            let before = live_bytes();
             let mut hs = Vec::with_capacity(if keep { N } else { 0 });
             for _ in 0..N {
                 let h = ringcore::spawn(std::future::pending::<()>());
@@ -299,14 +282,14 @@ fn memory_per_idle_task() {
                 }
             }
             ringcore::spawn(async {}).await.unwrap();
-            let bytes = LIVE_BYTES.load(Ordering::Relaxed) - before;
+            let bytes = live_bytes() - before;
             hs.iter().for_each(|h| h.abort());
             bytes as f64 / N as f64
         })
     };
     let tok = |keep: bool| {
         tokio_rt().block_on(async move {
-            let before = LIVE_BYTES.load(Ordering::Relaxed);
+            let before = live_bytes();
             let mut hs = Vec::with_capacity(if keep { N } else { 0 });
             for _ in 0..N {
                 let h = tokio::spawn(std::future::pending::<()>());
@@ -315,7 +298,7 @@ fn memory_per_idle_task() {
                 }
             }
             tokio::spawn(async {}).await.unwrap();
-            let bytes = LIVE_BYTES.load(Ordering::Relaxed) - before;
+            let bytes = live_bytes() - before;
             hs.iter().for_each(|h| h.abort());
             bytes as f64 / N as f64
         })

@@ -2,6 +2,9 @@
 //! process pinned to one CPU, announces its address on stdout, and is charged the CPU time
 //! the kernel accounts to it.
 
+// Each bench uses some of these.
+#![allow(dead_code)]
+
 use std::io::Write;
 use std::net::SocketAddr;
 
@@ -30,4 +33,32 @@ pub(crate) fn announce(addr: SocketAddr) {
     let mut stdout = std::io::stdout();
     writeln!(stdout, "ADDR {addr}").unwrap();
     stdout.flush().unwrap();
+}
+
+/// Raises this process's soft RLIMIT_NOFILE to its hard limit (thousands of sockets need
+/// it); returns the new soft limit.
+pub(crate) fn raise_nofile() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid pointer to a local rlimit.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+    }
+    lim.rlim_cur
+}
+
+/// A `kB` line of /proc/PID/status (`VmRSS`, `VmHWM`, ...), in bytes.
+pub(crate) fn status_bytes(pid: u32, key: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/PID/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kib| kib * 1024)
 }
