@@ -1,6 +1,7 @@
 //! Echo server benchmark: ringcore's echo server (ownership-passing reads and writes),
 //! ringcore's poll-based echo server (tokio's `AsyncReadExt`/`AsyncWriteExt` over
-//! `PollIo<TcpStream>`), and a tokio current-thread echo server, each in its own process
+//! `PollIo<TcpStream>`), both also on the epoll readiness driver (`ringcore_epoll`,
+//! `poll_epoll`), and a tokio current-thread echo server, each in its own process
 //! pinned to CPU 0, driven by the same ringcore load generator
 //! (`examples/support/load.rs`) pinned to CPU 1. The servers are in
 //! `benches/support/echo_servers.rs` (shared with `benches/sweep_echo.rs`); a new kind
@@ -11,6 +12,7 @@
 //! ECHO_BENCH_SECS=5 cargo bench --bench echo
 //! ECHO_BENCH_ONLY=64x1024 cargo bench --bench echo    # one configuration
 //! ECHO_BENCH_SERVERS=ringcore,poll cargo bench --bench echo   # some servers
+//! ECHO_BENCH_SERVERS=ringcore_epoll,poll_epoll,tokio cargo bench --bench echo   # epoll driver
 //! ```
 //!
 //! For each (connections, message size) it prints messages/s, p50/p99 round-trip latency,
@@ -79,6 +81,9 @@ fn main() {
             ("ringcore", "tokio"),
             ("poll", "ringcore"),
             ("poll", "tokio"),
+            ("ringcore_epoll", "tokio"),
+            ("poll_epoll", "tokio"),
+            ("ringcore_epoll", "ringcore"),
         ] {
             if let (Some(x), Some(y)) = (of(a), of(b)) {
                 println!(

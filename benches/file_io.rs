@@ -202,7 +202,13 @@ async fn random_reads<B: ringcore::IoBufMut>(
     }
 }
 
-fn rand_read(c: &mut Criterion, s: &Setup, rt: &Runtime, trt: &tokio::runtime::Runtime) {
+fn rand_read(
+    c: &mut Criterion,
+    s: &Setup,
+    rt: &Runtime,
+    ert: &Runtime,
+    trt: &tokio::runtime::Runtime,
+) {
     warm(&s.src);
     let offsets = Rc::new(s.offsets.clone());
     let mut g = group(c, "rand_read_4k_warm");
@@ -221,6 +227,17 @@ fn rand_read(c: &mut Criterion, s: &Setup, rt: &Runtime, trt: &tokio::runtime::R
         g.bench_function(format!("ringcore_qd{depth}"), |b| {
             b.iter(|| {
                 rt.block_on(random_reads(f.clone(), offsets.clone(), depth, || {
+                    Vec::with_capacity(4096)
+                }))
+            })
+        });
+    }
+    // The same reads on the epoll readiness driver (Builder::driver(DriverKind::Epoll)).
+    let ef = Rc::new(ert.block_on(File::open(&s.src)).unwrap());
+    for depth in [1, 32] {
+        g.bench_function(format!("ringcore_epoll_qd{depth}"), |b| {
+            b.iter(|| {
+                ert.block_on(random_reads(ef.clone(), offsets.clone(), depth, || {
                     Vec::with_capacity(4096)
                 }))
             })
@@ -390,11 +407,16 @@ fn benches(c: &mut Criterion) {
     let s = setup();
     let rt = Runtime::builder()
         .ring_entries(256)
+        .driver(ringcore::DriverKind::IoUring)
         .build()
         .expect("io_uring runtime");
+    let ert = Runtime::builder()
+        .driver(ringcore::DriverKind::Epoll)
+        .build()
+        .expect("epoll runtime");
     let trt = tokio_rt();
     seq_read(c, &s, &rt, &trt);
-    rand_read(c, &s, &rt, &trt);
+    rand_read(c, &s, &rt, &ert, &trt);
     direct_read(c, &s, &rt);
     seq_write(c, &s, &rt, &trt);
     copy(c, &s, &rt);

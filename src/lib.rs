@@ -29,8 +29,10 @@
 //!
 //! Linux 5.11 or newer (IORING_FEAT_NODROP and IORING_FEAT_EXT_ARG); 6.1 or newer for the
 //! fastest setup (IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN). Where io_uring
-//! is unavailable (seccomp, `kernel.io_uring_disabled`, RLIMIT_MEMLOCK, an old kernel),
-//! [`Runtime::new`] returns a [`BuildError`] that says why and what to do.
+//! is unavailable (seccomp, `kernel.io_uring_disabled`, RLIMIT_MEMLOCK, an old kernel), the
+//! runtime runs on an epoll readiness driver with the same API and guarantees
+//! ([`DriverKind::Auto`]); with [`DriverKind::IoUring`], [`Builder::build`] returns a
+//! [`BuildError`] that says why and what to do instead.
 //!
 //! # Map of the crate
 //!

@@ -56,6 +56,9 @@ async fn run(reader: Reader, seed: u64, stream: TcpStream, writer: TcpStream) {
     // The writer sends the sequence in random-sized chunks, pausing now and then so some
     // reads wait (and time out) and some find data at once.
     let done = Rc::new(Cell::new(false));
+    // Bytes the reader has taken so far, so the writer can wait for it to catch up.
+    let consumed = Rc::new(Cell::new(0usize));
+    let seen = consumed.clone();
     let writer_task = ringcore::spawn(async move {
         let mut rng = Rng(seed ^ 0x5eed);
         let all: Vec<u8> = (0..COUNT).flat_map(|i| i.to_le_bytes()).collect();
@@ -67,9 +70,13 @@ async fn run(reader: Reader, seed: u64, stream: TcpStream, writer: TcpStream) {
             res.unwrap();
             at += n;
             chunks += 1;
-            if chunks % 4 == 0 {
-                // Longer than any read's limit: the reads now waiting are cut short, on
-                // either driver and however the tick's timing falls.
+            if chunks % 3 == 0 {
+                // Once the reader has caught up, a pause longer than any read's limit: the
+                // read now waiting on an empty socket is cut short, on either driver and
+                // however the ticks' timing falls.
+                while seen.get() < at {
+                    sleep(Duration::from_micros(100)).await;
+                }
                 sleep(Duration::from_millis(2)).await;
             } else if rng.range(0, 2) == 0 {
                 sleep(Duration::from_micros(rng.range(10, 700))).await;
@@ -127,6 +134,7 @@ async fn run(reader: Reader, seed: u64, stream: TcpStream, writer: TcpStream) {
             Some(bytes) if bytes.is_empty() => break,
             Some(bytes) => {
                 reads += 1;
+                consumed.set(consumed.get() + bytes.len());
                 pending.extend_from_slice(&bytes);
                 check(&mut pending, &mut next);
             }

@@ -18,7 +18,7 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use crate::server_proc::{announce, pin, raise_nofile};
 
 /// Every server kind, in the order the benches run them.
-pub(crate) const KINDS: &[&str] = &["ringcore", "poll", "tokio"];
+pub(crate) const KINDS: &[&str] = &["ringcore", "poll", "ringcore_epoll", "poll_epoll", "tokio"];
 
 const SERVER_ENV: &str = "ECHO_BENCH_SERVER";
 const CONTROL_ENV: &str = "ECHO_BENCH_CONTROL";
@@ -58,8 +58,10 @@ fn serve(kind: &str) {
     pin(0);
     raise_nofile();
     match kind {
-        "ringcore" => serve_ringcore(false),
-        "poll" => serve_ringcore(true),
+        "ringcore" => serve_ringcore(false, false),
+        "poll" => serve_ringcore(true, false),
+        "ringcore_epoll" => serve_ringcore(false, true),
+        "poll_epoll" => serve_ringcore(true, true),
         "tokio" => serve_tokio(),
         other => panic!("unknown server {other}"),
     }
@@ -133,8 +135,9 @@ fn read_value(out: &mut BufReader<ChildStdout>, key: &str) -> String {
 }
 
 /// ringcore's echo server: ownership-passing `read`/`write_all`, or (with `poll`) the same
-/// loop as the tokio server's, through tokio's traits over `PollIo`.
-fn serve_ringcore(poll: bool) {
+/// loop as the tokio server's, through tokio's traits over `PollIo`; on io_uring, or (with
+/// `epoll`) on the epoll readiness driver.
+fn serve_ringcore(poll: bool, epoll: bool) {
     use ringcore::net::{TcpListener, TcpStream};
 
     async fn echo(stream: TcpStream) -> std::io::Result<()> {
@@ -166,7 +169,13 @@ fn serve_ringcore(poll: bool) {
         }
     }
 
-    let rt = std::rc::Rc::new(ringcore::Runtime::new().expect("ringcore runtime"));
+    let driver = if epoll {
+        ringcore::DriverKind::Epoll
+    } else {
+        ringcore::DriverKind::IoUring
+    };
+    let rt = ringcore::Runtime::builder().driver(driver).build();
+    let rt = std::rc::Rc::new(rt.expect("ringcore runtime"));
     let rt2 = rt.clone();
     rt.block_on(async move {
         let ctrl_c = ringcore::signal::ctrl_c();
