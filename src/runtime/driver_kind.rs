@@ -99,3 +99,53 @@ pub(crate) fn log_fallback(err: &BuildError) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    static RECORDS: AtomicUsize = AtomicUsize::new(0);
+
+    struct Counting;
+
+    impl log::Log for Counting {
+        fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+            m.target() == "ringcore::driver"
+        }
+
+        fn log(&self, r: &log::Record<'_>) {
+            if self.enabled(r.metadata()) && r.args().to_string().contains("EPERM") {
+                RECORDS.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+
+        fn flush(&self) {}
+    }
+
+    #[test]
+    fn refusals_fall_back_and_are_logged_once() {
+        let denied = BuildError::Denied(std::io::Error::from_raw_os_error(libc::EPERM));
+        assert!(falls_back(&denied));
+        assert!(falls_back(&BuildError::Disabled { value: 2 }));
+        assert!(!falls_back(&BuildError::InvalidConfig("cores".into())));
+        let einval = BuildError::Io(std::io::Error::from_raw_os_error(libc::EINVAL));
+        assert!(!falls_back(&einval));
+
+        static LOGGER: Counting = Counting;
+        log::set_logger(&LOGGER).expect("no other unit test installs a logger");
+        log::set_max_level(log::LevelFilter::Warn);
+        log_fallback(&denied);
+        log_fallback(&denied);
+        assert_eq!(RECORDS.load(Ordering::SeqCst), 1, "logged once per process");
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for kind in [DriverKind::Auto, DriverKind::IoUring, DriverKind::Epoll] {
+            assert_eq!(kind.to_string(), kind.as_str());
+        }
+        assert_eq!(DriverKind::default(), DriverKind::Auto);
+    }
+}
