@@ -412,7 +412,10 @@ fn client_reset_during_a_streamed_file_leaks_no_descriptor() {
         // At most as many as before: an fd the warm-up left (its client side, closed by
         // the kernel's own schedule) may be gone by now, but none may be added.
         let after = open_fds();
-        assert!(after <= before, "descriptors leaked: {after} open, {before} before");
+        assert!(
+            after <= before,
+            "descriptors leaked: {after} open, {before} before"
+        );
         server.stop.set();
         server.done.await.unwrap();
     });
