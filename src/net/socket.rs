@@ -158,6 +158,16 @@ impl Socket {
         &self.driver
     }
 
+    /// What dropped receives and accepts on this socket left behind.
+    pub(crate) fn stash(&self) -> &Rc<Stash> {
+        &self.stash
+    }
+
+    /// Wraps `fd` (a connection this listener accepted) for the same core.
+    pub(crate) fn accepted(&self, fd: OwnedFd) -> Socket {
+        Socket::new(fd, self.driver.clone())
+    }
+
     /// True when [`poll_stashed`](Socket::poll_stashed) would return `Ready(None)` now:
     /// nothing stashed and no dropped receive in flight. Registers no waker. (Lets the
     /// poll path skip initialising a caller's uninitialised buffer.)

@@ -74,6 +74,7 @@ pub struct Builder {
     debug: Option<bool>,
     slow_poll_threshold: Duration,
     setup_mode: Option<SetupMode>,
+    recv_pool: (u16, u32),
 }
 
 /// asyncio's default `loop.slow_callback_duration`.
@@ -93,6 +94,7 @@ impl Default for Builder {
             debug: None,
             slow_poll_threshold: DEFAULT_SLOW_POLL,
             setup_mode: None,
+            recv_pool: crate::driver::multishot::DEFAULT_POOL,
         }
     }
 }
@@ -179,6 +181,20 @@ impl Builder {
     /// every op through the ring.
     pub fn inline_reads_per_tick(mut self, n: u32) -> Self {
         self.inline_per_tick = n;
+        self
+    }
+
+    /// The shape of each core's pool of receive buffers for
+    /// [`RecvStream`](crate::net::RecvStream)s: `buffers` buffers (a power of two, at most
+    /// 32768) of `bytes` bytes each (default 512 of 4096 bytes, 2 MiB per core). The pool is
+    /// allocated and registered (IORING_REGISTER_PBUF_RING) on a core's first receive
+    /// stream. A larger pool absorbs larger bursts before receives fall back to plain
+    /// buffers; larger buffers mean fewer CQEs for bulk transfers.
+    ///
+    /// `build` fails with [`BuildError::InvalidConfig`] if `buffers` is not a power of two
+    /// up to 32768 or `bytes` is 0 or over 4 GiB.
+    pub fn recv_buffer_pool(mut self, buffers: u16, bytes: usize) -> Self {
+        self.recv_pool = (buffers, u32::try_from(bytes).unwrap_or(0));
         self
     }
 
@@ -307,6 +323,14 @@ impl Builder {
         let mode = setup.mode;
         let driver = Driver::new(Box::new(Uring::new(setup.ring)), setup.features);
         driver.set_inline_per_tick(self.inline_per_tick);
+        let (buffers, bytes) = self.recv_pool;
+        if !buffers.is_power_of_two() || buffers > 1 << 15 || bytes == 0 {
+            return Err(BuildError::InvalidConfig(format!(
+                "recv_buffer_pool({buffers}, {bytes}): buffers must be a power of two up to \
+                 32768 and bytes between 1 and 4 GiB"
+            )));
+        }
+        driver.set_recv_pool(buffers, bytes);
         let blocking = BlockingPool::new(self.blocking_threads, self.blocking_idle_timeout);
         let core = Core::new(driver, self.event_interval, blocking).map_err(BuildError::Io)?;
         if self.debug_enabled() {

@@ -33,6 +33,15 @@ pub(crate) struct Features {
     pub(crate) ftruncate: bool,
     /// IORING_OP_SOCKET (5.19); without it sockets are created with socket(2).
     pub(crate) socket: bool,
+    /// IORING_REGISTER_PBUF_RING (5.19), probed by registering a one-entry ring: receive
+    /// streams use a provided-buffer ring and multishot IORING_OP_RECV (6.0; a kernel
+    /// between the two answers the first multishot receive with `EINVAL`, and the stream
+    /// falls back). Without it, receive streams issue one plain receive per item.
+    pub(crate) buf_ring: bool,
+    /// IORING_OP_ACCEPT is supported, so multishot accept (IORING_ACCEPT_MULTISHOT, 5.19)
+    /// is tried; a kernel without the flag answers `EINVAL` and `Incoming` falls back to
+    /// one accept per connection.
+    pub(crate) accept_multishot: bool,
 }
 
 /// A ring that was set up, with what the kernel said about it.
@@ -117,5 +126,37 @@ fn probe(ring: &IoUring) -> Features {
     Features {
         ftruncate: probe.is_supported(opcode::Ftruncate::CODE),
         socket: probe.is_supported(opcode::Socket::CODE),
+        buf_ring: probe_buf_ring(ring),
+        accept_multishot: probe.is_supported(opcode::Accept::CODE),
     }
+}
+
+/// Buffer group id of the probe's throwaway ring (the driver's pool uses 0).
+const PROBE_BGID: u16 = u16::MAX;
+
+/// Registers and unregisters a one-entry provided-buffer ring: io_uring_register(2) has no
+/// probe for its own opcodes, and a kernel without IORING_REGISTER_PBUF_RING answers
+/// `EINVAL`.
+fn probe_buf_ring(ring: &IoUring) -> bool {
+    let layout = std::alloc::Layout::from_size_align(4096, 4096).expect("page layout");
+    // SAFETY: the layout has a non-zero size.
+    let mem = unsafe { std::alloc::alloc_zeroed(layout) };
+    if mem.is_null() {
+        return false;
+    }
+    // SAFETY: `mem` is a zeroed, page-aligned page (room for 256 entries of 16 bytes), alive
+    // until the dealloc below, which runs after the ring is unregistered (or was never
+    // registered).
+    let ok = unsafe {
+        ring.submitter()
+            .register_buf_ring_with_flags(mem as u64, 1, PROBE_BGID, 0)
+    }
+    .is_ok();
+    let freed = !ok || ring.submitter().unregister_buf_ring(PROBE_BGID).is_ok();
+    if freed {
+        // SAFETY: allocated above with this layout; the kernel no longer refers to it.
+        unsafe { std::alloc::dealloc(mem, layout) };
+    }
+    // Not unregistered: the kernel keeps the page pinned, so it is leaked (4 KiB, once).
+    ok && freed
 }
