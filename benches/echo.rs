@@ -24,6 +24,9 @@ mod load;
 mod server_proc;
 use server_proc::{announce, cpu_secs, pin};
 
+#[path = "support/echo_multishot.rs"]
+mod echo_multishot;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -58,7 +61,7 @@ fn main() {
             continue;
         }
         let mut per_cpu = Vec::new();
-        for kind in ["ringcore", "poll", "tokio"] {
+        for kind in ["ringcore", "multishot", "poll", "tokio"] {
             if std::env::var("ECHO_BENCH_SERVERS").is_ok_and(|k| !k.split(',').any(|k| k == kind)) {
                 continue;
             }
@@ -79,6 +82,8 @@ fn main() {
         let of = |k: &str| per_cpu.iter().find(|(kind, _)| *kind == k).map(|(_, v)| *v);
         for (a, b) in [
             ("ringcore", "tokio"),
+            ("multishot", "ringcore"),
+            ("multishot", "tokio"),
             ("poll", "ringcore"),
             ("poll", "tokio"),
         ] {
@@ -181,6 +186,7 @@ fn serve(kind: &str) {
     match kind {
         "ringcore" => serve_ringcore(false),
         "poll" => serve_ringcore(true),
+        "multishot" => echo_multishot::serve(),
         "tokio" => serve_tokio(),
         other => panic!("unknown server {other}"),
     }
