@@ -80,6 +80,8 @@ pub struct DriverStats {
     /// Multishot receives ended because the receive pool was empty (`ENOBUFS`); each was
     /// followed by one plain receive.
     pub recv_pool_exhausted: u64,
+    /// Sends that went out with IORING_OP_SEND_ZC (`Builder::send_zerocopy_from`).
+    pub zerocopy_sends: u64,
 }
 
 /// How long `shutdown` waits for outstanding CQEs before it gives up and leaks the

@@ -31,6 +31,12 @@ use super::{Driver, Inner};
 /// receive stream).
 pub(crate) const DEFAULT_POOL: (u16, u32) = (512, 4096);
 
+/// The smallest send that goes out with IORING_OP_SEND_ZC by default: none. It pays from
+/// 128 KiB on loopback, but a zero-copy write completes only once the peer has read (or
+/// acknowledged) the bytes, which can deadlock peers that both write before reading; see
+/// `Builder::send_zerocopy_from` and docs/benchmarks.md, "io_uring fast paths".
+pub(crate) const DEFAULT_SEND_ZC_FROM: Option<usize> = None;
+
 /// A multishot op's resources, SQE and late-CQE rule.
 ///
 /// # Safety
@@ -85,6 +91,8 @@ pub(super) struct FastPaths {
     recv_refused: bool,
     /// The kernel answered a multishot accept with `EINVAL`.
     accept_refused: bool,
+    /// Sends of at least this many bytes use IORING_OP_SEND_ZC (None: never).
+    send_zc_from: Option<usize>,
 }
 
 impl Default for FastPaths {
@@ -95,6 +103,7 @@ impl Default for FastPaths {
             pool_failed: false,
             recv_refused: false,
             accept_refused: false,
+            send_zc_from: DEFAULT_SEND_ZC_FROM,
         }
     }
 }
@@ -161,6 +170,19 @@ impl Driver {
         if inner.fast.pool.is_none() {
             inner.fast.config = (buffers, size);
         }
+    }
+
+    /// Sends of at least this many bytes use IORING_OP_SEND_ZC (None: never).
+    pub(crate) fn set_send_zc_from(&self, bytes: Option<usize>) {
+        self.inner.borrow_mut().fast.send_zc_from = bytes;
+    }
+
+    /// Should a send of `len` bytes go out with IORING_OP_SEND_ZC?
+    pub(crate) fn use_send_zc(&self, len: usize) -> bool {
+        let mut inner = self.inner.borrow_mut();
+        let yes = inner.features.send_zc && inner.fast.send_zc_from.is_some_and(|from| len >= from);
+        inner.stats.zerocopy_sends += u64::from(yes);
+        yes
     }
 
     /// May a multishot op of `kind` be tried (probed, and not refused since)?
@@ -350,6 +372,15 @@ impl<T: MultishotCode> MultiOp<T> {
     /// The op's resources.
     pub(crate) fn data(&self) -> Option<&T> {
         self.data.as_ref()
+    }
+
+    /// The op's resources back, once its final CQE was taken (or it never reached the
+    /// ring); `None` while the kernel may still hold the op.
+    pub(crate) fn into_data(mut self) -> Option<T> {
+        if self.slot.is_some() {
+            return None;
+        }
+        self.data.take()
     }
 }
 

@@ -75,6 +75,7 @@ pub struct Builder {
     slow_poll_threshold: Duration,
     setup_mode: Option<SetupMode>,
     recv_pool: (u16, u32),
+    send_zc_from: Option<usize>,
 }
 
 /// asyncio's default `loop.slow_callback_duration`.
@@ -95,6 +96,7 @@ impl Default for Builder {
             slow_poll_threshold: DEFAULT_SLOW_POLL,
             setup_mode: None,
             recv_pool: crate::driver::multishot::DEFAULT_POOL,
+            send_zc_from: crate::driver::multishot::DEFAULT_SEND_ZC_FROM,
         }
     }
 }
@@ -195,6 +197,30 @@ impl Builder {
     /// up to 32768 or `bytes` is 0 or over 4 GiB.
     pub fn recv_buffer_pool(mut self, buffers: u16, bytes: usize) -> Self {
         self.recv_pool = (buffers, u32::try_from(bytes).unwrap_or(0));
+        self
+    }
+
+    /// TCP writes (`write`, `write_all` and their halves' forms) of at least `bytes` bytes
+    /// go out with IORING_OP_SEND_ZC (io_uring_prep_send_zc(3), Linux 6.0): the kernel
+    /// sends from the caller's buffer without copying it, and the write hands the buffer
+    /// back only after the kernel's notification that it no longer reads it. One op takes
+    /// at most 256 KiB (`write` returns a short count beyond that; `write_all` continues).
+    ///
+    /// `None` (the default) never does. Measured on loopback (docs/benchmarks.md, "io_uring
+    /// fast paths"), zero-copy costs more sender CPU below 64 KiB, breaks even at 64 KiB and
+    /// pays from 128 KiB (about 0.4x the CPU per byte and 2.5x the throughput at 256 KiB
+    /// and up), so `Some(128 * 1024)` is the measured threshold. It is not on by default
+    /// because it changes when a write completes: the notification comes only once the
+    /// peer's kernel has let go of the pages, which for a peer on the same host means once
+    /// the peer *application has read the bytes* (and on a network, once they are
+    /// acknowledged). Two peers on one host that both write 256 KiB before reading then
+    /// wait for each other forever, where plain writes complete into the socket buffers.
+    /// Turn it on for servers that send large responses to peers that read them.
+    ///
+    /// Without SEND_ZC in the kernel (or on a backend without io_uring), and on sockets
+    /// other than TCP, writes take the plain path whatever is set here.
+    pub fn send_zerocopy_from(mut self, bytes: Option<usize>) -> Self {
+        self.send_zc_from = bytes;
         self
     }
 
@@ -331,6 +357,7 @@ impl Builder {
             )));
         }
         driver.set_recv_pool(buffers, bytes);
+        driver.set_send_zc_from(self.send_zc_from);
         let blocking = BlockingPool::new(self.blocking_threads, self.blocking_idle_timeout);
         let core = Core::new(driver, self.event_interval, blocking).map_err(BuildError::Io)?;
         if self.debug_enabled() {

@@ -42,6 +42,9 @@ pub(crate) struct Features {
     /// is tried; a kernel without the flag answers `EINVAL` and `Incoming` falls back to
     /// one accept per connection.
     pub(crate) accept_multishot: bool,
+    /// IORING_OP_SEND_ZC (6.0): large sends may go out without a copy (opt-in, see
+    /// `Builder::send_zerocopy_from`).
+    pub(crate) send_zc: bool,
 }
 
 /// A ring that was set up, with what the kernel said about it.
@@ -128,6 +131,7 @@ fn probe(ring: &IoUring) -> Features {
         socket: probe.is_supported(opcode::Socket::CODE),
         buf_ring: probe_buf_ring(ring),
         accept_multishot: probe.is_supported(opcode::Accept::CODE),
+        send_zc: probe.is_supported(opcode::SendZc::CODE),
     }
 }
 

@@ -99,3 +99,35 @@ unsafe impl MultishotCode for AcceptMulti {
         self.stash.settle(None);
     }
 }
+
+/// send(fd, buf, MSG_NOSIGNAL) without copying: IORING_OP_SEND_ZC (Linux 6.0;
+/// io_uring_prep_send_zc(3)). Two CQEs: the result (with IORING_CQE_F_MORE when a
+/// notification follows), then the notification (IORING_CQE_F_NOTIF), after which the
+/// kernel no longer reads `buf`. The op, and so `buf`, lives until that final CQE.
+pub(crate) struct SendZc<B> {
+    pub(crate) fd: SharedFd,
+    pub(crate) buf: B,
+}
+
+// SAFETY: the SQE points at `buf`'s stable, initialised memory (IoBuf's contract) and names
+// `fd`, both kept alive by this value until the final CQE (the notification).
+unsafe impl<B: crate::buf::IoBuf> MultishotCode for SendZc<B> {
+    fn sqe(&mut self) -> squeue::Entry {
+        let len = u32::try_from(self.buf.bytes_init()).unwrap_or(u32::MAX);
+        opcode::SendZc::new(types::Fd(self.fd.raw()), self.buf.stable_ptr(), len)
+            .flags(libc::MSG_NOSIGNAL)
+            .build()
+    }
+
+    fn late_cqe(&mut self, cqe: Cqe) {
+        // Bytes went out, or not: nothing to undo (as for Send). The buffer is freed with
+        // the op at the final CQE.
+        let _ = cqe;
+    }
+}
+
+impl<B> SendZc<B> {
+    pub(crate) fn into_buf(self) -> B {
+        self.buf
+    }
+}

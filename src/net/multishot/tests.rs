@@ -27,6 +27,7 @@ fn features_without_fast_paths() -> crate::sys::uring::Features {
     let mut f = context::driver().features();
     f.buf_ring = false;
     f.accept_multishot = false;
+    f.send_zc = false;
     f
 }
 
@@ -299,5 +300,54 @@ fn forced_plain_paths_deliver_the_same_bytes_and_connections() {
         // One op per item on the plain path: more SQEs than the two multishot ones.
         assert!(driver.stats().ops_submitted - before > 3);
         driver.override_features(probed);
+    });
+}
+
+#[test]
+fn zero_copy_sends_deliver_every_byte_and_the_plain_path_is_taken_without_the_feature() {
+    let rt = crate::Runtime::builder()
+        .send_zerocopy_from(Some(16 * 1024))
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let driver = context::driver();
+        for forced_plain in [false, true] {
+            let probed = driver.features();
+            if forced_plain {
+                driver.override_features(features_without_fast_paths());
+            }
+            let before = driver.stats().zerocopy_sends;
+            let (client, server) = pair().await;
+            let data = pattern(4 << 20, 5);
+            let sent = data.clone();
+            let writer = crate::spawn(async move {
+                // 256 KiB writes (zero-copy), then small ones (below the threshold).
+                for chunk in sent.chunks(256 * 1024) {
+                    let (res, buf) = client.write_all(chunk.to_vec()).await;
+                    res.unwrap();
+                    assert_eq!(buf.len(), chunk.len(), "the buffer came back changed");
+                }
+                let (res, _) = client.write_all(vec![7u8; 100]).await;
+                res.unwrap();
+            });
+            let mut got = Vec::new();
+            while got.len() < data.len() + 100 {
+                let (res, buf) = server.read(Vec::with_capacity(65536)).await;
+                assert!(res.unwrap() > 0);
+                got.extend_from_slice(&buf);
+            }
+            writer.await.unwrap();
+            assert!(got[..data.len()] == data[..] && got[data.len()..] == [7u8; 100]);
+            let zc = driver.stats().zerocopy_sends - before;
+            if forced_plain || !probed.send_zc {
+                assert_eq!(zc, 0, "SEND_ZC used without the feature");
+            } else {
+                assert!(
+                    zc >= 16,
+                    "only {zc} zero-copy sends for 16 writes of 256 KiB"
+                );
+            }
+            driver.override_features(probed);
+        }
     });
 }
