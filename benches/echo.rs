@@ -61,7 +61,7 @@ fn main() {
             continue;
         }
         let mut per_cpu = Vec::new();
-        for kind in ["ringcore", "multishot", "poll", "tokio"] {
+        for kind in ["ringcore", "multishot", "sqpoll", "poll", "tokio"] {
             if std::env::var("ECHO_BENCH_SERVERS").is_ok_and(|k| !k.split(',').any(|k| k == kind)) {
                 continue;
             }
@@ -84,6 +84,7 @@ fn main() {
             ("ringcore", "tokio"),
             ("multishot", "ringcore"),
             ("multishot", "tokio"),
+            ("sqpoll", "multishot"),
             ("poll", "ringcore"),
             ("poll", "tokio"),
         ] {
@@ -186,7 +187,8 @@ fn serve(kind: &str) {
     match kind {
         "ringcore" => serve_ringcore(false),
         "poll" => serve_ringcore(true),
-        "multishot" => echo_multishot::serve(),
+        "multishot" => echo_multishot::serve(false),
+        "sqpoll" => echo_multishot::serve(true),
         "tokio" => serve_tokio(),
         other => panic!("unknown server {other}"),
     }

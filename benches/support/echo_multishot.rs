@@ -3,7 +3,8 @@
 //! `TcpStream::recv_stream()` (multishot receive into the core's provided-buffer pool); each
 //! pooled buffer is written back as it is (`write_all` takes the `RecvBuf`, no copy) and
 //! returns to the pool when the write hands it back. Same control protocol as the other
-//! ringcore servers (a datagram on the control socket prints `ENTERS n`).
+//! ringcore servers (a datagram on the control socket prints `ENTERS n`). The "sqpoll"
+//! kind is this server on a ring with IORING_SETUP_SQPOLL.
 
 use std::io::Write;
 
@@ -20,8 +21,14 @@ async fn echo(stream: TcpStream) -> std::io::Result<()> {
     Ok(())
 }
 
-pub(crate) fn serve() {
-    let rt = std::rc::Rc::new(ringcore::Runtime::new().expect("ringcore runtime"));
+/// With `sqpoll`, the same server on a ring with a submission-polling kernel thread
+/// (`Builder::sqpoll`, 1 ms idle): the bench's "sqpoll" kind.
+pub(crate) fn serve(sqpoll: bool) {
+    let mut builder = ringcore::Runtime::builder();
+    if sqpoll {
+        builder = builder.sqpoll(std::time::Duration::from_millis(1));
+    }
+    let rt = std::rc::Rc::new(builder.build().expect("ringcore runtime"));
     let rt2 = rt.clone();
     rt.block_on(async move {
         let ctrl_c = ringcore::signal::ctrl_c();

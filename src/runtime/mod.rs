@@ -76,6 +76,7 @@ pub struct Builder {
     setup_mode: Option<SetupMode>,
     recv_pool: (u16, u32),
     send_zc_from: Option<usize>,
+    sqpoll: Option<Duration>,
 }
 
 /// asyncio's default `loop.slow_callback_duration`.
@@ -97,6 +98,7 @@ impl Default for Builder {
             setup_mode: None,
             recv_pool: crate::driver::multishot::DEFAULT_POOL,
             send_zc_from: crate::driver::multishot::DEFAULT_SEND_ZC_FROM,
+            sqpoll: None,
         }
     }
 }
@@ -224,6 +226,22 @@ impl Builder {
         self
     }
 
+    /// Opt-in submission polling (IORING_SETUP_SQPOLL, io_uring_setup(2)): each core's ring
+    /// gets a kernel thread that takes SQEs off the submission queue as they are written,
+    /// so a core submits without io_uring_enter(2) while that thread is awake; it sleeps
+    /// after `idle` (rounded to whole milliseconds, at least 1 ms) without work, and the
+    /// next submission wakes it with one enter. Waiting for completions still enters.
+    ///
+    /// The thread spins on a CPU of its own while awake, and that CPU time is the
+    /// process's: on the echo bench it cost more CPU per message than it saved (see
+    /// docs/benchmarks.md, "io_uring fast paths"). The ring cannot use DEFER_TASKRUN with
+    /// SQPOLL, so setup starts from COOP_TASKRUN. If the kernel refuses SQPOLL (EINVAL, or
+    /// EPERM under a policy), the ring is built without it.
+    pub fn sqpoll(mut self, idle: Duration) -> Self {
+        self.sqpoll = Some(idle);
+        self
+    }
+
     /// Debug mode (asyncio's `loop.set_debug(True)`): every task poll is timed, and a poll
     /// that takes longer than the [slow-poll threshold](Builder::slow_poll_threshold)
     /// (default 100 ms, asyncio's `slow_callback_duration`) is reported at `warn` level
@@ -327,14 +345,15 @@ impl Builder {
 
     /// Sets up one core (ring, eventfd, executor, timers) on the calling thread.
     pub(crate) fn build_core(&self) -> Result<(Core, SetupMode), BuildError> {
-        let setup = sys::uring::setup(self.ring_entries, self.setup_mode).map_err(|e| {
-            BuildError::from_setup_error(
-                e,
-                sys::fd::read_sysctl("/proc/sys/kernel/io_uring_disabled"),
-                sys::fd::memlock_limit(),
-                self.ring_entries,
-            )
-        })?;
+        let setup =
+            sys::uring::setup(self.ring_entries, self.setup_mode, self.sqpoll).map_err(|e| {
+                BuildError::from_setup_error(
+                    e,
+                    sys::fd::read_sysctl("/proc/sys/kernel/io_uring_disabled"),
+                    sys::fd::memlock_limit(),
+                    self.ring_entries,
+                )
+            })?;
         let params = setup.ring.params();
         if !params.is_feature_nodrop() {
             return Err(BuildError::MissingFeature {

@@ -45,6 +45,9 @@ pub(crate) struct Features {
     /// IORING_OP_SEND_ZC (6.0): large sends may go out without a copy (opt-in, see
     /// `Builder::send_zerocopy_from`).
     pub(crate) send_zc: bool,
+    /// The ring was set up with IORING_SETUP_SQPOLL (`Builder::sqpoll`): a kernel thread
+    /// takes SQEs off the SQ, so submitting needs no io_uring_enter(2) while it is awake.
+    pub(crate) sqpoll: bool,
 }
 
 /// A ring that was set up, with what the kernel said about it.
@@ -57,7 +60,29 @@ pub(crate) struct Setup {
 /// Sets up a ring with `entries` SQEs and `2 * entries` CQEs, trying the flag sets above in
 /// order (or only `only`'s, with no fallback). Checks the features the driver depends on
 /// (NODROP, EXT_ARG).
-pub(crate) fn setup(entries: u32, only: Option<SetupMode>) -> io::Result<Setup> {
+///
+/// With `sqpoll` (the kernel thread's idle time before it sleeps), every flag set is
+/// first tried with IORING_SETUP_SQPOLL added (DEFER_TASKRUN excludes it, so the first to
+/// succeed is usually COOP_TASKRUN); if the kernel refuses SQPOLL with every set (EINVAL,
+/// or EPERM where a policy denies it), the ring is set up without it and
+/// `Features::sqpoll` is false.
+pub(crate) fn setup(
+    entries: u32,
+    only: Option<SetupMode>,
+    sqpoll: Option<std::time::Duration>,
+) -> io::Result<Setup> {
+    if let Some(idle) = sqpoll {
+        let idle_ms = u32::try_from(idle.as_millis()).unwrap_or(u32::MAX).max(1);
+        match setup_with(entries, only, Some(idle_ms)) {
+            Ok(setup) => return Ok(setup),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::EPERM)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    setup_with(entries, only, None)
+}
+
+fn setup_with(entries: u32, only: Option<SetupMode>, sqpoll: Option<u32>) -> io::Result<Setup> {
     let cq = entries.saturating_mul(2);
     type SetFlags = fn(&mut io_uring::Builder);
     let attempts: [(SetupMode, SetFlags); 3] = [
@@ -79,13 +104,17 @@ pub(crate) fn setup(entries: u32, only: Option<SetupMode>) -> io::Result<Setup> 
         let mut builder = IoUring::builder();
         builder.setup_cqsize(cq).setup_clamp();
         flags(&mut builder);
+        if let Some(idle_ms) = sqpoll {
+            builder.setup_sqpoll(idle_ms);
+        }
         match builder.build(entries) {
             Ok(ring) => {
                 // A ring that cannot be entered is no ring: a seccomp profile may allow
                 // io_uring_setup and deny io_uring_enter. io_uring_enter(fd, 0, 0, 0)
                 // submits and waits for nothing.
                 ring.submitter().submit().map_err(EnterError)?;
-                let features = probe(&ring);
+                let mut features = probe(&ring);
+                features.sqpoll = sqpoll.is_some();
                 return Ok(Setup {
                     ring,
                     mode,
@@ -93,6 +122,7 @@ pub(crate) fn setup(entries: u32, only: Option<SetupMode>) -> io::Result<Setup> 
                 });
             }
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => last = Some(e),
+            Err(e) if sqpoll.is_some() && e.raw_os_error() == Some(libc::EPERM) => last = Some(e),
             Err(e) => return Err(e),
         }
     }
@@ -132,6 +162,7 @@ fn probe(ring: &IoUring) -> Features {
         buf_ring: probe_buf_ring(ring),
         accept_multishot: probe.is_supported(opcode::Accept::CODE),
         send_zc: probe.is_supported(opcode::SendZc::CODE),
+        sqpoll: false,
     }
 }
 

@@ -351,3 +351,38 @@ fn zero_copy_sends_deliver_every_byte_and_the_plain_path_is_taken_without_the_fe
         }
     });
 }
+
+#[test]
+fn a_sqpoll_ring_runs_streams_and_plain_ops_and_without_it_the_ring_has_no_sq_thread() {
+    for sqpoll in [true, false] {
+        let mut builder = crate::Runtime::builder();
+        if sqpoll {
+            builder = builder.sqpoll(Duration::from_millis(2));
+        }
+        let rt = builder.build().unwrap();
+        rt.block_on(async {
+            let driver = context::driver();
+            // This kernel (6.18) grants SQPOLL to unprivileged rings.
+            assert_eq!(driver.features().sqpoll, sqpoll);
+            let (client, server) = pair().await;
+            let data = pattern(1 << 20, 9);
+            let sent = data.clone();
+            let writer = crate::spawn(async move {
+                for chunk in sent.chunks(3000) {
+                    let (res, _) = client.write_all(chunk.to_vec()).await;
+                    res.unwrap();
+                }
+            });
+            let (got, _) = drain(&server).await;
+            writer.await.unwrap();
+            assert!(got == data, "bytes differ with sqpoll = {sqpoll}");
+            // Idle past the SQ thread's sleep, then submit again: it is woken.
+            crate::time::sleep(Duration::from_millis(20)).await;
+            let (a, b) = pair().await;
+            let (res, _) = a.write_all(b"after idle".to_vec()).await;
+            res.unwrap();
+            let (res, buf) = b.read(Vec::with_capacity(64)).await;
+            assert_eq!(&buf[..res.unwrap()], b"after idle");
+        });
+    }
+}
