@@ -386,3 +386,36 @@ fn a_sqpoll_ring_runs_streams_and_plain_ops_and_without_it_the_ring_has_no_sq_th
         });
     }
 }
+
+#[test]
+fn a_zero_copy_write_to_a_local_peer_completes_only_once_the_peer_has_read_it() {
+    // Why zero-copy sends are off by default (Builder::send_zerocopy_from): on loopback
+    // the notification waits for the peer application's read.
+    let rt = crate::Runtime::builder()
+        .send_zerocopy_from(Some(64 * 1024))
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        if !context::driver().features().send_zc {
+            return;
+        }
+        let (a, b) = pair().await;
+        let mut write = std::pin::pin!(a.write_all(pattern(256 * 1024, 2)));
+        let early = crate::time::timeout(Duration::from_millis(300), &mut write).await;
+        assert!(
+            early.is_err(),
+            "the zero-copy write finished before the peer read"
+        );
+        let mut got = Vec::new();
+        while got.len() < 256 * 1024 {
+            let (res, buf) = b.read(Vec::with_capacity(65536)).await;
+            assert!(res.unwrap() > 0);
+            got.extend_from_slice(&buf);
+        }
+        let (res, _) = crate::time::timeout(Duration::from_secs(5), write)
+            .await
+            .expect("the write completed after the peer read");
+        res.unwrap();
+        assert!(got == pattern(256 * 1024, 2));
+    });
+}
