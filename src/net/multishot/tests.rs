@@ -419,3 +419,42 @@ fn a_zero_copy_write_to_a_local_peer_completes_only_once_the_peer_has_read_it() 
         assert!(got == pattern(256 * 1024, 2));
     });
 }
+
+#[test]
+fn a_runtime_dropped_with_armed_streams_drains_them_and_closes_every_socket() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut clients = Vec::new();
+    let rt = crate::Runtime::new().unwrap();
+    rt.block_on(async {
+        for _ in 0..50 {
+            let client = std::net::TcpStream::connect(addr).unwrap();
+            let (server, _) = listener.accept().unwrap();
+            clients.push(client);
+            let server = TcpStream::from_std(server);
+            crate::spawn(async move {
+                let mut items = server.recv_stream();
+                while items.next().await.is_some() {}
+            });
+        }
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        crate::spawn(async move {
+            let mut incoming = l.incoming();
+            while incoming.next().await.is_some() {}
+        });
+        // Let every task arm its multishot op.
+        crate::time::sleep(Duration::from_millis(20)).await;
+        assert!(context::driver().in_flight() >= 51);
+    });
+    let start = std::time::Instant::now();
+    drop(rt);
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "shutdown waited on armed streams"
+    );
+    for mut c in clients {
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut b = [0u8; 1];
+        assert_eq!(c.read(&mut b).unwrap(), 0, "a server socket was not closed");
+    }
+}
