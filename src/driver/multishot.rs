@@ -179,10 +179,13 @@ impl Driver {
 
     /// Should a send of `len` bytes go out with IORING_OP_SEND_ZC?
     pub(crate) fn use_send_zc(&self, len: usize) -> bool {
-        let mut inner = self.inner.borrow_mut();
-        let yes = inner.features.send_zc && inner.fast.send_zc_from.is_some_and(|from| len >= from);
-        inner.stats.zerocopy_sends += u64::from(yes);
-        yes
+        let inner = self.inner.borrow();
+        inner.features.send_zc && inner.fast.send_zc_from.is_some_and(|from| len >= from)
+    }
+
+    /// Counts one send that went out with IORING_OP_SEND_ZC.
+    pub(crate) fn count_zerocopy_send(&self) {
+        self.inner.borrow_mut().stats.zerocopy_sends += 1;
     }
 
     /// May a multishot op of `kind` be tried (probed, and not refused since)?

@@ -328,6 +328,7 @@ impl Socket {
     }
 
     async fn send_zc_once<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+        self.driver.count_zerocopy_send();
         let mut op = self.driver.submit_multishot(SendZc {
             fd: self.fd.clone(),
             buf,

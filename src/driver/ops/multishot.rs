@@ -46,14 +46,15 @@ unsafe impl MultishotCode for RecvMulti {
             self.pool.note_exhausted();
             return;
         }
-        let pool = &self.pool;
-        let item = stash::received(result, None, |n| match bufring::selected(cqe.flags) {
+        // Copy out (and so republish) whatever buffer the CQE names, even for a CQE that
+        // is not data (end of stream or an error carrying one), so no buffer stays out.
+        let bytes = bufring::selected(cqe.flags).map(|bid| {
             // SAFETY: the bid comes from this receive's CQE, taken once.
-            Some(bid) => unsafe { pool.copy_out(bid, n as u32) },
-            None => Vec::new(),
+            unsafe { self.pool.copy_out(bid, cqe.result.max(0) as u32) }
         });
         // A non-final CQE carries data (n > 0); the final one may carry an error, end of
         // stream (0) or, rarely, data.
+        let item = stash::received(result, None, |_| bytes.unwrap_or_default());
         if item.is_some() {
             self.stash.keep(item);
         }
