@@ -79,11 +79,17 @@ fn main() {
         let of = |k: &str| per_cpu.iter().find(|(kind, _)| *kind == k).map(|(_, v)| *v);
         for (a, b) in [
             ("ringcore", "tokio"),
+            ("multishot", "ringcore"),
+            ("multishot", "tokio"),
+            ("sqpoll", "multishot"),
             ("poll", "ringcore"),
             ("poll", "tokio"),
             ("ringcore_epoll", "tokio"),
             ("poll_epoll", "tokio"),
             ("ringcore_epoll", "ringcore"),
+            ("multishot", "ringcore"),
+            ("multishot", "tokio"),
+            ("sqpoll", "multishot"),
         ] {
             if let (Some(x), Some(y)) = (of(a), of(b)) {
                 println!(

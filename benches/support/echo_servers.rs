@@ -17,8 +17,19 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 
 use crate::server_proc::{announce, pin, raise_nofile};
 
+#[path = "echo_multishot.rs"]
+mod echo_multishot;
+
 /// Every server kind, in the order the benches run them.
-pub(crate) const KINDS: &[&str] = &["ringcore", "poll", "ringcore_epoll", "poll_epoll", "tokio"];
+pub(crate) const KINDS: &[&str] = &[
+    "ringcore",
+    "multishot",
+    "sqpoll",
+    "poll",
+    "ringcore_epoll",
+    "poll_epoll",
+    "tokio",
+];
 
 const SERVER_ENV: &str = "ECHO_BENCH_SERVER";
 const CONTROL_ENV: &str = "ECHO_BENCH_CONTROL";
@@ -60,6 +71,8 @@ fn serve(kind: &str) {
     match kind {
         "ringcore" => serve_ringcore(false, false),
         "poll" => serve_ringcore(true, false),
+        "multishot" => echo_multishot::serve(false),
+        "sqpoll" => echo_multishot::serve(true),
         "ringcore_epoll" => serve_ringcore(false, true),
         "poll_epoll" => serve_ringcore(true, true),
         "tokio" => serve_tokio(),

@@ -30,6 +30,41 @@
 //! Nothing leaves Completed for Cancelled: a dropped future whose CQE is in hand needs no
 //! cancel.
 //!
+//! Multishot ops (a multishot receive or accept, `driver::multishot`) get many CQEs for one
+//! SQE: every CQE but the last carries IORING_CQE_F_MORE. Their slot starts in `Streaming`
+//! and stays there while the kernel holds the op:
+//!
+//! ```text
+//!              push SQE                  CQE with F_MORE: queued, waker woken
+//!   (none) ─────────────▶ Streaming ◀──┐
+//!                          │   │  │    └──────────┘     final CQE (no F_MORE): queued,
+//!        stream dropped:   │   │  └──────────────────▶ Streaming(ended)
+//!        queued CQEs go to │   │ poll: takes the next        │ poll takes the final CQE,
+//!        `late_more`, then │   │ queued CQE                  │ or the stream is dropped
+//!        ASYNC_CANCEL      ▼   ▼                             ▼ (queued CQEs to the orphan)
+//!                 Cancelled(data) ── CQE with F_MORE: late_more, stays ──┐   (vacant)
+//!                          │  ▲                                          │
+//!                          │  └──────────────────────────────────────────┘
+//!                          └── final CQE: late_cqe ──▶ (vacant)
+//! ```
+//!
+//! | state               | event                                 | next                                   |
+//! |---------------------|---------------------------------------|----------------------------------------|
+//! | (none)              | multishot SQE pushed                  | Streaming                              |
+//! | Streaming           | CQE with F_MORE                       | Streaming, CQE queued, waker woken     |
+//! | Streaming           | final CQE                             | Streaming(ended), CQE queued, woken    |
+//! | Streaming           | polled                                | takes the oldest queued CQE, or parks  |
+//! | Streaming(ended)    | final CQE taken by a poll             | vacant                                 |
+//! | Streaming           | stream dropped                        | queued CQEs to `late_more`; Cancelled; ASYNC_CANCEL |
+//! | Streaming(ended)    | stream dropped                        | vacant; queued CQEs to the orphan      |
+//! | Cancelled(data)     | CQE with F_MORE                       | Cancelled; `late_more` runs at once    |
+//! | Cancelled(data)     | final CQE                             | vacant; `late_cqe` runs                |
+//!
+//! `late_more` runs while the driver is borrowed, so it only copies bytes to the stash and
+//! republishes pool buffers (or stashes an accepted fd); it never wakes a task. The cancel
+//! rules (re-sent on a miss) are the same as for single-shot ops; the op's resources stay in
+//! the slot until its *final* CQE.
+//!
 //! Who touches what: the op's future owns the resources (`Op::data`) in `Submitted`,
 //! `Waiting` and `Completed`; from `Cancelled` on they belong to the slot and only the
 //! driver, on the CQE, may free them. A slot is freed only when its final CQE has been seen,
@@ -42,6 +77,7 @@
 //! driver knows which op a cancel's answer (`-ENOENT`, `-EALREADY`) is about. Indices from
 //! `RESERVED_BASE` up name the driver's own SQEs (the wake-up read).
 
+use std::collections::VecDeque;
 use std::task::Waker;
 
 use super::op::Orphan;
@@ -94,8 +130,30 @@ pub(crate) enum Lifecycle {
     Waiting(Waker),
     /// The CQE arrived; the future has not taken it yet.
     Completed(Cqe),
-    /// The future was dropped; the slot keeps its resources until the CQE.
+    /// The future was dropped; the slot keeps its resources until the (final) CQE.
     Cancelled(Box<dyn Orphan>),
+    /// A multishot op whose stream is alive: CQEs wait here until it takes them.
+    Streaming(Box<Stream>),
+}
+
+/// The CQEs of a live multishot op that its stream has not taken yet.
+#[derive(Default)]
+pub(crate) struct Stream {
+    pub(crate) cqes: VecDeque<Cqe>,
+    pub(crate) waker: Option<Waker>,
+    /// The final CQE (without IORING_CQE_F_MORE) has arrived.
+    pub(crate) ended: bool,
+}
+
+impl Lifecycle {
+    /// The kernel may still post a CQE for this slot.
+    pub(crate) fn in_kernel(&self) -> bool {
+        match self {
+            Lifecycle::Completed(_) => false,
+            Lifecycle::Streaming(s) => !s.ended,
+            _ => true,
+        }
+    }
 }
 
 #[cfg(test)]

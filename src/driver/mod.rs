@@ -20,9 +20,11 @@
 //! while it is borrowed and released only after, so a waker or a buffer's `Drop` can re-enter
 //! the driver safely.
 
+pub(crate) mod bufring;
 pub(crate) mod epoll;
 mod lifecycle;
 pub(crate) mod multipoll;
+pub(crate) mod multishot;
 pub(crate) mod op;
 pub(crate) mod ops;
 pub(crate) mod ring;
@@ -75,6 +77,14 @@ pub struct DriverStats {
     pub cancels_missed: u64,
     /// ASYNC_CANCELs re-sent after a miss.
     pub cancels_resent: u64,
+    /// Buffers of the core's receive pool that a CQE handed out and that are not back in
+    /// the pool yet (held by `RecvBuf`s; 0 when no receive stream holds any).
+    pub recv_bufs_out: u64,
+    /// Multishot receives ended because the receive pool was empty (`ENOBUFS`); each was
+    /// followed by one plain receive.
+    pub recv_pool_exhausted: u64,
+    /// Sends that went out with IORING_OP_SEND_ZC (`Builder::send_zerocopy_from`).
+    pub zerocopy_sends: u64,
 }
 
 /// How long `shutdown` waits for outstanding CQEs before it gives up and leaks the
@@ -133,6 +143,9 @@ struct Inner {
     leaked: bool,
     /// Multishot readiness polls (src/driver/multipoll.rs).
     multipoll: multipoll::Registry,
+    /// The receive buffer pool and what the kernel refused of the multishot ops
+    /// (src/driver/multishot.rs).
+    fast: multishot::FastPaths,
 }
 
 /// How many ops per tick may complete inline by default before the rest go through the
@@ -167,6 +180,7 @@ impl Driver {
                 enter_failing: None,
                 leaked: false,
                 multipoll: multipoll::Registry::default(),
+                fast: multishot::FastPaths::default(),
             }),
         }
     }
@@ -413,7 +427,13 @@ impl Driver {
     }
 
     pub(crate) fn stats(&self) -> DriverStats {
-        self.inner.borrow().stats
+        let inner = self.inner.borrow();
+        let mut stats = inner.stats;
+        if let Some(pool) = &inner.fast.pool {
+            stats.recv_bufs_out = pool.out().into();
+            stats.recv_pool_exhausted = pool.exhausted();
+        }
+        stats
     }
 
     /// Cancels every op still in flight (and the wake-up read), then waits for all their
@@ -425,7 +445,7 @@ impl Driver {
             let live: Vec<u64> = inner
                 .slots
                 .iter()
-                .filter(|(_, s)| !matches!(s.state, Lifecycle::Completed(_)))
+                .filter(|(_, s)| s.state.in_kernel())
                 .map(|(i, s)| lifecycle::encode(i, s.generation))
                 .collect();
             let wake_armed = inner.wake.as_ref().is_some_and(|w| w.armed);
@@ -453,10 +473,11 @@ impl Driver {
                 let waiting = inner
                     .slots
                     .iter()
-                    .filter(|(_, s)| !matches!(s.state, Lifecycle::Completed(_)))
+                    .filter(|(_, s)| s.state.in_kernel())
                     .count();
                 let wake_armed = inner.wake.as_ref().is_some_and(|w| w.armed);
                 if waiting == 0 && !wake_armed {
+                    inner.release_pool();
                     break;
                 }
                 if start.elapsed() > SHUTDOWN_GRACE {
@@ -715,9 +736,33 @@ impl Inner {
             return;
         };
         if matches!(slot.state, Lifecycle::Completed(_)) {
-            // Ops here are single-shot: a second CQE for the same user_data is stale.
+            // Single-shot ops: a second CQE for the same user_data is stale.
             self.stats.stale_cqes += 1;
             return;
+        }
+        let more = io_uring::cqueue::more(cqe.flags);
+        match &mut slot.state {
+            Lifecycle::Streaming(stream) => {
+                // A multishot op (lifecycle.rs, second diagram).
+                if stream.ended {
+                    self.stats.stale_cqes += 1;
+                    return;
+                }
+                stream.ended = !more;
+                stream.cqes.push_back(cqe);
+                if let Some(w) = stream.waker.take() {
+                    self.to_wake.push(w);
+                }
+                if !more {
+                    self.stats.ops_completed += 1;
+                }
+                return;
+            }
+            Lifecycle::Cancelled(data) if more => {
+                data.late_more(cqe);
+                return;
+            }
+            _ => {}
         }
         self.stats.ops_completed += 1;
         match std::mem::replace(&mut slot.state, Lifecycle::Completed(cqe)) {
@@ -726,7 +771,7 @@ impl Inner {
                 self.slots.remove(index);
                 self.orphans.push((data, cqe));
             }
-            Lifecycle::Submitted | Lifecycle::Completed(_) => {}
+            Lifecycle::Submitted | Lifecycle::Completed(_) | Lifecycle::Streaming(_) => {}
         }
     }
 
@@ -768,6 +813,8 @@ impl Inner {
         if let Some(w) = self.wake.take().filter(|w| w.armed) {
             std::mem::forget(w);
         }
+        // The kernel may still write into pool buffers: never free them.
+        std::mem::forget(self.fast.pool.take());
     }
 }
 

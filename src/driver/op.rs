@@ -75,8 +75,15 @@ impl Completion {
 
 /// The resources of a dropped op, waiting in its slot for the CQE.
 pub(crate) trait Orphan {
-    /// The CQE arrived: release the resources as the op prescribes.
+    /// The (final) CQE arrived: release the resources as the op prescribes.
     fn late_cqe(self: Box<Self>, cqe: Cqe);
+
+    /// A CQE with IORING_CQE_F_MORE arrived for a dropped multishot op (single-shot ops
+    /// never get one). Runs while the driver is borrowed: it must not call into the driver
+    /// or wake a task.
+    fn late_more(&mut self, cqe: Cqe) {
+        let _ = cqe;
+    }
 }
 
 impl<T: OpCode> Orphan for T {

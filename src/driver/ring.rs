@@ -54,6 +54,27 @@ pub(crate) trait Ring {
     /// The kernel asked to be entered (pending task work or CQ overflow backlog) even with
     /// nothing to submit.
     fn needs_enter(&mut self) -> bool;
+
+    /// Registers a provided-buffer ring of `entries` entries at `addr` as buffer group
+    /// `bgid` (IORING_REGISTER_PBUF_RING, io_uring_register_buf_ring(3)). Rings without
+    /// provided buffers (the fake ring, a readiness backend) keep the default, `EINVAL`,
+    /// and receive streams take their plain path.
+    ///
+    /// # Safety
+    ///
+    /// The `entries * 16` bytes at `addr` (page-aligned) and every buffer later published
+    /// in them stay valid until [`unregister_buf_ring`](Ring::unregister_buf_ring) succeeds
+    /// or the ring is dropped.
+    unsafe fn register_buf_ring(&mut self, addr: u64, entries: u16, bgid: u16) -> io::Result<()> {
+        let _ = (addr, entries, bgid);
+        Err(io::Error::from_raw_os_error(libc::EINVAL))
+    }
+
+    /// Unregisters buffer group `bgid` (IORING_UNREGISTER_PBUF_RING).
+    fn unregister_buf_ring(&mut self, bgid: u16) -> io::Result<()> {
+        let _ = bgid;
+        Err(io::Error::from_raw_os_error(libc::EINVAL))
+    }
 }
 
 /// The real ring.
@@ -107,5 +128,18 @@ impl Ring for Uring {
     fn needs_enter(&mut self) -> bool {
         let sq = self.ring.submission();
         sq.taskrun() || sq.cq_overflow()
+    }
+
+    unsafe fn register_buf_ring(&mut self, addr: u64, entries: u16, bgid: u16) -> io::Result<()> {
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            self.ring
+                .submitter()
+                .register_buf_ring_with_flags(addr, entries, bgid, 0)
+        }
+    }
+
+    fn unregister_buf_ring(&mut self, bgid: u16) -> io::Result<()> {
+        self.ring.submitter().unregister_buf_ring(bgid)
     }
 }

@@ -23,6 +23,7 @@ use crate::buf::{IoBuf, IoBufMut};
 use crate::sys::uring::Features;
 
 mod faults;
+mod multishot;
 
 use faults::Faults;
 

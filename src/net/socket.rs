@@ -7,6 +7,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 
 use crate::buf::{BufResult, IoBuf, IoBufMut};
+use crate::driver::ops::multishot::SendZc;
 use crate::driver::ops::net::Socket as SocketOp;
 use crate::driver::ops::net::{Accept, Connect, PollAdd, Recv, RecvMsg, Send, SendMsg};
 use crate::driver::ops::stash::Stash;
@@ -14,6 +15,11 @@ use crate::driver::shared_fd::SharedFd;
 use crate::driver::{Driver, Op};
 use crate::runtime::context;
 use crate::sys::socket::{self as sys, SockAddr};
+
+/// The most bytes one zero-copy send takes (a longer write is a short count, which
+/// `write_all` continues): 1 MiB sends measured slower than 256 KiB ones
+/// (docs/benchmarks.md, "io_uring fast paths").
+const ZC_MAX_SEND: usize = 256 * 1024;
 
 /// The most buffers one vectored op takes (the kernel's UIO_MAXIOV, IOV_MAX in libc).
 pub(crate) const IOV_MAX: usize = 1024;
@@ -33,6 +39,9 @@ pub(crate) struct Socket {
     /// Request/response traffic (an echo server) then skips one failed receive attempt
     /// per message; bulk transfers, which fill their buffers, keep the eager attempt.
     drained: Cell<bool>,
+    /// Whether zero-copy sends apply to this socket (TCP only): unknown until its first
+    /// send large enough to ask.
+    zerocopy: Cell<Option<bool>>,
 }
 
 impl Socket {
@@ -42,6 +51,7 @@ impl Socket {
             driver,
             stash: Rc::default(),
             drained: Cell::new(false),
+            zerocopy: Cell::new(None),
         }
     }
 
@@ -158,6 +168,16 @@ impl Socket {
         &self.driver
     }
 
+    /// What dropped receives and accepts on this socket left behind.
+    pub(crate) fn stash(&self) -> &Rc<Stash> {
+        &self.stash
+    }
+
+    /// Wraps `fd` (a connection this listener accepted) for the same core.
+    pub(crate) fn accepted(&self, fd: OwnedFd) -> Socket {
+        Socket::new(fd, self.driver.clone())
+    }
+
     /// True when [`poll_stashed`](Socket::poll_stashed) would return `Ready(None)` now:
     /// nothing stashed and no dropped receive in flight. Registers no waker. (Lets the
     /// poll path skip initialising a caller's uninitialised buffer.)
@@ -244,6 +264,9 @@ impl Socket {
     /// MSG_DONTWAIT first, which completes at once when the socket buffer has room and
     /// falls back to the ring on EAGAIN.
     pub(crate) async fn send<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+        if self.driver.use_send_zc(buf.bytes_init()) && self.is_tcp() {
+            return self.send_zc(buf).await;
+        }
         if context::may_complete_inline(&self.driver) {
             // SAFETY: `bytes_init` initialised bytes at `stable_ptr` belong to `buf`, which
             // we hold for the whole call.
@@ -265,6 +288,63 @@ impl Socket {
                 buf,
             })
             .await
+    }
+
+    /// A TCP socket (zero-copy sends apply to TCP only; asked once, with getsockopt(2)).
+    fn is_tcp(&self) -> bool {
+        if let Some(yes) = self.zerocopy.get() {
+            return yes;
+        }
+        let domain = self.get_int(libc::SOL_SOCKET, libc::SO_DOMAIN);
+        let tcp = matches!(domain, Ok(libc::AF_INET | libc::AF_INET6))
+            && matches!(
+                self.get_int(libc::SOL_SOCKET, libc::SO_TYPE),
+                Ok(libc::SOCK_STREAM)
+            );
+        self.zerocopy.set(Some(tcp));
+        tcp
+    }
+
+    /// IORING_OP_SEND_ZC of up to [`ZC_MAX_SEND`] of `buf`'s initialised bytes: waits for
+    /// the result CQE and then for the notification, after which the kernel no longer
+    /// reads `buf`, and only then hands `buf` back. `EOPNOTSUPP` (nothing was sent) turns
+    /// zero-copy off for the socket and sends the plain way.
+    async fn send_zc<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+        let len = buf.bytes_init();
+        let (res, slice) = self.send_zc_once(buf.slice(..len.min(ZC_MAX_SEND))).await;
+        let buf = slice.into_inner();
+        match res {
+            Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => {
+                self.zerocopy.set(Some(false));
+                self.driver
+                    .submit(Send {
+                        fd: self.fd.clone(),
+                        buf,
+                    })
+                    .await
+            }
+            res => (res, buf),
+        }
+    }
+
+    async fn send_zc_once<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+        self.driver.count_zerocopy_send();
+        let mut op = self.driver.submit_multishot(SendZc {
+            fd: self.fd.clone(),
+            buf,
+        });
+        let mut result = None;
+        while let Some(cqe) = std::future::poll_fn(|cx| op.poll_next(cx)).await {
+            if !io_uring::cqueue::notif(cqe.flags) {
+                result = Some(crate::sys::cvt(cqe.result).map(|n| n as usize));
+            }
+        }
+        let res = result.unwrap_or_else(|| Err(io::Error::from_raw_os_error(libc::ECANCELED)));
+        match op.into_data() {
+            Some(data) => (res, data.into_buf()),
+            // The stream returned None, so its final CQE was taken.
+            None => unreachable!("ringcore: a finished zero-copy send kept its buffer"),
+        }
     }
 
     /// Sends every initialised byte of `buf`, looping over short sends. An error says how

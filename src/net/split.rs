@@ -42,6 +42,28 @@ impl OwnedReadHalf {
     }
 }
 
+impl OwnedReadHalf {
+    /// The bytes arriving on this half's stream, as a [`RecvStream`](super::RecvStream) of
+    /// pooled buffers: one multishot IORING_OP_RECV selecting from the core's pool of
+    /// provided buffers (io_uring_prep_recv_multishot(3)) where the kernel has it, one plain
+    /// receive per item otherwise. The stream ends at end of stream; an error is yielded
+    /// once, then it ends. Do not read the socket another way while the stream is alive.
+    ///
+    /// # Errors
+    ///
+    /// Items are recv(2)'s errors, e.g. `ConnectionReset`; an empty pool (`ENOBUFS`) is not
+    /// an error (that item comes from a plain receive).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the stream loses no byte and returns every pool buffer it held in the
+    /// kernel: bytes that CQEs deliver after the drop go to the socket's stash, and the next
+    /// read returns them first (see [`RecvStream`](super::RecvStream)).
+    pub fn recv_stream(&self) -> super::RecvStream {
+        super::RecvStream::new(self.sock.clone())
+    }
+}
+
 impl OwnedWriteHalf {
     /// Sends `buf`'s initialised bytes (IORING_OP_SEND); returns how many were sent.
     ///

@@ -143,6 +143,25 @@ impl UnixListener {
         Ok((UnixStream { sock }, UnixSocketAddr::from_raw(&addr)))
     }
 
+    /// The connections arriving on this listener, as a [`Stream`](futures_core::Stream)
+    /// ([`UnixIncoming`](super::UnixIncoming)): one multishot IORING_OP_ACCEPT (IORING_ACCEPT_MULTISHOT,
+    /// io_uring_prep_multishot_accept(3)) where the kernel has it, one plain accept per
+    /// connection otherwise. It never ends; errors are items and the stream goes on.
+    ///
+    /// # Errors
+    ///
+    /// Items are accept4(2)'s errors: `EMFILE`/`ENFILE` when out of descriptors,
+    /// `ConnectionAborted`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the stream loses no connection and leaks no descriptor: a connection a CQE
+    /// accepts after the drop is kept for the listener's next `accept` or `incoming`
+    /// (closed with the listener if none comes).
+    pub fn incoming(&self) -> super::UnixIncoming {
+        super::UnixIncoming::new(self.sock.clone())
+    }
+
     /// The address this listener is bound to (getsockname(2)).
     ///
     /// # Errors
@@ -235,6 +254,26 @@ impl UnixStream {
     /// any new receive is issued (docs/architecture.md, "Late CQEs").
     pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
         self.sock.recv(buf).await
+    }
+
+    /// The bytes arriving on this stream, as a [`RecvStream`](super::RecvStream) of
+    /// pooled buffers: one multishot IORING_OP_RECV selecting from the core's pool of
+    /// provided buffers (io_uring_prep_recv_multishot(3)) where the kernel has it, one plain
+    /// receive per item otherwise. The stream ends at end of stream; an error is yielded
+    /// once, then it ends. Do not read the socket another way while the stream is alive.
+    ///
+    /// # Errors
+    ///
+    /// Items are recv(2)'s errors, e.g. `ConnectionReset`; an empty pool (`ENOBUFS`) is not
+    /// an error (that item comes from a plain receive).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the stream loses no byte and returns every pool buffer it held in the
+    /// kernel: bytes that CQEs deliver after the drop go to the socket's stash, and the next
+    /// read returns them first (see [`RecvStream`](super::RecvStream)).
+    pub fn recv_stream(&self) -> super::RecvStream {
+        super::RecvStream::new(self.sock.clone())
     }
 
     /// Sends `buf`'s initialised bytes (IORING_OP_SEND with MSG_NOSIGNAL); returns how

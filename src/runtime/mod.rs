@@ -81,6 +81,9 @@ pub struct Builder {
     driver: DriverKind,
     /// The driver core 0 ended up with, which cores 1.. then use (set by `build`).
     resolved: Option<DriverKind>,
+    recv_pool: (u16, u32),
+    send_zc_from: Option<usize>,
+    sqpoll: Option<Duration>,
 }
 
 /// asyncio's default `loop.slow_callback_duration`.
@@ -102,6 +105,9 @@ impl Default for Builder {
             setup_mode: None,
             driver: DriverKind::Auto,
             resolved: None,
+            recv_pool: crate::driver::multishot::DEFAULT_POOL,
+            send_zc_from: crate::driver::multishot::DEFAULT_SEND_ZC_FROM,
+            sqpoll: None,
         }
     }
 }
@@ -209,6 +215,60 @@ impl Builder {
     /// every op through the ring.
     pub fn inline_reads_per_tick(mut self, n: u32) -> Self {
         self.inline_per_tick = n;
+        self
+    }
+
+    /// The shape of each core's pool of receive buffers for
+    /// [`RecvStream`](crate::net::RecvStream)s: `buffers` buffers (a power of two, at most
+    /// 32768) of `bytes` bytes each (default 512 of 4096 bytes, 2 MiB per core). The pool is
+    /// allocated and registered (IORING_REGISTER_PBUF_RING) on a core's first receive
+    /// stream. A larger pool absorbs larger bursts before receives fall back to plain
+    /// buffers; larger buffers mean fewer CQEs for bulk transfers.
+    ///
+    /// `build` fails with [`BuildError::InvalidConfig`] if `buffers` is not a power of two
+    /// up to 32768 or `bytes` is 0 or over 4 GiB.
+    pub fn recv_buffer_pool(mut self, buffers: u16, bytes: usize) -> Self {
+        self.recv_pool = (buffers, u32::try_from(bytes).unwrap_or(0));
+        self
+    }
+
+    /// TCP writes (`write`, `write_all` and their halves' forms) of at least `bytes` bytes
+    /// go out with IORING_OP_SEND_ZC (io_uring_prep_send_zc(3), Linux 6.0): the kernel
+    /// sends from the caller's buffer without copying it, and the write hands the buffer
+    /// back only after the kernel's notification that it no longer reads it. One op takes
+    /// at most 256 KiB (`write` returns a short count beyond that; `write_all` continues).
+    ///
+    /// `None` (the default) never does. Measured on loopback (docs/benchmarks.md, "io_uring
+    /// fast paths"), zero-copy costs more sender CPU below 64 KiB, breaks even at 64 KiB and
+    /// pays from 128 KiB (about 0.4x the CPU per byte and 2.5x the throughput at 256 KiB
+    /// and up), so `Some(128 * 1024)` is the measured threshold. It is not on by default
+    /// because it changes when a write completes: the notification comes only once the
+    /// peer's kernel has let go of the pages, which for a peer on the same host means once
+    /// the peer *application has read the bytes* (and on a network, once they are
+    /// acknowledged). Two peers on one host that both write 256 KiB before reading then
+    /// wait for each other forever, where plain writes complete into the socket buffers.
+    /// Turn it on for servers that send large responses to peers that read them.
+    ///
+    /// Without SEND_ZC in the kernel (or on a backend without io_uring), and on sockets
+    /// other than TCP, writes take the plain path whatever is set here.
+    pub fn send_zerocopy_from(mut self, bytes: Option<usize>) -> Self {
+        self.send_zc_from = bytes;
+        self
+    }
+
+    /// Opt-in submission polling (IORING_SETUP_SQPOLL, io_uring_setup(2)): each core's ring
+    /// gets a kernel thread that takes SQEs off the submission queue as they are written,
+    /// so a core submits without io_uring_enter(2) while that thread is awake; it sleeps
+    /// after `idle` (rounded to whole milliseconds, at least 1 ms) without work, and the
+    /// next submission wakes it with one enter. Waiting for completions still enters.
+    ///
+    /// The thread spins on a CPU of its own while awake, and that CPU time is the
+    /// process's: on the echo bench it cost more CPU per message than it saved (see
+    /// docs/benchmarks.md, "io_uring fast paths"). The ring cannot use DEFER_TASKRUN with
+    /// SQPOLL, so setup starts from COOP_TASKRUN. If the kernel refuses SQPOLL (EINVAL, or
+    /// EPERM under a policy), the ring is built without it.
+    pub fn sqpoll(mut self, idle: Duration) -> Self {
+        self.sqpoll = Some(idle);
         self
     }
 
@@ -340,6 +400,15 @@ impl Builder {
             },
         };
         driver.set_inline_per_tick(self.inline_per_tick);
+        let (buffers, bytes) = self.recv_pool;
+        if !buffers.is_power_of_two() || buffers > 1 << 15 || bytes == 0 {
+            return Err(BuildError::InvalidConfig(format!(
+                "recv_buffer_pool({buffers}, {bytes}): buffers must be a power of two up to \
+                 32768 and bytes between 1 and 4 GiB"
+            )));
+        }
+        driver.set_recv_pool(buffers, bytes);
+        driver.set_send_zc_from(self.send_zc_from);
         let blocking = BlockingPool::new(self.blocking_threads, self.blocking_idle_timeout);
         let core =
             Core::new(driver, kind, self.event_interval, blocking).map_err(BuildError::Io)?;
@@ -352,14 +421,15 @@ impl Builder {
 
     /// An io_uring driver, or the kernel's refusal as a typed error.
     fn uring_driver(&self) -> Result<(Driver, SetupMode), BuildError> {
-        let setup = sys::uring::setup(self.ring_entries, self.setup_mode).map_err(|e| {
-            BuildError::from_setup_error(
-                e,
-                sys::fd::read_sysctl("/proc/sys/kernel/io_uring_disabled"),
-                sys::fd::memlock_limit(),
-                self.ring_entries,
-            )
-        })?;
+        let setup =
+            sys::uring::setup(self.ring_entries, self.setup_mode, self.sqpoll).map_err(|e| {
+                BuildError::from_setup_error(
+                    e,
+                    sys::fd::read_sysctl("/proc/sys/kernel/io_uring_disabled"),
+                    sys::fd::memlock_limit(),
+                    self.ring_entries,
+                )
+            })?;
         let params = setup.ring.params();
         if !params.is_feature_nodrop() {
             return Err(BuildError::MissingFeature {

@@ -33,12 +33,26 @@ pub(crate) struct Features {
     pub(crate) ftruncate: bool,
     /// IORING_OP_SOCKET (5.19); without it sockets are created with socket(2).
     pub(crate) socket: bool,
+    /// IORING_REGISTER_PBUF_RING (5.19), probed by registering a one-entry ring: receive
+    /// streams use a provided-buffer ring and multishot IORING_OP_RECV (6.0; a kernel
+    /// between the two answers the first multishot receive with `EINVAL`, and the stream
+    /// falls back). Without it, receive streams issue one plain receive per item.
+    pub(crate) buf_ring: bool,
+    /// IORING_OP_ACCEPT is supported, so multishot accept (IORING_ACCEPT_MULTISHOT, 5.19)
+    /// is tried; a kernel without the flag answers `EINVAL` and `Incoming` falls back to
+    /// one accept per connection.
+    pub(crate) accept_multishot: bool,
+    /// IORING_OP_SEND_ZC (6.0): large sends may go out without a copy (opt-in, see
+    /// `Builder::send_zerocopy_from`).
+    pub(crate) send_zc: bool,
+    /// The ring was set up with IORING_SETUP_SQPOLL (`Builder::sqpoll`): a kernel thread
+    /// takes SQEs off the SQ, so submitting needs no io_uring_enter(2) while it is awake.
+    pub(crate) sqpoll: bool,
 }
 
 impl Features {
     /// What the readiness driver (src/driver/epoll/) runs in user space: ftruncate(2) and
     /// socket(2) calls for the FTRUNCATE and SOCKET SQEs.
-    #[allow(clippy::needless_update)] // optional opcodes added later stay off here
     pub(crate) fn emulated() -> Self {
         Self {
             ftruncate: true,
@@ -58,7 +72,29 @@ pub(crate) struct Setup {
 /// Sets up a ring with `entries` SQEs and `2 * entries` CQEs, trying the flag sets above in
 /// order (or only `only`'s, with no fallback). Checks the features the driver depends on
 /// (NODROP, EXT_ARG).
-pub(crate) fn setup(entries: u32, only: Option<SetupMode>) -> io::Result<Setup> {
+///
+/// With `sqpoll` (the kernel thread's idle time before it sleeps), every flag set is
+/// first tried with IORING_SETUP_SQPOLL added (DEFER_TASKRUN excludes it, so the first to
+/// succeed is usually COOP_TASKRUN); if the kernel refuses SQPOLL with every set (EINVAL,
+/// or EPERM where a policy denies it), the ring is set up without it and
+/// `Features::sqpoll` is false.
+pub(crate) fn setup(
+    entries: u32,
+    only: Option<SetupMode>,
+    sqpoll: Option<std::time::Duration>,
+) -> io::Result<Setup> {
+    if let Some(idle) = sqpoll {
+        let idle_ms = u32::try_from(idle.as_millis()).unwrap_or(u32::MAX).max(1);
+        match setup_with(entries, only, Some(idle_ms)) {
+            Ok(setup) => return Ok(setup),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::EPERM)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    setup_with(entries, only, None)
+}
+
+fn setup_with(entries: u32, only: Option<SetupMode>, sqpoll: Option<u32>) -> io::Result<Setup> {
     let cq = entries.saturating_mul(2);
     type SetFlags = fn(&mut io_uring::Builder);
     let attempts: [(SetupMode, SetFlags); 3] = [
@@ -80,13 +116,17 @@ pub(crate) fn setup(entries: u32, only: Option<SetupMode>) -> io::Result<Setup> 
         let mut builder = IoUring::builder();
         builder.setup_cqsize(cq).setup_clamp();
         flags(&mut builder);
+        if let Some(idle_ms) = sqpoll {
+            builder.setup_sqpoll(idle_ms);
+        }
         match builder.build(entries) {
             Ok(ring) => {
                 // A ring that cannot be entered is no ring: a seccomp profile may allow
                 // io_uring_setup and deny io_uring_enter. io_uring_enter(fd, 0, 0, 0)
                 // submits and waits for nothing.
                 ring.submitter().submit().map_err(EnterError)?;
-                let features = probe(&ring);
+                let mut features = probe(&ring);
+                features.sqpoll = sqpoll.is_some();
                 return Ok(Setup {
                     ring,
                     mode,
@@ -94,6 +134,7 @@ pub(crate) fn setup(entries: u32, only: Option<SetupMode>) -> io::Result<Setup> 
                 });
             }
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => last = Some(e),
+            Err(e) if sqpoll.is_some() && e.raw_os_error() == Some(libc::EPERM) => last = Some(e),
             Err(e) => return Err(e),
         }
     }
@@ -130,5 +171,39 @@ fn probe(ring: &IoUring) -> Features {
     Features {
         ftruncate: probe.is_supported(opcode::Ftruncate::CODE),
         socket: probe.is_supported(opcode::Socket::CODE),
+        buf_ring: probe_buf_ring(ring),
+        accept_multishot: probe.is_supported(opcode::Accept::CODE),
+        send_zc: probe.is_supported(opcode::SendZc::CODE),
+        sqpoll: false,
     }
+}
+
+/// Buffer group id of the probe's throwaway ring (the driver's pool uses 0).
+const PROBE_BGID: u16 = u16::MAX;
+
+/// Registers and unregisters a one-entry provided-buffer ring: io_uring_register(2) has no
+/// probe for its own opcodes, and a kernel without IORING_REGISTER_PBUF_RING answers
+/// `EINVAL`.
+fn probe_buf_ring(ring: &IoUring) -> bool {
+    let layout = std::alloc::Layout::from_size_align(4096, 4096).expect("page layout");
+    // SAFETY: the layout has a non-zero size.
+    let mem = unsafe { std::alloc::alloc_zeroed(layout) };
+    if mem.is_null() {
+        return false;
+    }
+    // SAFETY: `mem` is a zeroed, page-aligned page (room for 256 entries of 16 bytes), alive
+    // until the dealloc below, which runs after the ring is unregistered (or was never
+    // registered).
+    let ok = unsafe {
+        ring.submitter()
+            .register_buf_ring_with_flags(mem as u64, 1, PROBE_BGID, 0)
+    }
+    .is_ok();
+    let freed = !ok || ring.submitter().unregister_buf_ring(PROBE_BGID).is_ok();
+    if freed {
+        // SAFETY: allocated above with this layout; the kernel no longer refers to it.
+        unsafe { std::alloc::dealloc(mem, layout) };
+    }
+    // Not unregistered: the kernel keeps the page pinned, so it is leaked (4 KiB, once).
+    ok && freed
 }

@@ -2,6 +2,7 @@
 //! CQE means (see `OpCode`).
 
 pub(crate) mod fs;
+pub(crate) mod multishot;
 pub(crate) mod net;
 pub(crate) mod rw;
 pub(crate) mod stash;

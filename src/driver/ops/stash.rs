@@ -88,6 +88,14 @@ impl Stash {
         }
     }
 
+    /// Keeps `item` without settling an orphan: a multishot op's non-final late CQE (its
+    /// final CQE settles). Wakes nobody, so it may run while the driver is borrowed.
+    pub(crate) fn keep(&self, item: Option<Stashed>) {
+        if let Some(item) = item {
+            self.items.borrow_mut().push_back(item);
+        }
+    }
+
     /// Ready once no orphan is in flight on this socket; otherwise registers the waker
     /// (rule 3).
     pub(crate) fn poll_settled(&self, cx: &mut Context<'_>) -> Poll<()> {

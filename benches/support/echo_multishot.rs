@@ -1,0 +1,61 @@
+//! The echo bench's "multishot" server: ringcore's io_uring fast paths. Connections come
+//! from `TcpListener::incoming()` (multishot accept) and each connection reads through
+//! `TcpStream::recv_stream()` (multishot receive into the core's provided-buffer pool); each
+//! pooled buffer is written back as it is (`write_all` takes the `RecvBuf`, no copy) and
+//! returns to the pool when the write hands it back. Same control protocol as the other
+//! ringcore servers (a datagram on the control socket prints `ENTERS n`). The "sqpoll"
+//! kind is this server on a ring with IORING_SETUP_SQPOLL.
+
+use std::io::Write;
+
+use futures_util::StreamExt;
+use ringcore::net::{TcpListener, TcpStream};
+
+async fn echo(stream: TcpStream) -> std::io::Result<()> {
+    stream.set_nodelay(true)?;
+    let mut items = stream.recv_stream();
+    while let Some(buf) = items.next().await {
+        let (res, _) = stream.write_all(buf?).await;
+        res?;
+    }
+    Ok(())
+}
+
+/// With `sqpoll`, the same server on a ring with a submission-polling kernel thread
+/// (`Builder::sqpoll`, 1 ms idle): the bench's "sqpoll" kind.
+pub(crate) fn serve(sqpoll: bool) {
+    let mut builder = ringcore::Runtime::builder();
+    if sqpoll {
+        builder = builder.sqpoll(std::time::Duration::from_millis(1));
+    }
+    let rt = std::rc::Rc::new(builder.build().expect("ringcore runtime"));
+    let rt2 = rt.clone();
+    rt.block_on(async move {
+        let ctrl_c = ringcore::signal::ctrl_c();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        crate::server_proc::announce(listener.local_addr().unwrap());
+        ringcore::spawn(async move {
+            let mut incoming = listener.incoming();
+            while let Some(conn) = incoming.next().await {
+                if let Ok(s) = conn {
+                    ringcore::spawn(async move {
+                        let _ = echo(s).await;
+                    });
+                }
+            }
+        });
+        let control_path = std::env::var("ECHO_BENCH_CONTROL").expect("control socket path");
+        let control = ringcore::net::UnixDatagram::bind(control_path).unwrap();
+        ringcore::spawn(async move {
+            loop {
+                let (res, _) = control.recv(Vec::with_capacity(16)).await;
+                if res.is_err() {
+                    return;
+                }
+                println!("ENTERS {}", rt2.metrics().driver.enters);
+                let _ = std::io::stdout().flush();
+            }
+        });
+        let _ = ctrl_c.await;
+    });
+}

@@ -1,0 +1,460 @@
+//! Receive and accept streams over real loopback sockets: the multishot paths, `ENOBUFS`
+//! under a burst, dropped streams (every pool buffer returned, no byte lost), and the plain
+//! paths forced with `Driver::override_features`.
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+
+use crate::net::{TcpListener, TcpStream, UnixStream};
+use crate::runtime::context;
+
+/// Bytes `0, 1, 2, ...` (mod 251), so a lost, duplicated or reordered chunk shows.
+fn pattern(len: usize, seed: usize) -> Vec<u8> {
+    (0..len).map(|i| ((i + seed) % 251) as u8).collect()
+}
+
+async fn pair() -> (TcpStream, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let client = TcpStream::connect(addr).await.unwrap();
+    let (server, _) = listener.accept().await.unwrap();
+    (client, server)
+}
+
+fn features_without_fast_paths() -> crate::sys::uring::Features {
+    let mut f = context::driver().features();
+    f.buf_ring = false;
+    f.accept_multishot = false;
+    f.send_zc = false;
+    f
+}
+
+/// Reads `stream` through a receive stream to its end; returns the bytes and how many
+/// items came from the pool.
+async fn drain(stream: &TcpStream) -> (Vec<u8>, usize) {
+    let mut items = stream.recv_stream();
+    let (mut got, mut pooled) = (Vec::new(), 0);
+    while let Some(buf) = items.next().await {
+        let buf = buf.unwrap();
+        assert!(!buf.is_empty());
+        pooled += usize::from(buf.is_pooled());
+        got.extend_from_slice(&buf);
+    }
+    (got, pooled)
+}
+
+#[test]
+fn multishot_receive_stream_round_trips_every_byte_in_order() {
+    crate::block_on(async {
+        let driver = context::driver();
+        let (client, server) = pair().await;
+        let data = pattern(1 << 20, 7);
+        let sent = data.clone();
+        let writer = crate::spawn(async move {
+            for chunk in sent.chunks(10_000) {
+                let (res, _) = client.write_all(chunk.to_vec()).await;
+                res.unwrap();
+            }
+        });
+        let (got, pooled) = drain(&server).await;
+        writer.await.unwrap();
+        assert_eq!(got.len(), data.len());
+        assert!(got == data, "bytes differ");
+        if driver.features().buf_ring {
+            assert!(pooled > 0, "no item came from the buffer pool");
+            let pool = driver.recv_pool().unwrap();
+            assert_eq!(
+                pool.out(),
+                0,
+                "pool buffers still out after the stream ended"
+            );
+        }
+    });
+}
+
+#[test]
+fn unix_receive_stream_echoes_pooled_buffers_back() {
+    crate::block_on(async {
+        let (a, b) = UnixStream::pair().unwrap();
+        let data = pattern(200_000, 3);
+        let sent = data.clone();
+        let echo = crate::spawn(async move {
+            let mut items = b.recv_stream();
+            while let Some(buf) = items.next().await {
+                // A pooled buffer is an IoBuf: written back without a copy.
+                let (res, _) = b.write_all(buf.unwrap()).await;
+                res.unwrap();
+            }
+        });
+        let a = std::rc::Rc::new(a);
+        let w = a.clone();
+        let writer = crate::spawn(async move {
+            let (res, _) = w.write_all(sent).await;
+            res.unwrap();
+        });
+        let mut got = Vec::new();
+        while got.len() < data.len() {
+            let (res, buf) = a.read(Vec::with_capacity(65536)).await;
+            assert!(res.unwrap() > 0);
+            got.extend_from_slice(&buf);
+        }
+        writer.await.unwrap();
+        assert!(got == data, "echoed bytes differ");
+        a.shutdown(std::net::Shutdown::Write).unwrap();
+        echo.await.unwrap();
+    });
+}
+
+#[test]
+fn a_burst_on_many_connections_with_a_small_pool_hits_enobufs_loses_nothing_and_recovers() {
+    let rt = crate::Runtime::builder()
+        .recv_buffer_pool(8, 1024)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let driver = context::driver();
+        if !driver.features().buf_ring {
+            return;
+        }
+        const CONNS: usize = 32;
+        const BYTES: usize = 64 * 1024;
+        let mut tasks = Vec::new();
+        for c in 0..CONNS {
+            let (client, server) = pair().await;
+            tasks.push(crate::spawn(async move {
+                let mut items = server.recv_stream();
+                // Arm the multishot receive, then stop consuming while the burst arrives.
+                let mut got = Vec::new();
+                std::future::poll_fn(|cx| {
+                    if let std::task::Poll::Ready(Some(buf)) = items.poll_next_unpin(cx) {
+                        got.extend_from_slice(&buf.unwrap());
+                    }
+                    std::task::Poll::Ready(())
+                })
+                .await;
+                let (res, _) = client.write_all(pattern(BYTES, c)).await;
+                res.unwrap();
+                crate::time::sleep(Duration::from_millis(100)).await;
+                while got.len() < BYTES {
+                    got.extend_from_slice(&items.next().await.unwrap().unwrap());
+                }
+                assert!(got == pattern(BYTES, c), "connection {c}: bytes differ");
+                // Recovery: the stream is re-armed and takes pool buffers again.
+                let (res, _) = client.write_all(pattern(100, c)).await;
+                res.unwrap();
+                let mut tail = Vec::new();
+                let mut pooled = false;
+                while tail.len() < 100 {
+                    let buf = items.next().await.unwrap().unwrap();
+                    pooled |= buf.is_pooled();
+                    tail.extend_from_slice(&buf);
+                }
+                assert_eq!(tail, pattern(100, c));
+                pooled
+            }));
+        }
+        let mut pooled_after = 0;
+        for t in tasks {
+            pooled_after += usize::from(t.await.unwrap());
+        }
+        let pool = driver.recv_pool().unwrap();
+        assert!(pool.exhausted() > 0, "the burst never emptied the pool");
+        assert!(
+            pooled_after > 0,
+            "no stream took pool buffers after ENOBUFS"
+        );
+        assert_eq!(pool.out(), 0, "pool buffers still out");
+    });
+}
+
+#[test]
+fn a_stream_dropped_mid_stream_returns_every_buffer_and_the_next_read_gets_the_rest() {
+    crate::block_on(async {
+        let driver = context::driver();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut late_seen = 0;
+        for round in 0..20 {
+            let total = 256 * 1024;
+            let sender = std::thread::spawn(move || {
+                let mut s = std::net::TcpStream::connect(addr).unwrap();
+                // Small writes over a few milliseconds, so CQEs keep arriving while the
+                // stream is dropped.
+                for chunk in pattern(total, round).chunks(2048) {
+                    s.write_all(chunk).unwrap();
+                    std::thread::sleep(Duration::from_micros(50));
+                }
+            });
+            let (std_server, _) = listener.accept().unwrap();
+            let server = TcpStream::from_std(std_server);
+            let mut got = Vec::new();
+            {
+                let mut items = server.recv_stream();
+                for _ in 0..(3 + round % 5) {
+                    match items.next().await {
+                        Some(buf) => got.extend_from_slice(&buf.unwrap()),
+                        None => break,
+                    }
+                }
+                // Let CQEs queue up in the slot, then drop with the receive armed.
+                crate::time::sleep(Duration::from_micros(300)).await;
+            }
+            let stash = server.sock.stash();
+            if stash.orphans() > 0 || !stash.is_empty() {
+                late_seen += 1;
+            }
+            loop {
+                let (res, buf) = server.read(Vec::with_capacity(8192)).await;
+                if res.unwrap() == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf);
+            }
+            sender.join().unwrap();
+            assert_eq!(got.len(), total, "round {round}: bytes lost or duplicated");
+            assert!(got == pattern(total, round), "round {round}: bytes differ");
+            if let Some(pool) = driver.recv_pool() {
+                assert_eq!(pool.out(), 0, "round {round}: pool buffers not returned");
+            }
+        }
+        if driver.features().buf_ring {
+            assert!(late_seen > 0, "no dropped stream left bytes in the stash");
+        }
+    });
+}
+
+#[test]
+fn multishot_accept_takes_many_connects_and_a_dropped_stream_leaks_none() {
+    crate::block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        const N: usize = 500;
+        let clients = std::thread::spawn(move || {
+            let mut conns = Vec::new();
+            for i in 0..N {
+                let mut s = std::net::TcpStream::connect(addr).unwrap();
+                s.write_all(&(i as u32).to_le_bytes()).unwrap();
+                conns.push(s);
+            }
+            conns
+        });
+        let mut seen = vec![false; N];
+        let mut accepted = 0;
+        {
+            let mut incoming = listener.incoming();
+            while accepted < N / 2 {
+                let stream = incoming.next().await.unwrap().unwrap();
+                let (res, buf) = stream.read(Vec::with_capacity(4)).await;
+                assert_eq!(res.unwrap(), 4);
+                let i = u32::from_le_bytes(buf[..4].try_into().unwrap()) as usize;
+                assert!(!seen[i], "connection {i} accepted twice");
+                seen[i] = true;
+                accepted += 1;
+            }
+        }
+        // The rest through plain accepts: connections the dropped stream's late CQEs
+        // accepted come from the stash, the others from the kernel's queue.
+        while accepted < N {
+            let (stream, peer) = listener.accept().await.unwrap();
+            assert_eq!(peer, stream.peer_addr().unwrap());
+            let (res, buf) = stream.read(Vec::with_capacity(4)).await;
+            assert_eq!(res.unwrap(), 4);
+            let i = u32::from_le_bytes(buf[..4].try_into().unwrap()) as usize;
+            assert!(!seen[i], "connection {i} accepted twice");
+            seen[i] = true;
+            accepted += 1;
+        }
+        let mut conns = clients.join().unwrap();
+        assert!(seen.iter().all(|s| *s));
+        // Every server side was dropped (closed): each client sees end of stream.
+        for c in &mut conns {
+            let mut b = [0u8; 1];
+            c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            assert_eq!(c.read(&mut b).unwrap(), 0);
+        }
+    });
+}
+
+#[test]
+fn forced_plain_paths_deliver_the_same_bytes_and_connections() {
+    crate::block_on(async {
+        let driver = context::driver();
+        let probed = driver.features();
+        driver.override_features(features_without_fast_paths());
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let before = driver.stats().ops_submitted;
+        let client = crate::spawn(async move {
+            let s = TcpStream::connect(addr).await.unwrap();
+            let (res, _) = s.write_all(pattern(100_000, 1)).await;
+            res.unwrap();
+        });
+        let mut incoming = listener.incoming();
+        let server = incoming.next().await.unwrap().unwrap();
+        let (got, pooled) = drain(&server).await;
+        client.await.unwrap();
+        assert_eq!(pooled, 0, "the plain path used the pool");
+        assert!(got == pattern(100_000, 1));
+        // One op per item on the plain path: more SQEs than the two multishot ones.
+        assert!(driver.stats().ops_submitted - before > 3);
+        driver.override_features(probed);
+    });
+}
+
+#[test]
+fn zero_copy_sends_deliver_every_byte_and_the_plain_path_is_taken_without_the_feature() {
+    let rt = crate::Runtime::builder()
+        .send_zerocopy_from(Some(16 * 1024))
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let driver = context::driver();
+        for forced_plain in [false, true] {
+            let probed = driver.features();
+            if forced_plain {
+                driver.override_features(features_without_fast_paths());
+            }
+            let before = driver.stats().zerocopy_sends;
+            let (client, server) = pair().await;
+            let data = pattern(4 << 20, 5);
+            let sent = data.clone();
+            let writer = crate::spawn(async move {
+                // 256 KiB writes (zero-copy), then small ones (below the threshold).
+                for chunk in sent.chunks(256 * 1024) {
+                    let (res, buf) = client.write_all(chunk.to_vec()).await;
+                    res.unwrap();
+                    assert_eq!(buf.len(), chunk.len(), "the buffer came back changed");
+                }
+                let (res, _) = client.write_all(vec![7u8; 100]).await;
+                res.unwrap();
+            });
+            let mut got = Vec::new();
+            while got.len() < data.len() + 100 {
+                let (res, buf) = server.read(Vec::with_capacity(65536)).await;
+                assert!(res.unwrap() > 0);
+                got.extend_from_slice(&buf);
+            }
+            writer.await.unwrap();
+            assert!(got[..data.len()] == data[..] && got[data.len()..] == [7u8; 100]);
+            let zc = driver.stats().zerocopy_sends - before;
+            if forced_plain || !probed.send_zc {
+                assert_eq!(zc, 0, "SEND_ZC used without the feature");
+            } else {
+                assert!(
+                    zc >= 16,
+                    "only {zc} zero-copy sends for 16 writes of 256 KiB"
+                );
+            }
+            driver.override_features(probed);
+        }
+    });
+}
+
+#[test]
+fn a_sqpoll_ring_runs_streams_and_plain_ops_and_without_it_the_ring_has_no_sq_thread() {
+    for sqpoll in [true, false] {
+        let mut builder = crate::Runtime::builder();
+        if sqpoll {
+            builder = builder.sqpoll(Duration::from_millis(2));
+        }
+        let rt = builder.build().unwrap();
+        rt.block_on(async {
+            let driver = context::driver();
+            // This kernel (6.18) grants SQPOLL to unprivileged rings.
+            assert_eq!(driver.features().sqpoll, sqpoll);
+            let (client, server) = pair().await;
+            let data = pattern(1 << 20, 9);
+            let sent = data.clone();
+            let writer = crate::spawn(async move {
+                for chunk in sent.chunks(3000) {
+                    let (res, _) = client.write_all(chunk.to_vec()).await;
+                    res.unwrap();
+                }
+            });
+            let (got, _) = drain(&server).await;
+            writer.await.unwrap();
+            assert!(got == data, "bytes differ with sqpoll = {sqpoll}");
+            // Idle past the SQ thread's sleep, then submit again: it is woken.
+            crate::time::sleep(Duration::from_millis(20)).await;
+            let (a, b) = pair().await;
+            let (res, _) = a.write_all(b"after idle".to_vec()).await;
+            res.unwrap();
+            let (res, buf) = b.read(Vec::with_capacity(64)).await;
+            assert_eq!(&buf[..res.unwrap()], b"after idle");
+        });
+    }
+}
+
+#[test]
+fn a_zero_copy_write_to_a_local_peer_completes_only_once_the_peer_has_read_it() {
+    // Why zero-copy sends are off by default (Builder::send_zerocopy_from): on loopback
+    // the notification waits for the peer application's read.
+    let rt = crate::Runtime::builder()
+        .send_zerocopy_from(Some(64 * 1024))
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        if !context::driver().features().send_zc {
+            return;
+        }
+        let (a, b) = pair().await;
+        let mut write = std::pin::pin!(a.write_all(pattern(256 * 1024, 2)));
+        let early = crate::time::timeout(Duration::from_millis(300), &mut write).await;
+        assert!(
+            early.is_err(),
+            "the zero-copy write finished before the peer read"
+        );
+        let mut got = Vec::new();
+        while got.len() < 256 * 1024 {
+            let (res, buf) = b.read(Vec::with_capacity(65536)).await;
+            assert!(res.unwrap() > 0);
+            got.extend_from_slice(&buf);
+        }
+        let (res, _) = crate::time::timeout(Duration::from_secs(5), write)
+            .await
+            .expect("the write completed after the peer read");
+        res.unwrap();
+        assert!(got == pattern(256 * 1024, 2));
+    });
+}
+
+#[test]
+fn a_runtime_dropped_with_armed_streams_drains_them_and_closes_every_socket() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut clients = Vec::new();
+    let rt = crate::Runtime::new().unwrap();
+    rt.block_on(async {
+        for _ in 0..50 {
+            let client = std::net::TcpStream::connect(addr).unwrap();
+            let (server, _) = listener.accept().unwrap();
+            clients.push(client);
+            let server = TcpStream::from_std(server);
+            crate::spawn(async move {
+                let mut items = server.recv_stream();
+                while items.next().await.is_some() {}
+            });
+        }
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        crate::spawn(async move {
+            let mut incoming = l.incoming();
+            while incoming.next().await.is_some() {}
+        });
+        // Let every task arm its multishot op.
+        crate::time::sleep(Duration::from_millis(20)).await;
+        assert!(context::driver().in_flight() >= 51);
+    });
+    let start = std::time::Instant::now();
+    drop(rt);
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "shutdown waited on armed streams"
+    );
+    for mut c in clients {
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut b = [0u8; 1];
+        assert_eq!(c.read(&mut b).unwrap(), 0, "a server socket was not closed");
+    }
+}
