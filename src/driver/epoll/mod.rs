@@ -40,7 +40,7 @@ use std::io;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use io_uring::{opcode, squeue};
 use mio::unix::SourceFd;
@@ -114,7 +114,17 @@ pub(crate) struct EpollRing {
     offloaded: HashMap<u64, Arc<AtomicU8>>,
     shared: Arc<Shared>,
     pool: Arc<BlockingPool>,
+    /// Non-blocking enters since the last epoll_wait, and when that was (see `enter`).
+    skipped_polls: u32,
+    last_poll: Instant,
 }
+
+/// A non-blocking enter asks epoll for readiness only every this many calls, or once this
+/// long has passed since it last asked: a busy core that flushes every few microseconds
+/// (inline page-cache reads, say) should not pay an epoll_wait(2) per tick, as tokio does
+/// not (it polls its driver every 61 task polls). A parking enter always asks.
+const POLL_EVERY: u32 = 8;
+const POLL_AFTER: Duration = Duration::from_micros(200);
 
 impl EpollRing {
     /// An epoll instance with a submission queue of `sq_entries` SQEs (rounded up to a power
@@ -142,6 +152,8 @@ impl EpollRing {
                 waker,
             }),
             pool: BlockingPool::new(pool_threads, idle),
+            skipped_polls: 0,
+            last_poll: Instant::now(),
         })
     }
 
@@ -422,9 +434,17 @@ impl Ring for EpollRing {
             Wait::One(t) if self.cq.is_empty() => t,
             _ => Some(Duration::ZERO),
         };
-        if timeout == Some(Duration::ZERO) && self.waiting.is_empty() {
-            return Ok(submitted);
+        if timeout == Some(Duration::ZERO) {
+            if self.waiting.is_empty() {
+                return Ok(submitted);
+            }
+            self.skipped_polls += 1;
+            if self.skipped_polls < POLL_EVERY && self.last_poll.elapsed() < POLL_AFTER {
+                return Ok(submitted);
+            }
         }
+        self.skipped_polls = 0;
+        self.last_poll = Instant::now();
         match self.poll.poll(&mut self.events, timeout) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(submitted),
