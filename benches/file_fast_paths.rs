@@ -23,7 +23,10 @@
 //! (getrusage(RUSAGE_CHILDREN)), in-process it is the whole process's (RUSAGE_SELF,
 //! the blocking pool's thread included).
 
-use std::cell::Cell;
+#[path = "support/random_reads.rs"]
+mod random_reads;
+use random_reads::random_reads;
+
 use std::fs::File as StdFile;
 use std::io::Write;
 use std::os::fd::AsRawFd;
@@ -227,28 +230,7 @@ fn preadv2_reads(f: &StdFile, offsets: &[u64]) {
 }
 
 async fn ring_reads(f: Rc<File>, offsets: Rc<Vec<u64>>, depth: usize) {
-    let next = Rc::new(Cell::new(0usize));
-    let tasks: Vec<_> = (0..depth)
-        .map(|_| {
-            let (f, offsets, next) = (f.clone(), offsets.clone(), next.clone());
-            ringcore::spawn(async move {
-                let mut buf = Vec::with_capacity(4096);
-                loop {
-                    let i = next.get();
-                    if i >= offsets.len() {
-                        break;
-                    }
-                    next.set(i + 1);
-                    let (res, b) = f.read_at(buf, offsets[i]).await;
-                    assert_eq!(res.unwrap(), 4096);
-                    buf = b;
-                }
-            })
-        })
-        .collect();
-    for t in tasks {
-        t.await.unwrap();
-    }
+    random_reads(f, offsets, depth, || Vec::with_capacity(4096)).await
 }
 
 fn warm_reads(src: &Path, len: u64, rounds: usize, rt: &Runtime) {

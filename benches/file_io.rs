@@ -9,6 +9,9 @@
 
 #[path = "../examples/file_copy/pipeline.rs"]
 mod pipeline;
+#[path = "support/random_reads.rs"]
+mod random_reads;
+use random_reads::random_reads;
 
 use std::cell::Cell;
 use std::fs::File as StdFile;
@@ -161,37 +164,6 @@ async fn read_all_pipelined(f: Rc<File>, len: u64, depth: usize) {
                     next.set(off + BLOCK as u64);
                     let (res, b) = f.read_at(buf, off).await;
                     res.unwrap();
-                    buf = b;
-                }
-            })
-        })
-        .collect();
-    for t in tasks {
-        t.await.unwrap();
-    }
-}
-
-/// Reads 4 KiB at every offset with `depth` tasks; `make` builds each task's buffer.
-async fn random_reads<B: ringcore::IoBufMut>(
-    f: Rc<File>,
-    offsets: Rc<Vec<u64>>,
-    depth: usize,
-    make: fn() -> B,
-) {
-    let next = Rc::new(Cell::new(0usize));
-    let tasks: Vec<_> = (0..depth)
-        .map(|_| {
-            let (f, offsets, next) = (f.clone(), offsets.clone(), next.clone());
-            ringcore::spawn(async move {
-                let mut buf = make();
-                loop {
-                    let i = next.get();
-                    if i >= offsets.len() {
-                        break;
-                    }
-                    next.set(i + 1);
-                    let (res, b) = f.read_at(buf, offsets[i]).await;
-                    assert_eq!(res.unwrap(), 4096);
                     buf = b;
                 }
             })

@@ -260,11 +260,7 @@ impl Driver {
     /// Polls the slot of a live op.
     pub(crate) fn poll_op(&self, index: usize, generation: u32, cx: &mut Context<'_>) -> Poll<Cqe> {
         let mut inner = self.inner.borrow_mut();
-        let Some(slot) = inner
-            .slots
-            .get_mut(index)
-            .filter(|s| s.generation == generation)
-        else {
+        let Some(slot) = inner.live_slot(index, generation) else {
             // Cannot happen: a live Op's slot is freed only through this function or drop_op.
             return Poll::Ready(Cqe {
                 user_data: 0,
@@ -290,11 +286,7 @@ impl Driver {
     pub(crate) fn drop_op(&self, index: usize, generation: u32, data: Box<dyn Orphan>) {
         let mut inner = self.inner.borrow_mut();
         inner.stats.ops_cancelled += 1;
-        let Some(slot) = inner
-            .slots
-            .get_mut(index)
-            .filter(|s| s.generation == generation)
-        else {
+        let Some(slot) = inner.live_slot(index, generation) else {
             return;
         };
         match std::mem::replace(&mut slot.state, Lifecycle::Submitted) {
@@ -515,6 +507,13 @@ impl Drop for Driver {
 }
 
 impl Inner {
+    /// The slot of the op `(index, generation)`, if it is still that op's (H3).
+    fn live_slot(&mut self, index: usize, generation: u32) -> Option<&mut Slot> {
+        self.slots
+            .get_mut(index)
+            .filter(|s| s.generation == generation)
+    }
+
     /// `Driver::flush` without the budget refill.
     fn flush(&mut self) {
         self.resend_due_cancels(Instant::now());
@@ -727,6 +726,7 @@ impl Inner {
             }
         }
         let (index, generation) = lifecycle::decode(cqe.user_data);
+        // Field-level borrow: `self.stats` is updated while `slot` is held.
         let Some(slot) = self
             .slots
             .get_mut(index)

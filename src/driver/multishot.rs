@@ -259,11 +259,7 @@ impl Driver {
     /// The next queued CQE of a live multishot op, or `Pending` (waker kept).
     fn poll_multi(&self, index: usize, generation: u32, cx: &mut Context<'_>) -> Poll<Cqe> {
         let mut inner = self.inner.borrow_mut();
-        let Some(slot) = inner
-            .slots
-            .get_mut(index)
-            .filter(|s| s.generation == generation)
-        else {
+        let Some(slot) = inner.live_slot(index, generation) else {
             // Cannot happen: the slot is freed only here (final CQE) or by `drop_multi`.
             return Poll::Ready(Cqe {
                 user_data: 0,
@@ -300,11 +296,7 @@ impl Driver {
     fn drop_multi(&self, index: usize, generation: u32, mut data: Box<dyn Orphan>) {
         let mut inner = self.inner.borrow_mut();
         inner.stats.ops_cancelled += 1;
-        let Some(slot) = inner
-            .slots
-            .get_mut(index)
-            .filter(|s| s.generation == generation)
-        else {
+        let Some(slot) = inner.live_slot(index, generation) else {
             return;
         };
         let Lifecycle::Streaming(stream) = std::mem::replace(&mut slot.state, Lifecycle::Submitted)

@@ -244,8 +244,10 @@ impl EpollRing {
                 // A poll for neither (only errors or hang-up) waits on both.
                 (reads || !writes, writes || !reads)
             }
-            opcode::Send::CODE | opcode::SendMsg::CODE | opcode::Write::CODE => (false, true),
-            opcode::Connect::CODE => (false, true),
+            opcode::Send::CODE
+            | opcode::SendMsg::CODE
+            | opcode::Write::CODE
+            | opcode::Connect::CODE => (false, true),
             _ => (true, false),
         };
         let fd = sqe.fd;
