@@ -37,7 +37,7 @@ mod tests;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
@@ -50,6 +50,7 @@ use crate::sys::uring::Features;
 use lifecycle::{Lifecycle, MAX_OP_INDEX, Slot, WAKE_USER_DATA};
 use op::Orphan;
 pub(crate) use op::{Op, OpCode};
+pub(crate) use ring::Direction;
 use ring::{Cqe, Ring, Wait};
 
 /// Counters read by tests and the debug API.
@@ -130,6 +131,10 @@ struct Inner {
     inline_budget: u32,
     /// What `inline_budget` is reset to at every tick (0: every op goes through the ring).
     inline_per_tick: u32,
+    /// Readiness rings: socket syscalls the current task poll may still make inline
+    /// (`try_ready_inline`), and which poll that is (the executor's poll count).
+    ready_budget: u32,
+    ready_poll: u64,
     /// Tasks waiting for the budget to be refilled (`poll_inline_budget`), oldest first;
     /// each `flush` or `park` wakes the oldest, and then does not block.
     budget_waiters: VecDeque<Waker>,
@@ -151,6 +156,12 @@ struct Inner {
 /// How many ops per tick may complete inline by default before the rest go through the
 /// ring, so a task reading cached data in a loop still yields to I/O and timers.
 pub(crate) const DEFAULT_INLINE_PER_TICK: u32 = 64;
+
+/// How many socket syscalls one task poll may make inline on a readiness ring before its
+/// ops go through the ring (and the task yields): tokio's cooperative budget is 128
+/// operations per task poll, for the same reason (a task reading a fast socket in a loop
+/// must still let the others run).
+const READY_INLINE_PER_POLL: u32 = 128;
 
 struct WakeRead {
     fd: Arc<OwnedFd>,
@@ -174,6 +185,8 @@ impl Driver {
                 shut_down: false,
                 inline_budget: DEFAULT_INLINE_PER_TICK,
                 inline_per_tick: DEFAULT_INLINE_PER_TICK,
+                ready_budget: READY_INLINE_PER_POLL,
+                ready_poll: 0,
                 budget_waiters: VecDeque::new(),
                 missed: Vec::new(),
                 recancel: Vec::new(),
@@ -316,6 +329,42 @@ impl Driver {
         inner.inline_budget -= 1;
         inner.stats.ops_inline += 1;
         true
+    }
+
+    /// Readiness rings only: may the caller make a non-blocking socket syscall (recv or
+    /// send with MSG_DONTWAIT) in `dir` on `fd` on the core's thread now, instead of
+    /// submitting an op? `None` on a completion ring (the caller keeps its own policy,
+    /// [`try_inline`](Driver::try_inline)). `Some(false)` when the ring knows the fd is
+    /// not ready that way, ops wait on it ahead (they go first), the runtime is shutting
+    /// down, or this task poll (or, outside tasks, this tick) spent its
+    /// [`READY_INLINE_PER_POLL`] such calls; each `Some(true)` spends one. The caller
+    /// reports the result with [`note_attempt`](Driver::note_attempt).
+    pub(crate) fn try_ready_inline(&self, fd: RawFd, dir: Direction) -> Option<bool> {
+        let mut inner = self.inner.borrow_mut();
+        let ready = inner.ring.ready_hint(fd, dir)?;
+        if !ready || inner.shut_down {
+            return Some(false);
+        }
+        let poll = crate::runtime::context::task_polls();
+        if poll != inner.ready_poll {
+            inner.ready_poll = poll;
+            inner.ready_budget = READY_INLINE_PER_POLL;
+        }
+        if inner.ready_budget == 0 {
+            return Some(false);
+        }
+        inner.ready_budget -= 1;
+        inner.stats.ops_inline += 1;
+        Some(true)
+    }
+
+    /// What a syscall [`try_ready_inline`](Driver::try_ready_inline) allowed returned
+    /// (`res`: a count or `-errno`, of `want` bytes asked); see `Ring::note_attempt`.
+    pub(crate) fn note_attempt(&self, fd: RawFd, dir: Direction, res: i32, want: usize) {
+        self.inner
+            .borrow_mut()
+            .ring
+            .note_attempt(fd, dir, res, want);
     }
 
     /// True when [`try_inline`](Driver::try_inline) refuses only because this tick's
@@ -531,6 +580,7 @@ impl Inner {
     /// one tick each.
     fn refill_inline_budget(&mut self) -> bool {
         self.inline_budget = self.inline_per_tick;
+        self.ready_budget = READY_INLINE_PER_POLL;
         match self.budget_waiters.pop_front() {
             Some(w) => {
                 self.to_wake.push(w);

@@ -3,6 +3,7 @@
 //! behind the same trait to inject errors, short results and late completions.
 
 use std::io;
+use std::os::fd::RawFd;
 use std::time::Duration;
 
 use io_uring::{IoUring, squeue, types};
@@ -30,6 +31,15 @@ pub(crate) enum Wait {
 /// The submission queue has no free entry; flush it with `enter` and push again.
 #[derive(Debug)]
 pub(crate) struct SqFull;
+
+/// A direction of I/O on an fd, for a readiness ring's bookkeeping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Direction {
+    /// Receives, reads, accepts.
+    Read,
+    /// Sends, writes, connects.
+    Write,
+}
 
 /// What the driver needs from a ring.
 pub(crate) trait Ring {
@@ -74,6 +84,25 @@ pub(crate) trait Ring {
     fn unregister_buf_ring(&mut self, bgid: u16) -> io::Result<()> {
         let _ = bgid;
         Err(io::Error::from_raw_os_error(libc::EINVAL))
+    }
+
+    /// Readiness rings only: may a non-blocking syscall in direction `dir` on `fd`, made by
+    /// the caller on the core's thread instead of through an SQE, succeed now? `Some(false)`
+    /// when the ring knows it would not (its last attempt found the fd not ready and no
+    /// readiness event came since) or when ops already wait on `fd` in that direction (they
+    /// go first); `None` for a completion ring, which keeps no such knowledge (the default).
+    fn ready_hint(&mut self, fd: RawFd, dir: Direction) -> Option<bool> {
+        let _ = (fd, dir);
+        None
+    }
+
+    /// Readiness rings only: the caller's own non-blocking syscall in `dir` on `fd`, asked
+    /// for `want` bytes, returned `res` (a count, or `-errno`). EAGAIN, or a stream
+    /// socket's receive or send that moved fewer than `want` bytes, marks the direction
+    /// not ready, so the next op waits for an event before trying. The default does
+    /// nothing.
+    fn note_attempt(&mut self, fd: RawFd, dir: Direction, res: i32, want: usize) {
+        let _ = (fd, dir, res, want);
     }
 }
 

@@ -3,7 +3,8 @@
 //! Each op that names the fd holds a clone, so the fd stays open until the last op's CQE
 //! has been reaped (docs/hazards.md, H7: close never races an in-flight op). Dropping the last
 //! clone closes the fd synchronously; `close` instead waits for the other clones to go and
-//! closes through the ring, reporting close's error.
+//! closes through the ring, reporting close's error. Either way the readiness rings of the
+//! thread are told the number is released first (`epoll::fd_released`, H20).
 
 use std::cell::Cell;
 use std::future::poll_fn;
@@ -54,6 +55,9 @@ impl SharedFd {
             }
         })
         .await;
+        // The fd leaves the SharedFd's hands (to be closed through the ring, or handed
+        // out): readiness rings must not trust what they knew of its number (H20).
+        super::epoll::fd_released(self.raw());
         let this = std::mem::ManuallyDrop::new(self);
         // SAFETY: `this` is never used or dropped again, so reading the Rc out of it moves
         // the one reference rather than duplicating it. (SharedFd's Drop would only wake a
@@ -67,11 +71,17 @@ impl SharedFd {
 
 impl Drop for SharedFd {
     fn drop(&mut self) {
-        // The clone that leaves exactly one other behind wakes a waiting `close`.
-        if Rc::strong_count(&self.inner) == 2
-            && let Some(w) = self.inner.closer.take()
-        {
-            w.wake();
+        match Rc::strong_count(&self.inner) {
+            // The last clone: the fd closes when `inner` drops, after this. Readiness
+            // rings forget its number first (docs/hazards.md, H20).
+            1 => super::epoll::fd_released(self.raw()),
+            // The clone that leaves exactly one other behind wakes a waiting `close`.
+            2 => {
+                if let Some(w) = self.inner.closer.take() {
+                    w.wake();
+                }
+            }
+            _ => {}
         }
     }
 }

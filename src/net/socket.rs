@@ -12,7 +12,7 @@ use crate::driver::ops::net::Socket as SocketOp;
 use crate::driver::ops::net::{Accept, Connect, PollAdd, Recv, RecvMsg, Send, SendMsg};
 use crate::driver::ops::stash::Stash;
 use crate::driver::shared_fd::SharedFd;
-use crate::driver::{Driver, Op};
+use crate::driver::{Direction, Driver, Op};
 use crate::runtime::context;
 use crate::sys::socket::{self as sys, SockAddr};
 
@@ -236,15 +236,33 @@ impl Socket {
     }
 
     /// Receives into the start of `buf`: what dropped receives left in the stash, else
-    /// IORING_OP_RECV.
+    /// IORING_OP_RECV. On a readiness ring, recv(2) with MSG_DONTWAIT first whenever the
+    /// ring does not know the socket to be empty (`Driver::try_ready_inline`): data that
+    /// is there completes the receive in this poll, with no op.
     pub(crate) async fn recv<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
         let mut one = [buf];
         if let Some(res) = self.take_stashed(&mut one).await {
             let [buf] = one;
             return (res.map(|(n, _)| n), buf);
         }
-        let [buf] = one;
+        let [mut buf] = one;
         let want = buf.bytes_total();
+        if self.driver.try_ready_inline(self.fd.raw(), Direction::Read) == Some(true) {
+            // SAFETY: `want` writable bytes at the buffer's stable pointer belong to `buf`,
+            // which we hold for the whole call.
+            let res = unsafe { sys::recv_nowait(self.fd.borrow(), buf.stable_mut_ptr(), want) };
+            self.driver
+                .note_attempt(self.fd.raw(), Direction::Read, res_code(&res), want);
+            match res {
+                Ok(n) => {
+                    // SAFETY: recv(2) wrote the first `n` bytes.
+                    unsafe { buf.set_init(n) };
+                    return (Ok(n), buf);
+                }
+                Err(e) if retry_in_ring(&e) => {}
+                Err(e) => return (Err(e), buf),
+            }
+        }
         let (res, buf) = self
             .driver
             .submit(Recv {
@@ -262,23 +280,29 @@ impl Socket {
     /// Sends `buf`'s initialised bytes: IORING_OP_SEND, or, when this send would go out
     /// alone in the next io_uring_enter (see `context::may_complete_inline`), send(2) with
     /// MSG_DONTWAIT first, which completes at once when the socket buffer has room and
-    /// falls back to the ring on EAGAIN.
+    /// falls back to the ring on EAGAIN. On a readiness ring, send(2) first whenever the
+    /// ring does not know the socket to be full (`Driver::try_ready_inline`), as tokio
+    /// sends.
     pub(crate) async fn send<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
         if self.driver.use_send_zc(buf.bytes_init()) && self.is_tcp() {
             return self.send_zc(buf).await;
         }
-        if context::may_complete_inline(&self.driver) {
+        let want = buf.bytes_init();
+        let inline = match self
+            .driver
+            .try_ready_inline(self.fd.raw(), Direction::Write)
+        {
+            Some(ready) => ready,
+            None => context::may_complete_inline(&self.driver),
+        };
+        if inline {
             // SAFETY: `bytes_init` initialised bytes at `stable_ptr` belong to `buf`, which
             // we hold for the whole call.
-            let res = unsafe {
-                crate::sys::socket::send_nowait(
-                    self.fd.borrow(),
-                    buf.stable_ptr(),
-                    buf.bytes_init(),
-                )
-            };
+            let res = unsafe { sys::send_nowait(self.fd.borrow(), buf.stable_ptr(), want) };
+            self.driver
+                .note_attempt(self.fd.raw(), Direction::Write, res_code(&res), want);
             match res {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if retry_in_ring(&e) => {}
                 res => return (res, buf),
             }
         }
@@ -395,6 +419,23 @@ impl Socket {
             events,
         })
     }
+}
+
+/// A syscall's result as a CQE's `res` would carry it: a count, or `-errno`.
+fn res_code(res: &io::Result<usize>) -> i32 {
+    match res {
+        Ok(n) => i32::try_from(*n).unwrap_or(i32::MAX),
+        Err(e) => -e.raw_os_error().unwrap_or(libc::EIO),
+    }
+}
+
+/// An inline attempt that failed this way goes through the ring instead (it waits for
+/// readiness there, or is retried).
+fn retry_in_ring(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+    )
 }
 
 /// More than [`IOV_MAX`] buffers is `InvalidInput`, as std's vectored calls report it.

@@ -11,12 +11,21 @@
 //!   connect, poll, and read/write of a socket, pipe, eventfd or signalfd): one
 //!   non-blocking attempt (MSG_DONTWAIT; RWF_NOWAIT for a pipe in blocking mode; O_NONBLOCK
 //!   where it is set, and on listening and connecting sockets, whose accept(2) and
-//!   connect(2) have no per-call flag); on EAGAIN the op waits in its fd's queue for readiness. Each fd
-//!   is registered edge-triggered for both directions whenever its queue goes from empty
-//!   to non-empty (epoll_ctl MOD, or ADD when the fd is new to the epoll set), so an fd
-//!   closed and its number reused between waits is never trusted: the waiting ops hold
-//!   their fd open, so while a queue is non-empty its registration is this file's. A
-//!   readiness event retries the fd's waiting ops in arrival order until one gets EAGAIN.
+//!   connect(2) have no per-call flag); on EAGAIN the op waits in its fd's queue for readiness. An fd
+//!   is registered edge-triggered for both directions at its first wait (epoll_ctl ADD)
+//!   and stays registered until the `SharedFd` that owns its number lets go of it (closes
+//!   it or hands it out): [`fd_released`] tells every readiness ring on the thread, which
+//!   forgets the number before its next look at the fd, so a number reused by a new file
+//!   is registered afresh (docs/hazards.md, H20). A readiness event retries the fd's
+//!   waiting ops in arrival order until one gets EAGAIN.
+//! - **What the ring knows of readiness.** An attempt that gets EAGAIN, or a receive on a
+//!   stream socket that leaves its buffer unfilled (the socket is drained), marks that
+//!   direction not ready until the next event for it; an op submitted meanwhile waits
+//!   without a first attempt, and [`Ring::ready_hint`] tells the socket layer not to try
+//!   its own inline syscall. That saves the failed receive per message of request/response
+//!   traffic, as tokio's readiness does. A waiting op that is cancelled clears the mark,
+//!   so the next op tries at once (a loop of receives cancelled in the tick they were
+//!   submitted still takes what arrives, as with io_uring).
 //!   A multishot poll is answered once, without IORING_CQE_F_MORE; its owner re-arms.
 //! - **Regular files** (read): preadv2(RWF_NOWAIT) inline; a page-cache miss, every
 //!   write, and every op that may wait for storage (open, fsync, fallocate, ftruncate,
@@ -35,9 +44,11 @@
 
 mod exec;
 
+use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::os::fd::RawFd;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -46,7 +57,7 @@ use io_uring::{opcode, squeue};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
-use super::ring::{Cqe, Ring, SqFull, Wait};
+use super::ring::{Cqe, Direction, Ring, SqFull, Wait};
 use super::sqe::{IOSQE_BUFFER_SELECT, IOSQE_FIXED_FILE, RawSqe};
 use crate::runtime::blocking::BlockingPool;
 use exec::FdKind;
@@ -79,17 +90,89 @@ struct Waiter {
     writes: bool,
 }
 
-/// The ops waiting on one fd, in arrival order (by `user_data`).
+/// What the ring knows of one fd number: the ops waiting on it, in arrival order (by
+/// `user_data`), its epoll registration and its readiness.
 #[derive(Default)]
-struct FdQueue {
+struct FdState {
     readers: VecDeque<u64>,
     writers: VecDeque<u64>,
+    /// Registered in the epoll set for the file now at this number; cleared when the
+    /// number is released ([`fd_released`]).
+    registered: bool,
+    /// A stream socket (SOCK_STREAM), learnt at registration: a receive that leaves its
+    /// buffer unfilled drained it.
+    stream: bool,
+    /// The last attempt in this direction found the fd not ready, and no event came since.
+    unready_read: bool,
+    unready_write: bool,
+    /// An event said the peer closed this direction, or the fd has an error: every later
+    /// attempt returns at once (0, or the error), and no further event need come, so
+    /// the direction is never "not ready" again (tokio keeps its closed bits likewise).
+    read_closed: bool,
+    write_closed: bool,
 }
 
-impl FdQueue {
+impl FdState {
     fn is_empty(&self) -> bool {
         self.readers.is_empty() && self.writers.is_empty()
     }
+
+    /// Would an attempt in `dir` fail or overtake a waiting op? Only trusted while the fd
+    /// is registered: an event reports every change of readiness from then on.
+    fn blocked(&self, dir: Direction) -> bool {
+        self.registered
+            && match dir {
+                Direction::Read => {
+                    (self.unready_read && !self.read_closed) || !self.readers.is_empty()
+                }
+                Direction::Write => {
+                    (self.unready_write && !self.write_closed) || !self.writers.is_empty()
+                }
+            }
+    }
+
+    fn set_unready(&mut self, dir: Direction, unready: bool) {
+        match dir {
+            Direction::Read => self.unready_read = unready,
+            Direction::Write => self.unready_write = unready,
+        }
+    }
+}
+
+/// What one epoll event reported for an fd.
+#[derive(Debug, Clone, Copy)]
+struct Readiness {
+    /// Readable, or closed for reading, or failed: a receive would not wait.
+    readable: bool,
+    /// Writable, or closed for writing, or failed: a send would not wait.
+    writable: bool,
+    /// The peer shut down its writing side (EPOLLRDHUP, EPOLLHUP), or an error.
+    read_closed: bool,
+    /// The connection can take no more writes (EPOLLHUP), or an error.
+    write_closed: bool,
+}
+
+/// The fd numbers this thread's `SharedFd`s let go of, one list per readiness ring living
+/// on the thread (a core has one; a thread may build runtimes one after another).
+type Released = Rc<RefCell<Vec<RawFd>>>;
+
+thread_local! {
+    static RELEASED: RefCell<Vec<Released>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The file at number `fd` is leaving ringcore's hands (closed, or handed to the caller
+/// as an `OwnedFd`): every readiness ring on this thread forgets what it knew of the
+/// number (its registration and readiness) before it next looks at it, so a new file
+/// that gets the number is registered afresh (docs/hazards.md, H20). Called by
+/// `SharedFd`; costs one thread-local look when no readiness ring lives on the thread.
+pub(crate) fn fd_released(fd: RawFd) {
+    let _ = RELEASED.try_with(|rings| {
+        if let Ok(rings) = rings.try_borrow() {
+            for r in rings.iter() {
+                r.borrow_mut().push(fd);
+            }
+        }
+    });
 }
 
 /// The SQE of a pool job, moved to the pool thread.
@@ -109,7 +192,12 @@ pub(crate) struct EpollRing {
     sq_entries: usize,
     cq: VecDeque<Cqe>,
     waiting: HashMap<u64, Waiter>,
-    fds: HashMap<RawFd, FdQueue>,
+    /// Indexed by fd number.
+    fds: Vec<FdState>,
+    /// Numbers released since the ring last looked (see [`fd_released`]).
+    released: Released,
+    /// Events of the last epoll_wait, reused.
+    ready: Vec<(RawFd, Readiness)>,
     /// Pool jobs whose CQE has not been taken, by `user_data`.
     offloaded: HashMap<u64, Arc<AtomicU8>>,
     shared: Arc<Shared>,
@@ -137,6 +225,8 @@ impl EpollRing {
     pub(crate) fn new(sq_entries: u32, pool_threads: usize, idle: Duration) -> io::Result<Self> {
         let poll = Poll::new()?;
         let waker = mio::Waker::new(poll.registry(), POOL_TOKEN)?;
+        let released = Released::default();
+        RELEASED.with(|rings| rings.borrow_mut().push(released.clone()));
         Ok(Self {
             poll,
             events: Events::with_capacity(1024),
@@ -144,7 +234,9 @@ impl EpollRing {
             sq_entries: sq_entries.max(1).next_power_of_two() as usize,
             cq: VecDeque::new(),
             waiting: HashMap::new(),
-            fds: HashMap::new(),
+            fds: Vec::new(),
+            released,
+            ready: Vec::new(),
             offloaded: HashMap::new(),
             shared: Arc::new(Shared {
                 done: Mutex::new(Vec::new()),
@@ -205,6 +297,11 @@ impl EpollRing {
                 self.post(ud, r)
             }
             opcode::Socket::CODE | opcode::Close::CODE => {
+                if sqe.opcode == opcode::Close::CODE {
+                    // The owner released the number already; a close from elsewhere too.
+                    self.released.borrow_mut().push(sqe.fd);
+                    self.forget_released();
+                }
                 let r = exec::inline(&sqe);
                 self.post(ud, r)
             }
@@ -220,22 +317,73 @@ impl EpollRing {
         }
     }
 
-    /// A readiness op: try it once, else queue it on its fd.
+    /// The state of fd number `fd` (a valid fd is never negative), grown on demand.
+    fn state(&mut self, fd: RawFd) -> &mut FdState {
+        let i = usize::try_from(fd).unwrap_or(0);
+        if i >= self.fds.len() {
+            self.fds.resize_with(i + 1, FdState::default);
+        }
+        &mut self.fds[i]
+    }
+
+    /// Forgets the numbers `SharedFd`s released since the last look (H20). Their queues
+    /// are empty: a waiting op holds its fd open, so its number cannot be released.
+    fn forget_released(&mut self) {
+        let released = std::mem::take(&mut *self.released.borrow_mut());
+        for fd in released {
+            if let Some(st) = usize::try_from(fd).ok().and_then(|i| self.fds.get_mut(i)) {
+                debug_assert!(st.is_empty(), "fd {fd} released with ops waiting on it");
+                st.registered = false;
+                st.stream = false;
+                st.unready_read = false;
+                st.unready_write = false;
+                st.read_closed = false;
+                st.write_closed = false;
+            }
+        }
+    }
+
+    /// Records what an attempt in `dir` on `fd` returned (`res`, for `want` bytes asked
+    /// with receive flags `flags`): EAGAIN marks the direction not ready; so does a
+    /// receive on a stream socket that left its buffer unfilled (drained: any later data
+    /// brings an event), unless it only peeked.
+    fn note(&mut self, fd: RawFd, dir: Direction, res: i32, want: usize, flags: i32) {
+        let st = self.state(fd);
+        if res == -libc::EAGAIN
+            || (st.stream
+                && res > 0
+                && (res as usize) < want
+                && (dir == Direction::Write || flags & libc::MSG_PEEK == 0))
+        {
+            st.set_unready(dir, true);
+        }
+    }
+
+    /// Records what a finished transfer op (receive, send, read, write) got; see `note`.
+    fn note_op(&mut self, sqe: &RawSqe, dir: Direction, res: i32) {
+        if matches!(
+            sqe.opcode,
+            opcode::Recv::CODE | opcode::Send::CODE | opcode::Read::CODE | opcode::Write::CODE
+        ) {
+            let flags = if sqe.opcode == opcode::Recv::CODE {
+                sqe.op_flags as i32
+            } else {
+                0
+            };
+            self.note(sqe.fd, dir, res, sqe.len as usize, flags);
+        }
+    }
+
+    /// A readiness op: try it once, unless the ring knows the fd is not ready in its
+    /// direction, else queue it on its fd.
     ///
-    /// IORING_RECVSEND_POLL_FIRST is ignored: the attempt is made anyway. A receive whose
-    /// future is dropped in the same tick it was submitted (a short timeout) must still
-    /// take what the socket holds, as the kernel does when the poll it arms finds data at
-    /// once (the bytes go to the socket's stash); waiting for an edge first would let such
-    /// cancels starve the socket.
+    /// IORING_RECVSEND_POLL_FIRST is ignored: the attempt is made unless the ring knows
+    /// it would fail. A receive whose future is dropped in the same tick it was submitted
+    /// (a short timeout) must still take what the socket holds, as the kernel does when
+    /// the poll it arms finds data at once (the bytes go to the socket's stash); waiting
+    /// for an edge first, on the submitter's word alone, would let such cancels starve
+    /// the socket.
     fn ready_op(&mut self, sqe: RawSqe, kind: FdKind) {
-        let r = exec::attempt(&sqe, kind);
-        if r == -libc::EOPNOTSUPP && kind == FdKind::Stream {
-            // No RWF_NOWAIT on this file (a tty): a thread waits for it instead.
-            return self.offload(sqe, kind);
-        }
-        if r != -libc::EAGAIN {
-            return self.post(sqe.user_data, r);
-        }
         let (reads, writes) = match sqe.opcode {
             opcode::PollAdd::CODE => {
                 let ev = sqe.op_flags as i16;
@@ -251,15 +399,41 @@ impl EpollRing {
             _ => (true, false),
         };
         let fd = sqe.fd;
+        let st = self.state(fd);
+        let skip =
+            (!reads || st.blocked(Direction::Read)) && (!writes || st.blocked(Direction::Write));
+        if !skip {
+            let r = exec::attempt(&sqe, kind);
+            if r == -libc::EOPNOTSUPP && kind == FdKind::Stream {
+                // No RWF_NOWAIT on this file (a tty): a thread waits for it instead.
+                return self.offload(sqe, kind);
+            }
+            let dir = if reads {
+                Direction::Read
+            } else {
+                Direction::Write
+            };
+            if r != -libc::EAGAIN {
+                self.note_op(&sqe, dir, r);
+                return self.post(sqe.user_data, r);
+            }
+            let st = self.state(fd);
+            if reads {
+                st.unready_read = true;
+            }
+            if writes {
+                st.unready_write = true;
+            }
+        }
         let ud = sqe.user_data;
-        let queue = self.fds.entry(fd).or_default();
-        let fresh = queue.is_empty();
+        let st = self.state(fd);
         if reads {
-            queue.readers.push_back(ud);
+            st.readers.push_back(ud);
         }
         if writes {
-            queue.writers.push_back(ud);
+            st.writers.push_back(ud);
         }
+        let fresh = !st.registered;
         self.waiting.insert(
             ud,
             Waiter {
@@ -269,54 +443,88 @@ impl EpollRing {
                 writes,
             },
         );
-        if fresh && let Err(e) = self.register(fd) {
+        if fresh && let Err(e) = self.register(fd, kind) {
             // Not pollable (EPERM) or gone (EBADF): every op queued on it fails alike.
             let errno = -e.raw_os_error().unwrap_or(libc::EIO);
-            if let Some(q) = self.fds.remove(&fd) {
-                for ud in q.readers.into_iter().chain(q.writers) {
-                    if self.waiting.remove(&ud).is_some() {
-                        self.post(ud, errno);
-                    }
+            let st = self.state(fd);
+            let queued: Vec<u64> = st.readers.drain(..).chain(st.writers.drain(..)).collect();
+            for ud in queued {
+                if self.waiting.remove(&ud).is_some() {
+                    self.post(ud, errno);
                 }
             }
         }
     }
 
-    /// (Re-)registers `fd` for both directions, edge-triggered. MOD makes epoll look at the
-    /// fd's state again, so readiness that arrived since the failed attempt is reported.
-    fn register(&mut self, fd: RawFd) -> io::Result<()> {
+    /// Registers `fd` for both directions, edge-triggered (ADD; MOD if this file is in
+    /// the set already, handed out and back in under the same number). The kernel looks
+    /// at the file's state as it registers it, so readiness that arrived since the failed
+    /// attempt is reported.
+    fn register(&mut self, fd: RawFd, kind: FdKind) -> io::Result<()> {
         let registry = self.poll.registry();
         let interest = Interest::READABLE | Interest::WRITABLE;
         let token = Token(fd as usize);
-        match registry.reregister(&mut SourceFd(&fd), token, interest) {
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
-                registry.register(&mut SourceFd(&fd), token, interest)
+        match registry.register(&mut SourceFd(&fd), token, interest) {
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+                registry.reregister(&mut SourceFd(&fd), token, interest)
             }
             other => other,
-        }
+        }?;
+        let stream = kind == FdKind::Socket
+            && matches!(
+                crate::sys::socket::get_int(
+                    // SAFETY: `fd` is open for the call: an op waiting on it holds it.
+                    unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) },
+                    libc::SOL_SOCKET,
+                    libc::SO_TYPE,
+                ),
+                Ok(libc::SOCK_STREAM)
+            );
+        let st = self.state(fd);
+        st.registered = true;
+        st.stream = stream;
+        Ok(())
     }
 
     /// Retries the ops waiting on `fd` after a readiness event.
-    fn on_ready(&mut self, fd: RawFd, readable: bool, writable: bool) {
-        let Some(mut queue) = self.fds.remove(&fd) else {
-            return;
-        };
+    fn on_ready(&mut self, fd: RawFd, ev: Readiness) {
+        let Readiness {
+            readable,
+            writable,
+            read_closed,
+            write_closed,
+        } = ev;
+        let st = self.state(fd);
         if readable {
-            self.retry(&mut queue.readers);
+            st.unready_read = false;
         }
         if writable {
-            self.retry(&mut queue.writers);
+            st.unready_write = false;
+        }
+        st.read_closed |= read_closed;
+        st.write_closed |= write_closed;
+        if st.is_empty() {
+            return;
+        }
+        if readable {
+            let mut list = std::mem::take(&mut self.state(fd).readers);
+            self.retry(fd, Direction::Read, &mut list);
+            self.state(fd).readers = list;
+        }
+        if writable {
+            let mut list = std::mem::take(&mut self.state(fd).writers);
+            self.retry(fd, Direction::Write, &mut list);
+            self.state(fd).writers = list;
         }
         // Ops waiting on both directions (a poll for POLLIN | POLLOUT) that completed
         // through one list leave the other.
-        queue.readers.retain(|ud| self.waiting.contains_key(ud));
-        queue.writers.retain(|ud| self.waiting.contains_key(ud));
-        if !queue.is_empty() {
-            self.fds.insert(fd, queue);
-        }
+        let waiting = &self.waiting;
+        let st = &mut self.fds[fd as usize];
+        st.readers.retain(|ud| waiting.contains_key(ud));
+        st.writers.retain(|ud| waiting.contains_key(ud));
     }
 
-    fn retry(&mut self, list: &mut VecDeque<u64>) {
+    fn retry(&mut self, fd: RawFd, dir: Direction, list: &mut VecDeque<u64>) {
         while let Some(&ud) = list.front() {
             let Some(w) = self.waiting.get(&ud) else {
                 list.pop_front();
@@ -324,16 +532,18 @@ impl EpollRing {
             };
             let r = exec::attempt(&w.sqe, w.kind);
             if r == -libc::EAGAIN {
+                self.state(fd).set_unready(dir, true);
                 return;
             }
             list.pop_front();
-            let w = self.waiting.remove(&ud);
-            if r == -libc::EOPNOTSUPP
-                && let Some(w) = w.filter(|w| w.kind == FdKind::Stream)
-            {
+            let Some(w) = self.waiting.remove(&ud) else {
+                continue;
+            };
+            if r == -libc::EOPNOTSUPP && w.kind == FdKind::Stream {
                 self.offload(w.sqe, w.kind);
                 continue;
             }
+            self.note_op(&w.sqe, dir, r);
             self.post(ud, r);
         }
     }
@@ -341,16 +551,16 @@ impl EpollRing {
     /// ASYNC_CANCEL `cancel_ud` aimed at the op whose user_data is `target`.
     fn cancel(&mut self, cancel_ud: u64, target: u64) {
         if let Some(w) = self.waiting.remove(&target) {
-            if let Some(q) = self.fds.get_mut(&w.sqe.fd) {
-                if w.reads {
-                    q.readers.retain(|&u| u != target);
-                }
-                if w.writes {
-                    q.writers.retain(|&u| u != target);
-                }
-                if q.is_empty() {
-                    self.fds.remove(&w.sqe.fd);
-                }
+            let st = self.state(w.sqe.fd);
+            // The next op in the cancelled op's direction tries at once: a loop of ops
+            // cancelled before the ring looks at epoll again must still see the data.
+            if w.reads {
+                st.readers.retain(|&u| u != target);
+                st.unready_read = false;
+            }
+            if w.writes {
+                st.writers.retain(|&u| u != target);
+                st.unready_write = false;
             }
             self.post(target, -libc::ECANCELED);
             return self.post(cancel_ud, 0);
@@ -427,6 +637,7 @@ impl Ring for EpollRing {
     }
 
     fn enter(&mut self, wait: Wait) -> io::Result<usize> {
+        self.forget_released();
         let submitted = self.sq.len();
         while let Some(sqe) = self.sq.pop_front() {
             self.submit(sqe);
@@ -452,21 +663,30 @@ impl Ring for EpollRing {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(submitted),
             Err(e) => return Err(e),
         }
-        let ready: Vec<(RawFd, bool, bool)> = self
-            .events
-            .iter()
-            .filter(|ev| ev.token() != POOL_TOKEN)
-            .map(|ev| {
-                let failed = ev.is_error();
-                let readable =
-                    ev.is_readable() || ev.is_read_closed() || ev.is_priority() || failed;
-                let writable = ev.is_writable() || ev.is_write_closed() || failed;
-                (ev.token().0 as RawFd, readable, writable)
-            })
-            .collect();
-        for (fd, readable, writable) in ready {
-            self.on_ready(fd, readable, writable);
+        let mut ready = std::mem::take(&mut self.ready);
+        ready.clear();
+        ready.extend(
+            self.events
+                .iter()
+                .filter(|ev| ev.token() != POOL_TOKEN)
+                .map(|ev| {
+                    let failed = ev.is_error();
+                    let read_closed = ev.is_read_closed() || failed;
+                    let write_closed = ev.is_write_closed() || failed;
+                    let ready = Readiness {
+                        readable: ev.is_readable() || ev.is_priority() || read_closed,
+                        writable: ev.is_writable() || write_closed,
+                        read_closed,
+                        write_closed,
+                    };
+                    (ev.token().0 as RawFd, ready)
+                }),
+        );
+        self.forget_released();
+        for &(fd, ev) in &ready {
+            self.on_ready(fd, ev);
         }
+        self.ready = ready;
         self.take_done();
         Ok(submitted)
     }
@@ -483,6 +703,16 @@ impl Ring for EpollRing {
         // Readiness is only learnt by asking epoll, and pool results by looking.
         !self.waiting.is_empty() || self.shared.pending.load(Ordering::Acquire) > 0
     }
+
+    fn ready_hint(&mut self, fd: RawFd, dir: Direction) -> Option<bool> {
+        self.forget_released();
+        Some(!self.state(fd).blocked(dir))
+    }
+
+    fn note_attempt(&mut self, fd: RawFd, dir: Direction, res: i32, want: usize) {
+        self.forget_released();
+        self.note(fd, dir, res, want, 0);
+    }
 }
 
 impl Drop for EpollRing {
@@ -490,5 +720,7 @@ impl Drop for EpollRing {
         // The driver drained every op before dropping its ring (or leaked what a pool job
         // may still use); idle pool threads exit.
         self.pool.shutdown();
+        let mine = &self.released;
+        let _ = RELEASED.try_with(|rings| rings.borrow_mut().retain(|r| !Rc::ptr_eq(r, mine)));
     }
 }
