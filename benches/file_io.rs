@@ -194,6 +194,27 @@ fn rand_read(
             }
         })
     });
+    // The floor of any non-blocking read: preadv2(RWF_NOWAIT) is what ringcore's inline
+    // path calls (a page-cache miss must not block the core), and it costs more in the
+    // kernel than pread64 (it imports an iovec), so ringcore_qd1 / this row is how close
+    // the runtime's own overhead lets it come.
+    g.bench_function("std_preadv2_nowait_qd1", |b| {
+        use std::os::fd::AsRawFd;
+        let f = StdFile::open(&s.src).unwrap();
+        let mut buf = vec![0u8; 4096];
+        b.iter(|| {
+            for &off in offsets.iter() {
+                let iov = libc::iovec {
+                    iov_base: buf.as_mut_ptr().cast(),
+                    iov_len: buf.len(),
+                };
+                // SAFETY: `iov` describes `buf`, writable for its length for the call.
+                let n =
+                    unsafe { libc::preadv2(f.as_raw_fd(), &iov, 1, off as i64, libc::RWF_NOWAIT) };
+                assert_eq!(n, 4096);
+            }
+        })
+    });
     let f = Rc::new(rt.block_on(File::open(&s.src)).unwrap());
     for depth in [1, 32] {
         g.bench_function(format!("ringcore_qd{depth}"), |b| {
