@@ -20,7 +20,7 @@ use super::split::{OwnedReadHalf, OwnedWriteHalf};
 use super::{TcpStream, UnixStream};
 use crate::driver::multipoll::MultiPollKey;
 use crate::driver::ops::net::PollAdd;
-use crate::driver::{Driver, Op};
+use crate::driver::{Direction, Driver, Op};
 use crate::sys::socket as sys;
 
 mod sealed {
@@ -213,7 +213,20 @@ impl Readiness {
                 ready!(self.poll_ready(sock, events, cx))?;
             }
             self.clear();
-            match attempt() {
+            let res = attempt();
+            // A readiness ring learns what the syscall found, so a readiness poll armed
+            // after a drained read waits for the event without a poll(2) first.
+            let dir = if events == POLLIN {
+                Direction::Read
+            } else {
+                Direction::Write
+            };
+            let code = match &res {
+                Ok(n) => i32::try_from(*n).unwrap_or(i32::MAX),
+                Err(e) => -e.raw_os_error().unwrap_or(libc::EIO),
+            };
+            sock.driver().note_attempt(sock.fd.raw(), dir, code, want);
+            match res {
                 Ok(n) => {
                     // A short transfer means the socket is drained (read) or its buffer is
                     // full (write): the next attempt would fail, so wait first. 0 is
