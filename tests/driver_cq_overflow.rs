@@ -140,7 +140,12 @@ fn sq4_cq8_with_bursts_of_2500_completions_loses_none_and_does_not_hang() {
     let after = rt.metrics();
     let submitted = after.driver.ops_submitted - before.ops_submitted;
     let completed = after.driver.ops_completed - before.ops_completed;
-    assert!(submitted >= (CONNS * ROUNDS) as u64, "{after:?}");
+    // On io_uring every receive is an op (the CQ overflowed with them); on the epoll
+    // driver a socket receive waits for readiness without one, and only the count of
+    // bytes received above says nothing was lost.
+    if after.driver_kind == ringcore::DriverKind::IoUring {
+        assert!(submitted >= (CONNS * ROUNDS) as u64, "{after:?}");
+    }
     assert_eq!(submitted, completed, "{after:?}");
     assert_eq!(after.ops_in_flight, 0);
 }

@@ -132,9 +132,11 @@ struct Inner {
     /// What `inline_budget` is reset to at every tick (0: every op goes through the ring).
     inline_per_tick: u32,
     /// Readiness rings: socket syscalls the current task poll may still make inline
-    /// (`try_ready_inline`), and which poll that is (the executor's poll count).
+    /// (`poll_ready_inline`), and which poll that is (the executor's poll count).
     ready_budget: u32,
     ready_poll: u64,
+    /// The ring is a readiness ring (`Ring::is_readiness`).
+    readiness: bool,
     /// Tasks waiting for the budget to be refilled (`poll_inline_budget`), oldest first;
     /// each `flush` or `park` wakes the oldest, and then does not block.
     budget_waiters: VecDeque<Waker>,
@@ -171,6 +173,7 @@ struct WakeRead {
 
 impl Driver {
     pub(crate) fn new(ring: Box<dyn Ring>, features: Features) -> Self {
+        let readiness = ring.is_readiness();
         Self {
             inner: RefCell::new(Inner {
                 ring,
@@ -187,6 +190,7 @@ impl Driver {
                 inline_per_tick: DEFAULT_INLINE_PER_TICK,
                 ready_budget: READY_INLINE_PER_POLL,
                 ready_poll: 0,
+                readiness,
                 budget_waiters: VecDeque::new(),
                 missed: Vec::new(),
                 recancel: Vec::new(),
@@ -331,19 +335,34 @@ impl Driver {
         true
     }
 
-    /// Readiness rings only: may the caller make a non-blocking socket syscall (recv or
-    /// send with MSG_DONTWAIT) in `dir` on `fd` on the core's thread now, instead of
-    /// submitting an op? `None` on a completion ring (the caller keeps its own policy,
-    /// [`try_inline`](Driver::try_inline)). `Some(false)` when the ring knows the fd is
-    /// not ready that way, ops wait on it ahead (they go first), the runtime is shutting
-    /// down, or this task poll (or, outside tasks, this tick) spent its
-    /// [`READY_INLINE_PER_POLL`] such calls; each `Some(true)` spends one. The caller
-    /// reports the result with [`note_attempt`](Driver::note_attempt).
-    pub(crate) fn try_ready_inline(&self, fd: RawFd, dir: Direction) -> Option<bool> {
+    /// True on a readiness ring (epoll), where sockets wait for readiness without ops
+    /// ([`poll_ready_inline`](Driver::poll_ready_inline)).
+    pub(crate) fn is_readiness(&self) -> bool {
+        self.inner.borrow().readiness
+    }
+
+    /// Readiness rings only: `Ready(Ok(()))` when the caller may make a non-blocking
+    /// socket syscall in `dir` on `fd` now (one unit of the task poll's budget of [`READY_INLINE_PER_POLL`] is spent; outside
+    /// tasks, of the tick's); otherwise `Pending`,
+    /// with `cx`'s waker kept by the ring until the fd's next event for `dir`, or woken at
+    /// once when the budget is spent (the task yields, as tokio's coop budget makes it).
+    ///
+    /// # Errors
+    ///
+    /// The runtime is shutting down; epoll refused the fd (EPERM, EBADF).
+    pub(crate) fn poll_ready_inline(
+        &self,
+        fd: RawFd,
+        dir: Direction,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
         let mut inner = self.inner.borrow_mut();
-        let ready = inner.ring.ready_hint(fd, dir)?;
-        if !ready || inner.shut_down {
-            return Some(false);
+        if inner.shut_down {
+            return Poll::Ready(Err(shut_down_error()));
+        }
+        match inner.ring.poll_ready(fd, dir, cx) {
+            Some(Poll::Ready(Ok(()))) | None => {}
+            Some(other) => return other,
         }
         let poll = crate::runtime::context::task_polls();
         if poll != inner.ready_poll {
@@ -351,14 +370,16 @@ impl Driver {
             inner.ready_budget = READY_INLINE_PER_POLL;
         }
         if inner.ready_budget == 0 {
-            return Some(false);
+            drop(inner);
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
         }
         inner.ready_budget -= 1;
         inner.stats.ops_inline += 1;
-        Some(true)
+        Poll::Ready(Ok(()))
     }
 
-    /// What a syscall [`try_ready_inline`](Driver::try_ready_inline) allowed returned
+    /// What a socket syscall made on the core's thread returned
     /// (`res`: a count or `-errno`, of `want` bytes asked); see `Ring::note_attempt`.
     pub(crate) fn note_attempt(&self, fd: RawFd, dir: Direction, res: i32, want: usize) {
         self.inner
@@ -643,6 +664,8 @@ impl Inner {
 
     /// Moves ready CQEs into their slots; collects wakers and orphaned resources.
     fn take_cqes(&mut self) {
+        let all = self.shut_down;
+        self.ring.take_woken(&mut self.to_wake, all);
         let mut cqes = std::mem::take(&mut self.cqes);
         self.ring.reap(&mut cqes);
         for cqe in cqes.drain(..) {

@@ -86,14 +86,10 @@ pub(crate) trait Ring {
         Err(io::Error::from_raw_os_error(libc::EINVAL))
     }
 
-    /// Readiness rings only: may a non-blocking syscall in direction `dir` on `fd`, made by
-    /// the caller on the core's thread instead of through an SQE, succeed now? `Some(false)`
-    /// when the ring knows it would not (its last attempt found the fd not ready and no
-    /// readiness event came since) or when ops already wait on `fd` in that direction (they
-    /// go first); `None` for a completion ring, which keeps no such knowledge (the default).
-    fn ready_hint(&mut self, fd: RawFd, dir: Direction) -> Option<bool> {
-        let _ = (fd, dir);
-        None
+    /// A readiness ring (epoll), which performs SQEs in user space and can wait for an
+    /// fd's readiness without one; false (the default) for io_uring.
+    fn is_readiness(&self) -> bool {
+        false
     }
 
     /// Readiness rings only: the caller's own non-blocking syscall in `dir` on `fd`, asked
@@ -103,6 +99,30 @@ pub(crate) trait Ring {
     /// nothing.
     fn note_attempt(&mut self, fd: RawFd, dir: Direction, res: i32, want: usize) {
         let _ = (fd, dir, res, want);
+    }
+
+    /// Readiness rings only: waits, without an op, until a non-blocking syscall in `dir`
+    /// on `fd` may succeed. `Ready(Ok(()))` at once unless the ring knows the fd is not
+    /// ready that way (or ops wait ahead); otherwise keeps `cx`'s waker in the fd's state
+    /// (registering the fd with epoll at its first wait) and returns `Pending`; the next
+    /// event for `dir` moves the waker to [`take_woken`](Ring::take_woken).
+    /// `Ready(Err(e))`: the fd cannot be waited on (epoll_ctl refused it: EPERM, EBADF).
+    /// `None` on a completion ring (the default).
+    fn poll_ready(
+        &mut self,
+        fd: RawFd,
+        dir: Direction,
+        cx: &mut std::task::Context<'_>,
+    ) -> Option<std::task::Poll<io::Result<()>>> {
+        let _ = (fd, dir, cx);
+        None
+    }
+
+    /// Moves the wakers of [`poll_ready`](Ring::poll_ready) waits that became ready into
+    /// `out` (all of them, ready or not, with `all`: the driver is shutting down). The
+    /// driver wakes them with no borrow held. The default has none.
+    fn take_woken(&mut self, out: &mut Vec<std::task::Waker>, all: bool) {
+        let _ = (out, all);
     }
 }
 

@@ -4,7 +4,7 @@ use std::cell::Cell;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::rc::Rc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::driver::ops::multishot::SendZc;
@@ -236,32 +236,18 @@ impl Socket {
     }
 
     /// Receives into the start of `buf`: what dropped receives left in the stash, else
-    /// IORING_OP_RECV. On a readiness ring, recv(2) with MSG_DONTWAIT first whenever the
-    /// ring does not know the socket to be empty (`Driver::try_ready_inline`): data that
-    /// is there completes the receive in this poll, with no op.
+    /// IORING_OP_RECV. On a readiness ring, no op: recv(2) with MSG_DONTWAIT, waiting for
+    /// readiness in between (`recv_ready`).
     pub(crate) async fn recv<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
         let mut one = [buf];
         if let Some(res) = self.take_stashed(&mut one).await {
             let [buf] = one;
             return (res.map(|(n, _)| n), buf);
         }
-        let [mut buf] = one;
+        let [buf] = one;
         let want = buf.bytes_total();
-        if self.driver.try_ready_inline(self.fd.raw(), Direction::Read) == Some(true) {
-            // SAFETY: `want` writable bytes at the buffer's stable pointer belong to `buf`,
-            // which we hold for the whole call.
-            let res = unsafe { sys::recv_nowait(self.fd.borrow(), buf.stable_mut_ptr(), want) };
-            self.driver
-                .note_attempt(self.fd.raw(), Direction::Read, res_code(&res), want);
-            match res {
-                Ok(n) => {
-                    // SAFETY: recv(2) wrote the first `n` bytes.
-                    unsafe { buf.set_init(n) };
-                    return (Ok(n), buf);
-                }
-                Err(e) if retry_in_ring(&e) => {}
-                Err(e) => return (Err(e), buf),
-            }
+        if self.driver.is_readiness() {
+            return self.recv_ready(buf).await;
         }
         let (res, buf) = self
             .driver
@@ -280,29 +266,22 @@ impl Socket {
     /// Sends `buf`'s initialised bytes: IORING_OP_SEND, or, when this send would go out
     /// alone in the next io_uring_enter (see `context::may_complete_inline`), send(2) with
     /// MSG_DONTWAIT first, which completes at once when the socket buffer has room and
-    /// falls back to the ring on EAGAIN. On a readiness ring, send(2) first whenever the
-    /// ring does not know the socket to be full (`Driver::try_ready_inline`), as tokio
-    /// sends.
+    /// falls back to the ring on EAGAIN. On a readiness ring, no op: send(2) with
+    /// MSG_DONTWAIT, waiting for readiness in between (`send_ready`).
     pub(crate) async fn send<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
         if self.driver.use_send_zc(buf.bytes_init()) && self.is_tcp() {
             return self.send_zc(buf).await;
         }
+        if self.driver.is_readiness() {
+            return self.send_ready(buf).await;
+        }
         let want = buf.bytes_init();
-        let inline = match self
-            .driver
-            .try_ready_inline(self.fd.raw(), Direction::Write)
-        {
-            Some(ready) => ready,
-            None => context::may_complete_inline(&self.driver),
-        };
-        if inline {
+        if context::may_complete_inline(&self.driver) {
             // SAFETY: `bytes_init` initialised bytes at `stable_ptr` belong to `buf`, which
             // we hold for the whole call.
             let res = unsafe { sys::send_nowait(self.fd.borrow(), buf.stable_ptr(), want) };
-            self.driver
-                .note_attempt(self.fd.raw(), Direction::Write, res_code(&res), want);
             match res {
-                Err(e) if retry_in_ring(&e) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 res => return (res, buf),
             }
         }
@@ -312,6 +291,65 @@ impl Socket {
                 buf,
             })
             .await
+    }
+
+    /// Readiness rings: recv(2) with MSG_DONTWAIT into the start of `buf` whenever the
+    /// ring does not know the socket to be empty, waiting for its readiness in between
+    /// without an op (`Driver::poll_ready_inline`), as tokio's reads do. Dropping the
+    /// future while it waits takes nothing off the socket.
+    async fn recv_ready<B: IoBufMut>(&self, mut buf: B) -> BufResult<usize, B> {
+        let fd = self.fd.raw();
+        let want = buf.bytes_total();
+        let ptr = buf.stable_mut_ptr();
+        let res = std::future::poll_fn(|cx| {
+            loop {
+                if let Err(e) = ready!(self.driver.poll_ready_inline(fd, Direction::Read, cx)) {
+                    return Poll::Ready(Err(e));
+                }
+                // SAFETY: `want` writable bytes at `ptr`, the stable pointer of `buf`,
+                // which this function owns until it returns.
+                let res = unsafe { sys::recv_nowait(self.fd.borrow(), ptr, want) };
+                self.driver
+                    .note_attempt(fd, Direction::Read, res_code(&res), want);
+                match res {
+                    Err(e) if retry_after_readiness(&e) => continue,
+                    res => return Poll::Ready(res),
+                }
+            }
+        })
+        .await;
+        if let Ok(n) = res {
+            // SAFETY: recv(2) wrote the first `n` bytes.
+            unsafe { buf.set_init(n) };
+        }
+        (res, buf)
+    }
+
+    /// Readiness rings: send(2) with MSG_DONTWAIT of `buf`'s initialised bytes whenever
+    /// the ring does not know the socket to be full, waiting for its readiness in between
+    /// without an op. Dropping the future while it waits sends nothing.
+    async fn send_ready<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+        let fd = self.fd.raw();
+        let want = buf.bytes_init();
+        let ptr = buf.stable_ptr();
+        let res = std::future::poll_fn(|cx| {
+            loop {
+                if let Err(e) = ready!(self.driver.poll_ready_inline(fd, Direction::Write, cx)) {
+                    return Poll::Ready(Err(e));
+                }
+                // SAFETY: `want` initialised bytes at `ptr`, the stable pointer of `buf`,
+                // which this function owns until it returns.
+                let res = unsafe { sys::send_nowait(self.fd.borrow(), ptr, want) };
+                self.driver
+                    .note_attempt(fd, Direction::Write, res_code(&res), want);
+                match res {
+                    Err(e) if retry_after_readiness(&e) => continue,
+                    res => return Poll::Ready(res),
+                }
+            }
+        })
+        .await;
+        (res, buf)
     }
 
     /// A TCP socket (zero-copy sends apply to TCP only; asked once, with getsockopt(2)).
@@ -429,9 +467,8 @@ fn res_code(res: &io::Result<usize>) -> i32 {
     }
 }
 
-/// An inline attempt that failed this way goes through the ring instead (it waits for
-/// readiness there, or is retried).
-fn retry_in_ring(e: &io::Error) -> bool {
+/// An inline attempt that failed this way waits for readiness and is tried again.
+fn retry_after_readiness(e: &io::Error) -> bool {
     matches!(
         e.kind(),
         io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted

@@ -21,8 +21,8 @@
 //! - **What the ring knows of readiness.** An attempt that gets EAGAIN, or a receive on a
 //!   stream socket that leaves its buffer unfilled (the socket is drained), marks that
 //!   direction not ready until the next event for it; an op submitted meanwhile waits
-//!   without a first attempt, and [`Ring::ready_hint`] tells the socket layer not to try
-//!   its own inline syscall. That saves the failed receive per message of request/response
+//!   without a first attempt, and a socket's own wait ([`Ring::poll_ready`]) keeps its
+//!   waker until that event. That saves the failed receive per message of request/response
 //!   traffic, as tokio's readiness does. A waiting op that is cancelled clears the mark,
 //!   so the next op tries at once (a loop of receives cancelled in the tick they were
 //!   submitted still takes what arrives, as with io_uring).
@@ -51,6 +51,7 @@ use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll as TaskPoll, Waker};
 use std::time::{Duration, Instant};
 
 use io_uring::{opcode, squeue};
@@ -113,6 +114,9 @@ struct FdState {
     /// the direction is never "not ready" again (tokio keeps its closed bits likewise).
     read_closed: bool,
     write_closed: bool,
+    /// Tasks waiting without an op (`Ring::poll_ready`) for each direction.
+    read_wakers: Vec<Waker>,
+    write_wakers: Vec<Waker>,
 }
 
 impl FdState {
@@ -201,6 +205,10 @@ pub(crate) struct EpollRing {
     released: Released,
     /// Events of the last epoll_wait, reused.
     ready: Vec<(RawFd, Readiness)>,
+    /// Wakers kept in `fds` (`poll_ready`), and those an event (or a release) took out
+    /// for the driver to wake.
+    ready_waiters: usize,
+    woken: Vec<Waker>,
     /// Pool jobs whose CQE has not been taken, by `user_data`.
     offloaded: HashMap<u64, Arc<AtomicU8>>,
     shared: Arc<Shared>,
@@ -240,6 +248,8 @@ impl EpollRing {
             fds: Vec::new(),
             released,
             ready: Vec::new(),
+            ready_waiters: 0,
+            woken: Vec::new(),
             offloaded: HashMap::default(),
             shared: Arc::new(Shared {
                 done: Mutex::new(Vec::new()),
@@ -342,6 +352,11 @@ impl EpollRing {
                 st.unready_write = false;
                 st.read_closed = false;
                 st.write_closed = false;
+                // Wakers of waits whose future was dropped (a live wait holds the fd).
+                let n = st.read_wakers.len() + st.write_wakers.len();
+                self.woken.append(&mut st.read_wakers);
+                self.woken.append(&mut st.write_wakers);
+                self.ready_waiters -= n;
             }
         }
     }
@@ -497,7 +512,8 @@ impl EpollRing {
             read_closed,
             write_closed,
         } = ev;
-        let st = self.state(fd);
+        self.state(fd);
+        let st = &mut self.fds[fd as usize];
         if readable {
             st.unready_read = false;
         }
@@ -506,6 +522,17 @@ impl EpollRing {
         }
         st.read_closed |= read_closed;
         st.write_closed |= write_closed;
+        let mut n = 0;
+        if readable {
+            n += st.read_wakers.len();
+            self.woken.append(&mut st.read_wakers);
+        }
+        if writable {
+            n += st.write_wakers.len();
+            self.woken.append(&mut st.write_wakers);
+        }
+        self.ready_waiters -= n;
+        let st = self.state(fd);
         if st.is_empty() {
             return;
         }
@@ -651,7 +678,7 @@ impl Ring for EpollRing {
             _ => Some(Duration::ZERO),
         };
         if timeout == Some(Duration::ZERO) {
-            if self.waiting.is_empty() {
+            if self.waiting.is_empty() && self.ready_waiters == 0 {
                 return Ok(submitted);
             }
             self.skipped_polls += 1;
@@ -704,17 +731,68 @@ impl Ring for EpollRing {
 
     fn needs_enter(&mut self) -> bool {
         // Readiness is only learnt by asking epoll, and pool results by looking.
-        !self.waiting.is_empty() || self.shared.pending.load(Ordering::Acquire) > 0
+        !self.waiting.is_empty()
+            || self.ready_waiters > 0
+            || self.shared.pending.load(Ordering::Acquire) > 0
     }
 
-    fn ready_hint(&mut self, fd: RawFd, dir: Direction) -> Option<bool> {
-        self.forget_released();
-        Some(!self.state(fd).blocked(dir))
+    fn is_readiness(&self) -> bool {
+        true
     }
 
     fn note_attempt(&mut self, fd: RawFd, dir: Direction, res: i32, want: usize) {
         self.forget_released();
         self.note(fd, dir, res, want, 0);
+    }
+
+    fn poll_ready(
+        &mut self,
+        fd: RawFd,
+        dir: Direction,
+        cx: &mut Context<'_>,
+    ) -> Option<TaskPoll<io::Result<()>>> {
+        self.forget_released();
+        let st = self.state(fd);
+        if !st.blocked(dir) {
+            if st.registered {
+                return Some(TaskPoll::Ready(Ok(())));
+            }
+            // Not registered yet, so not known unready: an attempt first, and register
+            // only when it fails (the caller notes the EAGAIN and comes back).
+            let unready = match dir {
+                Direction::Read => st.unready_read,
+                Direction::Write => st.unready_write,
+            };
+            if !unready {
+                return Some(TaskPoll::Ready(Ok(())));
+            }
+        }
+        if !self.state(fd).registered
+            && let Err(e) = self.register(fd, FdKind::Socket)
+        {
+            return Some(TaskPoll::Ready(Err(e)));
+        }
+        let st = self.state(fd);
+        let wakers = match dir {
+            Direction::Read => &mut st.read_wakers,
+            Direction::Write => &mut st.write_wakers,
+        };
+        if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
+            wakers.push(cx.waker().clone());
+            self.ready_waiters += 1;
+        }
+        Some(TaskPoll::Pending)
+    }
+
+    fn take_woken(&mut self, out: &mut Vec<Waker>, all: bool) {
+        if all {
+            for st in &mut self.fds {
+                out.append(&mut st.read_wakers);
+                out.append(&mut st.write_wakers);
+            }
+            self.ready_waiters = 0;
+        }
+        out.append(&mut self.woken);
     }
 }
 
