@@ -208,19 +208,24 @@ impl Readiness {
         cx: &mut Context<'_>,
         mut attempt: impl FnMut() -> io::Result<usize>,
     ) -> Poll<io::Result<usize>> {
+        let dir = if events == POLLIN {
+            Direction::Read
+        } else {
+            Direction::Write
+        };
+        let readiness = sock.driver().is_readiness();
         loop {
-            if self.wait {
+            if readiness {
+                // A readiness ring knows whether the fd may be ready, and keeps the waker
+                // until its event when it is not: no poll op.
+                ready!(sock.driver().poll_ready_inline(sock.fd.raw(), dir, cx))?;
+            } else if self.wait {
                 ready!(self.poll_ready(sock, events, cx))?;
             }
             self.clear();
             let res = attempt();
-            // A readiness ring learns what the syscall found, so a readiness poll armed
-            // after a drained read waits for the event without a poll(2) first.
-            let dir = if events == POLLIN {
-                Direction::Read
-            } else {
-                Direction::Write
-            };
+            // A readiness ring learns what the syscall found (a drained read, a full
+            // send buffer), so the next wait needs no syscall to learn it.
             let code = match &res {
                 Ok(n) => i32::try_from(*n).unwrap_or(i32::MAX),
                 Err(e) => -e.raw_os_error().unwrap_or(libc::EIO),
@@ -558,6 +563,12 @@ mod tests {
             let before = driver.stats();
             let (live, _) = driver.multipoll_counts();
             pending_reads_then_data(&mut a, &mut peer).await;
+            if driver.is_readiness() {
+                // A readiness ring keeps the waker in its fd state: no poll op at all.
+                assert!(a.read.multi.is_none() && a.read.op.is_none());
+                assert_eq!(driver.stats().ops_submitted, before.ops_submitted, "no op");
+                return;
+            }
             assert!(
                 a.read.multi.is_some(),
                 "this kernel has multishot poll (5.13+)"
@@ -599,7 +610,12 @@ mod tests {
             // One POLL_ADD served the three pending calls; the short read and the two
             // waits for the end of stream armed at most three more.
             let polls = after.ops_submitted - before.ops_submitted;
-            assert!((2..=4).contains(&polls), "{polls} POLL_ADDs");
+            if driver.is_readiness() {
+                // The readiness ring's own waits: no POLL_ADD at all.
+                assert_eq!(polls, 0, "{polls} POLL_ADDs on a readiness ring");
+            } else {
+                assert!((2..=4).contains(&polls), "{polls} POLL_ADDs");
+            }
             assert_eq!(after.ops_cancelled, before.ops_cancelled, "none cancelled");
         });
     }
@@ -617,7 +633,13 @@ mod tests {
                 sent += n.unwrap();
                 assert!(sent < 64 << 20, "the send buffer never filled");
             }
-            assert!(a.write.op.is_some(), "a POLLOUT poll is armed");
+            let driver = context::driver();
+            // io_uring: a POLLOUT poll is armed; a readiness ring keeps the waker instead.
+            assert_eq!(
+                a.write.op.is_some(),
+                !driver.is_readiness(),
+                "a POLLOUT poll is armed only on io_uring"
+            );
             // The peer drains on another thread; the write completes when room appears.
             let reader = std::thread::spawn(move || {
                 let mut peer = peer;
