@@ -226,10 +226,7 @@ impl Readiness {
             let res = attempt();
             // A readiness ring learns what the syscall found (a drained read, a full
             // send buffer), so the next wait needs no syscall to learn it.
-            let code = match &res {
-                Ok(n) => i32::try_from(*n).unwrap_or(i32::MAX),
-                Err(e) => -e.raw_os_error().unwrap_or(libc::EIO),
-            };
+            let code = super::socket::res_code(&res);
             sock.driver().note_attempt(sock.fd.raw(), dir, code, want);
             match res {
                 Ok(n) => {

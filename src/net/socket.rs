@@ -298,26 +298,15 @@ impl Socket {
     /// without an op (`Driver::poll_ready_inline`), as tokio's reads do. Dropping the
     /// future while it waits takes nothing off the socket.
     async fn recv_ready<B: IoBufMut>(&self, mut buf: B) -> BufResult<usize, B> {
-        let fd = self.fd.raw();
         let want = buf.bytes_total();
         let ptr = buf.stable_mut_ptr();
-        let res = std::future::poll_fn(|cx| {
-            loop {
-                if let Err(e) = ready!(self.driver.poll_ready_inline(fd, Direction::Read, cx)) {
-                    return Poll::Ready(Err(e));
-                }
+        let res = self
+            .ready_transfer(Direction::Read, want, || {
                 // SAFETY: `want` writable bytes at `ptr`, the stable pointer of `buf`,
                 // which this function owns until it returns.
-                let res = unsafe { sys::recv_nowait(self.fd.borrow(), ptr, want) };
-                self.driver
-                    .note_attempt(fd, Direction::Read, res_code(&res), want);
-                match res {
-                    Err(e) if retry_after_readiness(&e) => continue,
-                    res => return Poll::Ready(res),
-                }
-            }
-        })
-        .await;
+                unsafe { sys::recv_nowait(self.fd.borrow(), ptr, want) }
+            })
+            .await;
         if let Ok(n) = res {
             // SAFETY: recv(2) wrote the first `n` bytes.
             unsafe { buf.set_init(n) };
@@ -329,27 +318,42 @@ impl Socket {
     /// the ring does not know the socket to be full, waiting for its readiness in between
     /// without an op. Dropping the future while it waits sends nothing.
     async fn send_ready<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        let fd = self.fd.raw();
         let want = buf.bytes_init();
         let ptr = buf.stable_ptr();
-        let res = std::future::poll_fn(|cx| {
-            loop {
-                if let Err(e) = ready!(self.driver.poll_ready_inline(fd, Direction::Write, cx)) {
-                    return Poll::Ready(Err(e));
-                }
+        let res = self
+            .ready_transfer(Direction::Write, want, || {
                 // SAFETY: `want` initialised bytes at `ptr`, the stable pointer of `buf`,
                 // which this function owns until it returns.
-                let res = unsafe { sys::send_nowait(self.fd.borrow(), ptr, want) };
-                self.driver
-                    .note_attempt(fd, Direction::Write, res_code(&res), want);
+                unsafe { sys::send_nowait(self.fd.borrow(), ptr, want) }
+            })
+            .await;
+        (res, buf)
+    }
+
+    /// Readiness rings: runs `attempt` (a non-blocking transfer of up to `want` bytes in
+    /// `dir`) whenever the ring does not know the socket to be unready that way, and
+    /// waits for readiness in between, without an op; every result goes back to the ring
+    /// (`Driver::note_attempt`). The syscall and its result happen in one poll, so a
+    /// future dropped while `Pending` has moved nothing.
+    async fn ready_transfer(
+        &self,
+        dir: Direction,
+        want: usize,
+        mut attempt: impl FnMut() -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        let fd = self.fd.raw();
+        std::future::poll_fn(|cx| {
+            loop {
+                ready!(self.driver.poll_ready_inline(fd, dir, cx))?;
+                let res = attempt();
+                self.driver.note_attempt(fd, dir, res_code(&res), want);
                 match res {
                     Err(e) if retry_after_readiness(&e) => continue,
                     res => return Poll::Ready(res),
                 }
             }
         })
-        .await;
-        (res, buf)
+        .await
     }
 
     /// A TCP socket (zero-copy sends apply to TCP only; asked once, with getsockopt(2)).
@@ -460,7 +464,7 @@ impl Socket {
 }
 
 /// A syscall's result as a CQE's `res` would carry it: a count, or `-errno`.
-fn res_code(res: &io::Result<usize>) -> i32 {
+pub(crate) fn res_code(res: &io::Result<usize>) -> i32 {
     match res {
         Ok(n) => i32::try_from(*n).unwrap_or(i32::MAX),
         Err(e) => -e.raw_os_error().unwrap_or(libc::EIO),
