@@ -82,8 +82,10 @@ poll_source! {
 /// left in the socket's stash, then tries recv(2) with MSG_DONTWAIT on the core's thread;
 /// only when the socket is empty does it wait for `POLLIN` and return `Pending`: on one
 /// multishot IORING_OP_POLL_ADD armed for the stream's life (Linux 5.13+), else on a
-/// one-shot POLL_ADD per wait. Writes try send(2) with MSG_DONTWAIT first and wait for `POLLOUT` the same
-/// way when the send buffer is full. After a short transfer (the socket drained or its
+/// one-shot POLL_ADD per wait; on the epoll readiness driver, on the driver's own
+/// readiness state, with no op (docs/architecture.md, "The readiness driver"). Writes try
+/// send(2) with MSG_DONTWAIT first and wait for `POLLOUT` the same way when the send
+/// buffer is full. After a short transfer (the socket drained or its
 /// send buffer filled) the next call waits for readiness first, which saves the syscall
 /// that would fail.
 ///
@@ -264,9 +266,11 @@ impl<T: PollRead> PollIo<T> {
     /// Reads up to `buf.len()` bytes into `buf`: the bytes a dropped ownership-passing read
     /// left in the socket's stash if there are any, else recv(2) with MSG_DONTWAIT; if the
     /// socket is empty, waits for `POLLIN` (a multishot IORING_OP_POLL_ADD, or a one-shot
-    /// one on kernels before 5.13) and returns `Pending`. `Ready(Ok(0))` is end-of-stream (or an empty `buf`).
+    /// one on kernels before 5.13; on the epoll driver, the driver's readiness state) and
+    /// returns `Pending`. `Ready(Ok(0))` is end-of-stream (or an empty `buf`).
     ///
-    /// Only the waker of the latest call is woken.
+    /// The waker of the latest call is woken (on the epoll driver, those of earlier calls
+    /// may be woken too, which the poll contracts allow).
     ///
     /// # Errors
     ///
