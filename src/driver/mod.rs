@@ -135,8 +135,6 @@ struct Inner {
     /// (`poll_ready_inline`), and which poll that is (the executor's poll count).
     ready_budget: u32,
     ready_poll: u64,
-    /// The ring is a readiness ring (`Ring::is_readiness`).
-    readiness: bool,
     /// Tasks waiting for the budget to be refilled (`poll_inline_budget`), oldest first;
     /// each `flush` or `park` wakes the oldest, and then does not block.
     budget_waiters: VecDeque<Waker>,
@@ -159,10 +157,9 @@ struct Inner {
 /// ring, so a task reading cached data in a loop still yields to I/O and timers.
 pub(crate) const DEFAULT_INLINE_PER_TICK: u32 = 64;
 
-/// How many socket syscalls one task poll may make inline on a readiness ring before its
-/// ops go through the ring (and the task yields): tokio's cooperative budget is 128
-/// operations per task poll, for the same reason (a task reading a fast socket in a loop
-/// must still let the others run).
+/// How many socket syscalls one task poll may make inline on a readiness ring before the
+/// task yields: tokio's cooperative budget is 128 operations per task poll, for the same
+/// reason (a task reading a fast socket in a loop must still let the others run).
 const READY_INLINE_PER_POLL: u32 = 128;
 
 struct WakeRead {
@@ -173,7 +170,6 @@ struct WakeRead {
 
 impl Driver {
     pub(crate) fn new(ring: Box<dyn Ring>, features: Features) -> Self {
-        let readiness = ring.is_readiness();
         Self {
             inner: RefCell::new(Inner {
                 ring,
@@ -190,7 +186,6 @@ impl Driver {
                 inline_per_tick: DEFAULT_INLINE_PER_TICK,
                 ready_budget: READY_INLINE_PER_POLL,
                 ready_poll: 0,
-                readiness,
                 budget_waiters: VecDeque::new(),
                 missed: Vec::new(),
                 recancel: Vec::new(),
@@ -338,14 +333,14 @@ impl Driver {
     /// True on a readiness ring (epoll), where sockets wait for readiness without ops
     /// ([`poll_ready_inline`](Driver::poll_ready_inline)).
     pub(crate) fn is_readiness(&self) -> bool {
-        self.inner.borrow().readiness
+        self.inner.borrow().ring.is_readiness()
     }
 
     /// Readiness rings only: `Ready(Ok(()))` when the caller may make a non-blocking
-    /// socket syscall in `dir` on `fd` now (one unit of the task poll's budget of [`READY_INLINE_PER_POLL`] is spent; outside
-    /// tasks, of the tick's); otherwise `Pending`,
-    /// with `cx`'s waker kept by the ring until the fd's next event for `dir`, or woken at
-    /// once when the budget is spent (the task yields, as tokio's coop budget makes it).
+    /// socket syscall in `dir` on `fd` now, spending one unit of the task poll's budget of
+    /// [`READY_INLINE_PER_POLL`] (outside tasks, of the tick's). Otherwise `Pending`: the
+    /// ring keeps `cx`'s waker until the fd's next event for `dir`, or, when the budget is
+    /// spent, the waker is woken at once (the task yields, as tokio's coop budget makes it).
     ///
     /// # Errors
     ///

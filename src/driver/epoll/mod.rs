@@ -138,10 +138,10 @@ impl FdState {
             }
     }
 
-    fn set_unready(&mut self, dir: Direction, unready: bool) {
+    fn mark_unready(&mut self, dir: Direction) {
         match dir {
-            Direction::Read => self.unready_read = unready,
-            Direction::Write => self.unready_write = unready,
+            Direction::Read => self.unready_read = true,
+            Direction::Write => self.unready_write = true,
         }
     }
 }
@@ -312,8 +312,7 @@ impl EpollRing {
             opcode::Socket::CODE | opcode::Close::CODE => {
                 if sqe.opcode == opcode::Close::CODE {
                     // The owner released the number already; a close from elsewhere too.
-                    self.released.borrow_mut().push(sqe.fd);
-                    self.forget_released();
+                    self.forget(sqe.fd);
                 }
                 let r = exec::inline(&sqe);
                 self.post(ud, r)
@@ -339,26 +338,34 @@ impl EpollRing {
         &mut self.fds[i]
     }
 
-    /// Forgets the numbers `SharedFd`s released since the last look (H20). Their queues
-    /// are empty: a waiting op holds its fd open, so its number cannot be released.
+    /// Forgets the numbers `SharedFd`s released since the last look (H20).
     fn forget_released(&mut self) {
+        if self.released.borrow().is_empty() {
+            return;
+        }
         let released = std::mem::take(&mut *self.released.borrow_mut());
         for fd in released {
-            if let Some(st) = usize::try_from(fd).ok().and_then(|i| self.fds.get_mut(i)) {
-                debug_assert!(st.is_empty(), "fd {fd} released with ops waiting on it");
-                st.registered = false;
-                st.stream = false;
-                st.unready_read = false;
-                st.unready_write = false;
-                st.read_closed = false;
-                st.write_closed = false;
-                // Wakers of waits whose future was dropped (a live wait holds the fd).
-                let n = st.read_wakers.len() + st.write_wakers.len();
-                self.woken.append(&mut st.read_wakers);
-                self.woken.append(&mut st.write_wakers);
-                self.ready_waiters -= n;
-            }
+            self.forget(fd);
         }
+    }
+
+    /// Forgets what the ring knew of number `fd` (its registration, readiness and the
+    /// wakers of waits whose future was dropped: a live wait holds its fd open). Its
+    /// queues are empty for the same reason; they are kept all the same.
+    fn forget(&mut self, fd: RawFd) {
+        let Some(st) = usize::try_from(fd).ok().and_then(|i| self.fds.get_mut(i)) else {
+            return;
+        };
+        debug_assert!(st.is_empty(), "fd {fd} released with ops waiting on it");
+        let fresh = FdState {
+            readers: std::mem::take(&mut st.readers),
+            writers: std::mem::take(&mut st.writers),
+            ..FdState::default()
+        };
+        let old = std::mem::replace(st, fresh);
+        self.ready_waiters -= old.read_wakers.len() + old.write_wakers.len();
+        self.woken.extend(old.read_wakers);
+        self.woken.extend(old.write_wakers);
     }
 
     /// Records what an attempt in `dir` on `fd` returned (`res`, for `want` bytes asked
@@ -373,7 +380,7 @@ impl EpollRing {
                 && (res as usize) < want
                 && (dir == Direction::Write || flags & libc::MSG_PEEK == 0))
         {
-            st.set_unready(dir, true);
+            st.mark_unready(dir);
         }
     }
 
@@ -437,10 +444,10 @@ impl EpollRing {
             }
             let st = self.state(fd);
             if reads {
-                st.unready_read = true;
+                st.mark_unready(Direction::Read);
             }
             if writes {
-                st.unready_write = true;
+                st.mark_unready(Direction::Write);
             }
         }
         let ud = sqe.user_data;
@@ -562,7 +569,7 @@ impl EpollRing {
             };
             let r = exec::attempt(&w.sqe, w.kind);
             if r == -libc::EAGAIN {
-                self.state(fd).set_unready(dir, true);
+                self.state(fd).mark_unready(dir);
                 return;
             }
             list.pop_front();
