@@ -2,10 +2,14 @@
 //! io_uring_register_buf_ring(3), Linux 5.19) from which the kernel picks a buffer when data
 //! arrives for a multishot receive, so an idle connection holds no buffer.
 //!
-//! Memory: one page-aligned array of `entries` ring entries (16 bytes each: address,
-//! length, buffer id; the ring's tail lives in the first entry's reserved field) and one
-//! allocation of `entries * size` bytes of buffers. Buffer `bid` is bytes
-//! `bid * size .. (bid + 1) * size`.
+//! Memory: one page-aligned array of `ring_entries` ring entries (16 bytes each: address,
+//! length, buffer id; the ring's tail lives in the first entry's reserved field), sized for
+//! the most buffers the pool may grow to, and the buffers themselves, `size` bytes each, in
+//! chunks (one allocation per chunk). The pool starts with one chunk of `n` buffers; a
+//! receive that finds it empty (`ENOBUFS`) doubles it ([`BufRing::grow`]) until it has
+//! `ring_entries` buffers, so chunk 0 holds buffers `0..n` and chunk `k >= 1` holds
+//! `n * 2^(k-1) .. n * 2^k`. A grown pool does not shrink: its buffers stay allocated (and,
+//! once the kernel has written into them, resident) until the pool is freed.
 //!
 //! States of one buffer:
 //!
@@ -28,24 +32,43 @@
 //! freed memory (docs/architecture.md, invariant 1).
 
 use std::alloc::{Layout, alloc_zeroed, dealloc};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
 use std::io;
 use std::ptr::NonNull;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU16, Ordering};
+use std::task::Waker;
 
 use io_uring::types::BufRingEntry;
 
 /// The buffer group id of the pool (one pool per ring).
 pub(crate) const POOL_BGID: u16 = 0;
 
+/// The most bytes one plain receive of a receive stream takes (16 KiB, or the pool's buffer
+/// size if larger): the plain path serves a pool that is empty at its cap, and a kernel
+/// without multishot receive.
+pub(crate) const PLAIN_RECV_BYTES: usize = 16 * 1024;
+
+/// Plain fallback receives in flight may hold at most the pool's most bytes divided by this
+/// (at least one receive): with 1, a core's receive memory stays within twice the pool's
+/// cap plus what users hold. Measured at 10,000 connections echoing 16 KiB
+/// (docs/benchmarks.md): a quarter of the cap halved the throughput for 4 MiB less.
+const FALLBACK_SHARE: u64 = 1;
+
 /// A registered provided-buffer ring and its buffers; see the module docs.
 pub(crate) struct BufRing {
     ring: NonNull<BufRingEntry>,
     ring_layout: Layout,
-    bufs: NonNull<u8>,
-    bufs_layout: Layout,
-    entries: u16,
+    /// Ring entries: the most buffers the pool may hold (a power of two).
+    ring_entries: u16,
+    /// Chunk `k`'s buffers (see the module docs); null until allocated.
+    chunks: Box<[Cell<*mut u8>]>,
+    /// log2 of the first chunk's buffers.
+    chunk_shift: u32,
+    /// Buffers allocated so far (the first count times a power of two, at most
+    /// `ring_entries`).
+    buffers: Cell<u16>,
     size: u32,
     /// The next tail value to publish (wraps at 2^16, as the kernel's does).
     tail: Cell<u16>,
@@ -53,46 +76,145 @@ pub(crate) struct BufRing {
     out: Cell<u32>,
     /// Multishot receives ended by `ENOBUFS` (the pool was empty).
     exhausted: Cell<u64>,
+    /// Times a receive stream parked (the pool empty at its cap, every fallback slot
+    /// taken).
+    parks: Cell<u64>,
+    /// Receive streams waiting for a buffer or a fallback slot, by ticket (FIFO).
+    waiters: RefCell<BTreeMap<u64, Waker>>,
+    next_ticket: Cell<u64>,
+    /// Wakes owed to waiters for buffers republished while the driver was borrowed
+    /// ([`copy_out`](BufRing::copy_out)); the driver pays them in `dispatch`.
+    owed: Cell<u32>,
+    /// Plain fallback receives in flight ([`FallbackSlot`]s), and the most allowed.
+    fallbacks: Cell<u32>,
+    max_fallbacks: u32,
 }
 
 impl BufRing {
-    /// Allocates `entries` (a power of two, at most 32768) buffers of `size` bytes and
-    /// publishes them all; the caller registers [`ring_addr`](BufRing::ring_addr) next.
-    pub(crate) fn new(entries: u16, size: u32) -> io::Result<Rc<BufRing>> {
-        if !entries.is_power_of_two() || entries > 1 << 15 || size == 0 {
+    /// Allocates one chunk of `entries` buffers of `size` bytes and publishes them all, in
+    /// a ring that can hold `max_entries` buffers; the caller registers
+    /// [`ring_addr`](BufRing::ring_addr) with [`ring_entries`](BufRing::ring_entries)
+    /// next.
+    ///
+    /// Errors: `InvalidInput` unless `entries` and `max_entries` are powers of two with
+    /// `entries <= max_entries <= 32768` and `size` is not 0; `OutOfMemory` if an
+    /// allocation fails.
+    pub(crate) fn new(entries: u16, max_entries: u16, size: u32) -> io::Result<Rc<BufRing>> {
+        if !entries.is_power_of_two()
+            || !max_entries.is_power_of_two()
+            || entries > max_entries
+            || max_entries > 1 << 15
+            || size == 0
+        {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!(
-                    "a receive buffer pool needs a power-of-two count up to 32768 and a \
-                     non-zero size (got {entries} buffers of {size} bytes)"
+                    "a receive buffer pool needs power-of-two counts, the first at most the \
+                     second, the second at most 32768, and a non-zero size (got {entries} \
+                     growing to {max_entries} buffers of {size} bytes)"
                 ),
             ));
         }
         let invalid = |_| io::Error::from(io::ErrorKind::InvalidInput);
-        let ring_bytes = (usize::from(entries) * size_of::<BufRingEntry>()).max(4096);
+        let ring_bytes = (usize::from(max_entries) * size_of::<BufRingEntry>()).max(4096);
         let ring_layout = Layout::from_size_align(ring_bytes, 4096).map_err(invalid)?;
-        let bufs_bytes = usize::from(entries) * size as usize;
-        let bufs_layout = Layout::from_size_align(bufs_bytes, 64).map_err(invalid)?;
-        // SAFETY: both layouts have non-zero sizes.
-        let (ring, bufs) = unsafe { (alloc_zeroed(ring_layout), alloc_zeroed(bufs_layout)) };
-        let (Some(ring), Some(bufs)) = (NonNull::new(ring.cast()), NonNull::new(bufs)) else {
+        // The largest chunk (half the ring, or the whole first chunk) must have a layout.
+        let largest = usize::from((max_entries / 2).max(entries)) * size as usize;
+        Layout::from_size_align(largest, 64).map_err(invalid)?;
+        // SAFETY: the layout has a non-zero size.
+        let ring = unsafe { alloc_zeroed(ring_layout) };
+        let Some(ring) = NonNull::new(ring.cast()) else {
             return Err(io::Error::from(io::ErrorKind::OutOfMemory));
         };
+        let chunks = (0..=(max_entries / entries).trailing_zeros())
+            .map(|_| Cell::new(std::ptr::null_mut()))
+            .collect();
         let pool = BufRing {
             ring,
             ring_layout,
-            bufs,
-            bufs_layout,
-            entries,
+            ring_entries: max_entries,
+            chunks,
+            chunk_shift: entries.trailing_zeros(),
+            buffers: Cell::new(0),
             size,
             tail: Cell::new(0),
-            out: Cell::new(entries.into()),
+            out: Cell::new(0),
             exhausted: Cell::new(0),
+            parks: Cell::new(0),
+            waiters: RefCell::new(BTreeMap::new()),
+            next_ticket: Cell::new(0),
+            owed: Cell::new(0),
+            fallbacks: Cell::new(0),
+            max_fallbacks: (u64::from(max_entries) * u64::from(size)
+                / FALLBACK_SHARE
+                / PLAIN_RECV_BYTES.max(size as usize) as u64)
+                .clamp(1, u64::from(u32::MAX)) as u32,
         };
-        for bid in 0..entries {
-            pool.publish(bid);
+        if !pool.grow() {
+            return Err(io::Error::from(io::ErrorKind::OutOfMemory));
         }
         Ok(Rc::new(pool))
+    }
+
+    /// Allocates the next chunk (the first, then as many buffers as the pool has, so the
+    /// pool doubles) and publishes its buffers; false if the pool already holds
+    /// `ring_entries` buffers or the allocation failed (the pool is unchanged then).
+    pub(crate) fn grow(&self) -> bool {
+        let have = self.buffers.get();
+        if have >= self.ring_entries {
+            return false;
+        }
+        let first = 1u16 << self.chunk_shift;
+        // Chunk k holds `first` buffers for k = 0, else `have` (= first * 2^(k-1)).
+        let (k, count) = if have == 0 {
+            (0, first)
+        } else {
+            (
+                (have >> self.chunk_shift).trailing_zeros() as usize + 1,
+                have,
+            )
+        };
+        let layout = self.chunk_layout(count);
+        // SAFETY: the layout has a non-zero size (count and size are not 0).
+        let chunk = unsafe { alloc_zeroed(layout) };
+        if chunk.is_null() {
+            return false;
+        }
+        self.chunks[k].set(chunk);
+        // `have + count <= ring_entries <= 32768`: all are powers of two (or 0) and
+        // `have < ring_entries`.
+        self.buffers.set(have + count);
+        // The new buffers count as out until `publish` hands each to the ring.
+        self.out.set(self.out.get() + u32::from(count));
+        for bid in have..have + count {
+            self.publish(bid);
+        }
+        for _ in 0..count {
+            if !self.wake_one() {
+                break;
+            }
+        }
+        true
+    }
+
+    /// The layout of a chunk of `count` buffers (checked to exist in `new`: `count` is at
+    /// most the largest chunk's).
+    fn chunk_layout(&self, count: u16) -> Layout {
+        Layout::from_size_align(usize::from(count) * self.size as usize, 64)
+            .expect("checked in BufRing::new")
+    }
+
+    /// The chunk holding buffer `bid`, and `bid`'s index in it.
+    fn chunk_of(&self, bid: u16) -> (usize, usize) {
+        let idx = bid >> self.chunk_shift;
+        if idx == 0 {
+            (0, usize::from(bid))
+        } else {
+            // idx in [2^(k-1), 2^k) for chunk k, which starts at first * 2^(k-1).
+            let k = (u16::BITS - idx.leading_zeros()) as usize;
+            let start = 1usize << (self.chunk_shift as usize + k - 1);
+            (k, usize::from(bid) - start)
+        }
     }
 
     /// The address to register (IORING_REGISTER_PBUF_RING's `ring_addr`).
@@ -100,9 +222,42 @@ impl BufRing {
         self.ring.as_ptr() as u64
     }
 
-    /// Ring entries (= buffers).
-    pub(crate) fn entries(&self) -> u16 {
-        self.entries
+    /// Ring entries: the most buffers the pool may grow to.
+    pub(crate) fn ring_entries(&self) -> u16 {
+        self.ring_entries
+    }
+
+    /// Buffers allocated so far (published or out).
+    pub(crate) fn buffers(&self) -> u16 {
+        self.buffers.get()
+    }
+
+    /// The driver reaped a CQE naming one of the pool's buffers (IORING_CQE_F_BUFFER): it is
+    /// out of the ring from now until its handle republishes it. Counting at the reap, not
+    /// at [`take`](BufRing::take), keeps [`available`](BufRing::available) true while the
+    /// CQE waits in a stream's queue.
+    pub(crate) fn note_selected(&self) {
+        self.out.set(self.out.get() + 1);
+    }
+
+    /// Is the pool worth a multishot receive armed now: a buffer is in the ring, or, once
+    /// the pool is at its cap, an eighth of its buffers are (so streams parked on an
+    /// empty pool do not re-arm, and end with `ENOBUFS` again, for each buffer that comes
+    /// back)?
+    pub(crate) fn may_arm(&self) -> bool {
+        let low_water = if self.buffers.get() < self.ring_entries {
+            1
+        } else {
+            (u32::from(self.ring_entries) / 8).max(1)
+        };
+        self.available() >= low_water
+    }
+
+    /// Buffers in the ring now, for the kernel to pick (all but those named by reaped
+    /// CQEs and not yet republished; the kernel may have picked some of these since, for
+    /// CQEs not reaped yet).
+    pub(crate) fn available(&self) -> u32 {
+        u32::from(self.buffers.get()) - self.out.get()
     }
 
     /// Bytes per buffer.
@@ -130,11 +285,10 @@ impl BufRing {
     /// # Safety
     ///
     /// `bid` comes from a CQE of a receive that selected from this pool
-    /// (IORING_CQE_F_BUFFER), and that CQE is taken once, so no other handle to `bid`
-    /// exists.
+    /// (IORING_CQE_F_BUFFER), counted by [`note_selected`](BufRing::note_selected) when the
+    /// driver reaped it, and that CQE is taken once, so no other handle to `bid` exists.
     pub(crate) unsafe fn take(self: &Rc<Self>, bid: u16, len: u32) -> PoolBuf {
-        debug_assert!(bid < self.entries && len <= self.size);
-        self.out.set(self.out.get() + 1);
+        debug_assert!(bid < self.buffers.get() && len <= self.size);
         PoolBuf {
             pool: self.clone(),
             bid,
@@ -148,26 +302,110 @@ impl BufRing {
     /// # Safety
     ///
     /// As [`take`](BufRing::take).
+    /// Runs while the driver is borrowed, so it wakes no waiter: the wake is owed and
+    /// paid by [`wake_owed`](BufRing::wake_owed).
     pub(crate) unsafe fn copy_out(self: &Rc<Self>, bid: u16, len: u32) -> Vec<u8> {
-        // SAFETY: forwarded; the handle republishes the buffer when dropped at the end.
+        // SAFETY: forwarded.
         let buf = unsafe { self.take(bid, len) };
-        buf.as_slice().to_vec()
+        let bytes = buf.as_slice().to_vec();
+        std::mem::forget(buf);
+        self.publish(bid);
+        if !self.waiters.borrow().is_empty() {
+            self.owed.set(self.owed.get() + 1);
+        }
+        bytes
+    }
+
+    /// Parks a receive stream until a buffer is republished or a fallback slot is freed:
+    /// `ticket` is its place in line (kept across polls; a new one once it was woken).
+    pub(crate) fn park(&self, ticket: &mut Option<u64>, waker: &Waker) {
+        let mut waiters = self.waiters.borrow_mut();
+        if let Some(w) = ticket.and_then(|t| waiters.get_mut(&t)) {
+            if !w.will_wake(waker) {
+                w.clone_from(waker);
+            }
+            return;
+        }
+        let t = self.next_ticket.get();
+        self.next_ticket.set(t + 1);
+        self.parks.set(self.parks.get() + 1);
+        waiters.insert(t, waker.clone());
+        *ticket = Some(t);
+    }
+
+    /// A parked stream goes away (or got what it waited for): forget its place in line.
+    pub(crate) fn unpark(&self, ticket: u64) {
+        self.waiters.borrow_mut().remove(&ticket);
+    }
+
+    /// Wakes the longest-waiting parked stream, if any; false if none waits.
+    fn wake_one(&self) -> bool {
+        let first = self.waiters.borrow_mut().pop_first();
+        match first {
+            Some((_, waker)) => {
+                waker.wake();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Pays the wakes owed for buffers [`copy_out`](BufRing::copy_out) republished. Call
+    /// with no borrow of the driver held.
+    pub(crate) fn wake_owed(&self) {
+        for _ in 0..self.owed.replace(0) {
+            if !self.wake_one() {
+                break;
+            }
+        }
+    }
+
+    /// Are wakes owed (see [`wake_owed`](BufRing::wake_owed))?
+    pub(crate) fn owes_wakes(&self) -> bool {
+        self.owed.get() > 0
+    }
+
+    /// A slot for one plain fallback receive while the pool is empty at its cap, if fewer
+    /// than the pool's share of them are in flight; freeing it wakes a parked stream.
+    pub(crate) fn try_fallback(self: &Rc<Self>) -> Option<FallbackSlot> {
+        if self.fallbacks.get() >= self.max_fallbacks {
+            return None;
+        }
+        self.fallbacks.set(self.fallbacks.get() + 1);
+        Some(FallbackSlot { pool: self.clone() })
+    }
+
+    /// The most plain fallback receives in flight at once.
+    #[cfg(test)]
+    pub(crate) fn max_fallbacks(&self) -> u32 {
+        self.max_fallbacks
+    }
+
+    /// Times a receive stream parked on the pool (a wake that found nothing counts again).
+    pub(crate) fn parks(&self) -> u64 {
+        self.parks.get()
+    }
+
+    /// Receive streams parked on the pool.
+    #[cfg(test)]
+    pub(crate) fn parked(&self) -> usize {
+        self.waiters.borrow().len()
     }
 
     fn buf_ptr(&self, bid: u16) -> *mut u8 {
-        // SAFETY: bid < entries, so the offset is inside the buffers' allocation.
-        unsafe {
-            self.bufs
-                .as_ptr()
-                .add(usize::from(bid) * self.size as usize)
-        }
+        let (k, index) = self.chunk_of(bid);
+        let chunk = self.chunks[k].get();
+        debug_assert!(!chunk.is_null());
+        // SAFETY: `bid < buffers`, so its chunk is allocated, and `index` is below that
+        // chunk's buffer count, so the offset is inside the chunk's allocation.
+        unsafe { chunk.add(index * self.size as usize) }
     }
 
     /// Writes buffer `bid` at the tail and publishes the new tail.
     fn publish(&self, bid: u16) {
         let tail = self.tail.get();
-        let index = usize::from(tail & (self.entries - 1));
-        // SAFETY: `index < entries`, inside the ring's allocation. The kernel reads entries
+        let index = usize::from(tail & (self.ring_entries - 1));
+        // SAFETY: `index < ring_entries`, inside the ring's allocation. The kernel reads entries
         // only below the published tail, so it does not read this one until the store
         // below; `bid`'s buffer is out (no CQE will name it twice).
         let entry = unsafe { &mut *self.ring.as_ptr().add(index) };
@@ -190,20 +428,27 @@ impl BufRing {
 
 impl Drop for BufRing {
     fn drop(&mut self) {
-        // SAFETY: allocated in `new` with these layouts; the last `Rc` is gone, so no
-        // handle points into the buffers, and the driver drops its clone only after the
-        // ring was unregistered (or leaks it), so the kernel no longer refers to them.
-        unsafe {
-            dealloc(self.ring.as_ptr().cast(), self.ring_layout);
-            dealloc(self.bufs.as_ptr(), self.bufs_layout);
+        // Freeing is sound: allocated in `new` and `grow` with these layouts; the last `Rc` is gone,
+        // so no handle points into the buffers, and the driver drops its clone only after
+        // the ring was unregistered (or leaks it), so the kernel no longer refers to them.
+        let first = 1u16 << self.chunk_shift;
+        for (k, chunk) in self.chunks.iter().map(Cell::get).enumerate() {
+            if !chunk.is_null() {
+                let count = if k == 0 { first } else { first << (k - 1) };
+                // SAFETY: as above; chunk k was allocated in `grow` with this layout.
+                unsafe { dealloc(chunk, self.chunk_layout(count)) };
+            }
         }
+        // SAFETY: as above.
+        unsafe { dealloc(self.ring.as_ptr().cast(), self.ring_layout) };
     }
 }
 
 impl std::fmt::Debug for BufRing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BufRing")
-            .field("entries", &self.entries)
+            .field("buffers", &self.buffers.get())
+            .field("ring_entries", &self.ring_entries)
             .field("size", &self.size)
             .field("out", &self.out.get())
             .finish()
@@ -240,6 +485,22 @@ impl PoolBuf {
 impl Drop for PoolBuf {
     fn drop(&mut self) {
         self.pool.publish(self.bid);
+        if self.pool.may_arm() {
+            self.pool.wake_one();
+        }
+    }
+}
+
+/// The right to one plain fallback receive while the pool is empty at its cap (see
+/// [`BufRing::try_fallback`]); dropping it frees the slot and wakes a parked stream.
+pub(crate) struct FallbackSlot {
+    pool: Rc<BufRing>,
+}
+
+impl Drop for FallbackSlot {
+    fn drop(&mut self) {
+        self.pool.fallbacks.set(self.pool.fallbacks.get() - 1);
+        self.pool.wake_one();
     }
 }
 
@@ -254,16 +515,116 @@ mod tests {
 
     #[test]
     fn buffers_are_published_taken_and_republished() {
-        let pool = BufRing::new(4, 64).unwrap();
-        assert_eq!(pool.out(), 0);
-        // SAFETY: test: no kernel; bids 1 and 2 are taken once each.
+        let pool = BufRing::new(4, 4, 64).unwrap();
+        assert_eq!((pool.out(), pool.available()), (0, 4));
+        pool.note_selected();
+        pool.note_selected();
+        // SAFETY: test: no kernel; bids 1 and 2 are taken once each (as if two CQEs
+        // named them; counted above).
         let (a, b) = unsafe { (pool.take(1, 10), pool.take(2, 64)) };
         assert_eq!((a.len(), b.len(), pool.out()), (10, 64, 2));
+        assert_eq!(pool.available(), 2);
         drop(a);
         drop(b);
         assert_eq!(pool.out(), 0);
         assert_eq!(pool.tail.get(), 6);
-        assert!(BufRing::new(3, 64).is_err());
-        assert!(BufRing::new(4, 0).is_err());
+        assert!(BufRing::new(3, 4, 64).is_err());
+        assert!(BufRing::new(4, 2, 64).is_err());
+        assert!(BufRing::new(4, 6, 64).is_err());
+        assert!(BufRing::new(4, 4, 0).is_err());
+    }
+
+    #[test]
+    fn a_pool_doubles_up_to_its_ring_and_no_further() {
+        let pool = BufRing::new(2, 8, 16).unwrap();
+        assert_eq!(
+            (pool.buffers(), pool.ring_entries(), pool.tail.get()),
+            (2, 8, 2)
+        );
+        assert!(pool.grow());
+        assert_eq!(pool.buffers(), 4);
+        assert!(pool.grow());
+        assert!(!pool.grow(), "grew past the ring");
+        assert_eq!(
+            (pool.buffers(), pool.available(), pool.tail.get()),
+            (8, 8, 8)
+        );
+        // Each published entry names its own buffer: distinct ids and addresses, each
+        // buffer `size` bytes inside its chunk.
+        let mut seen = Vec::new();
+        for index in 0..8usize {
+            // SAFETY: test: the ring's first 8 entries were written by `publish`.
+            let entry = unsafe { &*pool.ring.as_ptr().add(index) };
+            assert_eq!(entry.len(), 16);
+            assert_eq!(entry.addr(), pool.buf_ptr(entry.bid()) as u64);
+            seen.push((entry.bid(), entry.addr()));
+        }
+        seen.sort();
+        seen.dedup_by_key(|e| e.0);
+        assert_eq!(
+            seen.iter().map(|e| e.0).collect::<Vec<_>>(),
+            (0..8).collect::<Vec<_>>()
+        );
+        let mut addrs: Vec<_> = seen.iter().map(|e| e.1).collect();
+        addrs.sort();
+        assert!(
+            addrs.windows(2).all(|w| w[1] - w[0] >= 16),
+            "buffers overlap"
+        );
+        // A buffer of a grown chunk is taken and republished like the first chunk's.
+        pool.note_selected();
+        // SAFETY: test: bid 7 is taken once (counted above).
+        let c = unsafe { pool.take(7, 16) };
+        assert_eq!((c.capacity(), pool.out()), (16, 1));
+        drop(c);
+        assert_eq!(pool.out(), 0);
+    }
+
+    /// Counts its wakes.
+    struct Count(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for Count {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn fallback_slots_are_bounded_and_parked_streams_wake_for_slots_and_buffers() {
+        // 8 buffers of 4 KiB at their cap: 32 KiB, so 2 plain receives of 16 KiB.
+        let pool = BufRing::new(8, 8, 4096).unwrap();
+        assert_eq!(pool.max_fallbacks(), 2);
+        let (a, b) = (pool.try_fallback().unwrap(), pool.try_fallback().unwrap());
+        assert!(pool.try_fallback().is_none(), "a third fallback slot");
+        // Two streams park, in order; re-parking keeps a place.
+        let count = std::sync::Arc::new(Count(0.into()));
+        let waker = std::task::Waker::from(count.clone());
+        let (mut first, mut second) = (None, None);
+        pool.park(&mut first, &waker);
+        pool.park(&mut second, &waker);
+        pool.park(&mut first, &waker);
+        assert_eq!((pool.parked(), pool.parks()), (2, 2));
+        // A freed slot wakes the longest-waiting stream only.
+        drop(a);
+        assert_eq!((count.0.load(Ordering::Relaxed), pool.parked()), (1, 1));
+        assert!(pool.try_fallback().is_some());
+        // Buffers: at its cap the pool is worth arming once an eighth of it (1 buffer
+        // here) is back. With all 8 out it is not; the one returned buffer makes it so and
+        // wakes the next parked stream.
+        for _ in 0..8 {
+            pool.note_selected();
+        }
+        assert!(!pool.may_arm());
+        // SAFETY: test: bid 3 is taken once (counted above).
+        let buf = unsafe { pool.take(3, 1) };
+        drop(buf);
+        assert!(pool.may_arm());
+        assert_eq!((count.0.load(Ordering::Relaxed), pool.parked()), (2, 0));
+        // A stream that leaves the line is not woken.
+        let mut third = None;
+        pool.park(&mut third, &waker);
+        pool.unpark(third.unwrap());
+        drop(b);
+        assert_eq!(count.0.load(Ordering::Relaxed), 2);
     }
 }

@@ -81,9 +81,20 @@ pub struct DriverStats {
     /// Buffers of the core's receive pool that a CQE handed out and that are not back in
     /// the pool yet (held by `RecvBuf`s; 0 when no receive stream holds any).
     pub recv_bufs_out: u64,
-    /// Multishot receives ended because the receive pool was empty (`ENOBUFS`); each was
-    /// followed by one plain receive.
+    /// Multishot receives ended because the receive pool was empty (`ENOBUFS`). After
+    /// each, the pool grew (if it was still empty and below its cap) and the receive was
+    /// re-armed; with the pool empty at its cap, a plain receive followed, or the stream
+    /// parked (`recv_pool_parks`).
     pub recv_pool_exhausted: u64,
+    /// Buffers in the core's receive pool: its first count, plus the chunks it grew by
+    /// (`Builder::recv_buffer_pool_max`); 0 before the first receive stream.
+    pub recv_pool_buffers: u64,
+    /// Times a receive stream waited for the pool without a receive armed: the pool was
+    /// empty at its cap and the plain receives that stand in for it (at most the pool's cap
+    /// in bytes, 16 KiB each) were all in flight. The socket's data waits in the kernel
+    /// meanwhile; the stream re-arms once an eighth of the pool is back, or takes a plain
+    /// receive once one finishes.
+    pub recv_pool_parks: u64,
     /// Sends that went out with IORING_OP_SEND_ZC (`Builder::send_zerocopy_from`).
     pub zerocopy_sends: u64,
 }
@@ -455,6 +466,12 @@ impl Driver {
     pub(crate) fn dispatch(&self) {
         let (mut wakers, mut orphans) = {
             let mut inner = self.inner.borrow_mut();
+            if let Some(pool) = inner.fast.pool.as_ref().filter(|p| p.owes_wakes()).cloned() {
+                // Buffers late CQEs republished while the driver was borrowed.
+                drop(inner);
+                pool.wake_owed();
+                inner = self.inner.borrow_mut();
+            }
             if inner.to_wake.is_empty() && inner.orphans.is_empty() {
                 return;
             }
@@ -489,6 +506,8 @@ impl Driver {
         if let Some(pool) = &inner.fast.pool {
             stats.recv_bufs_out = pool.out().into();
             stats.recv_pool_exhausted = pool.exhausted();
+            stats.recv_pool_buffers = pool.buffers().into();
+            stats.recv_pool_parks = pool.parks();
         }
         stats
     }
@@ -664,6 +683,11 @@ impl Inner {
         let mut cqes = std::mem::take(&mut self.cqes);
         self.ring.reap(&mut cqes);
         for cqe in cqes.drain(..) {
+            if let Some(pool) = &self.fast.pool
+                && bufring::selected(cqe.flags).is_some()
+            {
+                pool.note_selected();
+            }
             self.complete(cqe);
         }
         self.cqes = cqes;

@@ -31,6 +31,15 @@ use super::{Driver, Inner};
 /// receive stream).
 pub(crate) const DEFAULT_POOL: (u16, u32) = (512, 4096);
 
+/// How many times its first size a receive pool may grow to by default (so 4,096 buffers,
+/// 16 MiB of 4 KiB buffers, for the default pool), capped at the ring's 32,768 entries.
+pub(crate) const DEFAULT_POOL_GROWTH: u16 = 8;
+
+/// The most buffers a pool of `buffers` buffers grows to by default.
+pub(crate) fn default_pool_max(buffers: u16) -> u16 {
+    buffers.saturating_mul(DEFAULT_POOL_GROWTH).min(1 << 15)
+}
+
 /// The smallest send that goes out with IORING_OP_SEND_ZC by default: none. It pays from
 /// 128 KiB on loopback, but a zero-copy write completes only once the peer has read (or
 /// acknowledged) the bytes, which can deadlock peers that both write before reading; see
@@ -83,8 +92,9 @@ impl<T: MultishotCode> Orphan for Multi<T> {
 pub(super) struct FastPaths {
     /// The receive buffer pool, registered with the ring.
     pub(super) pool: Option<Rc<BufRing>>,
-    /// Buffers and bytes per buffer of the pool to create.
-    config: (u16, u32),
+    /// Buffers, the most buffers it may grow to, and bytes per buffer of the pool to
+    /// create.
+    config: (u16, u16, u32),
     /// Creating or registering the pool failed: receive streams take the plain path.
     pool_failed: bool,
     /// The kernel answered a multishot receive with `EINVAL`.
@@ -99,7 +109,11 @@ impl Default for FastPaths {
     fn default() -> Self {
         Self {
             pool: None,
-            config: DEFAULT_POOL,
+            config: (
+                DEFAULT_POOL.0,
+                default_pool_max(DEFAULT_POOL.0),
+                DEFAULT_POOL.1,
+            ),
             pool_failed: false,
             recv_refused: false,
             accept_refused: false,
@@ -141,8 +155,8 @@ impl Driver {
         if let Some(pool) = &f.pool {
             return Some(pool.clone());
         }
-        let (entries, size) = f.config;
-        let pool = match BufRing::new(entries, size) {
+        let (entries, max_entries, size) = f.config;
+        let pool = match BufRing::new(entries, max_entries, size) {
             Ok(pool) => pool,
             Err(_) => {
                 inner.fast.pool_failed = true;
@@ -154,7 +168,7 @@ impl Driver {
         let res = unsafe {
             inner
                 .ring
-                .register_buf_ring(pool.ring_addr(), pool.entries(), POOL_BGID)
+                .register_buf_ring(pool.ring_addr(), pool.ring_entries(), POOL_BGID)
         };
         if res.is_err() {
             inner.fast.pool_failed = true;
@@ -164,11 +178,12 @@ impl Driver {
         Some(pool)
     }
 
-    /// Sets the receive pool's shape (before its first use; later calls do nothing).
-    pub(crate) fn set_recv_pool(&self, buffers: u16, size: u32) {
+    /// Sets the receive pool's shape: `buffers` buffers of `size` bytes at first, growing
+    /// to at most `max_buffers` (before its first use; later calls do nothing).
+    pub(crate) fn set_recv_pool(&self, buffers: u16, max_buffers: u16, size: u32) {
         let mut inner = self.inner.borrow_mut();
         if inner.fast.pool.is_none() {
-            inner.fast.config = (buffers, size);
+            inner.fast.config = (buffers, max_buffers, size);
         }
     }
 

@@ -16,9 +16,11 @@
 //! ```
 //!
 //! A receive stream keeps its multishot receive armed between polls, so it also consumes
-//! data the caller has not asked for yet (into pool buffers, at most the pool's size per
-//! core; when the pool is empty the receive ends with `ENOBUFS` and the next item comes
-//! from a plain receive into a fresh buffer, after which the multishot receive is re-armed).
+//! data the caller has not asked for yet (into pool buffers). When the pool is empty the
+//! receive ends with `ENOBUFS`, having taken nothing off the socket: the pool grows by a
+//! chunk if it is below its cap (`Builder::recv_buffer_pool_max`) and the receive is
+//! re-armed; at the cap, the next item comes from a plain receive into a fresh buffer, and
+//! the stream re-arms its multishot receive once the pool has buffers again.
 //! Do not read the same socket another way while a receive stream on it is alive.
 
 use std::future::Future;
@@ -34,7 +36,7 @@ use super::socket::Socket;
 use super::{TcpStream, UnixStream};
 use crate::buf::IoBuf;
 use crate::driver::Op;
-use crate::driver::bufring::{self, BufRing, PoolBuf};
+use crate::driver::bufring::{self, BufRing, FallbackSlot, PLAIN_RECV_BYTES, PoolBuf};
 use crate::driver::multishot::{DEFAULT_POOL, Kind, MultiOp};
 use crate::driver::ops::multishot::{AcceptMulti, RecvMulti};
 use crate::driver::ops::net::{Accept, Recv};
@@ -42,7 +44,8 @@ use crate::driver::ring::Cqe;
 
 /// Bytes one receive delivered: a buffer of the core's receive pool (returned to the pool
 /// when dropped), or, on the plain path, a `Vec<u8>` of its own. Derefs to the received
-/// bytes (1 to the pool's buffer size, 4 KiB by default).
+/// bytes: 1 to the pool's buffer size (4 KiB by default) from the pool, 1 to 16 KiB (or
+/// the pool's buffer size, if larger) from a plain receive.
 ///
 /// It is an [`IoBuf`], so it can be handed to `write_all` as it is (an echo without a
 /// copy); the pool buffer returns to the pool when the write gives it back and it is
@@ -118,8 +121,27 @@ enum RecvState {
     Idle,
     /// The multishot receive, and whether it has yielded a CQE yet.
     Armed(MultiOp<RecvMulti>, bool),
-    Plain(Op<Recv<Vec<u8>>>),
+    /// One plain receive, holding a fallback slot if it stands in for an empty pool.
+    Plain(Op<Recv<Vec<u8>>>, Option<FallbackSlot>),
+    /// Data is waiting, the pool is empty at its cap and every fallback slot is taken:
+    /// parked on the pool until a buffer or a slot comes back.
+    Parked(PoolWait),
     Done,
+}
+
+/// A receive stream's place in line on its pool (see `BufRing::park`); leaving the line
+/// (the state changes or the stream is dropped) gives the place up.
+struct PoolWait {
+    pool: Rc<BufRing>,
+    ticket: Option<u64>,
+}
+
+impl Drop for PoolWait {
+    fn drop(&mut self) {
+        if let Some(t) = self.ticket {
+            self.pool.unpark(t);
+        }
+    }
 }
 
 /// The bytes arriving on a stream socket, as a [`Stream`] of [`RecvBuf`]s: from
@@ -132,12 +154,16 @@ enum RecvState {
 /// (io_uring_prep_recv_multishot(3), io_uring_register_buf_ring(3)), so an idle
 /// connection holds no buffer and a busy one costs no SQE per message. Otherwise (an older
 /// kernel, a backend without io_uring) each item is one plain receive into a fresh buffer
-/// of the pool's buffer size.
+/// of up to 16 KiB.
 ///
 /// Items: `Ok(buf)` with 1 or more bytes, in order; the stream ends (`None`) at end of
 /// stream (the peer shut down its writing side). An error (`ConnectionReset`, ...) is
 /// yielded once, then the stream ends. A pool that runs dry (`ENOBUFS`) is not an error:
-/// the next item comes from a plain receive and the multishot receive is re-armed after it.
+/// the pool grows by its first count of buffers, up to
+/// [`Builder::recv_buffer_pool_max`](crate::Builder::recv_buffer_pool_max), and
+/// the multishot receive is re-armed; a pool empty at its cap gives plain receives (up to
+/// 16 KiB each) until buffers return to it (the caller drops `RecvBuf`s), and then the
+/// stream re-arms its multishot receive.
 ///
 /// # Cancel safety
 ///
@@ -165,7 +191,8 @@ impl RecvStream {
             .sock
             .driver()
             .recv_pool()
-            .map_or(DEFAULT_POOL.1 as usize, |p| p.buf_size());
+            .map_or(DEFAULT_POOL.1 as usize, |p| p.buf_size())
+            .max(PLAIN_RECV_BYTES);
         self.sock.driver().submit(Recv {
             fd: self.sock.fd.clone(),
             buf: Vec::with_capacity(size),
@@ -222,7 +249,7 @@ impl Stream for RecvStream {
                             }),
                             false,
                         ),
-                        None => RecvState::Plain(this.plain()),
+                        None => RecvState::Plain(this.plain(), None),
                     };
                 }
                 RecvState::Armed(op, seen) => {
@@ -249,12 +276,27 @@ impl Stream for RecvStream {
                             return Poll::Ready(None);
                         }
                         e if -e == libc::ENOBUFS => {
-                            // The pool is empty: nothing was taken off the socket. One plain
-                            // receive, then re-arm.
-                            if let Some(p) = &pool {
-                                p.note_exhausted();
-                            }
-                            this.state = RecvState::Plain(this.plain());
+                            // The pool was empty: nothing was taken off the socket, and data
+                            // is waiting. Re-arm if buffers came back since; if the pool is
+                            // still empty, double it (below its cap) and re-arm; at the cap,
+                            // one plain receive if a fallback slot is free, else park until
+                            // a buffer or a slot comes back.
+                            this.state = match pool {
+                                Some(p) => {
+                                    p.note_exhausted();
+                                    if p.may_arm() || p.grow() {
+                                        RecvState::Idle
+                                    } else if let Some(slot) = p.try_fallback() {
+                                        RecvState::Plain(this.plain(), Some(slot))
+                                    } else {
+                                        RecvState::Parked(PoolWait {
+                                            pool: p,
+                                            ticket: None,
+                                        })
+                                    }
+                                }
+                                None => RecvState::Plain(this.plain(), None),
+                            };
                         }
                         e if -e == libc::EINVAL && first && !more => {
                             // No multishot receive in this kernel (before 6.0).
@@ -267,7 +309,18 @@ impl Stream for RecvStream {
                         }
                     }
                 }
-                RecvState::Plain(op) => {
+                RecvState::Parked(wait) => {
+                    if wait.pool.may_arm() {
+                        this.state = RecvState::Idle;
+                    } else if let Some(slot) = wait.pool.try_fallback() {
+                        this.state = RecvState::Plain(this.plain(), Some(slot));
+                    } else {
+                        let PoolWait { pool, ticket } = wait;
+                        pool.park(ticket, cx.waker());
+                        return Poll::Pending;
+                    }
+                }
+                RecvState::Plain(op, _) => {
                     let (res, buf) = ready!(Pin::new(op).poll(cx));
                     this.state = RecvState::Idle;
                     match res {
@@ -290,7 +343,9 @@ impl std::fmt::Debug for RecvStream {
             RecvState::Start => "start",
             RecvState::Idle => "idle",
             RecvState::Armed(..) => "multishot",
-            RecvState::Plain(_) => "plain",
+            RecvState::Plain(_, None) => "plain",
+            RecvState::Plain(_, Some(_)) => "fallback",
+            RecvState::Parked(_) => "parked",
             RecvState::Done => "done",
         };
         f.debug_struct("RecvStream")

@@ -82,6 +82,7 @@ pub struct Builder {
     /// The driver core 0 ended up with, which cores 1.. then use (set by `build`).
     resolved: Option<DriverKind>,
     recv_pool: (u16, u32),
+    recv_pool_max: Option<u16>,
     send_zc_from: Option<usize>,
     sqpoll: Option<Duration>,
 }
@@ -106,6 +107,7 @@ impl Default for Builder {
             driver: DriverKind::Auto,
             resolved: None,
             recv_pool: crate::driver::multishot::DEFAULT_POOL,
+            recv_pool_max: None,
             send_zc_from: crate::driver::multishot::DEFAULT_SEND_ZC_FROM,
             sqpoll: None,
         }
@@ -222,13 +224,30 @@ impl Builder {
     /// [`RecvStream`](crate::net::RecvStream)s: `buffers` buffers (a power of two, at most
     /// 32768) of `bytes` bytes each (default 512 of 4096 bytes, 2 MiB per core). The pool is
     /// allocated and registered (IORING_REGISTER_PBUF_RING) on a core's first receive
-    /// stream. A larger pool absorbs larger bursts before receives fall back to plain
-    /// buffers; larger buffers mean fewer CQEs for bulk transfers.
+    /// stream. When a receive finds the pool empty (`ENOBUFS`) the pool grows by another
+    /// `buffers` buffers, up to [`recv_buffer_pool_max`](Builder::recv_buffer_pool_max)
+    /// (default 8 times `buffers`: 4096 buffers, 16 MiB per core by default); past that,
+    /// receives fall back to plain buffers until buffers return. Larger buffers mean fewer
+    /// CQEs for bulk transfers.
     ///
     /// `build` fails with [`BuildError::InvalidConfig`] if `buffers` is not a power of two
     /// up to 32768 or `bytes` is 0 or over 4 GiB.
     pub fn recv_buffer_pool(mut self, buffers: u16, bytes: usize) -> Self {
         self.recv_pool = (buffers, u32::try_from(bytes).unwrap_or(0));
+        self
+    }
+
+    /// The most buffers each core's receive pool grows to (see
+    /// [`recv_buffer_pool`](Builder::recv_buffer_pool)): a power of two, at least the
+    /// pool's first count, at most 32768. Default: 8 times the first count, at most 32768.
+    /// Equal to the first count, the pool never grows. A grown pool keeps its buffers
+    /// until the runtime is dropped: the most memory it holds is `max_buffers` times the
+    /// buffer size, per core, and it reaches that only under bursts that empty it.
+    ///
+    /// `build` fails with [`BuildError::InvalidConfig`] if `max_buffers` is not a power of
+    /// two, is smaller than the first count, or exceeds 32768.
+    pub fn recv_buffer_pool_max(mut self, max_buffers: u16) -> Self {
+        self.recv_pool_max = Some(max_buffers);
         self
     }
 
@@ -407,7 +426,16 @@ impl Builder {
                  32768 and bytes between 1 and 4 GiB"
             )));
         }
-        driver.set_recv_pool(buffers, bytes);
+        let max_buffers = self
+            .recv_pool_max
+            .unwrap_or_else(|| crate::driver::multishot::default_pool_max(buffers));
+        if !max_buffers.is_power_of_two() || max_buffers < buffers || max_buffers > 1 << 15 {
+            return Err(BuildError::InvalidConfig(format!(
+                "recv_buffer_pool_max({max_buffers}): must be a power of two, at least the \
+                 pool's {buffers} buffers and at most 32768"
+            )));
+        }
+        driver.set_recv_pool(buffers, max_buffers, bytes);
         driver.set_send_zc_from(self.send_zc_from);
         let blocking = BlockingPool::new(self.blocking_threads, self.blocking_idle_timeout);
         let core =

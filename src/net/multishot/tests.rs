@@ -107,16 +107,32 @@ fn unix_receive_stream_echoes_pooled_buffers_back() {
     });
 }
 
-#[test]
-fn a_burst_on_many_connections_with_a_small_pool_hits_enobufs_loses_nothing_and_recovers() {
+/// What a burst on many connections did to a small pool: the pool's `exhausted()` count,
+/// its buffers at the end, items taken from the pool during the burst and plainly.
+struct Burst {
+    exhausted: u64,
+    parks: u64,
+    buffers: u16,
+    pooled: usize,
+    plain: usize,
+}
+
+/// 32 connections each arm a receive stream, stop consuming while 64 KiB arrive on each
+/// (2 MiB in all) into a pool of 8 buffers of 1 KiB that may grow to `max_buffers`, then
+/// read everything, holding every item until the connection's 64 KiB are in (so pool
+/// buffers stay out and the pool stays empty), check it byte for byte, and read 100 bytes
+/// more (recovery: each connection must take pool buffers again). `None` on a kernel
+/// without provided-buffer rings.
+fn burst_on_many_connections(max_buffers: u16) -> Option<Burst> {
     let rt = crate::Runtime::builder()
         .recv_buffer_pool(8, 1024)
+        .recv_buffer_pool_max(max_buffers)
         .build()
         .unwrap();
     rt.block_on(async {
         let driver = context::driver();
         if !driver.features().buf_ring {
-            return;
+            return None;
         }
         const CONNS: usize = 32;
         const BYTES: usize = 64 * 1024;
@@ -137,36 +153,99 @@ fn a_burst_on_many_connections_with_a_small_pool_hits_enobufs_loses_nothing_and_
                 let (res, _) = client.write_all(pattern(BYTES, c)).await;
                 res.unwrap();
                 crate::time::sleep(Duration::from_millis(100)).await;
+                let (mut pooled, mut plain, mut held) = (0, 0, Vec::new());
                 while got.len() < BYTES {
-                    got.extend_from_slice(&items.next().await.unwrap().unwrap());
+                    let buf = items.next().await.unwrap().unwrap();
+                    if buf.is_pooled() {
+                        pooled += 1;
+                    } else {
+                        plain += 1;
+                    }
+                    got.extend_from_slice(&buf);
+                    held.push(buf);
                 }
                 assert!(got == pattern(BYTES, c), "connection {c}: bytes differ");
-                // Recovery: the stream is re-armed and takes pool buffers again.
-                let (res, _) = client.write_all(pattern(100, c)).await;
-                res.unwrap();
-                let mut tail = Vec::new();
-                let mut pooled = false;
-                while tail.len() < 100 {
-                    let buf = items.next().await.unwrap().unwrap();
-                    pooled |= buf.is_pooled();
-                    tail.extend_from_slice(&buf);
-                }
-                assert_eq!(tail, pattern(100, c));
-                pooled
+                drop(held);
+                (client, items, pooled, plain)
             }));
         }
-        let mut pooled_after = 0;
+        let (mut pooled, mut plain, mut streams) = (0, 0, Vec::new());
         for t in tasks {
-            pooled_after += usize::from(t.await.unwrap());
+            // A lost wake-up of a parked stream would hang here.
+            let (client, items, p, q) = crate::time::timeout(Duration::from_secs(30), t)
+                .await
+                .expect("a connection's burst stalled for 30 s")
+                .unwrap();
+            streams.push((client, items));
+            pooled += p;
+            plain += q;
         }
         let pool = driver.recv_pool().unwrap();
-        assert!(pool.exhausted() > 0, "the burst never emptied the pool");
-        assert!(
-            pooled_after > 0,
-            "no stream took pool buffers after ENOBUFS"
-        );
-        assert_eq!(pool.out(), 0, "pool buffers still out");
-    });
+        assert_eq!(pool.out(), 0, "pool buffers still out after the burst");
+        // Recovery: with every buffer back, each stream takes pool buffers again.
+        for (c, (client, items)) in streams.iter_mut().enumerate() {
+            let (res, _) = client.write_all(pattern(100, c)).await;
+            res.unwrap();
+            let mut tail = Vec::new();
+            let mut pooled_after = false;
+            while tail.len() < 100 {
+                let buf = items.next().await.unwrap().unwrap();
+                pooled_after |= buf.is_pooled();
+                tail.extend_from_slice(&buf);
+            }
+            assert_eq!(tail, pattern(100, c));
+            assert!(
+                pooled_after,
+                "connection {c}: no pool buffer after the burst"
+            );
+        }
+        assert_eq!(pool.out(), 0, "pool buffers still out after recovery");
+        Some(Burst {
+            exhausted: pool.exhausted(),
+            parks: pool.parks(),
+            buffers: pool.buffers(),
+            pooled,
+            plain,
+        })
+    })
+}
+
+#[test]
+fn a_burst_on_a_pool_at_its_cap_hits_enobufs_falls_back_or_parks_loses_nothing_and_recovers() {
+    let Some(b) = burst_on_many_connections(8) else {
+        return;
+    };
+    assert!(b.exhausted > 0, "the burst never emptied the pool");
+    assert_eq!(b.buffers, 8, "a pool at its cap grew");
+    assert!(
+        b.plain > 0,
+        "an empty pool at its cap gave no plain receive"
+    );
+    // One fallback slot (8 KiB of pool, 16 KiB receives) for 32 connections: the rest park
+    // and are woken as slots and buffers come back (a lost wake-up hangs the test).
+    assert!(b.parks > 0, "no stream parked on the empty pool");
+}
+
+#[test]
+fn a_burst_on_a_pool_below_its_cap_doubles_it_instead_of_falling_back() {
+    // 4096 buffers of 1 KiB hold the whole 2 MiB burst.
+    let Some(b) = burst_on_many_connections(4096) else {
+        return;
+    };
+    assert!(
+        b.exhausted > 0,
+        "the burst never emptied the first 8 buffers"
+    );
+    assert!(
+        b.buffers > 8 && b.buffers <= 4096 && b.buffers.is_power_of_two(),
+        "the pool did not double: {} buffers",
+        b.buffers
+    );
+    assert_eq!(
+        b.plain, 0,
+        "a pool that could grow fell back to plain receives ({} pooled)",
+        b.pooled
+    );
 }
 
 #[test]
