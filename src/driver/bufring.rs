@@ -310,7 +310,7 @@ impl BufRing {
         let bytes = buf.as_slice().to_vec();
         std::mem::forget(buf);
         self.publish(bid);
-        if !self.waiters.borrow().is_empty() {
+        if self.has_waiters() {
             self.owed.set(self.owed.get() + 1);
         }
         bytes
@@ -336,6 +336,11 @@ impl BufRing {
     /// A parked stream goes away (or got what it waited for): forget its place in line.
     pub(crate) fn unpark(&self, ticket: u64) {
         self.waiters.borrow_mut().remove(&ticket);
+    }
+
+    /// Is any receive stream parked on the pool?
+    fn has_waiters(&self) -> bool {
+        !self.waiters.borrow().is_empty()
     }
 
     /// Wakes the longest-waiting parked stream, if any; false if none waits.
@@ -485,7 +490,8 @@ impl PoolBuf {
 impl Drop for PoolBuf {
     fn drop(&mut self) {
         self.pool.publish(self.bid);
-        if self.pool.may_arm() {
+        // Checked in this order so an uncongested pool pays one flag test per buffer.
+        if self.pool.has_waiters() && self.pool.may_arm() {
             self.pool.wake_one();
         }
     }
