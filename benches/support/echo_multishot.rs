@@ -5,6 +5,10 @@
 //! returns to the pool when the write hands it back. Same control protocol as the other
 //! ringcore servers (a datagram on the control socket prints `ENTERS n`). The "sqpoll"
 //! kind is this server on a ring with IORING_SETUP_SQPOLL.
+//!
+//! `ECHO_MULTISHOT_POOL=buffers,bytes,max_buffers` sets the core's receive pool
+//! (`Builder::recv_buffer_pool(buffers, bytes)`, `recv_buffer_pool_max(max_buffers)`);
+//! without it the server runs ringcore's default pool.
 
 use std::io::Write;
 
@@ -25,6 +29,15 @@ async fn echo(stream: TcpStream) -> std::io::Result<()> {
 /// (`Builder::sqpoll`, 1 ms idle): the bench's "sqpoll" kind.
 pub(crate) fn serve(sqpoll: bool) {
     let mut builder = ringcore::Runtime::builder();
+    if let Ok(shape) = std::env::var("ECHO_MULTISHOT_POOL") {
+        let v: Vec<usize> = shape
+            .split(',')
+            .map(|x| x.parse().expect("a number"))
+            .collect();
+        builder = builder
+            .recv_buffer_pool(v[0] as u16, v[1])
+            .recv_buffer_pool_max(v[2] as u16);
+    }
     if sqpoll {
         builder = builder.sqpoll(std::time::Duration::from_millis(1));
     }

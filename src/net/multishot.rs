@@ -44,7 +44,7 @@ use crate::driver::ring::Cqe;
 
 /// Bytes one receive delivered: a buffer of the core's receive pool (returned to the pool
 /// when dropped), or, on the plain path, a `Vec<u8>` of its own. Derefs to the received
-/// bytes: 1 to the pool's buffer size (4 KiB by default) from the pool, 1 to 16 KiB (or
+/// bytes: 1 to the pool's buffer size (16 KiB by default) from the pool, 1 to 16 KiB (or
 /// the pool's buffer size, if larger) from a plain receive.
 ///
 /// It is an [`IoBuf`], so it can be handed to `write_all` as it is (an echo without a

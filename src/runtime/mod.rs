@@ -222,11 +222,11 @@ impl Builder {
 
     /// The shape of each core's pool of receive buffers for
     /// [`RecvStream`](crate::net::RecvStream)s: `buffers` buffers (a power of two, at most
-    /// 32768) of `bytes` bytes each (default 512 of 4096 bytes, 2 MiB per core). The pool is
+    /// 32768) of `bytes` bytes each (default 128 of 16 KiB, 2 MiB per core). The pool is
     /// allocated and registered (IORING_REGISTER_PBUF_RING) on a core's first receive
     /// stream. When a receive finds the pool empty (`ENOBUFS`) the pool grows by another
     /// `buffers` buffers, up to [`recv_buffer_pool_max`](Builder::recv_buffer_pool_max)
-    /// (default 8 times `buffers`: 4096 buffers, 16 MiB per core by default); past that,
+    /// (default 8 times `buffers`: 1024 buffers, 16 MiB per core by default); past that,
     /// receives fall back to plain buffers until buffers return. Larger buffers mean fewer
     /// CQEs for bulk transfers.
     ///
