@@ -88,6 +88,17 @@ pub(crate) struct BufRing {
     /// Plain fallback receives in flight ([`FallbackSlot`]s), and the most allowed.
     fallbacks: Cell<u32>,
     max_fallbacks: u32,
+    /// Registered with IOU_PBUF_RING_INC: the kernel fills a buffer by parts, one receive
+    /// after another, and says IORING_CQE_F_BUF_MORE while it keeps the buffer.
+    incremental: bool,
+    /// Per buffer id (`ring_entries` of each): where the kernel writes next in it (its
+    /// bytes consumed so far; only ever non-zero when `incremental`), the handles alive
+    /// on it plus CQEs reaped for it and not yet taken, and whether the kernel is done
+    /// with it (a CQE without BUF_MORE was reaped). A buffer goes back into the ring once
+    /// the kernel is done and no handle is left.
+    consumed: Box<[Cell<u32>]>,
+    refs: Box<[Cell<u32>]>,
+    done: Box<[Cell<bool>]>,
 }
 
 impl BufRing {
@@ -99,7 +110,13 @@ impl BufRing {
     /// Errors: `InvalidInput` unless `entries` and `max_entries` are powers of two with
     /// `entries <= max_entries <= 32768` and `size` is not 0; `OutOfMemory` if an
     /// allocation fails.
-    pub(crate) fn new(entries: u16, max_entries: u16, size: u32) -> io::Result<Rc<BufRing>> {
+    /// `incremental`: the caller registers the ring with IOU_PBUF_RING_INC.
+    pub(crate) fn new(
+        entries: u16,
+        max_entries: u16,
+        size: u32,
+        incremental: bool,
+    ) -> io::Result<Rc<BufRing>> {
         if !entries.is_power_of_two()
             || !max_entries.is_power_of_two()
             || entries > max_entries
@@ -149,6 +166,10 @@ impl BufRing {
                 / FALLBACK_SHARE
                 / PLAIN_RECV_BYTES.max(size as usize) as u64)
                 .clamp(1, u64::from(u32::MAX)) as u32,
+            incremental,
+            consumed: (0..max_entries).map(|_| Cell::new(0)).collect(),
+            refs: (0..max_entries).map(|_| Cell::new(0)).collect(),
+            done: (0..max_entries).map(|_| Cell::new(false)).collect(),
         };
         if !pool.grow() {
             return Err(io::Error::from(io::ErrorKind::OutOfMemory));
@@ -232,12 +253,52 @@ impl BufRing {
         self.buffers.get()
     }
 
-    /// The driver reaped a CQE naming one of the pool's buffers (IORING_CQE_F_BUFFER): it is
-    /// out of the ring from now until its handle republishes it. Counting at the reap, not
-    /// at [`take`](BufRing::take), keeps [`available`](BufRing::available) true while the
-    /// CQE waits in a stream's queue.
-    pub(crate) fn note_selected(&self) {
-        self.out.set(self.out.get() + 1);
+    /// The driver reaped a CQE naming buffer `bid` (IORING_CQE_F_BUFFER) with `result` and
+    /// `flags`; returns where the CQE's bytes start in the buffer. CQEs are reaped in the
+    /// order the kernel filled the buffer, so the offset is the buffer's bytes consumed so
+    /// far. The CQE holds a reference until its handle is taken and dropped. Unless the
+    /// kernel keeps the buffer (IORING_CQE_F_BUF_MORE, incremental pools only), the buffer
+    /// is out of the ring from now until it is republished. Counting at the reap, not at
+    /// [`take`](BufRing::take), keeps [`available`](BufRing::available) true while the CQE
+    /// waits in a stream's queue.
+    pub(crate) fn note_selected(&self, bid: u16, result: i32, flags: u32) -> u32 {
+        let b = usize::from(bid);
+        let (Some(consumed), Some(refs), Some(done)) =
+            (self.consumed.get(b), self.refs.get(b), self.done.get(b))
+        else {
+            return 0;
+        };
+        let offset = consumed.get();
+        refs.set(refs.get() + 1);
+        if self.incremental && io_uring::cqueue::buffer_more(flags) {
+            consumed.set(offset.saturating_add(result.max(0) as u32).min(self.size));
+        } else {
+            done.set(true);
+            self.out.set(self.out.get() + 1);
+        }
+        offset
+    }
+
+    /// A reference to buffer `bid` (a handle or an untaken CQE) is gone: republish the
+    /// buffer if the kernel is done with it and it was the last. True if it was
+    /// republished.
+    fn release(&self, bid: u16) -> bool {
+        let b = usize::from(bid);
+        let refs = self.refs[b].get().saturating_sub(1);
+        self.refs[b].set(refs);
+        if refs > 0 || !self.done[b].get() {
+            return false;
+        }
+        self.done[b].set(false);
+        self.consumed[b].set(0);
+        self.publish(bid);
+        true
+    }
+
+    /// Is the pool registered for incremental consumption (IOU_PBUF_RING_INC)?
+    #[cfg(test)]
+    pub(crate) fn is_incremental(&self) -> bool {
+        self.incremental
     }
 
     /// Is the pool worth a multishot receive armed now: a buffer is in the ring, or, once
@@ -279,38 +340,41 @@ impl BufRing {
         self.exhausted.set(self.exhausted.get() + 1);
     }
 
-    /// A CQE named buffer `bid` holding `len` bytes: it is out of the ring until the
-    /// returned handle is dropped.
+    /// A CQE named buffer `bid`, its `len` bytes starting at `offset`: the handle returned
+    /// owns those bytes, and the buffer stays out of the ring until every handle on it is
+    /// dropped and the kernel is done with it.
     ///
     /// # Safety
     ///
-    /// `bid` comes from a CQE of a receive that selected from this pool
+    /// `bid` and `offset` come from a CQE of a receive that selected from this pool
     /// (IORING_CQE_F_BUFFER), counted by [`note_selected`](BufRing::note_selected) when the
-    /// driver reaped it, and that CQE is taken once, so no other handle to `bid` exists.
-    pub(crate) unsafe fn take(self: &Rc<Self>, bid: u16, len: u32) -> PoolBuf {
-        debug_assert!(bid < self.buffers.get() && len <= self.size);
+    /// driver reaped it (which gave `offset`), and that CQE is taken once, so no other
+    /// handle covers these bytes and the kernel writes only past them.
+    pub(crate) unsafe fn take(self: &Rc<Self>, bid: u16, offset: u32, len: u32) -> PoolBuf {
+        debug_assert!(bid < self.buffers.get() && offset.saturating_add(len) <= self.size);
+        let offset = offset.min(self.size);
         PoolBuf {
             pool: self.clone(),
             bid,
-            len: len.min(self.size),
+            offset,
+            len: len.min(self.size - offset),
         }
     }
 
-    /// Copies buffer `bid`'s first `len` bytes out and republishes it (for late CQEs,
-    /// whose bytes go to the stash).
+    /// Copies the bytes a late CQE names out (they go to the stash) and drops its
+    /// reference, republishing the buffer if that was the last. Runs while the driver is
+    /// borrowed, so it wakes no waiter: the wake is owed and paid by
+    /// [`wake_owed`](BufRing::wake_owed).
     ///
     /// # Safety
     ///
     /// As [`take`](BufRing::take).
-    /// Runs while the driver is borrowed, so it wakes no waiter: the wake is owed and
-    /// paid by [`wake_owed`](BufRing::wake_owed).
-    pub(crate) unsafe fn copy_out(self: &Rc<Self>, bid: u16, len: u32) -> Vec<u8> {
+    pub(crate) unsafe fn copy_out(self: &Rc<Self>, bid: u16, offset: u32, len: u32) -> Vec<u8> {
         // SAFETY: forwarded.
-        let buf = unsafe { self.take(bid, len) };
+        let buf = unsafe { self.take(bid, offset, len) };
         let bytes = buf.as_slice().to_vec();
         std::mem::forget(buf);
-        self.publish(bid);
-        if self.has_waiters() {
+        if self.release(bid) && self.has_waiters() {
             self.owed.set(self.owed.get() + 1);
         }
         bytes
@@ -456,26 +520,38 @@ impl std::fmt::Debug for BufRing {
             .field("ring_entries", &self.ring_entries)
             .field("size", &self.size)
             .field("out", &self.out.get())
+            .field("incremental", &self.incremental)
             .finish()
     }
 }
 
-/// One pool buffer a receive CQE filled; republished when dropped.
+/// The bytes one receive CQE put in a pool buffer (all of the buffer's filled part, or,
+/// in an incremental pool, one receive's part of it); its reference is dropped with it.
 pub(crate) struct PoolBuf {
     pool: Rc<BufRing>,
     bid: u16,
+    offset: u32,
     len: u32,
 }
 
 impl PoolBuf {
     pub(crate) fn as_slice(&self) -> &[u8] {
-        // SAFETY: the buffer is out of the ring (the kernel wrote `len` bytes and will not
-        // touch it until `publish`), inside the pool's allocation, kept alive by `pool`.
-        unsafe { std::slice::from_raw_parts(self.pool.buf_ptr(self.bid), self.len as usize) }
+        // SAFETY: the kernel wrote these `len` bytes at `offset` and will not write them
+        // again: it writes an incremental buffer only past what it consumed, and a
+        // buffer goes back into the ring (`publish`) only once no handle is left on it.
+        // They lie inside the pool's allocation, kept alive by `pool`.
+        unsafe { std::slice::from_raw_parts(self.as_ptr(), self.len as usize) }
     }
 
     pub(crate) fn as_ptr(&self) -> *const u8 {
-        self.pool.buf_ptr(self.bid)
+        // SAFETY: `offset + len <= size` (`take`), so the pointer stays inside the buffer.
+        unsafe { self.pool.buf_ptr(self.bid).add(self.offset as usize) }
+    }
+
+    /// The buffer id and where the bytes start in it.
+    #[cfg(test)]
+    pub(crate) fn place(&self) -> (u16, u32) {
+        (self.bid, self.offset)
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -489,9 +565,8 @@ impl PoolBuf {
 
 impl Drop for PoolBuf {
     fn drop(&mut self) {
-        self.pool.publish(self.bid);
         // Checked in this order so an uncongested pool pays one flag test per buffer.
-        if self.pool.has_waiters() && self.pool.may_arm() {
+        if self.pool.release(self.bid) && self.pool.has_waiters() && self.pool.may_arm() {
             self.pool.wake_one();
         }
     }
@@ -519,30 +594,40 @@ pub(crate) fn selected(flags: u32) -> Option<u16> {
 mod tests {
     use super::*;
 
+    /// The flags of a receive CQE naming buffer `bid`, with IORING_CQE_F_BUF_MORE if `more`.
+    fn cqe_flags(bid: u16, more: bool) -> u32 {
+        let more = if more {
+            1 << 4 // IORING_CQE_F_BUF_MORE
+        } else {
+            0
+        };
+        1 | (u32::from(bid) << 16) | more // IORING_CQE_F_BUFFER: bit 0
+    }
+
     #[test]
     fn buffers_are_published_taken_and_republished() {
-        let pool = BufRing::new(4, 4, 64).unwrap();
+        let pool = BufRing::new(4, 4, 64, false).unwrap();
         assert_eq!((pool.out(), pool.available()), (0, 4));
-        pool.note_selected();
-        pool.note_selected();
+        assert_eq!(pool.note_selected(1, 10, cqe_flags(1, false)), 0);
+        assert_eq!(pool.note_selected(2, 64, cqe_flags(2, false)), 0);
         // SAFETY: test: no kernel; bids 1 and 2 are taken once each (as if two CQEs
         // named them; counted above).
-        let (a, b) = unsafe { (pool.take(1, 10), pool.take(2, 64)) };
+        let (a, b) = unsafe { (pool.take(1, 0, 10), pool.take(2, 0, 64)) };
         assert_eq!((a.len(), b.len(), pool.out()), (10, 64, 2));
         assert_eq!(pool.available(), 2);
         drop(a);
         drop(b);
         assert_eq!(pool.out(), 0);
         assert_eq!(pool.tail.get(), 6);
-        assert!(BufRing::new(3, 4, 64).is_err());
-        assert!(BufRing::new(4, 2, 64).is_err());
-        assert!(BufRing::new(4, 6, 64).is_err());
-        assert!(BufRing::new(4, 4, 0).is_err());
+        assert!(BufRing::new(3, 4, 64, false).is_err());
+        assert!(BufRing::new(4, 2, 64, false).is_err());
+        assert!(BufRing::new(4, 6, 64, false).is_err());
+        assert!(BufRing::new(4, 4, 0, false).is_err());
     }
 
     #[test]
     fn a_pool_doubles_up_to_its_ring_and_no_further() {
-        let pool = BufRing::new(2, 8, 16).unwrap();
+        let pool = BufRing::new(2, 8, 16, false).unwrap();
         assert_eq!(
             (pool.buffers(), pool.ring_entries(), pool.tail.get()),
             (2, 8, 2)
@@ -578,9 +663,9 @@ mod tests {
             "buffers overlap"
         );
         // A buffer of a grown chunk is taken and republished like the first chunk's.
-        pool.note_selected();
+        pool.note_selected(7, 16, cqe_flags(7, false));
         // SAFETY: test: bid 7 is taken once (counted above).
-        let c = unsafe { pool.take(7, 16) };
+        let c = unsafe { pool.take(7, 0, 16) };
         assert_eq!((c.capacity(), pool.out()), (16, 1));
         drop(c);
         assert_eq!(pool.out(), 0);
@@ -598,7 +683,7 @@ mod tests {
     #[test]
     fn fallback_slots_are_bounded_and_parked_streams_wake_for_slots_and_buffers() {
         // 8 buffers of 4 KiB at their cap: 32 KiB, so 2 plain receives of 16 KiB.
-        let pool = BufRing::new(8, 8, 4096).unwrap();
+        let pool = BufRing::new(8, 8, 4096, false).unwrap();
         assert_eq!(pool.max_fallbacks(), 2);
         let (a, b) = (pool.try_fallback().unwrap(), pool.try_fallback().unwrap());
         assert!(pool.try_fallback().is_none(), "a third fallback slot");
@@ -617,12 +702,12 @@ mod tests {
         // Buffers: at its cap the pool is worth arming once an eighth of it (1 buffer
         // here) is back. With all 8 out it is not; the one returned buffer makes it so and
         // wakes the next parked stream.
-        for _ in 0..8 {
-            pool.note_selected();
+        for bid in 0..8 {
+            pool.note_selected(bid, 1, cqe_flags(bid, false));
         }
         assert!(!pool.may_arm());
         // SAFETY: test: bid 3 is taken once (counted above).
-        let buf = unsafe { pool.take(3, 1) };
+        let buf = unsafe { pool.take(3, 0, 1) };
         drop(buf);
         assert!(pool.may_arm());
         assert_eq!((count.0.load(Ordering::Relaxed), pool.parked()), (2, 0));
@@ -632,5 +717,50 @@ mod tests {
         pool.unpark(third.unwrap());
         drop(b);
         assert_eq!(count.0.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn an_incremental_buffer_serves_several_receives_and_returns_after_the_last_handle() {
+        let pool = BufRing::new(4, 4, 256, true).unwrap();
+        // Three receives into buffer 2: the kernel keeps it after the first two.
+        let offsets = [
+            pool.note_selected(2, 100, cqe_flags(2, true)),
+            pool.note_selected(2, 50, cqe_flags(2, true)),
+            pool.note_selected(2, 20, cqe_flags(2, false)),
+        ];
+        assert_eq!(offsets, [0, 100, 150]);
+        assert_eq!(pool.out(), 1, "the kernel is done with buffer 2");
+        // SAFETY: test: each of the three CQEs is taken once, with its own offset.
+        let parts = unsafe {
+            [
+                pool.take(2, 0, 100),
+                pool.take(2, 100, 50),
+                pool.take(2, 150, 20),
+            ]
+        };
+        let base = pool.buf_ptr(2) as usize;
+        let starts: Vec<usize> = parts.iter().map(|p| p.as_ptr() as usize - base).collect();
+        assert_eq!(starts, [0, 100, 150]);
+        let tail = pool.tail.get();
+        let [a, b, c] = parts;
+        drop(b);
+        drop(c);
+        assert_eq!(
+            (pool.out(), pool.tail.get()),
+            (1, tail),
+            "republished too early"
+        );
+        drop(a);
+        assert_eq!((pool.out(), pool.tail.get()), (0, tail + 1));
+        // Republished whole: the next receive into it starts at 0 again.
+        assert_eq!(pool.note_selected(2, 10, cqe_flags(2, true)), 0);
+        // A buffer the kernel still holds does not return when its handles go.
+        // SAFETY: test: taken once.
+        drop(unsafe { pool.take(2, 0, 10) });
+        assert_eq!(
+            pool.tail.get(),
+            tail + 1,
+            "a buffer the kernel holds was republished"
+        );
     }
 }

@@ -289,6 +289,7 @@ impl Driver {
                 user_data: 0,
                 result: -libc::ECANCELED,
                 flags: 0,
+                buf_offset: 0,
             });
         };
         match &mut slot.state {
@@ -682,11 +683,11 @@ impl Inner {
         self.ring.take_woken(&mut self.to_wake, all);
         let mut cqes = std::mem::take(&mut self.cqes);
         self.ring.reap(&mut cqes);
-        for cqe in cqes.drain(..) {
+        for mut cqe in cqes.drain(..) {
             if let Some(pool) = &self.fast.pool
-                && bufring::selected(cqe.flags).is_some()
+                && let Some(bid) = bufring::selected(cqe.flags)
             {
-                pool.note_selected();
+                cqe.buf_offset = pool.note_selected(bid, cqe.result, cqe.flags);
             }
             self.complete(cqe);
         }

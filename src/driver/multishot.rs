@@ -159,19 +159,25 @@ impl Driver {
             return Some(pool.clone());
         }
         let (entries, max_entries, size) = f.config;
-        let pool = match BufRing::new(entries, max_entries, size) {
+        let incremental = inner.features.buf_ring_inc;
+        let pool = match BufRing::new(entries, max_entries, size, incremental) {
             Ok(pool) => pool,
             Err(_) => {
                 inner.fast.pool_failed = true;
                 return None;
             }
         };
+        let flags = if incremental {
+            crate::sys::uring::IOU_PBUF_RING_INC
+        } else {
+            0
+        };
         // SAFETY: the ring entries and buffers are owned by `pool`, which the driver keeps
         // (`fast.pool`) until `release_pool` unregisters it, or leaks.
         let res = unsafe {
             inner
                 .ring
-                .register_buf_ring(pool.ring_addr(), pool.ring_entries(), POOL_BGID)
+                .register_buf_ring(pool.ring_addr(), pool.ring_entries(), POOL_BGID, flags)
         };
         if res.is_err() {
             inner.fast.pool_failed = true;
@@ -283,6 +289,7 @@ impl Driver {
                 user_data: 0,
                 result: -libc::ECANCELED,
                 flags: 0,
+                buf_offset: 0,
             });
         };
         let Lifecycle::Streaming(stream) = &mut slot.state else {
@@ -290,6 +297,7 @@ impl Driver {
                 user_data: 0,
                 result: -libc::ECANCELED,
                 flags: 0,
+                buf_offset: 0,
             });
         };
         match stream.cqes.pop_front() {
@@ -366,6 +374,7 @@ impl<T: MultishotCode> MultiOp<T> {
                 user_data: 0,
                 result: -err.raw_os_error().unwrap_or(libc::EIO),
                 flags: 0,
+                buf_offset: 0,
             }));
         }
         let Some((index, generation)) = self.slot else {

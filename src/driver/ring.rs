@@ -17,6 +17,10 @@ pub(crate) struct Cqe {
     pub(crate) result: i32,
     /// `IORING_CQE_F_*` flags.
     pub(crate) flags: u32,
+    /// For a CQE naming a buffer of the receive pool: where its bytes start in that
+    /// buffer (non-zero only for a pool the kernel consumes incrementally, where one
+    /// buffer holds several receives). Set by the driver when it reaps the CQE.
+    pub(crate) buf_offset: u32,
 }
 
 /// How long `Ring::enter` may block.
@@ -66,7 +70,8 @@ pub(crate) trait Ring {
     fn needs_enter(&mut self) -> bool;
 
     /// Registers a provided-buffer ring of `entries` entries at `addr` as buffer group
-    /// `bgid` (IORING_REGISTER_PBUF_RING, io_uring_register_buf_ring(3)). Rings without
+    /// `bgid` (IORING_REGISTER_PBUF_RING, io_uring_register_buf_ring(3)), with `flags`
+    /// (`IOU_PBUF_RING_INC` or 0). Rings without
     /// provided buffers (the fake ring, a readiness backend) keep the default, `EINVAL`,
     /// and receive streams take their plain path.
     ///
@@ -75,8 +80,14 @@ pub(crate) trait Ring {
     /// The `entries * 16` bytes at `addr` (page-aligned) and every buffer later published
     /// in them stay valid until [`unregister_buf_ring`](Ring::unregister_buf_ring) succeeds
     /// or the ring is dropped.
-    unsafe fn register_buf_ring(&mut self, addr: u64, entries: u16, bgid: u16) -> io::Result<()> {
-        let _ = (addr, entries, bgid);
+    unsafe fn register_buf_ring(
+        &mut self,
+        addr: u64,
+        entries: u16,
+        bgid: u16,
+        flags: u16,
+    ) -> io::Result<()> {
+        let _ = (addr, entries, bgid, flags);
         Err(io::Error::from_raw_os_error(libc::EINVAL))
     }
 
@@ -167,6 +178,7 @@ impl Ring for Uring {
             user_data: c.user_data(),
             result: c.result(),
             flags: c.flags(),
+            buf_offset: 0,
         }));
     }
 
@@ -179,12 +191,18 @@ impl Ring for Uring {
         sq.taskrun() || sq.cq_overflow()
     }
 
-    unsafe fn register_buf_ring(&mut self, addr: u64, entries: u16, bgid: u16) -> io::Result<()> {
+    unsafe fn register_buf_ring(
+        &mut self,
+        addr: u64,
+        entries: u16,
+        bgid: u16,
+        flags: u16,
+    ) -> io::Result<()> {
         // SAFETY: forwarded from the caller.
         unsafe {
             self.ring
                 .submitter()
-                .register_buf_ring_with_flags(addr, entries, bgid, 0)
+                .register_buf_ring_with_flags(addr, entries, bgid, flags)
         }
     }
 

@@ -61,6 +61,7 @@ impl FakeRing {
             user_data,
             result,
             flags: 0,
+            buf_offset: 0,
         });
     }
 
@@ -114,6 +115,7 @@ impl Ring for FakeRing {
                         user_data: *ud,
                         result: res,
                         flags: 0,
+                        buf_offset: 0,
                     });
                 }
             }

@@ -64,6 +64,15 @@ impl RecvBuf {
     pub fn is_pooled(&self) -> bool {
         matches!(self.0, BufKind::Pool(_))
     }
+
+    /// The pool buffer id and the offset of the bytes in it.
+    #[cfg(test)]
+    pub(crate) fn pool_place(&self) -> Option<(u16, u32)> {
+        match &self.0 {
+            BufKind::Pool(b) => Some(b.place()),
+            BufKind::Owned(_) => None,
+        }
+    }
 }
 
 impl Deref for RecvBuf {
@@ -207,7 +216,7 @@ impl RecvStream {
 fn pooled(pool: &Rc<BufRing>, cqe: &Cqe) -> Option<RecvBuf> {
     let bid = bufring::selected(cqe.flags)?;
     // SAFETY: the bid comes from this receive's CQE, which the stream takes once.
-    let buf = unsafe { pool.take(bid, cqe.result.max(0) as u32) };
+    let buf = unsafe { pool.take(bid, cqe.buf_offset, cqe.result.max(0) as u32) };
     Some(RecvBuf(BufKind::Pool(buf)))
 }
 

@@ -38,6 +38,11 @@ pub(crate) struct Features {
     /// between the two answers the first multishot receive with `EINVAL`, and the stream
     /// falls back). Without it, receive streams issue one plain receive per item.
     pub(crate) buf_ring: bool,
+    /// IOU_PBUF_RING_INC (6.12), probed by registering a one-entry ring with the flag: the
+    /// kernel consumes a pool buffer incrementally, so several receives share one buffer
+    /// (each CQE says where its bytes start, IORING_CQE_F_BUF_MORE while the kernel keeps
+    /// the buffer). Without it, each receive takes a whole buffer.
+    pub(crate) buf_ring_inc: bool,
     /// IORING_OP_ACCEPT is supported, so multishot accept (IORING_ACCEPT_MULTISHOT, 5.19)
     /// is tried; a kernel without the flag answers `EINVAL` and `Incoming` falls back to
     /// one accept per connection.
@@ -168,10 +173,12 @@ fn probe(ring: &IoUring) -> Features {
     if ring.submitter().register_probe(&mut probe).is_err() {
         return Features::default();
     }
+    let buf_ring_inc = probe_buf_ring(ring, IOU_PBUF_RING_INC);
     Features {
         ftruncate: probe.is_supported(opcode::Ftruncate::CODE),
         socket: probe.is_supported(opcode::Socket::CODE),
-        buf_ring: probe_buf_ring(ring),
+        buf_ring: buf_ring_inc || probe_buf_ring(ring, 0),
+        buf_ring_inc,
         accept_multishot: probe.is_supported(opcode::Accept::CODE),
         send_zc: probe.is_supported(opcode::SendZc::CODE),
         sqpoll: false,
@@ -181,10 +188,14 @@ fn probe(ring: &IoUring) -> Features {
 /// Buffer group id of the probe's throwaway ring (the driver's pool uses 0).
 const PROBE_BGID: u16 = u16::MAX;
 
-/// Registers and unregisters a one-entry provided-buffer ring: io_uring_register(2) has no
-/// probe for its own opcodes, and a kernel without IORING_REGISTER_PBUF_RING answers
-/// `EINVAL`.
-fn probe_buf_ring(ring: &IoUring) -> bool {
+/// The io_uring_buf_reg flag for incrementally consumed buffers (io_uring_register_buf_ring(3),
+/// Linux 6.12).
+pub(crate) const IOU_PBUF_RING_INC: u16 = 2;
+
+/// Registers and unregisters a one-entry provided-buffer ring with `flags`:
+/// io_uring_register(2) has no probe for its own opcodes, and a kernel without
+/// IORING_REGISTER_PBUF_RING (or without one of the flags) answers `EINVAL`.
+fn probe_buf_ring(ring: &IoUring, flags: u16) -> bool {
     let layout = std::alloc::Layout::from_size_align(4096, 4096).expect("page layout");
     // SAFETY: the layout has a non-zero size.
     let mem = unsafe { std::alloc::alloc_zeroed(layout) };
@@ -196,7 +207,7 @@ fn probe_buf_ring(ring: &IoUring) -> bool {
     // registered).
     let ok = unsafe {
         ring.submitter()
-            .register_buf_ring_with_flags(mem as u64, 1, PROBE_BGID, 0)
+            .register_buf_ring_with_flags(mem as u64, 1, PROBE_BGID, flags)
     }
     .is_ok();
     let freed = !ok || ring.submitter().unregister_buf_ring(PROBE_BGID).is_ok();

@@ -267,6 +267,7 @@ impl EpollRing {
             user_data,
             result,
             flags: 0,
+            buf_offset: 0,
         });
     }
 
@@ -638,6 +639,7 @@ impl EpollRing {
                 user_data: job.0.user_data,
                 result,
                 flags: 0,
+                buf_offset: 0,
             };
             shared
                 .done

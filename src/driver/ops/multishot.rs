@@ -50,7 +50,10 @@ unsafe impl MultishotCode for RecvMulti {
         // is not data (end of stream or an error carrying one), so no buffer stays out.
         let bytes = bufring::selected(cqe.flags).map(|bid| {
             // SAFETY: the bid comes from this receive's CQE, taken once.
-            unsafe { self.pool.copy_out(bid, cqe.result.max(0) as u32) }
+            unsafe {
+                self.pool
+                    .copy_out(bid, cqe.buf_offset, cqe.result.max(0) as u32)
+            }
         });
         // A non-final CQE carries data (n > 0); the final one may carry an error, end of
         // stream (0) or, rarely, data.

@@ -117,6 +117,7 @@ impl Faults {
             user_data,
             result,
             flags: 0,
+            buf_offset: 0,
         });
     }
 

@@ -77,6 +77,7 @@ fn cqe(ring: &FakeRing, user_data: u64, result: i32, flags: u32) {
         user_data,
         result,
         flags,
+        buf_offset: 0,
     });
 }
 

@@ -210,6 +210,67 @@ fn burst_on_many_connections(max_buffers: u16) -> Option<Burst> {
     })
 }
 
+/// 16 connections each receive 100 bytes into a pool of 32 buffers of 16 KiB, holding every
+/// item; returns how many distinct pool buffers the 16 items sit in (after checking each
+/// item's bytes and that every buffer comes back), twice over the same streams.
+fn small_receives_on_many_connections(incremental: bool) -> Option<Vec<usize>> {
+    let rt = crate::Runtime::builder()
+        .recv_buffer_pool(32, 16 * 1024)
+        .recv_buffer_pool_max(32)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let driver = context::driver();
+        let mut features = driver.features();
+        if !features.buf_ring || (incremental && !features.buf_ring_inc) {
+            return None;
+        }
+        features.buf_ring_inc = incremental;
+        driver.override_features(features);
+        let pool = driver.recv_pool().unwrap();
+        assert_eq!(pool.is_incremental(), incremental);
+        let mut conns = Vec::new();
+        for _ in 0..16 {
+            let (client, server) = pair().await;
+            conns.push((client, server.recv_stream()));
+        }
+        let mut distinct = Vec::new();
+        for round in 0..2 {
+            let (mut held, mut bufs) = (Vec::new(), Vec::new());
+            for (c, (client, items)) in conns.iter_mut().enumerate() {
+                let (res, _) = client.write_all(pattern(100, c + round)).await;
+                res.unwrap();
+                let buf = items.next().await.unwrap().unwrap();
+                assert_eq!(&buf[..], &pattern(100, c + round)[..], "connection {c}");
+                held.push(buf.pool_place().expect("a pooled item"));
+                bufs.push(buf);
+            }
+            let mut bids: Vec<u16> = held.iter().map(|p| p.0).collect();
+            bids.sort_unstable();
+            bids.dedup();
+            distinct.push(bids.len());
+            drop(bufs);
+            assert_eq!(pool.out(), 0, "round {round}: buffers not returned");
+        }
+        Some(distinct)
+    })
+}
+
+#[test]
+fn small_receives_share_buffers_in_an_incremental_pool_and_take_one_each_without_it() {
+    if let Some(distinct) = small_receives_on_many_connections(true) {
+        // 16 x 100 bytes fit in one 16 KiB buffer; the kernel may move to a new buffer
+        // between receives, but not for each.
+        assert!(
+            distinct.iter().all(|&d| d < 16),
+            "incremental pool: 16 receives took {distinct:?} distinct buffers"
+        );
+    }
+    if let Some(distinct) = small_receives_on_many_connections(false) {
+        assert_eq!(distinct, [16, 16], "whole-buffer pool: buffers shared");
+    }
+}
+
 #[test]
 fn a_burst_on_a_pool_at_its_cap_hits_enobufs_falls_back_or_parks_loses_nothing_and_recovers() {
     let Some(b) = burst_on_many_connections(8) else {
