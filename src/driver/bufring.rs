@@ -397,9 +397,17 @@ impl BufRing {
         *ticket = Some(t);
     }
 
-    /// A parked stream goes away (or got what it waited for): forget its place in line.
-    pub(crate) fn unpark(&self, ticket: u64) {
-        self.waiters.borrow_mut().remove(&ticket);
+    /// A parked stream goes away: forget its place in line. False if it had none any more
+    /// (it was woken and had not acted on the wake yet).
+    pub(crate) fn unpark(&self, ticket: u64) -> bool {
+        self.waiters.borrow_mut().remove(&ticket).is_some()
+    }
+
+    /// Wakes the longest-waiting parked stream, for one that was woken and went away
+    /// without using its wake (see `unpark`), so the buffer or slot the wake stood for
+    /// is not left unclaimed while others wait.
+    pub(crate) fn pass_wake_on(&self) {
+        self.wake_one();
     }
 
     /// Is any receive stream parked on the pool?
@@ -714,9 +722,20 @@ mod tests {
         // A stream that leaves the line is not woken.
         let mut third = None;
         pool.park(&mut third, &waker);
-        pool.unpark(third.unwrap());
+        assert!(pool.unpark(third.unwrap()), "a parked stream had no place");
         drop(b);
         assert_eq!(count.0.load(Ordering::Relaxed), 2);
+        // A stream woken (its place popped) that goes away unused passes the wake on.
+        let (mut fourth, mut fifth) = (None, None);
+        pool.park(&mut fourth, &waker);
+        pool.park(&mut fifth, &waker);
+        assert!(pool.wake_one());
+        assert!(
+            !pool.unpark(fourth.unwrap()),
+            "a woken stream still had its place"
+        );
+        pool.pass_wake_on();
+        assert_eq!((count.0.load(Ordering::Relaxed), pool.parked()), (4, 0));
     }
 
     #[test]

@@ -138,8 +138,9 @@ enum RecvState {
     Done,
 }
 
-/// A receive stream's place in line on its pool (see `BufRing::park`); leaving the line
-/// (the state changes or the stream is dropped) gives the place up.
+/// A receive stream's place in line on its pool (see `BufRing::park`). Dropping it gives
+/// the place up; a stream dropped after it was woken and before it acted on the wake passes
+/// the wake on to the next in line (the stream clears `ticket` when it does act).
 struct PoolWait {
     pool: Rc<BufRing>,
     ticket: Option<u64>,
@@ -147,8 +148,10 @@ struct PoolWait {
 
 impl Drop for PoolWait {
     fn drop(&mut self) {
-        if let Some(t) = self.ticket {
-            self.pool.unpark(t);
+        if let Some(t) = self.ticket
+            && !self.pool.unpark(t)
+        {
+            self.pool.pass_wake_on();
         }
     }
 }
@@ -320,8 +323,15 @@ impl Stream for RecvStream {
                 }
                 RecvState::Parked(wait) => {
                     if wait.pool.may_arm() {
+                        // Acted on: leave the line without passing a wake on.
+                        if let Some(t) = wait.ticket.take() {
+                            wait.pool.unpark(t);
+                        }
                         this.state = RecvState::Idle;
                     } else if let Some(slot) = wait.pool.try_fallback() {
+                        if let Some(t) = wait.ticket.take() {
+                            wait.pool.unpark(t);
+                        }
                         this.state = RecvState::Plain(this.plain(), Some(slot));
                     } else {
                         let PoolWait { pool, ticket } = wait;
