@@ -17,10 +17,11 @@
 //!
 //! A receive stream keeps its multishot receive armed between polls, so it also consumes
 //! data the caller has not asked for yet (into pool buffers). When the pool is empty the
-//! receive ends with `ENOBUFS`, having taken nothing off the socket: the pool grows by a
-//! chunk if it is below its cap (`Builder::recv_buffer_pool_max`) and the receive is
-//! re-armed; at the cap, the next item comes from a plain receive into a fresh buffer, and
-//! the stream re-arms its multishot receive once the pool has buffers again.
+//! receive ends with `ENOBUFS`, having taken nothing off the socket: the pool doubles if it
+//! is below its cap (`Builder::recv_buffer_pool_max`) and the receive is re-armed; at the
+//! cap, the next item comes from a plain receive into a fresh buffer if one of the
+//! bounded fallback slots is free, else the stream parks until buffers or a slot come
+//! back (docs/architecture.md, "Provided buffers"; docs/hazards.md, H22).
 //! Do not read the same socket another way while a receive stream on it is alive.
 
 use std::future::Future;
@@ -50,7 +51,10 @@ use crate::driver::ring::Cqe;
 /// It is an [`IoBuf`], so it can be handed to `write_all` as it is (an echo without a
 /// copy); the pool buffer returns to the pool when the write gives it back and it is
 /// dropped. Holding many `RecvBuf`s keeps their pool buffers out of the pool: once the
-/// pool is empty, receives fall back to plain buffers (see [`RecvStream`]).
+/// pool is empty at its cap, receives fall back to plain buffers or wait (see
+/// [`RecvStream`]). Where the kernel fills pool buffers incrementally (Linux 6.12), small
+/// receives from any connections share one buffer, which returns to the pool only once
+/// the last `RecvBuf` on it is dropped.
 pub struct RecvBuf(BufKind);
 
 enum BufKind {
@@ -171,11 +175,15 @@ impl Drop for PoolWait {
 /// Items: `Ok(buf)` with 1 or more bytes, in order; the stream ends (`None`) at end of
 /// stream (the peer shut down its writing side). An error (`ConnectionReset`, ...) is
 /// yielded once, then the stream ends. A pool that runs dry (`ENOBUFS`) is not an error:
-/// the pool grows by its first count of buffers, up to
-/// [`Builder::recv_buffer_pool_max`](crate::Builder::recv_buffer_pool_max), and
-/// the multishot receive is re-armed; a pool empty at its cap gives plain receives (up to
-/// 16 KiB each) until buffers return to it (the caller drops `RecvBuf`s), and then the
-/// stream re-arms its multishot receive.
+/// the pool doubles, up to
+/// [`Builder::recv_buffer_pool_max`](crate::Builder::recv_buffer_pool_max), and the
+/// multishot receive is re-armed. A pool empty at its cap gives plain receives (up to 16
+/// KiB each; at most the cap's bytes of them in flight per core, `DriverStats`'
+/// `recv_pool_exhausted`) or, when those are all in flight, makes the stream wait with
+/// nothing armed, its data left in the socket (`recv_pool_parks`), until an eighth of the
+/// pool or a fallback slot is back; the stream then re-arms. A plain fallback never waits
+/// for the caller to drop `RecvBuf`s, so holding every pool buffer slows a stream but
+/// cannot stall it.
 ///
 /// # Cancel safety
 ///
@@ -184,7 +192,9 @@ impl Drop for PoolWait {
 /// (queued or arriving after the drop) are copied to the socket's stash and their buffers
 /// returned to the pool; the next read of the socket (`read`, a new stream, or the
 /// poll-based path) returns them first, in order (docs/architecture.md, "Late CQEs").
-/// Items already yielded belong to the caller.
+/// A stream dropped while it waits for the pool holds no receive and leaves the line (a
+/// wake it had not used yet goes to the next stream). Items already yielded belong to the
+/// caller.
 pub struct RecvStream {
     sock: Socket,
     state: RecvState,
