@@ -27,20 +27,25 @@ use super::op::Orphan;
 use super::ring::Cqe;
 use super::{Driver, Inner};
 
-/// Default receive pool: 128 buffers of 16 KiB (2 MiB per core, allocated on the first
-/// receive stream). 16 KiB rather than 4 KiB: a 16 KiB message is one CQE and one send
-/// instead of four, which at 1,000 to 10,000 connections echoing 16 KiB took messages per
-/// server CPU-second from 0.5x to 1.04x to 1.08x of tokio's at a third of the memory
-/// (docs/benchmarks.md, "Multishot receive at many connections").
-pub(crate) const DEFAULT_POOL: (u16, u32) = (128, 16 * 1024);
+/// Default receive pool: 32 buffers of 16 KiB (512 KiB per core, allocated on the first
+/// receive stream), doubling on demand. 16 KiB rather than 4 KiB: a 16 KiB message is one
+/// CQE and one send instead of four, which at 1,000 to 10,000 connections echoing 16 KiB
+/// took messages per server CPU-second from 0.5x to 1.04x to 1.08x of tokio's at a third
+/// of the memory (docs/benchmarks.md, "Multishot receive at many connections").
+pub(crate) const DEFAULT_POOL: (u16, u32) = (32, 16 * 1024);
 
-/// How many times its first size a receive pool may grow to by default (so 1,024 buffers,
-/// 16 MiB of 16 KiB buffers, for the default pool), capped at the ring's 32,768 entries.
-pub(crate) const DEFAULT_POOL_GROWTH: u16 = 8;
+/// The bytes a receive pool may grow to by default: 16 MiB per core (1,024 buffers of 16
+/// KiB for the default pool).
+pub(crate) const DEFAULT_POOL_MAX_BYTES: usize = 16 << 20;
 
-/// The most buffers a pool of `buffers` buffers grows to by default.
-pub(crate) fn default_pool_max(buffers: u16) -> u16 {
-    buffers.saturating_mul(DEFAULT_POOL_GROWTH).min(1 << 15)
+/// The most buffers a pool of `buffers` buffers of `bytes` bytes grows to by default: as
+/// many as fit in [`DEFAULT_POOL_MAX_BYTES`] (a power of two), at least `buffers`, at most
+/// the ring's 32,768 entries.
+pub(crate) fn default_pool_max(buffers: u16, bytes: u32) -> u16 {
+    let fit = (DEFAULT_POOL_MAX_BYTES / (bytes.max(1) as usize)).clamp(1, 1 << 15);
+    // The largest power of two not above `fit` (fit >= 1).
+    let fit = 1usize << (usize::BITS - 1 - fit.leading_zeros());
+    (fit as u16).max(buffers)
 }
 
 /// The smallest send that goes out with IORING_OP_SEND_ZC by default: none. It pays from
@@ -114,7 +119,7 @@ impl Default for FastPaths {
             pool: None,
             config: (
                 DEFAULT_POOL.0,
-                default_pool_max(DEFAULT_POOL.0),
+                default_pool_max(DEFAULT_POOL.0, DEFAULT_POOL.1),
                 DEFAULT_POOL.1,
             ),
             pool_failed: false,

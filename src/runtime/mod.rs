@@ -222,11 +222,12 @@ impl Builder {
 
     /// The shape of each core's pool of receive buffers for
     /// [`RecvStream`](crate::net::RecvStream)s: `buffers` buffers (a power of two, at most
-    /// 32768) of `bytes` bytes each (default 128 of 16 KiB, 2 MiB per core). The pool is
+    /// 32768) of `bytes` bytes each (default 32 of 16 KiB, 512 KiB per core). The pool is
     /// allocated and registered (IORING_REGISTER_PBUF_RING) on a core's first receive
     /// stream. When a receive finds the pool empty (`ENOBUFS`) the pool grows by another
     /// `buffers` buffers, up to [`recv_buffer_pool_max`](Builder::recv_buffer_pool_max)
-    /// (default 8 times `buffers`: 1024 buffers, 16 MiB per core by default); past that,
+    /// (default: as many as fit in 16 MiB, at least `buffers`; 1024 for the default pool);
+    /// past that,
     /// receives fall back to plain buffers until buffers return. Larger buffers mean fewer
     /// CQEs for bulk transfers.
     ///
@@ -239,7 +240,8 @@ impl Builder {
 
     /// The most buffers each core's receive pool grows to (see
     /// [`recv_buffer_pool`](Builder::recv_buffer_pool)): a power of two, at least the
-    /// pool's first count, at most 32768. Default: 8 times the first count, at most 32768.
+    /// pool's first count, at most 32768. Default: as many buffers as fit in 16 MiB (a
+    /// power of two), at least the first count.
     /// Equal to the first count, the pool never grows. A grown pool keeps its buffers
     /// until the runtime is dropped: the most memory it holds is `max_buffers` times the
     /// buffer size, per core, and it reaches that only under bursts that empty it.
@@ -428,7 +430,7 @@ impl Builder {
         }
         let max_buffers = self
             .recv_pool_max
-            .unwrap_or_else(|| crate::driver::multishot::default_pool_max(buffers));
+            .unwrap_or_else(|| crate::driver::multishot::default_pool_max(buffers, bytes));
         if !max_buffers.is_power_of_two() || max_buffers < buffers || max_buffers > 1 << 15 {
             return Err(BuildError::InvalidConfig(format!(
                 "recv_buffer_pool_max({max_buffers}): must be a power of two, at least the \

@@ -196,3 +196,16 @@ fn a_missed_cancel_of_a_dropped_stream_is_resent_until_the_final_cqe() {
     assert_eq!(s.drops.get(), 1);
     assert_eq!(s.driver.in_flight(), 0);
 }
+
+#[test]
+fn the_default_pool_cap_is_16_mib_of_buffers_as_a_power_of_two_and_never_below_the_first_count() {
+    use crate::driver::multishot::default_pool_max;
+    assert_eq!(default_pool_max(32, 16 * 1024), 1024);
+    assert_eq!(default_pool_max(512, 4096), 4096);
+    assert_eq!(default_pool_max(8, 1024), 16384);
+    // 16 MiB / 3000 bytes = 5592 buffers: the power of two below.
+    assert_eq!(default_pool_max(8, 3000), 4096);
+    assert_eq!(default_pool_max(4096, 16 * 1024), 4096);
+    assert_eq!(default_pool_max(1, 64), 1 << 15);
+    assert_eq!(default_pool_max(1, u32::MAX), 1);
+}
