@@ -7,7 +7,6 @@
 
 mod support;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ringcore::Runtime;
@@ -56,14 +55,7 @@ fn accept_under_emfile_errors_then_recovers_without_spinning() {
         let listener = TcpListener::bind_with("127.0.0.1:0", &opts).unwrap();
         let addr = listener.local_addr().unwrap();
         // Spawned before the limit drops, so the client process is not limited.
-        let mut client = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "client_process",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CLIENT_ENV, addr.to_string())
+        let mut client = support::child_role("client_process", CLIENT_ENV, &addr.to_string())
             .spawn()
             .unwrap();
         let old_limit = set_soft_nofile(LIMIT);

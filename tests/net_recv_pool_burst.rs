@@ -23,9 +23,11 @@
 //! soft limit is raised to the hard one. The test is skipped, saying so, where the hard
 //! limit is below what a process needs.
 
+mod support;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -45,19 +47,10 @@ fn pattern(len: usize, seed: usize) -> Vec<u8> {
     (0..len).map(|i| ((i + seed) % 251) as u8).collect()
 }
 
-/// Raises the soft RLIMIT_NOFILE to the hard one; false if that is below `want`.
+/// Raises the soft RLIMIT_NOFILE as far as the hard one allows; false if that stays
+/// below `want`.
 fn raise_nofile(want: u64) -> bool {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes the rlimit struct we own.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 || lim.rlim_max < want {
-        return false;
-    }
-    lim.rlim_cur = lim.rlim_max;
-    // SAFETY: setrlimit reads the rlimit struct we own.
-    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0 }
+    support::raise_nofile(want) >= want
 }
 
 /// The client role: connect `CONNS` blocking sockets, say so on stdout, then for each line
@@ -122,14 +115,7 @@ fn a_burst_on_ten_thousand_connections_empties_the_pool_loses_no_byte_and_recove
         let opts = ListenOptions::new().backlog(CONNS as i32);
         let listener = TcpListener::bind_with("127.0.0.1:0", &opts).unwrap();
         let addr = listener.local_addr().unwrap();
-        let mut client = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "client_process",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CLIENT_ENV, addr.to_string())
+        let mut client = support::child_role("client_process", CLIENT_ENV, &addr.to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()

@@ -50,12 +50,6 @@ pub(crate) const POOL_BGID: u16 = 0;
 /// without multishot receive.
 pub(crate) const PLAIN_RECV_BYTES: usize = 16 * 1024;
 
-/// Plain fallback receives in flight may hold at most the pool's most bytes divided by this
-/// (at least one receive): with 1, a core's receive memory stays within twice the pool's
-/// cap plus what users hold. Measured at 10,000 connections echoing 16 KiB
-/// (docs/benchmarks.md): a quarter of the cap halved the throughput for 4 MiB less.
-const FALLBACK_SHARE: u64 = 1;
-
 /// A registered provided-buffer ring and its buffers; see the module docs.
 pub(crate) struct BufRing {
     ring: NonNull<BufRingEntry>,
@@ -162,8 +156,11 @@ impl BufRing {
             next_ticket: Cell::new(0),
             owed: Cell::new(0),
             fallbacks: Cell::new(0),
+            // Plain fallback receives in flight hold at most the pool's cap in bytes (at
+            // least one receive), so a core's receive memory stays within twice the cap
+            // plus what users hold. A quarter of the cap measured half the throughput at
+            // 10,000 connections echoing 16 KiB, for 4 MiB less (docs/benchmarks.md).
             max_fallbacks: (u64::from(max_entries) * u64::from(size)
-                / FALLBACK_SHARE
                 / PLAIN_RECV_BYTES.max(size as usize) as u64)
                 .clamp(1, u64::from(u32::MAX)) as u32,
             incremental,
@@ -403,20 +400,15 @@ impl BufRing {
         self.waiters.borrow_mut().remove(&ticket).is_some()
     }
 
-    /// Wakes the longest-waiting parked stream, for one that was woken and went away
-    /// without using its wake (see `unpark`), so the buffer or slot the wake stood for
-    /// is not left unclaimed while others wait.
-    pub(crate) fn pass_wake_on(&self) {
-        self.wake_one();
-    }
-
     /// Is any receive stream parked on the pool?
     fn has_waiters(&self) -> bool {
         !self.waiters.borrow().is_empty()
     }
 
-    /// Wakes the longest-waiting parked stream, if any; false if none waits.
-    fn wake_one(&self) -> bool {
+    /// Wakes the longest-waiting parked stream, if any; false if none waits. Also called
+    /// for a stream that was woken and went away without using its wake (see `unpark`), so
+    /// the buffer or slot the wake stood for is not left unclaimed while others wait.
+    pub(crate) fn wake_one(&self) -> bool {
         let first = self.waiters.borrow_mut().pop_first();
         match first {
             Some((_, waker)) => {
@@ -734,7 +726,7 @@ mod tests {
             !pool.unpark(fourth.unwrap()),
             "a woken stream still had its place"
         );
-        pool.pass_wake_on();
+        pool.wake_one();
         assert_eq!((count.0.load(Ordering::Relaxed), pool.parked()), (4, 0));
     }
 

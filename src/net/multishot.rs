@@ -150,12 +150,21 @@ struct PoolWait {
     ticket: Option<u64>,
 }
 
+impl PoolWait {
+    /// The stream acted on its wake: leave the line without passing a wake on.
+    fn leave(&mut self) {
+        if let Some(t) = self.ticket.take() {
+            self.pool.unpark(t);
+        }
+    }
+}
+
 impl Drop for PoolWait {
     fn drop(&mut self) {
         if let Some(t) = self.ticket
             && !self.pool.unpark(t)
         {
-            self.pool.pass_wake_on();
+            self.pool.wake_one();
         }
     }
 }
@@ -333,15 +342,10 @@ impl Stream for RecvStream {
                 }
                 RecvState::Parked(wait) => {
                     if wait.pool.may_arm() {
-                        // Acted on: leave the line without passing a wake on.
-                        if let Some(t) = wait.ticket.take() {
-                            wait.pool.unpark(t);
-                        }
+                        wait.leave();
                         this.state = RecvState::Idle;
                     } else if let Some(slot) = wait.pool.try_fallback() {
-                        if let Some(t) = wait.ticket.take() {
-                            wait.pool.unpark(t);
-                        }
+                        wait.leave();
                         this.state = RecvState::Plain(this.plain(), Some(slot));
                     } else {
                         let PoolWait { pool, ticket } = wait;

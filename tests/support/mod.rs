@@ -52,6 +52,16 @@ pub fn raise_nofile(want: u64) -> u64 {
     lim.rlim_cur
 }
 
+/// This test binary re-executed to run only its test `role` (with `--nocapture`, one test
+/// thread), with `env` set to `value`: the child-process half of a test. The role's test
+/// function does nothing unless `env` is set.
+pub fn child_role(role: &str, env: &str, value: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", role, "--nocapture", "--test-threads=1"])
+        .env(env, value);
+    cmd
+}
+
 /// Lets the runtime run a few ticks: woken tasks run up to their next wait, cancel requests
 /// go out, late completions come in.
 pub async fn settle() {
