@@ -2,7 +2,9 @@
 //! under a burst, dropped streams (every pool buffer returned, no byte lost), and the plain
 //! paths forced with `Driver::override_features`.
 
+use std::cell::Cell;
 use std::io::{Read, Write};
+use std::rc::Rc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -136,9 +138,15 @@ fn burst_on_many_connections(max_buffers: u16) -> Option<Burst> {
         }
         const CONNS: usize = 32;
         const BYTES: usize = 64 * 1024;
+        // Every connection starts reading in the same tick, once all bursts are in: with
+        // timers each, the reads could start a tick apart, and each stream could find the
+        // fallback slot free again, never parking.
+        let written = Rc::new(Cell::new(0));
+        let go = Rc::new(crate::sync::Event::new());
         let mut tasks = Vec::new();
         for c in 0..CONNS {
             let (client, server) = pair().await;
+            let (written, go) = (written.clone(), go.clone());
             tasks.push(crate::spawn(async move {
                 let mut items = server.recv_stream();
                 // Arm the multishot receive, then stop consuming while the burst arrives.
@@ -152,7 +160,8 @@ fn burst_on_many_connections(max_buffers: u16) -> Option<Burst> {
                 .await;
                 let (res, _) = client.write_all(pattern(BYTES, c)).await;
                 res.unwrap();
-                crate::time::sleep(Duration::from_millis(100)).await;
+                written.set(written.get() + 1);
+                go.wait().await;
                 let (mut pooled, mut plain, mut held) = (0, 0, Vec::new());
                 while got.len() < BYTES {
                     let buf = items.next().await.unwrap().unwrap();
@@ -169,6 +178,12 @@ fn burst_on_many_connections(max_buffers: u16) -> Option<Burst> {
                 (client, items, pooled, plain)
             }));
         }
+        while written.get() < CONNS {
+            crate::time::sleep(Duration::from_millis(1)).await;
+        }
+        // Let the last bytes land in the pool and the ENOBUFS completions be reaped.
+        crate::time::sleep(Duration::from_millis(100)).await;
+        go.set();
         let (mut pooled, mut plain, mut streams) = (0, 0, Vec::new());
         for t in tasks {
             // A lost wake-up of a parked stream would hang here.
