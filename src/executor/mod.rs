@@ -104,7 +104,14 @@ impl Executor {
             Ok(key) if key != NO_KEY => key,
             _ => panic!("ringcore: more than 4 billion live tasks on one core"),
         };
-        let meta = TaskMeta::new(next_task_id(), name, location, key, self.closing.get());
+        let meta = TaskMeta::new(
+            next_task_id(),
+            name,
+            location,
+            Some(self.remote.clone()),
+            key,
+            self.closing.get(),
+        );
         // SAFETY: the future may be !Send, so its Runnable must be run and dropped on this
         // thread. `schedule` sends runnables woken elsewhere to the remote queue, which
         // only this executor drains (on this thread), and `shutdown` runs every runnable of

@@ -16,6 +16,7 @@
 //! | `id`       | spawn                               | process-unique, never reused           |
 //! | `name`, `location` | spawn                       | for `debug::all_tasks` and slow polls  |
 //! | `key`      | spawn                               | slot in the core's registry ([`NO_KEY`]: none) |
+//! | `remote`   | spawn                               | the owning core's remote queue (none for tasks outside an executor) |
 //! | `flags`    | see below                           |                                        |
 //!
 //! The flags are atomics only because the `Runnable` (and so the header) must be `Sync` to
@@ -52,11 +53,13 @@ use std::panic::{AssertUnwindSafe, Location};
 use std::pin::Pin;
 use std::ptr::NonNull;
 use std::rc::{Rc, Weak};
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use slab::Slab;
 
+use super::remote::Remote;
 use crate::loom::{AtomicU8, Ordering};
 
 pub use catch_panic::{CatchPanic, Panicked};
@@ -88,13 +91,17 @@ const POLLED: u8 = 2;
 const DONE: u8 = 4;
 const TAKEN: u8 = 8;
 
-/// Stored in the task's header (see the module docs). 32 bytes.
+/// Stored in the task's header (see the module docs). 40 bytes.
 #[derive(Debug)]
 pub(crate) struct TaskMeta {
     id: TaskId,
     /// Boxed twice so an unnamed task pays one pointer, not two.
     name: Option<Box<Box<str>>>,
     location: &'static Location<'static>,
+    /// Here rather than in the schedule closure: async-task wakes a waker by value with
+    /// one atomic operation only when the schedule function is zero-sized; a capturing
+    /// closure makes every wake a wake by reference plus a reference drop.
+    remote: Option<Arc<Remote>>,
     key: u32,
     flags: AtomicU8,
 }
@@ -104,6 +111,7 @@ impl TaskMeta {
         id: TaskId,
         name: Option<Box<str>>,
         location: &'static Location<'static>,
+        remote: Option<Arc<Remote>>,
         key: u32,
         aborted: bool,
     ) -> Self {
@@ -111,6 +119,7 @@ impl TaskMeta {
             id,
             name: name.map(Box::new),
             location,
+            remote,
             key,
             flags: AtomicU8::new(if aborted { ABORTED } else { 0 }),
         }
@@ -118,7 +127,13 @@ impl TaskMeta {
 
     /// Metadata of a task with no registry entry (it cannot be aborted or listed).
     pub(crate) fn unregistered(id: TaskId, location: &'static Location<'static>) -> Self {
-        Self::new(id, None, location, NO_KEY, false)
+        Self::new(id, None, location, None, NO_KEY, false)
+    }
+
+    /// The remote queue of the core that owns the task; `None` for a task spawned
+    /// outside an executor (see [`TaskMeta::unregistered`]).
+    pub(crate) fn remote(&self) -> Option<&Arc<Remote>> {
+        self.remote.as_ref()
     }
 
     pub(crate) fn id(&self) -> TaskId {
@@ -399,7 +414,7 @@ mod tests {
     #[cfg(target_pointer_width = "64")]
     fn sizes() {
         // The bytes every idle task pays (docs/benchmarks.md, issue 6).
-        assert_eq!(std::mem::size_of::<TaskMeta>(), 32);
+        assert_eq!(std::mem::size_of::<TaskMeta>(), 40);
         assert_eq!(std::mem::size_of::<TaskEntry>(), 24);
         assert_eq!(std::mem::size_of::<Outcome<()>>(), 16);
         assert_eq!(std::mem::size_of::<JoinHandle<()>>(), 8);
