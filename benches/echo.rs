@@ -87,9 +87,6 @@ fn main() {
             ("ringcore_epoll", "tokio"),
             ("poll_epoll", "tokio"),
             ("ringcore_epoll", "ringcore"),
-            ("multishot", "ringcore"),
-            ("multishot", "tokio"),
-            ("sqpoll", "multishot"),
         ] {
             if let (Some(x), Some(y)) = (of(a), of(b)) {
                 println!(

@@ -8,7 +8,8 @@
 //!
 //! `ECHO_MULTISHOT_POOL=buffers,bytes,max_buffers` sets the core's receive pool
 //! (`Builder::recv_buffer_pool(buffers, bytes)`, `recv_buffer_pool_max(max_buffers)`);
-//! without it the server runs ringcore's default pool.
+//! without it the server runs ringcore's default pool. `ECHO_RING_MODE=defer|coop|plain`
+//! sets the ring's setup mode of this server and of the plain `ringcore` one.
 
 use std::io::Write;
 
@@ -23,6 +24,18 @@ async fn echo(stream: TcpStream) -> std::io::Result<()> {
         res?;
     }
     Ok(())
+}
+
+/// `ECHO_RING_MODE=defer|coop|plain` asks for that io_uring setup mode
+/// (`Builder::setup_mode`); unset, the runtime picks (DEFER_TASKRUN where the kernel has it).
+pub(crate) fn ring_mode(builder: ringcore::Builder) -> ringcore::Builder {
+    match std::env::var("ECHO_RING_MODE").as_deref() {
+        Ok("defer") => builder.setup_mode(ringcore::SetupMode::DeferTaskrun),
+        Ok("coop") => builder.setup_mode(ringcore::SetupMode::CoopTaskrun),
+        Ok("plain") => builder.setup_mode(ringcore::SetupMode::Plain),
+        Ok(other) => panic!("ECHO_RING_MODE: defer, coop or plain, not {other:?}"),
+        Err(_) => builder,
+    }
 }
 
 /// With `sqpoll`, the same server on a ring with a submission-polling kernel thread
@@ -41,6 +54,7 @@ pub(crate) fn serve(sqpoll: bool) {
     if sqpoll {
         builder = builder.sqpoll(std::time::Duration::from_millis(1));
     }
+    builder = ring_mode(builder);
     let rt = std::rc::Rc::new(builder.build().expect("ringcore runtime"));
     let rt2 = rt.clone();
     rt.block_on(async move {

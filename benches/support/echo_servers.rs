@@ -187,7 +187,11 @@ fn serve_ringcore(poll: bool, epoll: bool) {
     } else {
         ringcore::DriverKind::IoUring
     };
-    let rt = ringcore::Runtime::builder().driver(driver).build();
+    let mut builder = ringcore::Runtime::builder().driver(driver);
+    if !epoll {
+        builder = echo_multishot::ring_mode(builder);
+    }
+    let rt = builder.build();
     let rt = std::rc::Rc::new(rt.expect("ringcore runtime"));
     let rt2 = rt.clone();
     rt.block_on(async move {
