@@ -22,6 +22,7 @@
 
 pub(crate) mod bufring;
 pub(crate) mod epoll;
+pub(crate) mod fixed;
 mod lifecycle;
 pub(crate) mod multipoll;
 pub(crate) mod multishot;
@@ -97,6 +98,13 @@ pub struct DriverStats {
     pub recv_pool_parks: u64,
     /// Sends that went out with IORING_OP_SEND_ZC (`Builder::send_zerocopy_from`).
     pub zerocopy_sends: u64,
+    /// Sockets in the core's registered-file table now (`Builder::registered_files`): a
+    /// socket takes a slot at its 64th op and gives it back when it closes. 0 on the epoll
+    /// driver and when the table could not be registered.
+    pub files_registered: u64,
+    /// Sockets that asked for a registered-file slot and found none free (they keep
+    /// their plain fd), since the core started.
+    pub files_table_full: u64,
 }
 
 /// How long `shutdown` waits for outstanding CQEs before it gives up and leaks the
@@ -261,7 +269,11 @@ impl Driver {
             state: Lifecycle::Submitted,
             cancels: 0,
         });
-        let sqe = data.sqe().user_data(lifecycle::encode(index, generation));
+        let mut sqe = data.sqe();
+        if let (Some(table), Some(fd)) = (&inner.fast.fixed, data.fixed_file()) {
+            sqe = fd.fixed_sqe(table, sqe);
+        }
+        let sqe = sqe.user_data(lifecycle::encode(index, generation));
         // SAFETY: `data` owns everything the SQE points to (OpCode's contract) and moves
         // into the returned Op; if the Op is dropped early, `data` moves into the slot
         // (`drop_op`) and is released only when this user_data's CQE is reaped.
@@ -510,6 +522,10 @@ impl Driver {
             stats.recv_pool_buffers = pool.buffers().into();
             stats.recv_pool_parks = pool.parks();
         }
+        if let Some(table) = &inner.fast.fixed {
+            stats.files_registered = table.in_use();
+            stats.files_table_full = table.full();
+        }
         stats
     }
 
@@ -583,6 +599,11 @@ impl Drop for Driver {
         // Every Op holds an Rc<Driver>, so no live future remains; cancelled ops may.
         self.shutdown();
         let inner = self.inner.borrow();
+        if let Some(table) = &inner.fast.fixed {
+            // Sockets that outlive the driver must not touch the ring's slots: its fd
+            // closes with `inner`, and the number may be reused.
+            table.close();
+        }
         debug_assert!(
             inner.leaked || inner.slots.is_empty(),
             "ringcore: {} op slots left after a shutdown that leaked nothing",

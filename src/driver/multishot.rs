@@ -22,9 +22,11 @@ use std::task::{Context, Poll};
 use io_uring::squeue;
 
 use super::bufring::{BufRing, POOL_BGID};
+use super::fixed::FixedFiles;
 use super::lifecycle::{self, Lifecycle, MAX_OP_INDEX, Slot, Stream};
 use super::op::Orphan;
 use super::ring::Cqe;
+use super::shared_fd::SharedFd;
 use super::{Driver, Inner};
 
 /// Default receive pool: 32 buffers of 16 KiB (512 KiB per core, allocated on the first
@@ -64,6 +66,12 @@ pub(crate) const DEFAULT_SEND_ZC_FROM: Option<usize> = None;
 pub(crate) unsafe trait MultishotCode: 'static {
     /// Builds the SQE (without `user_data`).
     fn sqe(&mut self) -> squeue::Entry;
+
+    /// The socket the SQE names by fd, if it may name it by fixed-file slot instead
+    /// (see `driver::fixed`). The default: none.
+    fn fixed_file(&self) -> Option<&SharedFd> {
+        None
+    }
 
     /// The stream was dropped while the kernel held the op (before its cancel is queued).
     fn orphaned(&mut self) {}
@@ -111,6 +119,8 @@ pub(super) struct FastPaths {
     accept_refused: bool,
     /// Sends of at least this many bytes use IORING_OP_SEND_ZC (None: never).
     send_zc_from: Option<usize>,
+    /// The ring's registered-file table (None: not registered, or a readiness ring).
+    pub(super) fixed: Option<Rc<FixedFiles>>,
 }
 
 impl Default for FastPaths {
@@ -126,6 +136,7 @@ impl Default for FastPaths {
             recv_refused: false,
             accept_refused: false,
             send_zc_from: DEFAULT_SEND_ZC_FROM,
+            fixed: None,
         }
     }
 }
@@ -201,6 +212,11 @@ impl Driver {
         }
     }
 
+    /// Gives the driver the ring's registered-file table (see `driver::fixed`).
+    pub(crate) fn set_fixed_files(&self, table: FixedFiles) {
+        self.inner.borrow_mut().fast.fixed = Some(Rc::new(table));
+    }
+
     /// Sends of at least this many bytes use IORING_OP_SEND_ZC (None: never).
     pub(crate) fn set_send_zc_from(&self, bytes: Option<usize>) {
         self.inner.borrow_mut().fast.send_zc_from = bytes;
@@ -262,7 +278,11 @@ impl Driver {
             state: Lifecycle::Streaming(Box::default()),
             cancels: 0,
         });
-        let sqe = data.sqe().user_data(lifecycle::encode(index, generation));
+        let mut sqe = data.sqe();
+        if let (Some(table), Some(fd)) = (&inner.fast.fixed, data.fixed_file()) {
+            sqe = fd.fixed_sqe(table, sqe);
+        }
+        let sqe = sqe.user_data(lifecycle::encode(index, generation));
         // SAFETY: `data` owns what the SQE points to (MultishotCode's contract) and moves
         // into the returned MultiOp; if that is dropped while the kernel holds the op,
         // `data` moves into the slot and is freed only at the final CQE.

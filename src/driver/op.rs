@@ -23,6 +23,7 @@ use io_uring::squeue;
 
 use super::Driver;
 use super::ring::Cqe;
+use super::shared_fd::SharedFd;
 
 /// One io_uring operation: its resources, its SQE, and what its CQE means.
 ///
@@ -38,6 +39,12 @@ pub(crate) unsafe trait OpCode: 'static {
 
     /// Builds the SQE (without `user_data`, which the driver sets).
     fn sqe(&mut self) -> squeue::Entry;
+
+    /// The socket the SQE names by fd, if it may name it by fixed-file slot instead
+    /// (see `driver::fixed`). The default: none.
+    fn fixed_file(&self) -> Option<&SharedFd> {
+        None
+    }
 
     /// Turns the CQE into the output, handing owned resources back to the caller.
     fn complete(self, cqe: Completion) -> Self::Output;

@@ -12,6 +12,10 @@ use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 
+use io_uring::squeue;
+
+use super::fixed::{FixedFiles, REGISTER_AFTER};
+
 /// A reference-counted fd; see the module docs.
 #[derive(Clone)]
 pub(crate) struct SharedFd {
@@ -22,15 +26,81 @@ struct Inner {
     fd: OwnedFd,
     /// The task waiting in `close` for the other clones to drop.
     closer: Cell<Option<Waker>>,
+    /// Where the fd stands with the core's registered-file table (`driver::fixed`).
+    fixed: Cell<Fixed>,
+    /// The table holding the fd's slot, while `fixed` is `Slot`.
+    table: Cell<Option<Rc<FixedFiles>>>,
+}
+
+/// A fd's standing with the registered-file table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fixed {
+    /// Never registered (not a socket, or the table had no room or refused).
+    Never,
+    /// A socket that has had this many ops (it asks for a slot at `REGISTER_AFTER`).
+    Counting(u8),
+    /// Registered in this slot.
+    Slot(u32),
 }
 
 impl SharedFd {
+    /// A fd whose ops always name it by number (files, pidfds).
     pub(crate) fn new(fd: OwnedFd) -> Self {
+        Self::with(fd, Fixed::Never)
+    }
+
+    /// A socket's fd: after `REGISTER_AFTER` ops it may move into the core's
+    /// registered-file table (see `driver::fixed`).
+    pub(crate) fn new_socket(fd: OwnedFd) -> Self {
+        Self::with(fd, Fixed::Counting(0))
+    }
+
+    fn with(fd: OwnedFd, fixed: Fixed) -> Self {
         Self {
             inner: Rc::new(Inner {
                 fd,
                 closer: Cell::new(None),
+                fixed: Cell::new(fixed),
+                table: Cell::new(None),
             }),
+        }
+    }
+
+    /// `sqe`, which names this fd by number, made to name its fixed-file slot instead
+    /// when it has one; counts the op and takes a slot from `table` at the
+    /// `REGISTER_AFTER`th. Called by the driver for each SQE of an op whose
+    /// `fixed_file` is this fd.
+    pub(crate) fn fixed_sqe(&self, table: &Rc<FixedFiles>, sqe: squeue::Entry) -> squeue::Entry {
+        let slot = match self.inner.fixed.get() {
+            Fixed::Slot(slot) => slot,
+            Fixed::Never => return sqe,
+            Fixed::Counting(n) if n + 1 < REGISTER_AFTER => {
+                self.inner.fixed.set(Fixed::Counting(n + 1));
+                return sqe;
+            }
+            Fixed::Counting(_) => match table.register(self.raw()) {
+                Some(slot) => {
+                    self.inner.fixed.set(Fixed::Slot(slot));
+                    self.inner.table.set(Some(table.clone()));
+                    slot
+                }
+                None => {
+                    self.inner.fixed.set(Fixed::Never);
+                    return sqe;
+                }
+            },
+        };
+        super::sqe::with_fixed_file(sqe, slot)
+    }
+
+    /// Empties the fd's fixed-file slot, if it has one, so that closing the fd closes the
+    /// file (the table holds a reference of its own).
+    fn unregister(&self) {
+        if let Fixed::Slot(slot) = self.inner.fixed.get() {
+            self.inner.fixed.set(Fixed::Never);
+            if let Some(table) = self.inner.table.take() {
+                table.release(slot);
+            }
         }
     }
 
@@ -56,8 +126,10 @@ impl SharedFd {
         })
         .await;
         // The fd leaves the SharedFd's hands (to be closed through the ring, or handed
-        // out): readiness rings must not trust what they knew of its number (H20).
+        // out): readiness rings must not trust what they knew of its number (H20), and
+        // the registered-file table lets go of the file.
         super::epoll::fd_released(self.raw());
+        self.unregister();
         let this = std::mem::ManuallyDrop::new(self);
         // SAFETY: `this` is never used or dropped again, so reading the Rc out of it moves
         // the one reference rather than duplicating it. (SharedFd's Drop would only wake a
@@ -73,8 +145,12 @@ impl Drop for SharedFd {
     fn drop(&mut self) {
         match Rc::strong_count(&self.inner) {
             // The last clone: the fd closes when `inner` drops, after this. Readiness
-            // rings forget its number first (docs/hazards.md, H20).
-            1 => super::epoll::fd_released(self.raw()),
+            // rings forget its number first (docs/hazards.md, H20), and the
+            // registered-file table lets go of the file, so the close closes it.
+            1 => {
+                super::epoll::fd_released(self.raw());
+                self.unregister();
+            }
             // The clone that leaves exactly one other behind wakes a waiting `close`.
             2 => {
                 if let Some(w) = self.inner.closer.take() {

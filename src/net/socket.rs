@@ -47,7 +47,7 @@ pub(crate) struct Socket {
 impl Socket {
     fn new(fd: OwnedFd, driver: Rc<Driver>) -> Self {
         Self {
-            fd: SharedFd::new(fd),
+            fd: SharedFd::new_socket(fd),
             driver,
             stash: Rc::default(),
             drained: Cell::new(false),

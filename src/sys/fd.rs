@@ -153,6 +153,19 @@ pub(crate) fn memlock_limit() -> Option<u64> {
     }
 }
 
+/// The soft RLIMIT_NOFILE (getrlimit(2)); `u64::MAX` when unlimited, 0 if the call fails.
+pub(crate) fn nofile_soft_limit() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the rlimit struct we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return 0;
+    }
+    lim.rlim_cur
+}
+
 /// preadv2(2) with RWF_NOWAIT: reads only what the page cache already holds. Returns
 /// `EAGAIN` if the data is not cached (the caller then goes through the ring) and
 /// `EOPNOTSUPP` where the file system cannot do non-blocking reads.

@@ -218,3 +218,57 @@ fn probe_buf_ring(ring: &IoUring, flags: u16) -> bool {
     // Not unregistered: the kernel keeps the page pinned, so it is leaked (4 KiB, once).
     ok && freed
 }
+
+/// Registers a sparse table of `slots` empty fixed-file slots on `ring`
+/// (IORING_REGISTER_FILES2 with IORING_RSRC_REGISTER_SPARSE, Linux 5.19;
+/// io_uring_register_files_sparse(3)). Fails with EMFILE past RLIMIT_NOFILE, EINVAL on
+/// kernels without sparse tables.
+pub(crate) fn register_files_sparse(ring: &IoUring, slots: u32) -> io::Result<()> {
+    ring.submitter().register_files_sparse(slots)
+}
+
+/// `struct io_uring_files_update` of the kernel's uapi header.
+#[repr(C)]
+struct FilesUpdate {
+    offset: u32,
+    resv: u32,
+    fds: u64,
+}
+
+/// IORING_REGISTER_FILES_UPDATE (io_uring_register(2)).
+const IORING_REGISTER_FILES_UPDATE: libc::c_uint = 6;
+
+/// Puts `fd` (or, with -1, nothing) in slot `slot` of the fixed-file table of the ring
+/// whose fd is `ring_fd` (IORING_REGISTER_FILES_UPDATE; io_uring_register_files_update(3)).
+/// The table holds its own reference to the file, so the fd may close while the slot stays
+/// filled. Errors: EBADF (`fd` is not open), ENXIO (no table), EINVAL (slot out of range).
+pub(crate) fn update_fixed_file(
+    ring_fd: std::os::fd::RawFd,
+    slot: u32,
+    fd: std::os::fd::RawFd,
+) -> io::Result<()> {
+    let fds = [fd];
+    let up = FilesUpdate {
+        offset: slot,
+        resv: 0,
+        fds: fds.as_ptr() as u64,
+    };
+    // SAFETY: `up` and the one-entry array it points to are live for the call, which only
+    // reads them; `ring_fd` names a ring the caller knows is still open (FixedFiles checks).
+    let n = unsafe {
+        libc::syscall(
+            libc::SYS_io_uring_register,
+            ring_fd,
+            IORING_REGISTER_FILES_UPDATE,
+            &raw const up,
+            1u32,
+        )
+    };
+    match n {
+        1 => Ok(()),
+        n if n < 0 => Err(io::Error::last_os_error()),
+        _ => Err(io::Error::other(
+            "io_uring_register: no fixed-file slot updated",
+        )),
+    }
+}

@@ -35,6 +35,10 @@ unsafe impl MultishotCode for RecvMulti {
         opcode::RecvMulti::new(types::Fd(self.fd.raw()), POOL_BGID).build()
     }
 
+    fn fixed_file(&self) -> Option<&SharedFd> {
+        Some(&self.fd)
+    }
+
     fn orphaned(&mut self) {
         self.stash.orphaned();
     }
@@ -121,6 +125,10 @@ unsafe impl<B: crate::buf::IoBuf> MultishotCode for SendZc<B> {
         opcode::SendZc::new(types::Fd(self.fd.raw()), self.buf.stable_ptr(), len)
             .flags(libc::MSG_NOSIGNAL)
             .build()
+    }
+
+    fn fixed_file(&self) -> Option<&SharedFd> {
+        Some(&self.fd)
     }
 
     fn late_cqe(&mut self, cqe: Cqe) {

@@ -152,6 +152,10 @@ unsafe impl<B: IoBufMut> OpCode for Recv<B> {
             .build()
     }
 
+    fn fixed_file(&self) -> Option<&SharedFd> {
+        Some(&self.fd)
+    }
+
     fn complete(self, cqe: Completion) -> Self::Output {
         super::rw::filled(self.buf, cqe)
     }
@@ -187,6 +191,10 @@ unsafe impl<B: IoBuf> OpCode for Send<B> {
         opcode::Send::new(types::Fd(self.fd.raw()), self.buf.stable_ptr(), len)
             .flags(libc::MSG_NOSIGNAL)
             .build()
+    }
+
+    fn fixed_file(&self) -> Option<&SharedFd> {
+        Some(&self.fd)
     }
 
     fn complete(self, cqe: Completion) -> Self::Output {
@@ -266,6 +274,10 @@ unsafe impl<B: IoBuf> OpCode for SendMsg<B> {
             .build()
     }
 
+    fn fixed_file(&self) -> Option<&SharedFd> {
+        Some(&self.fd)
+    }
+
     fn complete(self, cqe: Completion) -> Self::Output {
         (cqe.result.map(|n| n as usize), self.bufs)
     }
@@ -304,6 +316,10 @@ unsafe impl<B: IoBufMut> OpCode for RecvMsg<B> {
 
     fn sqe(&mut self) -> squeue::Entry {
         opcode::RecvMsg::new(types::Fd(self.fd.raw()), &raw mut self.parts.hdr).build()
+    }
+
+    fn fixed_file(&self) -> Option<&SharedFd> {
+        Some(&self.fd)
     }
 
     fn complete(mut self, cqe: Completion) -> Self::Output {
@@ -353,6 +369,10 @@ unsafe impl OpCode for PollAdd {
 
     fn sqe(&mut self) -> squeue::Entry {
         opcode::PollAdd::new(types::Fd(self.fd.raw()), self.events).build()
+    }
+
+    fn fixed_file(&self) -> Option<&SharedFd> {
+        Some(&self.fd)
     }
 
     fn complete(self, cqe: Completion) -> Self::Output {
