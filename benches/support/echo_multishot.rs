@@ -9,7 +9,8 @@
 //! `ECHO_MULTISHOT_POOL=buffers,bytes,max_buffers` sets the core's receive pool
 //! (`Builder::recv_buffer_pool(buffers, bytes)`, `recv_buffer_pool_max(max_buffers)`);
 //! without it the server runs ringcore's default pool. `ECHO_RING_MODE=defer|coop|plain`
-//! sets the ring's setup mode of this server and of the plain `ringcore` one.
+//! sets the ring's setup mode of this server and of the plain `ringcore` one, and
+//! `ECHO_REGISTERED_FILES=n` their cores' registered-file slots.
 
 use std::io::Write;
 
@@ -28,7 +29,11 @@ async fn echo(stream: TcpStream) -> std::io::Result<()> {
 
 /// `ECHO_RING_MODE=defer|coop|plain` asks for that io_uring setup mode
 /// (`Builder::setup_mode`); unset, the runtime picks (DEFER_TASKRUN where the kernel has it).
-pub(crate) fn ring_mode(builder: ringcore::Builder) -> ringcore::Builder {
+/// `ECHO_REGISTERED_FILES=n` sets `Builder::registered_files(n)`.
+pub(crate) fn ring_setup(mut builder: ringcore::Builder) -> ringcore::Builder {
+    if let Ok(n) = std::env::var("ECHO_REGISTERED_FILES") {
+        builder = builder.registered_files(n.parse().expect("ECHO_REGISTERED_FILES: a number"));
+    }
     match std::env::var("ECHO_RING_MODE").as_deref() {
         Ok("defer") => builder.setup_mode(ringcore::SetupMode::DeferTaskrun),
         Ok("coop") => builder.setup_mode(ringcore::SetupMode::CoopTaskrun),
@@ -54,7 +59,7 @@ pub(crate) fn serve(sqpoll: bool) {
     if sqpoll {
         builder = builder.sqpoll(std::time::Duration::from_millis(1));
     }
-    builder = ring_mode(builder);
+    builder = ring_setup(builder);
     let rt = std::rc::Rc::new(builder.build().expect("ringcore runtime"));
     let rt2 = rt.clone();
     rt.block_on(async move {

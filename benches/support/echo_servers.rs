@@ -189,7 +189,7 @@ fn serve_ringcore(poll: bool, epoll: bool) {
     };
     let mut builder = ringcore::Runtime::builder().driver(driver);
     if !epoll {
-        builder = echo_multishot::ring_mode(builder);
+        builder = echo_multishot::ring_setup(builder);
     }
     let rt = builder.build();
     let rt = std::rc::Rc::new(rt.expect("ringcore runtime"));
