@@ -120,7 +120,7 @@ impl Default for Builder {
 
 impl Builder {
     /// A builder with the defaults: 256 SQEs (512 CQEs), 61 tasks per tick, at most 16
-    /// blocking threads that retire after 10 s idle.
+    /// blocking threads that retire after 10 s idle, 1024 registered-file slots.
     pub fn new() -> Self {
         Self::default()
     }
