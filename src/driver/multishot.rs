@@ -280,7 +280,7 @@ impl Driver {
         });
         let mut sqe = data.sqe();
         if let (Some(table), Some(fd)) = (&inner.fast.fixed, data.fixed_file()) {
-            sqe = fd.fixed_sqe(table, sqe);
+            fd.fixed_sqe(table, &mut sqe);
         }
         let sqe = sqe.user_data(lifecycle::encode(index, generation));
         // SAFETY: `data` owns what the SQE points to (MultishotCode's contract) and moves

@@ -66,17 +66,17 @@ impl SharedFd {
         }
     }
 
-    /// `sqe`, which names this fd by number, made to name its fixed-file slot instead
-    /// when it has one; counts the op and takes a slot from `table` at the
-    /// `REGISTER_AFTER`th. Called by the driver for each SQE of an op whose
-    /// `fixed_file` is this fd.
-    pub(crate) fn fixed_sqe(&self, table: &Rc<FixedFiles>, sqe: squeue::Entry) -> squeue::Entry {
+    /// Makes `sqe`, which names this fd by number, name its fixed-file slot instead when
+    /// it has one; counts the op and takes a slot from `table` at the `REGISTER_AFTER`th.
+    /// Called by the driver for each SQE of an op whose `fixed_file` is this fd.
+    #[inline]
+    pub(crate) fn fixed_sqe(&self, table: &Rc<FixedFiles>, sqe: &mut squeue::Entry) {
         let slot = match self.inner.fixed.get() {
             Fixed::Slot(slot) => slot,
-            Fixed::Never => return sqe,
+            Fixed::Never => return,
             Fixed::Counting(n) if n + 1 < REGISTER_AFTER => {
                 self.inner.fixed.set(Fixed::Counting(n + 1));
-                return sqe;
+                return;
             }
             Fixed::Counting(_) => match table.register(self.raw()) {
                 Some(slot) => {
@@ -86,11 +86,11 @@ impl SharedFd {
                 }
                 None => {
                     self.inner.fixed.set(Fixed::Never);
-                    return sqe;
+                    return;
                 }
             },
         };
-        super::sqe::with_fixed_file(sqe, slot)
+        super::sqe::use_fixed_file(sqe, slot);
     }
 
     /// Empties the fd's fixed-file slot, if it has one, so that closing the fd closes the

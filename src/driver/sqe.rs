@@ -40,17 +40,17 @@ pub(crate) const IOSQE_FIXED_FILE: u8 = 1 << 0;
 /// IOSQE_BUFFER_SELECT: the kernel picks the buffer from a provided-buffer group.
 pub(crate) const IOSQE_BUFFER_SELECT: u8 = 1 << 5;
 
-/// `sqe` made to name slot `slot` of the ring's fixed-file table in place of its fd
+/// Makes `sqe` name slot `slot` of the ring's fixed-file table in place of its fd
 /// (IOSQE_FIXED_FILE; the `fd` field then holds the slot).
-pub(crate) fn with_fixed_file(sqe: squeue::Entry, slot: u32) -> squeue::Entry {
+#[inline]
+pub(crate) fn use_fixed_file(sqe: &mut squeue::Entry, slot: u32) {
     // SAFETY: `squeue::Entry` is the plain 64-byte `#[repr(C)]` `io_uring_sqe` (size
-    // asserted above), integers and unions of integers only, so every byte pattern is a
-    // valid value of it and of `[u8; 64]`; this changes the flags byte and the fd field.
-    let mut raw = unsafe { std::mem::transmute::<squeue::Entry, [u8; 64]>(sqe) };
+    // asserted above; alignment 8, more than `[u8; 64]` needs), integers and unions of
+    // integers only, so every byte pattern is a valid value of it; the exclusive borrow
+    // covers the whole entry. This changes the flags byte and the fd field in place.
+    let raw = unsafe { &mut *std::ptr::from_mut(sqe).cast::<[u8; 64]>() };
     raw[1] |= IOSQE_FIXED_FILE;
     raw[4..8].copy_from_slice(&slot.to_le_bytes());
-    // SAFETY: as above.
-    unsafe { std::mem::transmute::<[u8; 64], squeue::Entry>(raw) }
 }
 
 impl RawSqe {
@@ -82,7 +82,7 @@ mod tests {
 
     use super::*;
 
-    /// `with_fixed_file` gives the same SQE as the io-uring crate's builder given the slot
+    /// `use_fixed_file` gives the same SQE as the io-uring crate's builder given the slot
     /// (`types::Fixed`), byte for byte.
     #[test]
     fn a_fixed_file_sqe_is_the_builders_own() {
@@ -99,7 +99,9 @@ mod tests {
             // SAFETY: as in `RawSqe::parse`.
             unsafe { std::mem::transmute_copy::<squeue::Entry, [u8; 64]>(e) }
         };
-        assert_eq!(bytes(&with_fixed_file(by_fd, 513)), bytes(&by_slot));
+        let mut patched = by_fd;
+        use_fixed_file(&mut patched, 513);
+        assert_eq!(bytes(&patched), bytes(&by_slot));
         let s = RawSqe::parse(&by_slot);
         assert_eq!((s.fd, s.flags & IOSQE_FIXED_FILE), (513, IOSQE_FIXED_FILE));
     }
