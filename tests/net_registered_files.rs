@@ -2,8 +2,9 @@
 //! moves into the core's fixed-file table at its 64th op and loses no byte there, a
 //! dropped socket gives its slot back and is closed at once, a full table leaves further
 //! sockets on plain fds and a freed slot is taken again, multishot receives run on a slot,
-//! and a table of 0 slots is never used. On the epoll driver there is no table: the bytes
-//! are checked and the counts must stay 0.
+//! a worker core's socket takes a slot in that core's table, and a table of 0 slots is
+//! never used. On the epoll driver there is no table: the bytes are checked and the
+//! counts must stay 0.
 
 mod support;
 
@@ -189,5 +190,65 @@ fn a_table_of_zero_slots_is_never_used() {
         assert_eq!((m.files_registered, m.files_table_full), (0, 0));
         drop(stream);
         assert_closed(&mut peer);
+    });
+}
+
+#[test]
+fn a_socket_on_a_worker_core_takes_a_slot_in_that_cores_table() {
+    let epoll = on_epoll();
+    let rt = Runtime::builder()
+        .cores(2)
+        .inline_reads_per_tick(0)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let listener = StdListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        // The peer side runs on a plain thread, so core 1 can block on nothing.
+        let peer = std::thread::spawn(move || {
+            let (mut peer, _) = listener.accept().unwrap();
+            // A socket the drop left open fails the join below instead of hanging it.
+            peer.set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            let mut buf = [0u8; 64];
+            loop {
+                match peer.read(&mut buf).unwrap() {
+                    0 => return,
+                    n => peer.write_all(&buf[..n]).unwrap(),
+                }
+            }
+        });
+        let (registered, after_drop) =
+            ringcore::spawn_on(ringcore::CoreId::new(1), move || async move {
+                let stream = TcpStream::connect(addr).await.unwrap();
+                for i in 0..40u32 {
+                    let msg = format!("{i:08}").into_bytes();
+                    let (res, _) = stream.write_all(msg.clone()).await;
+                    res.unwrap();
+                    let mut back = Vec::new();
+                    while back.len() < msg.len() {
+                        let (res, buf) = stream.read(Vec::with_capacity(64)).await;
+                        let n = res.unwrap();
+                        assert!(n > 0, "early EOF");
+                        back.extend_from_slice(&buf[..n]);
+                    }
+                    assert_eq!(back, msg);
+                }
+                let core1 = || ringcore::debug::metrics().unwrap().driver;
+                let registered = core1().files_registered;
+                drop(stream);
+                (registered, core1().files_registered)
+            })
+            .await
+            .unwrap();
+        assert_eq!((registered, after_drop), (if epoll { 0 } else { 1 }, 0));
+        // The drop closed the socket: the peer thread saw end-of-file and returned.
+        peer.join()
+            .expect("no EOF within 10 s: the dropped socket is still open");
+        assert_eq!(
+            rt.metrics().driver.files_registered,
+            0,
+            "core 0 took no slot"
+        );
     });
 }
