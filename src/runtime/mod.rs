@@ -216,8 +216,9 @@ impl Builder {
         self
     }
 
-    /// How many reads per tick may complete inline, without an SQE, when their data is in
-    /// the page cache (default 64; see [`File::read_at`](crate::fs::File::read_at)). 0 sends
+    /// How many ops per tick may complete inline, without an SQE: file reads whose data is
+    /// in the page cache (see [`File::read_at`](crate::fs::File::read_at)) and socket sends
+    /// that would otherwise go out alone (send(2) with MSG_DONTWAIT). Default 64. 0 sends
     /// every op through the ring.
     pub fn inline_reads_per_tick(mut self, n: u32) -> Self {
         self.inline_per_tick = n;
