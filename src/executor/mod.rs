@@ -1,9 +1,16 @@
 //! The per-core task executor. Knows nothing about io_uring: it runs tasks, and the
 //! runtime decides when to enter the ring between batches.
 //!
-//! Runs are FIFO: a task woken (or yielding) goes to the back of the local queue. One call
-//! to [`Executor::run_batch`] polls at most a bounded number of tasks, so the runtime reaps
+//! Runs are FIFO: a task woken goes to the back of the local queue. One call to
+//! [`Executor::run_batch`] polls at most a bounded number of tasks, so the runtime reaps
 //! completions and fires timers between batches (docs/architecture.md, invariant 5).
+//!
+//! A task woken while it runs (it woke its own waker, as `yield_now`, a cooperative
+//! budget or hyper's yield do, and returned `Pending`) goes to the *deferred* list instead,
+//! which the tick moves to the back of the local queue only after it has fired timers and
+//! taken completions ([`Executor::release_deferred`]). So a task that yields in a loop runs
+//! once per tick, never again inside the same batch, and a timer or completion waits for
+//! at most one poll of each ready task plus the tick (hazard H24).
 
 pub(crate) mod remote;
 pub(crate) mod task;
@@ -32,6 +39,8 @@ pub(crate) fn next_task_id() -> TaskId {
 /// A single-threaded executor: a local run queue, the remote queue, the task registry.
 pub(crate) struct Executor {
     local: RefCell<VecDeque<Runnable<TaskMeta>>>,
+    /// Tasks that woke themselves while running: they run after the next driver poll.
+    deferred: RefCell<Vec<Runnable<TaskMeta>>>,
     remote: Arc<Remote>,
     registry: Rc<TaskRegistry>,
     /// Set by `shutdown`: tasks spawned from now on start aborted.
@@ -69,6 +78,7 @@ impl Executor {
         task::register(&registry);
         Self {
             local: RefCell::new(VecDeque::with_capacity(256)),
+            deferred: RefCell::new(Vec::new()),
             remote,
             registry,
             closing: Cell::new(false),
@@ -96,7 +106,7 @@ impl Executor {
     where
         F: Future + 'static,
         F::Output: 'static,
-        S: Fn(Runnable<TaskMeta>) + Send + Sync + 'static,
+        S: async_task::Schedule<TaskMeta> + Send + Sync + 'static,
     {
         let mut entries = self.registry.entries.borrow_mut();
         let slot = entries.vacant_entry();
@@ -135,9 +145,24 @@ impl Executor {
         self.local.borrow_mut().push_back(runnable);
     }
 
-    /// True if a task is ready to run (locally or from another thread).
+    /// Defers a runnable woken on this thread while it was running (a self-wake): it is
+    /// queued by the next [`release_deferred`](Executor::release_deferred).
+    pub(crate) fn push_deferred(&self, runnable: Runnable<TaskMeta>) {
+        self.deferred.borrow_mut().push(runnable);
+    }
+
+    /// Moves the deferred runnables to the back of the local queue, in the order they
+    /// yielded. The tick calls it after timers and completions had their turn.
+    pub(crate) fn release_deferred(&self) {
+        let mut deferred = self.deferred.borrow_mut();
+        if !deferred.is_empty() {
+            self.local.borrow_mut().extend(deferred.drain(..));
+        }
+    }
+
+    /// True if a task is ready to run locally, now or after the next driver poll.
     pub(crate) fn has_local(&self) -> bool {
-        !self.local.borrow().is_empty()
+        !self.local.borrow().is_empty() || !self.deferred.borrow().is_empty()
     }
 
     /// Runs up to `max` ready tasks. Returns how many ran.
@@ -235,7 +260,8 @@ impl Executor {
                 w.wake();
             }
             first = false;
-            if self.run_batch(usize::MAX) == 0 {
+            self.release_deferred();
+            if self.run_batch(usize::MAX) == 0 && self.deferred.borrow().is_empty() {
                 // A wake in flight from another thread: give it a moment to land.
                 idle_rounds += 1;
                 std::thread::yield_now();
@@ -245,6 +271,7 @@ impl Executor {
         }
         // Wakes that arrive from now on find no live task: async-task drops them.
         self.local.borrow_mut().clear();
+        self.deferred.borrow_mut().clear();
     }
 }
 

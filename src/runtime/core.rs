@@ -3,11 +3,14 @@
 //! ```text
 //! loop {
 //!     poll the main future if it was woken
-//!     run up to `event_interval` ready tasks (local queue, then remote queue)
+//!     run up to `event_interval` ready tasks (remote queue drained into the local queue,
+//!         then the local queue in FIFO order; a task that wakes itself is deferred)
 //!     fire expired timers
-//!     if work is ready: submit queued SQEs and take ready CQEs without blocking
+//!     if work is ready (queued, deferred, or arriving while the core spins for up to
+//!         `spin_before_park`): submit queued SQEs and take ready CQEs without blocking
 //!     else: submit and block for >= 1 CQE, a remote wake, or the next timer deadline
 //!     wake the tasks whose ops completed
+//!     queue the deferred tasks behind them
 //! }
 //! ```
 
@@ -22,7 +25,7 @@ use std::sync::atomic::AtomicUsize;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
-use async_task::Runnable;
+use async_task::{Runnable, ScheduleInfo};
 
 use super::blocking::BlockingPool;
 use super::context;
@@ -121,19 +124,28 @@ impl Core {
         // Captures nothing, so async-task wakes a waker by value with one atomic operation
         // (a capturing closure costs a second one per wake). The owning core's remote queue
         // is in the task's metadata, which `Executor::spawn` fills in.
-        let schedule = |runnable: Runnable<TaskMeta>| {
+        //
+        // A task woken while it runs (a self-wake: `yield_now`, a cooperative budget) is
+        // deferred until timers and completions have had their turn (hazard H24).
+        let schedule = async_task::WithInfo(|runnable: Runnable<TaskMeta>, info: ScheduleInfo| {
             let Some(remote) = runnable.metadata().remote() else {
                 unreachable!("ringcore: a core's task has no remote queue");
             };
             if context::current_id() == remote.owner() {
                 // On the owning thread with the core current: the context is set.
-                let pushed = context::try_with(|core| core.executor.push_local(runnable));
+                let pushed = context::try_with(|core| {
+                    if info.woken_while_running {
+                        core.executor.push_deferred(runnable);
+                    } else {
+                        core.executor.push_local(runnable);
+                    }
+                });
                 debug_assert!(pushed.is_some());
             } else {
                 let remote = remote.clone();
                 remote.push(runnable);
             }
-        };
+        });
         zero_sized(&schedule);
         self.executor.spawn(future, schedule, name, location)
     }
@@ -175,6 +187,7 @@ impl Core {
                 self.parked.set((total + start.elapsed(), n + 1));
             }
             self.driver.dispatch();
+            self.executor.release_deferred();
         }
     }
 

@@ -801,8 +801,14 @@ where
     context::with(|core| core.spawn(future, name, location))
 }
 
-/// Yields to the executor: the current task goes to the back of the run queue, so other
-/// ready tasks, I/O completions and timers get a turn (asyncio's `await asyncio.sleep(0)`).
+/// Yields to the executor, so other ready tasks, I/O completions and timers get a turn
+/// (asyncio's `await asyncio.sleep(0)`).
+///
+/// The task runs again only after the core has fired its expired timers and taken the
+/// completions that are ready, behind every task those woke: a task that yields in a loop
+/// runs once per tick, so a timer on its core is late by at most one poll of each ready
+/// task plus the tick. The same holds for any task that wakes its own waker while it is
+/// polled and returns `Pending` (docs/hazards.md, H24).
 ///
 /// # Cancel safety
 ///
