@@ -82,3 +82,61 @@ fn exponential_backoff_grows_and_is_capped() {
         assert!(at[3] - at[2] >= Duration::from_millis(20));
     });
 }
+
+/// `0 × factor^n` overflowed to `0 × ∞ = NaN` for n ≥ 1024 (factor 2) and the NaN fell back
+/// to `max`: the 1025th retry of a zero-delay policy slept an hour.
+#[test]
+fn a_zero_initial_delay_stays_zero_for_every_retry() {
+    let hour = Duration::from_secs(3600);
+    for factor in [2.0, 3.0, 1e300, f64::MAX] {
+        let policy = RetryPolicy::new(u32::MAX).exponential(Duration::ZERO, factor, hour);
+        for n in [0, 1, 646, 647, 1023, 1024, 1025, 100_000, u32::MAX] {
+            assert_eq!(policy.delay(n), Duration::ZERO, "factor {factor}, n {n}");
+        }
+    }
+}
+
+#[test]
+fn exponential_delays_at_the_edges_follow_the_formula() {
+    let ms = Duration::from_millis;
+    let hour = Duration::from_secs(3600);
+    // Factor 1 (and anything taken as 1): the initial delay for ever.
+    for factor in [
+        1.0,
+        0.5,
+        0.0,
+        -3.0,
+        f64::NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+    ] {
+        let policy = RetryPolicy::new(3).exponential(ms(7), factor, hour);
+        for n in [0, 1, 1024, u32::MAX] {
+            assert_eq!(policy.delay(n), ms(7), "factor {factor}, n {n}");
+        }
+    }
+    // Huge n or a huge factor saturate at max, never past it, never below the formula.
+    let policy = RetryPolicy::new(3).exponential(ms(1), 2.0, hour);
+    assert_eq!(policy.delay(10), ms(1024));
+    assert_eq!(policy.delay(21), Duration::from_millis(2_097_152));
+    assert_eq!(policy.delay(22), hour);
+    for n in [1023, 1024, 1025, u32::MAX] {
+        assert_eq!(policy.delay(n), hour, "n {n}");
+    }
+    let policy = RetryPolicy::new(3).exponential(ms(1), f64::MAX, hour);
+    assert_eq!(policy.delay(0), ms(1));
+    assert_eq!(policy.delay(1), hour);
+    assert_eq!(policy.delay(u32::MAX), hour);
+    // Nanosecond precision: 3 ns × 3^10 = 177,147 ns exactly.
+    let policy = RetryPolicy::new(3).exponential(Duration::from_nanos(3), 3.0, hour);
+    assert_eq!(policy.delay(10), Duration::from_nanos(177_147));
+    // A max below the initial delay or zero caps everything.
+    let policy = RetryPolicy::new(3).exponential(ms(50), 2.0, ms(20));
+    assert_eq!(policy.delay(0), ms(20));
+    let policy = RetryPolicy::new(3).exponential(ms(50), 2.0, Duration::ZERO);
+    assert_eq!(policy.delay(5), Duration::ZERO);
+    // The largest durations: no panic, capped at max.
+    let policy = RetryPolicy::new(3).exponential(Duration::from_secs(1), 10.0, Duration::MAX);
+    assert_eq!(policy.delay(5), Duration::from_secs(100_000));
+    assert_eq!(policy.delay(u32::MAX), Duration::MAX);
+}

@@ -88,6 +88,12 @@ impl RetryPolicy {
     }
 
     /// The delay before retry `n` (0 = the first retry), without jitter.
+    ///
+    /// For [`Backoff::Exponential`] this is `initial × factorⁿ`, at most `max`, for every
+    /// `n`: a zero `initial` gives zero whatever `n`, a `factor` of 1 gives `initial`, and a
+    /// product too large for any `Duration` gives `max`. A `factor` below 1, NaN or
+    /// infinite is taken as 1. The product is formed in nanoseconds and rounded to the
+    /// nearest nanosecond.
     pub fn delay(&self, n: u32) -> Duration {
         match self.backoff {
             Backoff::Fixed(d) => d,
@@ -95,15 +101,7 @@ impl RetryPolicy {
                 initial,
                 factor,
                 max,
-            } => {
-                let factor = if factor.is_finite() {
-                    factor.max(1.0)
-                } else {
-                    1.0
-                };
-                let secs = initial.as_secs_f64() * factor.powi(n.min(1024) as i32);
-                Duration::try_from_secs_f64(secs).unwrap_or(max).min(max)
-            }
+            } => exponential_delay(initial, factor, max, n),
         }
     }
 
@@ -114,6 +112,34 @@ impl RetryPolicy {
         }
         d.saturating_add(d.mul_f64(self.jitter * unit_random()))
     }
+}
+
+/// `initial × factorⁿ` capped at `max`, without passing through infinity or NaN: a zero
+/// `initial` stays zero (the old `0 × ∞` became NaN and fell back to `max`), and a growth
+/// past `max` is `max`.
+fn exponential_delay(initial: Duration, factor: f64, max: Duration, n: u32) -> Duration {
+    if initial.is_zero() || max.is_zero() {
+        return Duration::ZERO;
+    }
+    if initial >= max {
+        return max;
+    }
+    let factor = if factor.is_finite() {
+        factor.max(1.0)
+    } else {
+        1.0
+    };
+    // initial > 0 and factor >= 1, so the product is in [initial, +inf]: never NaN.
+    let ns = initial.as_nanos() as f64 * factor.powf(f64::from(n));
+    if ns >= max.as_nanos() as f64 {
+        return max;
+    }
+    let d = if ns < u64::MAX as f64 {
+        Duration::from_nanos(ns.round() as u64)
+    } else {
+        Duration::try_from_secs_f64(ns / 1e9).unwrap_or(max)
+    };
+    d.min(max)
 }
 
 /// A number in [0, 1) from a per-thread xorshift generator seeded by the clock. Good
