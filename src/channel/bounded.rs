@@ -8,12 +8,20 @@
 //!   fences, and if `recv_waiting` is set, clears it (`swap`) and wakes the stored waker.
 //!   Only the sender that clears the flag wakes, so a burst of sends wakes the receiver
 //!   once; the receiver drains everything before it sets the flag again.
-//! - senders (when full): store a waker in `send_wakers`, set `send_waiting`, fence, push
-//!   again. The receiver, after each pop, fences and, if `send_waiting` is set *and* the
-//!   queue has drained to `low_water` (half the capacity), takes and wakes every stored
-//!   waker. Waiting senders so wake once per half-capacity of room, not once per message
-//!   (hysteresis). A receiver that keeps receiving always crosses `low_water` while a
-//!   sender waits, so no sender waits forever on a draining channel.
+//! - senders (when full): a `send` that finds no room joins the FIFO line of waiting
+//!   senders (`send_wait`: its waker, in arrival order), sets `send_waiting`, fences, and
+//!   pushes again if it is at the head of the line. Only the head pushes; the others wait
+//!   their turn. The receiver, after each pop, fences and, if `send_waiting` is set, wakes
+//!   the head (one lock, one wake; none if the head was woken and has not run yet). A
+//!   sender that leaves the line (it pushed, its future was dropped, or the channel
+//!   closed) while it was the head wakes the new head if the queue has room: so every
+//!   freed slot reaches a waiting sender (a popped slot wakes the head; a head that leaves
+//!   with room left passes the turn on), and a line forms only behind a full queue.
+//!
+//! Fairness: while any `send` waits, [`Sender::try_send`] and new `send`s do not push
+//! (`try_send` answers `Full`; a new `send` joins the back of the line), so a waiting
+//! `send` is overtaken at most by pushes already under way when it joined, never for
+//! ever. Messages from one sender stay in order.
 //!
 //! Closing: the last `Sender` dropped closes the queue and wakes the receiver, which then
 //! takes what is left and gets `None`. Dropping the `Receiver` closes the queue, wakes every
@@ -25,8 +33,8 @@
 //! | `queue`        | senders (push), receiver (pop)    | both                        |
 //! | `recv_waker`   | receiver (store), senders (take)  | under its mutex             |
 //! | `recv_waiting` | receiver (set/clear), senders (clear) | senders after each push |
-//! | `send_wakers`  | senders (own entry), receiver (take wakers) | under its mutex   |
-//! | `send_waiting` | whoever holds `send_wakers`' lock | the receiver after each pop |
+//! | `send_wait`    | senders (join, leave, own waker), receiver (take the head's waker) | under its mutex |
+//! | `send_waiting` | whoever holds `send_wait`'s lock (true iff the line is not empty) | the receiver after each pop, `try_send`, a new `send` |
 //! | `senders`      | `Sender::clone` / `drop`          | the last `drop`             |
 
 use std::future::Future;
@@ -34,6 +42,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
 use concurrent_queue::{ConcurrentQueue, PopError, PushError};
+use std::collections::VecDeque;
+
 use slab::Slab;
 
 use super::error::{SendError, TryRecvError, TrySendError};
@@ -42,14 +52,32 @@ use crate::loom::{Arc, AtomicBool, AtomicUsize, Lock, Ordering, fence};
 struct Chan<T> {
     queue: ConcurrentQueue<T>,
     capacity: usize,
-    /// Waiting senders are woken once the queue holds at most this many messages.
-    low_water: usize,
     senders: AtomicUsize,
     recv_waiting: AtomicBool,
     recv_waker: Lock<Option<Waker>>,
-    /// True while some entry of `send_wakers` holds a waker.
+    /// True while the line of waiting senders is not empty.
     send_waiting: AtomicBool,
-    send_wakers: Lock<Slab<Option<Waker>>>,
+    send_wait: Lock<SendLine>,
+}
+
+/// The waiting senders, in arrival order.
+#[derive(Default)]
+struct SendLine {
+    /// Each waiting sender's entry: its waker, taken when it is woken.
+    wakers: Slab<Option<Waker>>,
+    /// Entry keys in arrival order; the front is the head, the one sender that may push.
+    order: VecDeque<usize>,
+}
+
+impl SendLine {
+    fn is_head(&self, key: usize) -> bool {
+        self.order.front() == Some(&key)
+    }
+
+    fn take_head_waker(&mut self) -> Option<Waker> {
+        let head = *self.order.front()?;
+        self.wakers.get_mut(head).and_then(Option::take)
+    }
 }
 
 impl<T> Chan<T> {
@@ -70,41 +98,72 @@ impl<T> Chan<T> {
         }
     }
 
-    /// After a successful pop: wakes waiting senders once the queue has drained enough.
+    /// After a successful pop: the freed slot goes to the head of the line, if any.
     fn popped(&self) {
         fence(Ordering::SeqCst);
-        if self.send_waiting.load(Ordering::Relaxed) && self.queue.len() <= self.low_water {
-            self.wake_senders();
+        if self.send_waiting.load(Ordering::Relaxed) {
+            let waker = self.send_wait.lock().take_head_waker();
+            if let Some(w) = waker {
+                w.wake();
+            }
         }
     }
 
-    fn wake_senders(&self) {
+    /// Wakes every waiting sender (the channel closed).
+    fn wake_all_senders(&self) {
         let wakers: Vec<Waker> = {
-            let mut entries = self.send_wakers.lock();
-            self.send_waiting.store(false, Ordering::Relaxed);
-            entries.iter_mut().filter_map(|(_, w)| w.take()).collect()
+            let mut line = self.send_wait.lock();
+            line.wakers
+                .iter_mut()
+                .filter_map(|(_, w)| w.take())
+                .collect()
         };
         for w in wakers {
             w.wake();
         }
     }
 
-    /// Stores a sender's waker (in entry `key`, created if `None`) and sets `send_waiting`.
-    fn register_sender(&self, key: &mut Option<usize>, waker: &Waker) {
-        let mut entries = self.send_wakers.lock();
-        match key.and_then(|k| entries.get_mut(k)) {
+    /// Joins the line (entry `key`, created at the back if `None`) or refreshes this
+    /// sender's waker, and sets `send_waiting`. True if this sender is the head.
+    fn wait_in_line(&self, key: &mut Option<usize>, waker: &Waker) -> bool {
+        let mut line = self.send_wait.lock();
+        match key.and_then(|k| line.wakers.get_mut(k)) {
             Some(Some(w)) if w.will_wake(waker) => {}
             Some(slot) => *slot = Some(waker.clone()),
-            None => *key = Some(entries.insert(Some(waker.clone()))),
+            None => {
+                let k = line.wakers.insert(Some(waker.clone()));
+                line.order.push_back(k);
+                *key = Some(k);
+            }
         }
         self.send_waiting.store(true, Ordering::SeqCst);
+        key.is_some_and(|k| line.is_head(k))
     }
 
-    fn unregister_sender(&self, key: usize) {
-        let mut entries = self.send_wakers.lock();
-        if entries.try_remove(key).flatten().is_some() {
-            let any = entries.iter().any(|(_, w)| w.is_some());
-            self.send_waiting.store(any, Ordering::Relaxed);
+    /// Leaves the line. A head that leaves while the queue has room wakes the next head,
+    /// so the room it did not take (or a wake it got and did not use) is not lost.
+    fn leave_line(&self, key: usize) {
+        let waker = {
+            let mut line = self.send_wait.lock();
+            if line.wakers.try_remove(key).is_none() {
+                return;
+            }
+            let was_head = line.is_head(key);
+            if was_head {
+                line.order.pop_front();
+            } else {
+                line.order.retain(|&k| k != key);
+            }
+            self.send_waiting
+                .store(!line.order.is_empty(), Ordering::SeqCst);
+            if was_head && !self.queue.is_full() {
+                line.take_head_waker()
+            } else {
+                None
+            }
+        };
+        if let Some(w) = waker {
+            w.wake();
         }
     }
 }
@@ -115,7 +174,9 @@ impl<T> Chan<T> {
 /// [`Sender`]s can be cloned and moved to any core; the [`Receiver`] is single and can be
 /// moved too. `send` waits while the channel is full (backpressure: memory is bounded by
 /// `capacity`), `recv` waits while it is empty. Messages from one sender arrive in the
-/// order they were sent.
+/// order they were sent. Waiting `send`s are served first come, first served: each slot
+/// the receiver frees goes to the longest-waiting `send`, and no `try_send` or later
+/// `send` overtakes a `send` that waits.
 ///
 /// # Examples
 ///
@@ -144,12 +205,11 @@ pub fn channel<T: std::marker::Send>(capacity: usize) -> (Sender<T>, Receiver<T>
     let chan = Arc::new(Chan {
         queue: ConcurrentQueue::bounded(capacity),
         capacity,
-        low_water: capacity / 2,
         senders: AtomicUsize::new(1),
         recv_waiting: AtomicBool::new(false),
         recv_waker: Lock::new(None),
         send_waiting: AtomicBool::new(false),
-        send_wakers: Lock::new(Slab::new()),
+        send_wait: Lock::new(SendLine::default()),
     });
     (Sender { chan: chan.clone() }, Receiver { chan })
 }
@@ -161,6 +221,11 @@ pub struct Sender<T> {
 
 impl<T> Sender<T> {
     /// Sends `value`, waiting while the channel is full.
+    ///
+    /// A `send` that has to wait takes its place in a first-come, first-served line: every
+    /// message the receiver takes frees a slot for the `send` at the head of the line, and
+    /// while any `send` waits, [`try_send`](Sender::try_send) and later `send`s queue
+    /// behind it instead of taking the room.
     ///
     /// # Errors
     ///
@@ -179,12 +244,20 @@ impl<T> Sender<T> {
         }
     }
 
-    /// Sends `value` if there is room now.
+    /// Sends `value` if there is room now and no [`send`](Sender::send) is waiting for room
+    /// (a waiting `send` goes first, so it is never overtaken for ever).
     ///
     /// # Errors
     ///
-    /// [`TrySendError::Full`] or [`TrySendError::Closed`] (receiver dropped), with the value.
+    /// [`TrySendError::Full`] (no room, or `send`s waiting for room) or
+    /// [`TrySendError::Closed`] (receiver dropped), with the value.
     pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
+        if self.chan.send_waiting.load(Ordering::SeqCst) {
+            if self.chan.queue.is_closed() {
+                return Err(TrySendError::Closed(value));
+            }
+            return Err(TrySendError::Full(value));
+        }
         match self.chan.queue.push(value) {
             Ok(()) => {
                 self.chan.pushed();
@@ -265,28 +338,41 @@ impl<T> Future for SendFuture<'_, T> {
             // Polled after completion.
             return Poll::Ready(Ok(()));
         };
-        let mut registered = false;
-        let result = loop {
-            match this.chan.queue.push(value) {
+        let chan = this.chan;
+        // Fast path: not in the line and nobody waiting ahead.
+        if this.key.is_none() && !chan.send_waiting.load(Ordering::SeqCst) {
+            match chan.queue.push(value) {
                 Ok(()) => {
-                    this.chan.pushed();
-                    break Ok(());
+                    chan.pushed();
+                    return Poll::Ready(Ok(()));
                 }
-                Err(PushError::Closed(v)) => break Err(SendError(v)),
-                Err(PushError::Full(v)) if registered => {
+                Err(PushError::Closed(v)) => return Poll::Ready(Err(SendError(v))),
+                Err(PushError::Full(v)) => value = v,
+            }
+        }
+        // In the line: refresh the waker (or join at the back), then push if at the head.
+        let head = chan.wait_in_line(&mut this.key, cx.waker());
+        fence(Ordering::SeqCst);
+        let result = if head {
+            match chan.queue.push(value) {
+                Ok(()) => {
+                    chan.pushed();
+                    Ok(())
+                }
+                Err(PushError::Closed(v)) => Err(SendError(v)),
+                Err(PushError::Full(v)) => {
                     this.value = Some(v);
                     return Poll::Pending;
                 }
-                Err(PushError::Full(v)) => {
-                    this.chan.register_sender(&mut this.key, cx.waker());
-                    fence(Ordering::SeqCst);
-                    registered = true;
-                    value = v;
-                }
             }
+        } else if chan.queue.is_closed() {
+            Err(SendError(value))
+        } else {
+            this.value = Some(value);
+            return Poll::Pending;
         };
         if let Some(key) = this.key.take() {
-            this.chan.unregister_sender(key);
+            chan.leave_line(key);
         }
         Poll::Ready(result)
     }
@@ -295,7 +381,7 @@ impl<T> Future for SendFuture<'_, T> {
 impl<T> Drop for SendFuture<'_, T> {
     fn drop(&mut self) {
         if let Some(key) = self.key.take() {
-            self.chan.unregister_sender(key);
+            self.chan.leave_line(key);
         }
     }
 }
@@ -366,7 +452,7 @@ impl<T> Receiver<T> {
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
         self.chan.queue.close();
-        self.chan.wake_senders();
+        self.chan.wake_all_senders();
         // Drop what is still queued now, on this thread, rather than with the last sender.
         while self.chan.queue.pop().is_ok() {}
     }

@@ -244,6 +244,25 @@ fn loom_channel_two_blocked_senders_are_both_woken() {
     });
 }
 
+/// A full channel of four, a `send` waiting on another thread, and one receive: the send
+/// must go without any further receive. (Waiting senders were woken only once the queue had
+/// drained to half its capacity, so this model deadlocked: the receiver never takes a
+/// second message before the sender's thread ends.)
+#[test]
+fn loom_channel_one_receive_lets_a_blocked_send_go() {
+    model(|| {
+        let (tx, mut rx) = channel::<u32>(4);
+        for i in 0..4 {
+            tx.try_send(i).unwrap();
+        }
+        let sender = thread::spawn(move || loom::future::block_on(async move { tx.send(4).await }));
+        assert_eq!(loom::future::block_on(rx.recv()), Some(0));
+        sender.join().unwrap().unwrap();
+        let rest: Vec<u32> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
+        assert_eq!(rest, [1, 2, 3, 4]);
+    });
+}
+
 /// The receiver dropped while a sender waits for room: the sender gets its value back.
 #[test]
 fn loom_channel_receiver_close_hands_a_blocked_sender_its_value() {
