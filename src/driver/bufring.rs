@@ -30,6 +30,31 @@
 //! shutdown has drained every op and unregistered the ring (and leaks it if the kernel
 //! never answered), each `PoolBuf` keeps one, so neither the kernel nor a user ever sees
 //! freed memory (docs/architecture.md, invariant 1).
+//!
+//! Receive streams at a pool empty at its cap with every fallback slot taken park here
+//! (docs/hazards.md, H22). States of one parked stream and of its wake:
+//!
+//! ```text
+//!   parked (a ticket in `waiters`, FIFO; nothing armed, its data left in the socket)
+//!       │ `rouse` pops it and wakes it: `woken` += 1
+//!       ▼
+//!   woken (out of line; its `PoolWait` still names the ticket)
+//!       │ it runs (`PoolWait::poll`): re-arms holding its `PoolWake`, or takes a free
+//!       │ slot, or parks again; or it is dropped
+//!       ▼
+//!   settled (`woken` -= 1, then `rouse`): at its re-armed receive's first completion,
+//!   whatever it is (a buffer, end of stream, an error, ENOBUFS), or at once otherwise
+//! ```
+//!
+//! The wake rule (`rouse`): while streams are parked and fewer wakes are out (`woken`)
+//! than the pool can serve (`units`: free slots, plus the buffers in the ring once an
+//! eighth of a capped pool is back), wake the longest-waiting stream. It runs wherever
+//! `units` grows (a buffer republished, a slot freed, the pool grown) and wherever a wake is
+//! settled, so a wake a stream did not use goes to the next in line, and no stream stays
+//! parked while the pool could serve it with no woken stream on its way to it. A stream
+//! parks only when `units` is 0. Inside the driver's borrow no task may be woken, so a
+//! buffer republished there (`copy_out`) owes the rule, which `dispatch` applies. Only this
+//! core's tasks touch the pool (it is `Rc`, not shared between threads).
 
 use std::alloc::{Layout, alloc_zeroed, dealloc};
 use std::cell::{Cell, RefCell};
