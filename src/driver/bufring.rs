@@ -30,6 +30,31 @@
 //! shutdown has drained every op and unregistered the ring (and leaks it if the kernel
 //! never answered), each `PoolBuf` keeps one, so neither the kernel nor a user ever sees
 //! freed memory (docs/architecture.md, invariant 1).
+//!
+//! Receive streams at a pool empty at its cap with every fallback slot taken park here
+//! (docs/hazards.md, H22). States of one parked stream and of its wake:
+//!
+//! ```text
+//!   parked (a ticket in `waiters`, FIFO; nothing armed, its data left in the socket)
+//!       │ `rouse` pops it and wakes it: `woken` += 1
+//!       ▼
+//!   woken (out of line; its `PoolWait` still names the ticket)
+//!       │ it runs (`PoolWait::poll`): re-arms holding its `PoolWake`, or takes a free
+//!       │ slot, or parks again; or it is dropped
+//!       ▼
+//!   settled (`woken` -= 1, then `rouse`): at its re-armed receive's first completion,
+//!   whatever it is (a buffer, end of stream, an error, ENOBUFS), or at once otherwise
+//! ```
+//!
+//! The wake rule (`rouse`): while streams are parked and fewer wakes are out (`woken`)
+//! than the pool can serve (`units`: free slots, plus the buffers in the ring once an
+//! eighth of a capped pool is back), wake the longest-waiting stream. It runs wherever
+//! `units` grows (a buffer republished, a slot freed, the pool grown) and wherever a wake is
+//! settled, so a wake a stream did not use goes to the next in line, and no stream stays
+//! parked while the pool could serve it with no woken stream on its way to it. A stream
+//! parks only when `units` is 0. Inside the driver's borrow no task may be woken, so a
+//! buffer republished there (`copy_out`) owes the rule, which `dispatch` applies. Only this
+//! core's tasks touch the pool (it is `Rc`, not shared between threads).
 
 use std::alloc::{Layout, alloc_zeroed, dealloc};
 use std::cell::{Cell, RefCell};
@@ -38,7 +63,7 @@ use std::io;
 use std::ptr::NonNull;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU16, Ordering};
-use std::task::Waker;
+use std::task::{Poll, Waker};
 
 use io_uring::types::BufRingEntry;
 
@@ -76,9 +101,14 @@ pub(crate) struct BufRing {
     /// Receive streams waiting for a buffer or a fallback slot, by ticket (FIFO).
     waiters: RefCell<BTreeMap<u64, Waker>>,
     next_ticket: Cell<u64>,
-    /// Wakes owed to waiters for buffers republished while the driver was borrowed
-    /// ([`copy_out`](BufRing::copy_out)); the driver pays them in `dispatch`.
-    owed: Cell<u32>,
+    /// Wakes handed out and not settled yet: streams taken out of line and woken that have
+    /// not yet taken a slot, seen their re-armed receive's first completion, parked again
+    /// or gone away (each holds its wake as a [`PoolWake`] once it runs).
+    woken: Cell<u32>,
+    /// A buffer was republished while the driver was borrowed
+    /// ([`copy_out`](BufRing::copy_out)), where no task may be woken: the driver applies
+    /// the wake rule in `dispatch`.
+    owed: Cell<bool>,
     /// Plain fallback receives in flight ([`FallbackSlot`]s), and the most allowed.
     fallbacks: Cell<u32>,
     max_fallbacks: u32,
@@ -154,7 +184,8 @@ impl BufRing {
             parks: Cell::new(0),
             waiters: RefCell::new(BTreeMap::new()),
             next_ticket: Cell::new(0),
-            owed: Cell::new(0),
+            woken: Cell::new(0),
+            owed: Cell::new(false),
             fallbacks: Cell::new(0),
             // Plain fallback receives in flight hold at most the pool's cap in bytes (at
             // least one receive), so a core's receive memory stays within twice the cap
@@ -207,11 +238,7 @@ impl BufRing {
         for bid in have..have + count {
             self.publish(bid);
         }
-        for _ in 0..count {
-            if !self.wake_one() {
-                break;
-            }
-        }
+        self.rouse();
         true
     }
 
@@ -360,7 +387,7 @@ impl BufRing {
 
     /// Copies the bytes a late CQE names out (they go to the stash) and drops its
     /// reference, republishing the buffer if that was the last. Runs while the driver is
-    /// borrowed, so it wakes no waiter: the wake is owed and paid by
+    /// borrowed, so it wakes no waiter: the wake rule is owed and applied by
     /// [`wake_owed`](BufRing::wake_owed).
     ///
     /// # Safety
@@ -372,7 +399,7 @@ impl BufRing {
         let bytes = buf.as_slice().to_vec();
         std::mem::forget(buf);
         if self.release(bid) && self.has_waiters() {
-            self.owed.set(self.owed.get() + 1);
+            self.owed.set(true);
         }
         bytes
     }
@@ -395,9 +422,15 @@ impl BufRing {
     }
 
     /// A parked stream goes away: forget its place in line. False if it had none any more
-    /// (it was woken and had not acted on the wake yet).
+    /// (it was woken and had not acted on the wake yet: it must settle the wake, see
+    /// [`settle_wake`](BufRing::settle_wake)).
     pub(crate) fn unpark(&self, ticket: u64) -> bool {
         self.waiters.borrow_mut().remove(&ticket).is_some()
+    }
+
+    /// Is the stream holding `ticket` still in line (not woken yet)?
+    fn is_parked(&self, ticket: u64) -> bool {
+        self.waiters.borrow().contains_key(&ticket)
     }
 
     /// Is any receive stream parked on the pool?
@@ -405,37 +438,71 @@ impl BufRing {
         !self.waiters.borrow().is_empty()
     }
 
-    /// Wakes the longest-waiting parked stream, if any; false if none waits. Also called
-    /// for a stream that was woken and went away without using its wake (see `unpark`), so
-    /// the buffer or slot the wake stood for is not left unclaimed while others wait.
-    pub(crate) fn wake_one(&self) -> bool {
-        let first = self.waiters.borrow_mut().pop_first();
-        match first {
-            Some((_, waker)) => {
-                waker.wake();
-                true
-            }
-            None => false,
+    /// What the pool can serve now: free fallback slots, plus the buffers in the ring once
+    /// a re-armed receive is worth it ([`may_arm`](BufRing::may_arm)). Zero exactly when
+    /// a stream at the empty pool parks.
+    pub(crate) fn units(&self) -> u32 {
+        let slots = self.max_fallbacks.saturating_sub(self.fallbacks.get());
+        let buffers = if self.may_arm() { self.available() } else { 0 };
+        slots.saturating_add(buffers)
+    }
+
+    /// The wake rule (see the module docs): while streams are parked and fewer wakes are
+    /// unsettled than the pool can serve, wake the longest-waiting stream. Called wherever
+    /// what the pool can serve grows (a buffer republished, a slot freed, the pool grown)
+    /// and wherever a wake is settled, so no stream stays parked while the pool could
+    /// serve it and no woken stream is on its way to it.
+    pub(crate) fn rouse(&self) {
+        while self.woken.get() < self.units() {
+            let first = self.waiters.borrow_mut().pop_first();
+            let Some((_, waker)) = first else {
+                return;
+            };
+            self.woken.set(self.woken.get() + 1);
+            waker.wake();
         }
     }
 
-    /// Pays the wakes owed for buffers [`copy_out`](BufRing::copy_out) republished. Call
-    /// with no borrow of the driver held.
+    /// A woken stream is done with its wake: it took a slot, its re-armed receive
+    /// completed (with a buffer or not), it parked again, or it went away. Applies the
+    /// wake rule again, so a wake that was not used goes to the next stream in line.
+    pub(crate) fn settle_wake(&self) {
+        self.woken.set(self.woken.get().saturating_sub(1));
+        self.rouse();
+    }
+
+    /// Applies the wake rule owed for buffers [`copy_out`](BufRing::copy_out) republished.
+    /// Call with no borrow of the driver held.
     pub(crate) fn wake_owed(&self) {
-        for _ in 0..self.owed.replace(0) {
-            if !self.wake_one() {
-                break;
-            }
+        if self.owed.replace(false) {
+            self.rouse();
         }
     }
 
-    /// Are wakes owed (see [`wake_owed`](BufRing::wake_owed))?
+    /// Is the wake rule owed (see [`wake_owed`](BufRing::wake_owed))?
     pub(crate) fn owes_wakes(&self) -> bool {
-        self.owed.get() > 0
+        self.owed.get()
+    }
+
+    /// A multishot receive ended with `ENOBUFS` (the pool was empty; data is waiting):
+    /// re-arm if buffers came back since or the pool could double; else one plain receive
+    /// in a free fallback slot; else the stream must wait in line (`Err`).
+    pub(crate) fn after_enobufs(self: &Rc<Self>) -> Result<Resume, PoolWait> {
+        self.note_exhausted();
+        if self.may_arm() || self.grow() {
+            Ok(Resume::Arm(None))
+        } else if let Some(slot) = self.try_fallback() {
+            Ok(Resume::Fallback(slot))
+        } else {
+            Err(PoolWait {
+                pool: self.clone(),
+                ticket: None,
+            })
+        }
     }
 
     /// A slot for one plain fallback receive while the pool is empty at its cap, if fewer
-    /// than the pool's share of them are in flight; freeing it wakes a parked stream.
+    /// than the pool's share of them are in flight; freeing it applies the wake rule.
     pub(crate) fn try_fallback(self: &Rc<Self>) -> Option<FallbackSlot> {
         if self.fallbacks.get() >= self.max_fallbacks {
             return None;
@@ -459,6 +526,18 @@ impl BufRing {
     #[cfg(test)]
     pub(crate) fn parked(&self) -> usize {
         self.waiters.borrow().len()
+    }
+
+    /// Wakes handed out and not settled yet.
+    #[cfg(test)]
+    pub(crate) fn woken(&self) -> u32 {
+        self.woken.get()
+    }
+
+    /// Plain fallback receives in flight.
+    #[cfg(test)]
+    pub(crate) fn fallbacks(&self) -> u32 {
+        self.fallbacks.get()
     }
 
     fn buf_ptr(&self, bid: u16) -> *mut u8 {
@@ -565,15 +644,15 @@ impl PoolBuf {
 
 impl Drop for PoolBuf {
     fn drop(&mut self) {
-        // Checked in this order so an uncongested pool pays one flag test per buffer.
-        if self.pool.release(self.bid) && self.pool.has_waiters() && self.pool.may_arm() {
-            self.pool.wake_one();
+        // Checked in this order so an uncongested pool pays one test per buffer.
+        if self.pool.release(self.bid) && self.pool.has_waiters() {
+            self.pool.rouse();
         }
     }
 }
 
 /// The right to one plain fallback receive while the pool is empty at its cap (see
-/// [`BufRing::try_fallback`]); dropping it frees the slot and wakes a parked stream.
+/// [`BufRing::try_fallback`]); dropping it frees the slot and applies the wake rule.
 pub(crate) struct FallbackSlot {
     pool: Rc<BufRing>,
 }
@@ -581,7 +660,86 @@ pub(crate) struct FallbackSlot {
 impl Drop for FallbackSlot {
     fn drop(&mut self) {
         self.pool.fallbacks.set(self.pool.fallbacks.get() - 1);
-        self.pool.wake_one();
+        self.pool.rouse();
+    }
+}
+
+/// What a receive stream at the empty pool does next ([`BufRing::after_enobufs`],
+/// [`PoolWait::poll`]).
+pub(crate) enum Resume {
+    /// Re-arm the multishot receive. A stream that was woken holds its wake until that
+    /// receive's first completion (whatever it is), then drops it.
+    Arm(Option<PoolWake>),
+    /// One plain receive in this fallback slot.
+    Fallback(FallbackSlot),
+}
+
+/// A woken stream's wake, held until it is used or given up; dropping it settles the wake
+/// ([`BufRing::settle_wake`]), so a wake a stream did not use (end of stream, an error,
+/// no buffer taken, the stream dropped) goes to the next stream in line.
+pub(crate) struct PoolWake {
+    pool: Rc<BufRing>,
+}
+
+impl Drop for PoolWake {
+    fn drop(&mut self) {
+        self.pool.settle_wake();
+    }
+}
+
+/// A receive stream's place in line on its pool. Dropping it gives the place up; a stream
+/// dropped after it was woken and before it ran settles its wake, which goes to the next
+/// in line.
+pub(crate) struct PoolWait {
+    pool: Rc<BufRing>,
+    ticket: Option<u64>,
+}
+
+impl PoolWait {
+    /// Polls the wait: re-arm once the pool is worth it, else take a free fallback slot,
+    /// else park (keeping the place in line across polls; a new place once woken). A
+    /// stream that was woken and re-arms gets its wake back in [`Resume::Arm`]; one that
+    /// takes a slot or parks again settles it here.
+    pub(crate) fn poll(&mut self, waker: &Waker) -> Poll<Resume> {
+        let pool = self.pool.clone();
+        // Out of line with the ticket still held: woken, and the wake is ours to settle.
+        let wake = match self.ticket {
+            Some(t) if !pool.is_parked(t) => {
+                self.ticket = None;
+                Some(PoolWake { pool: pool.clone() })
+            }
+            _ => None,
+        };
+        if pool.may_arm() {
+            self.leave();
+            return Poll::Ready(Resume::Arm(wake));
+        }
+        if let Some(slot) = pool.try_fallback() {
+            self.leave();
+            drop(wake);
+            return Poll::Ready(Resume::Fallback(slot));
+        }
+        // Nothing to serve (so settling wakes no one): park.
+        drop(wake);
+        pool.park(&mut self.ticket, waker);
+        Poll::Pending
+    }
+
+    /// Leaves the line (not woken: the place is still there).
+    fn leave(&mut self) {
+        if let Some(t) = self.ticket.take() {
+            self.pool.unpark(t);
+        }
+    }
+}
+
+impl Drop for PoolWait {
+    fn drop(&mut self) {
+        if let Some(t) = self.ticket
+            && !self.pool.unpark(t)
+        {
+            self.pool.settle_wake();
+        }
     }
 }
 
@@ -591,187 +749,4 @@ pub(crate) fn selected(flags: u32) -> Option<u16> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The flags of a receive CQE naming buffer `bid`, with IORING_CQE_F_BUF_MORE if `more`.
-    fn cqe_flags(bid: u16, more: bool) -> u32 {
-        let more = if more {
-            1 << 4 // IORING_CQE_F_BUF_MORE
-        } else {
-            0
-        };
-        1 | (u32::from(bid) << 16) | more // IORING_CQE_F_BUFFER: bit 0
-    }
-
-    #[test]
-    fn buffers_are_published_taken_and_republished() {
-        let pool = BufRing::new(4, 4, 64, false).unwrap();
-        assert_eq!((pool.out(), pool.available()), (0, 4));
-        assert_eq!(pool.note_selected(1, 10, cqe_flags(1, false)), 0);
-        assert_eq!(pool.note_selected(2, 64, cqe_flags(2, false)), 0);
-        // SAFETY: test: no kernel; bids 1 and 2 are taken once each (as if two CQEs
-        // named them; counted above).
-        let (a, b) = unsafe { (pool.take(1, 0, 10), pool.take(2, 0, 64)) };
-        assert_eq!((a.len(), b.len(), pool.out()), (10, 64, 2));
-        assert_eq!(pool.available(), 2);
-        drop(a);
-        drop(b);
-        assert_eq!(pool.out(), 0);
-        assert_eq!(pool.tail.get(), 6);
-        assert!(BufRing::new(3, 4, 64, false).is_err());
-        assert!(BufRing::new(4, 2, 64, false).is_err());
-        assert!(BufRing::new(4, 6, 64, false).is_err());
-        assert!(BufRing::new(4, 4, 0, false).is_err());
-    }
-
-    #[test]
-    fn a_pool_doubles_up_to_its_ring_and_no_further() {
-        let pool = BufRing::new(2, 8, 16, false).unwrap();
-        assert_eq!(
-            (pool.buffers(), pool.ring_entries(), pool.tail.get()),
-            (2, 8, 2)
-        );
-        assert!(pool.grow());
-        assert_eq!(pool.buffers(), 4);
-        assert!(pool.grow());
-        assert!(!pool.grow(), "grew past the ring");
-        assert_eq!(
-            (pool.buffers(), pool.available(), pool.tail.get()),
-            (8, 8, 8)
-        );
-        // Each published entry names its own buffer: distinct ids and addresses, each
-        // buffer `size` bytes inside its chunk.
-        let mut seen = Vec::new();
-        for index in 0..8usize {
-            // SAFETY: test: the ring's first 8 entries were written by `publish`.
-            let entry = unsafe { &*pool.ring.as_ptr().add(index) };
-            assert_eq!(entry.len(), 16);
-            assert_eq!(entry.addr(), pool.buf_ptr(entry.bid()) as u64);
-            seen.push((entry.bid(), entry.addr()));
-        }
-        seen.sort();
-        seen.dedup_by_key(|e| e.0);
-        assert_eq!(
-            seen.iter().map(|e| e.0).collect::<Vec<_>>(),
-            (0..8).collect::<Vec<_>>()
-        );
-        let mut addrs: Vec<_> = seen.iter().map(|e| e.1).collect();
-        addrs.sort();
-        assert!(
-            addrs.windows(2).all(|w| w[1] - w[0] >= 16),
-            "buffers overlap"
-        );
-        // A buffer of a grown chunk is taken and republished like the first chunk's.
-        pool.note_selected(7, 16, cqe_flags(7, false));
-        // SAFETY: test: bid 7 is taken once (counted above).
-        let c = unsafe { pool.take(7, 0, 16) };
-        assert_eq!((c.capacity(), pool.out()), (16, 1));
-        drop(c);
-        assert_eq!(pool.out(), 0);
-    }
-
-    /// Counts its wakes.
-    struct Count(std::sync::atomic::AtomicUsize);
-
-    impl std::task::Wake for Count {
-        fn wake(self: std::sync::Arc<Self>) {
-            self.0.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    #[test]
-    fn fallback_slots_are_bounded_and_parked_streams_wake_for_slots_and_buffers() {
-        // 8 buffers of 4 KiB at their cap: 32 KiB, so 2 plain receives of 16 KiB.
-        let pool = BufRing::new(8, 8, 4096, false).unwrap();
-        assert_eq!(pool.max_fallbacks(), 2);
-        let (a, b) = (pool.try_fallback().unwrap(), pool.try_fallback().unwrap());
-        assert!(pool.try_fallback().is_none(), "a third fallback slot");
-        // Two streams park, in order; re-parking keeps a place.
-        let count = std::sync::Arc::new(Count(0.into()));
-        let waker = std::task::Waker::from(count.clone());
-        let (mut first, mut second) = (None, None);
-        pool.park(&mut first, &waker);
-        pool.park(&mut second, &waker);
-        pool.park(&mut first, &waker);
-        assert_eq!((pool.parked(), pool.parks()), (2, 2));
-        // A freed slot wakes the longest-waiting stream only.
-        drop(a);
-        assert_eq!((count.0.load(Ordering::Relaxed), pool.parked()), (1, 1));
-        assert!(pool.try_fallback().is_some());
-        // Buffers: at its cap the pool is worth arming once an eighth of it (1 buffer
-        // here) is back. With all 8 out it is not; the one returned buffer makes it so and
-        // wakes the next parked stream.
-        for bid in 0..8 {
-            pool.note_selected(bid, 1, cqe_flags(bid, false));
-        }
-        assert!(!pool.may_arm());
-        // SAFETY: test: bid 3 is taken once (counted above).
-        let buf = unsafe { pool.take(3, 0, 1) };
-        drop(buf);
-        assert!(pool.may_arm());
-        assert_eq!((count.0.load(Ordering::Relaxed), pool.parked()), (2, 0));
-        // A stream that leaves the line is not woken.
-        let mut third = None;
-        pool.park(&mut third, &waker);
-        assert!(pool.unpark(third.unwrap()), "a parked stream had no place");
-        drop(b);
-        assert_eq!(count.0.load(Ordering::Relaxed), 2);
-        // A stream woken (its place popped) that goes away unused passes the wake on.
-        let (mut fourth, mut fifth) = (None, None);
-        pool.park(&mut fourth, &waker);
-        pool.park(&mut fifth, &waker);
-        assert!(pool.wake_one());
-        assert!(
-            !pool.unpark(fourth.unwrap()),
-            "a woken stream still had its place"
-        );
-        pool.wake_one();
-        assert_eq!((count.0.load(Ordering::Relaxed), pool.parked()), (4, 0));
-    }
-
-    #[test]
-    fn an_incremental_buffer_serves_several_receives_and_returns_after_the_last_handle() {
-        let pool = BufRing::new(4, 4, 256, true).unwrap();
-        // Three receives into buffer 2: the kernel keeps it after the first two.
-        let offsets = [
-            pool.note_selected(2, 100, cqe_flags(2, true)),
-            pool.note_selected(2, 50, cqe_flags(2, true)),
-            pool.note_selected(2, 20, cqe_flags(2, false)),
-        ];
-        assert_eq!(offsets, [0, 100, 150]);
-        assert_eq!(pool.out(), 1, "the kernel is done with buffer 2");
-        // SAFETY: test: each of the three CQEs is taken once, with its own offset.
-        let parts = unsafe {
-            [
-                pool.take(2, 0, 100),
-                pool.take(2, 100, 50),
-                pool.take(2, 150, 20),
-            ]
-        };
-        let base = pool.buf_ptr(2) as usize;
-        let starts: Vec<usize> = parts.iter().map(|p| p.as_ptr() as usize - base).collect();
-        assert_eq!(starts, [0, 100, 150]);
-        let tail = pool.tail.get();
-        let [a, b, c] = parts;
-        drop(b);
-        drop(c);
-        assert_eq!(
-            (pool.out(), pool.tail.get()),
-            (1, tail),
-            "republished too early"
-        );
-        drop(a);
-        assert_eq!((pool.out(), pool.tail.get()), (0, tail + 1));
-        // Republished whole: the next receive into it starts at 0 again.
-        assert_eq!(pool.note_selected(2, 10, cqe_flags(2, true)), 0);
-        // A buffer the kernel still holds does not return when its handles go.
-        // SAFETY: test: taken once.
-        drop(unsafe { pool.take(2, 0, 10) });
-        assert_eq!(
-            pool.tail.get(),
-            tail + 1,
-            "a buffer the kernel holds was republished"
-        );
-    }
-}
+mod tests;

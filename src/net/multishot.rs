@@ -37,7 +37,9 @@ use super::socket::Socket;
 use super::{TcpStream, UnixStream};
 use crate::buf::IoBuf;
 use crate::driver::Op;
-use crate::driver::bufring::{self, BufRing, FallbackSlot, PLAIN_RECV_BYTES, PoolBuf};
+use crate::driver::bufring::{
+    self, BufRing, FallbackSlot, PLAIN_RECV_BYTES, PoolBuf, PoolWait, PoolWake, Resume,
+};
 use crate::driver::multishot::{DEFAULT_POOL, Kind, MultiOp};
 use crate::driver::ops::multishot::{AcceptMulti, RecvMulti};
 use crate::driver::ops::net::{Accept, Recv};
@@ -142,33 +144,6 @@ enum RecvState {
     Done,
 }
 
-/// A receive stream's place in line on its pool (see `BufRing::park`). Dropping it gives
-/// the place up; a stream dropped after it was woken and before it acted on the wake passes
-/// the wake on to the next in line (the stream clears `ticket` when it does act).
-struct PoolWait {
-    pool: Rc<BufRing>,
-    ticket: Option<u64>,
-}
-
-impl PoolWait {
-    /// The stream acted on its wake: leave the line without passing a wake on.
-    fn leave(&mut self) {
-        if let Some(t) = self.ticket.take() {
-            self.pool.unpark(t);
-        }
-    }
-}
-
-impl Drop for PoolWait {
-    fn drop(&mut self) {
-        if let Some(t) = self.ticket
-            && !self.pool.unpark(t)
-        {
-            self.pool.wake_one();
-        }
-    }
-}
-
 /// The bytes arriving on a stream socket, as a [`Stream`] of [`RecvBuf`]s: from
 /// [`TcpStream::recv_stream`], [`UnixStream::recv_stream`] or
 /// [`OwnedReadHalf::recv_stream`](super::OwnedReadHalf::recv_stream).
@@ -207,6 +182,9 @@ impl Drop for PoolWait {
 pub struct RecvStream {
     sock: Socket,
     state: RecvState,
+    /// The pool's wake this stream was woken with while parked, held from its re-arm
+    /// until that receive's first completion (see `BufRing::rouse`).
+    wake: Option<PoolWake>,
 }
 
 impl RecvStream {
@@ -214,6 +192,7 @@ impl RecvStream {
         RecvStream {
             sock,
             state: RecvState::Start,
+            wake: None,
         }
     }
 
@@ -280,12 +259,19 @@ impl Stream for RecvStream {
                             }),
                             false,
                         ),
-                        None => RecvState::Plain(this.plain(), None),
+                        None => {
+                            this.wake = None;
+                            RecvState::Plain(this.plain(), None)
+                        }
                     };
                 }
                 RecvState::Armed(op, seen) => {
                     let first = !*seen;
-                    let Some(cqe) = ready!(op.poll_next(cx)) else {
+                    let next = ready!(op.poll_next(cx));
+                    // The receive's first completion settles the wake the stream re-armed
+                    // with, used or not (a buffer taken, end of stream, an error, ENOBUFS).
+                    this.wake = None;
+                    let Some(cqe) = next else {
                         this.state = RecvState::Idle;
                         continue;
                     };
@@ -312,20 +298,12 @@ impl Stream for RecvStream {
                             // still empty, double it (below its cap) and re-arm; at the cap,
                             // one plain receive if a fallback slot is free, else park until
                             // a buffer or a slot comes back.
-                            this.state = match pool {
-                                Some(p) => {
-                                    p.note_exhausted();
-                                    if p.may_arm() || p.grow() {
-                                        RecvState::Idle
-                                    } else if let Some(slot) = p.try_fallback() {
-                                        RecvState::Plain(this.plain(), Some(slot))
-                                    } else {
-                                        RecvState::Parked(PoolWait {
-                                            pool: p,
-                                            ticket: None,
-                                        })
-                                    }
+                            this.state = match pool.map(|p| p.after_enobufs()) {
+                                Some(Ok(Resume::Arm(_))) => RecvState::Idle,
+                                Some(Ok(Resume::Fallback(slot))) => {
+                                    RecvState::Plain(this.plain(), Some(slot))
                                 }
+                                Some(Err(wait)) => RecvState::Parked(wait),
                                 None => RecvState::Plain(this.plain(), None),
                             };
                         }
@@ -340,19 +318,16 @@ impl Stream for RecvStream {
                         }
                     }
                 }
-                RecvState::Parked(wait) => {
-                    if wait.pool.may_arm() {
-                        wait.leave();
+                RecvState::Parked(wait) => match wait.poll(cx.waker()) {
+                    Poll::Ready(Resume::Arm(wake)) => {
+                        this.wake = wake;
                         this.state = RecvState::Idle;
-                    } else if let Some(slot) = wait.pool.try_fallback() {
-                        wait.leave();
-                        this.state = RecvState::Plain(this.plain(), Some(slot));
-                    } else {
-                        let PoolWait { pool, ticket } = wait;
-                        pool.park(ticket, cx.waker());
-                        return Poll::Pending;
                     }
-                }
+                    Poll::Ready(Resume::Fallback(slot)) => {
+                        this.state = RecvState::Plain(this.plain(), Some(slot));
+                    }
+                    Poll::Pending => return Poll::Pending,
+                },
                 RecvState::Plain(op, _) => {
                     let (res, buf) = ready!(Pin::new(op).poll(cx));
                     this.state = RecvState::Idle;

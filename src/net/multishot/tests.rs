@@ -302,6 +302,83 @@ fn a_burst_on_a_pool_at_its_cap_hits_enobufs_falls_back_or_parks_loses_nothing_a
     assert!(b.parks > 0, "no stream parked on the empty pool");
 }
 
+/// Two streams park on a pool empty at its cap with its fallback slot taken: the first
+/// has only its peer's shutdown waiting, the second one byte. One buffer comes back and
+/// wakes the first, which re-arms and meets end of stream. That wake stood for the buffer,
+/// and the buffer is still in the ring: the second stream must be woken for it. It broke
+/// so (issue 26, fault 2): the first stream took the only wake to its end, the second
+/// stayed parked for good. `None` on a kernel without provided-buffer rings.
+fn a_woken_stream_at_end_of_stream() -> Option<()> {
+    let rt = crate::Runtime::builder()
+        .recv_buffer_pool(8, 1024)
+        .recv_buffer_pool_max(8)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let driver = context::driver();
+        let mut features = driver.features();
+        if !features.buf_ring {
+            return None;
+        }
+        // Whole buffers per receive, so 8 KiB empty the pool exactly (the wake rule does
+        // not depend on incremental consumption).
+        features.buf_ring_inc = false;
+        driver.override_features(features);
+        let pool = driver.recv_pool().unwrap();
+        // Every fallback slot (one: 8 KiB of pool, 16 KiB receives) is held here, so
+        // streams at the empty pool park.
+        let slots: Vec<_> = std::iter::from_fn(|| pool.try_fallback()).collect();
+        assert_eq!(slots.len(), 1);
+        // Empty the pool: one connection's 8 KiB, every item held.
+        let (c0, s0) = pair().await;
+        let (res, _) = c0.write_all(pattern(8 * 1024, 0)).await;
+        res.unwrap();
+        let mut items0 = s0.recv_stream();
+        let (mut got, mut held) = (Vec::new(), Vec::new());
+        while got.len() < 8 * 1024 {
+            let buf = items0.next().await.unwrap().unwrap();
+            got.extend_from_slice(&buf);
+            held.push(buf);
+        }
+        assert_eq!(pool.available(), 0);
+        let (ca, sa) = pair().await;
+        ca.shutdown(std::net::Shutdown::Write).unwrap();
+        let (cb, sb) = pair().await;
+        let (res, _) = cb.write_all(vec![7]).await;
+        res.unwrap();
+        let a = crate::spawn(async move { sa.recv_stream().next().await.is_none() });
+        let b = crate::spawn(async move {
+            let buf = sb.recv_stream().next().await.unwrap().unwrap();
+            buf.to_vec()
+        });
+        for _ in 0..1000 {
+            if pool.parked() == 2 {
+                break;
+            }
+            crate::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert_eq!(pool.parked(), 2, "the two streams did not park");
+        // One buffer back: the first stream is woken, re-arms and meets end of stream.
+        drop(held.pop());
+        let a = crate::time::timeout(Duration::from_secs(5), a).await;
+        assert!(a.expect("the first stream stalled").unwrap());
+        let b = crate::time::timeout(Duration::from_secs(5), b)
+            .await
+            .expect("the second stream stayed parked with a buffer in the ring")
+            .unwrap();
+        assert_eq!(b, [7]);
+        drop((held, items0, c0, ca, cb, slots));
+        Some(())
+    })
+}
+
+#[test]
+fn a_woken_stream_that_meets_end_of_stream_passes_its_wake_on() {
+    if a_woken_stream_at_end_of_stream().is_none() {
+        eprintln!("skipped: no provided-buffer rings");
+    }
+}
+
 #[test]
 fn a_burst_on_a_pool_below_its_cap_doubles_it_instead_of_falling_back() {
     // 4096 buffers of 1 KiB hold the whole 2 MiB burst.
