@@ -8,6 +8,18 @@ use super::Slice;
 
 /// A buffer the kernel may read from while an op is in flight.
 ///
+/// ringcore's I/O methods take the buffer by value and give it back with the result:
+///
+/// ```ignore
+/// let (res, buf) = stream.read(buf).await; // not `stream.read(&mut buf)`
+/// let n = res?;
+/// ```
+///
+/// Code written for borrowed buffers (`&mut [u8]`, tokio's and std's `read(&mut buf)`)
+/// has two other roads: [`io::BufReader`](crate::io::BufReader) (`read`, `read_line`,
+/// `read_exact` into `&mut`) and `into_poll_io()` on sockets and files, which gives
+/// tokio's and futures' `AsyncRead`/`AsyncWrite`.
+///
 /// `bytes_init` bytes from `stable_ptr` are the data (what a write sends); `bytes_total`
 /// is the capacity.
 ///
@@ -17,6 +29,12 @@ use super::Slice;
 /// valid and at the same address while the value is alive and not accessed through `&mut`,
 /// even when the value itself is moved (heap memory, or `'static` data), and that the first
 /// `bytes_init` of them are initialised.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be handed to the kernel: ringcore's I/O takes an owned buffer",
+    label = "an owned buffer (`Vec<u8>`, `Box<[u8]>`, `String`, `&'static [u8]`) goes here",
+    note = "pass the buffer by value and take it back: `let (res, buf) = s.write(buf).await;`",
+    note = "for borrowed buffers use `ringcore::io::BufWriter`, or `into_poll_io()` for tokio's and futures' `AsyncWrite`"
+)]
 pub unsafe trait IoBuf: Unpin + 'static {
     /// Start of the buffer's memory.
     fn stable_ptr(&self) -> *const u8;
@@ -59,20 +77,74 @@ pub unsafe trait IoBuf: Unpin + 'static {
 
 /// A buffer the kernel may write into while an op is in flight.
 ///
+/// A read fills the buffer from its start, up to its capacity (`bytes_total`), and then
+/// records how much it filled with [`set_init`](IoBufMut::set_init):
+///
+/// - a `Vec<u8>` comes back with `len()` equal to the bytes read, whatever its length
+///   was before, so one buffer can be reused from read to read without stale bytes of an
+///   earlier, longer read trailing the new ones (the capacity is kept: reserve it once);
+/// - a [`Slice`] view (`buf.slice(a..b)`) is filled from `a`, and its buffer's length only
+///   grows to cover the bytes written (bytes of the buffer outside the view are kept);
+/// - fixed-size buffers (`Box<[u8]>`, [`AlignedBuf`](crate::buf::AlignedBuf)) keep their
+///   size: only the count returned says how many bytes are new.
+///
+/// ```
+/// # fn main() -> std::io::Result<()> {
+/// # ringcore::block_on(async {
+/// use ringcore::net::{TcpListener, TcpStream};
+///
+/// let listener = TcpListener::bind("127.0.0.1:0")?;
+/// let client = TcpStream::connect(listener.local_addr()?).await?;
+/// let (server, _) = listener.accept().await?;
+/// let mut buf = Vec::with_capacity(64); // one buffer for every read
+/// for msg in [&b"a long message\n"[..], b"hi\n"] {
+///     client.write_all(msg.to_vec()).await.0?;
+///     let (res, b) = server.read(buf).await;
+///     res?;
+///     assert_eq!(&b[..], msg); // no "hi\nng message\n"
+///     buf = b;
+/// }
+/// # Ok(())
+/// # })
+/// # }
+/// ```
+///
 /// # Safety
 ///
 /// As [`IoBuf`], and `stable_mut_ptr` points to the same `bytes_total` bytes, writable.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be read into by the kernel: ringcore's reads take an owned buffer",
+    label = "an owned, writable buffer (`Vec<u8>` with capacity, `Box<[u8]>`) goes here",
+    note = "pass the buffer by value and take it back: `let (res, buf) = s.read(buf).await;` (the Vec's len becomes the bytes read)",
+    note = "for `&mut [u8]` use `ringcore::io::BufReader::read`, or `into_poll_io()` for tokio's and futures' `AsyncRead`"
+)]
 pub unsafe trait IoBufMut: IoBuf {
     /// Start of the buffer's memory, writable.
     fn stable_mut_ptr(&mut self) -> *mut u8;
 
-    /// Records that the first `pos` bytes are initialised (a read filled them). Never
-    /// shrinks the initialised length.
+    /// Records that a read filled the first `pos` bytes from the buffer's start. For a
+    /// buffer with a length of its own (`Vec<u8>`) the length becomes exactly `pos`,
+    /// shrinking if it was longer; a [`Slice`] view only extends its buffer's initialised
+    /// prefix; fixed-size buffers record nothing.
     ///
     /// # Safety
     ///
     /// The first `pos` bytes must be initialised and `pos <= bytes_total()`.
     unsafe fn set_init(&mut self, pos: usize);
+
+    /// Records that at least the first `pos` bytes are initialised, never shrinking the
+    /// initialised length: what a [`Slice`] view asks of its buffer, whose bytes past the
+    /// view stay as they were.
+    ///
+    /// # Safety
+    ///
+    /// As [`set_init`](IoBufMut::set_init).
+    unsafe fn extend_init(&mut self, pos: usize) {
+        if self.bytes_init() < pos {
+            // SAFETY: the caller's contract is set_init's; growing to `pos` is set_init.
+            unsafe { self.set_init(pos) }
+        }
+    }
 }
 
 // SAFETY: a Vec's heap buffer does not move when the Vec moves; `len` bytes are initialised.
@@ -94,11 +166,9 @@ unsafe impl IoBufMut for Vec<u8> {
         self.as_mut_ptr()
     }
     unsafe fn set_init(&mut self, pos: usize) {
-        if self.len() < pos {
-            // SAFETY: the caller guarantees `pos <= capacity` and that the bytes are
-            // initialised.
-            unsafe { self.set_len(pos) };
-        }
+        // SAFETY: the caller guarantees `pos <= capacity` and that the first `pos` bytes
+        // are initialised; shrinking only forgets bytes (u8 has no destructor).
+        unsafe { self.set_len(pos) };
     }
 }
 

@@ -3,7 +3,8 @@
 use super::{IoBuf, IoBufMut};
 
 /// A sub-range `begin..end` (byte offsets) of a buffer, made by [`IoBuf::slice`]. Reads fill
-/// it from `begin`; writes send its initialised part, `begin..min(end, bytes_init)`.
+/// it from `begin` and only ever grow the buffer's initialised length (bytes outside the
+/// view are kept); writes send its initialised part, `begin..min(end, bytes_init)`.
 #[derive(Debug)]
 pub struct Slice<T> {
     buf: T,
@@ -64,7 +65,7 @@ unsafe impl<T: IoBufMut> IoBufMut for Slice<T> {
             // SAFETY: `pos <= end - begin` by the caller's contract, so `begin + pos <= end
             // <= bytes_total`; bytes `..begin` are initialised (checked above) and
             // `begin..begin + pos` by the caller.
-            unsafe { self.buf.set_init(self.begin + pos) }
+            unsafe { self.buf.extend_init(self.begin + pos) }
         }
     }
 }

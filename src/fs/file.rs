@@ -111,7 +111,9 @@ impl File {
 
     /// Reads up to `buf.bytes_total()` bytes at byte offset `pos` into the start of `buf`
     /// (IORING_OP_READ, pread(2) semantics). Returns the number of bytes read (0 at or past
-    /// EOF) and the buffer, whose initialised length now covers them.
+    /// EOF) and the buffer: a `Vec<u8>` comes back with `len()` equal to the bytes read (0 at
+    /// EOF), so one buffer can be reused with no stale bytes (a [`Slice`](crate::buf::Slice)
+    /// view only grows its buffer; see [`IoBufMut`](crate::buf::IoBufMut)).
     ///
     /// # Errors
     ///

@@ -187,7 +187,8 @@ impl<R: AsyncReadOwned> BufReader<R> {
     /// Reads up to `buf.bytes_total()` bytes into the start of `buf`, as the inner
     /// reader's `read` does: from the buffer if it holds any, otherwise with one read of
     /// the inner reader (straight into `buf`, skipping the buffer, when `buf` is at least
-    /// [`capacity`](BufReader::capacity) bytes). Returns 0 at end-of-stream.
+    /// [`capacity`](BufReader::capacity) bytes). Returns 0 at end-of-stream. A `Vec<u8>`
+    /// comes back with `len()` equal to the bytes read.
     ///
     /// # Errors
     ///

@@ -25,7 +25,8 @@ pub struct OwnedWriteHalf {
 
 impl OwnedReadHalf {
     /// Reads up to `buf.bytes_total()` bytes into the start of `buf` (IORING_OP_RECV,
-    /// recv(2)); see [`TcpStream::read`](super::TcpStream::read).
+    /// recv(2)); a `Vec<u8>` comes back with `len()` equal to the bytes read. See
+    /// [`TcpStream::read`](super::TcpStream::read).
     ///
     /// # Errors
     ///

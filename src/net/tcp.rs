@@ -259,7 +259,10 @@ impl TcpStream {
 
     /// Reads up to `buf.bytes_total()` bytes into the start of `buf` (IORING_OP_RECV,
     /// recv(2)). Returns the number of bytes read, 0 once the peer has shut down its
-    /// writing side, and the buffer, whose initialised length now covers them. Use
+    /// writing side, and the buffer: a `Vec<u8>` comes back with `len()` equal to the bytes
+    /// read, so one buffer can be reused read after read with no stale bytes (a
+    /// [`Slice`](crate::buf::Slice) view only grows its buffer; see
+    /// [`IoBufMut`](crate::buf::IoBufMut)). Use
     /// [`IoBuf::slice`] to read into the middle of a buffer.
     ///
     /// # Errors
@@ -297,7 +300,9 @@ impl TcpStream {
     }
 
     /// Reads into several buffers in order (IORING_OP_RECVMSG with one iovec per buffer,
-    /// readv(2) semantics). Returns the total bytes read (0 at end-of-stream).
+    /// readv(2) semantics). Returns the total bytes read (0 at end-of-stream). Each
+    /// `Vec<u8>` comes back with `len()` equal to the bytes read into it (0 for buffers the
+    /// data did not reach).
     ///
     /// # Errors
     ///

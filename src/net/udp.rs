@@ -107,7 +107,8 @@ impl UdpSocket {
     }
 
     /// Receives one datagram from the connected peer into the start of `buf`
-    /// (IORING_OP_RECV). Bytes beyond `buf.bytes_total()` are discarded.
+    /// (IORING_OP_RECV). Bytes beyond `buf.bytes_total()` are discarded. A `Vec<u8>` comes
+    /// back with `len()` equal to the datagram's bytes kept ([`IoBufMut`](crate::buf::IoBufMut)).
     ///
     /// # Errors
     ///
@@ -157,7 +158,8 @@ impl UdpSocket {
     }
 
     /// Receives one datagram into the start of `buf` (IORING_OP_RECVMSG) and returns its
-    /// length and sender. Bytes beyond `buf.bytes_total()` are discarded.
+    /// length and sender. Bytes beyond `buf.bytes_total()` are discarded. A `Vec<u8>`
+    /// comes back with `len()` equal to the bytes kept ([`IoBufMut`](crate::buf::IoBufMut)).
     ///
     /// # Errors
     ///

@@ -240,7 +240,9 @@ impl UnixStream {
     }
 
     /// Reads up to `buf.bytes_total()` bytes into the start of `buf` (IORING_OP_RECV);
-    /// 0 means the peer shut down its writing side.
+    /// 0 means the peer shut down its writing side. A `Vec<u8>` comes back with `len()`
+    /// equal to the bytes read, so it can be reused with no stale bytes
+    /// ([`IoBufMut`](crate::buf::IoBufMut)).
     ///
     /// # Errors
     ///
@@ -457,7 +459,7 @@ impl UnixDatagram {
     }
 
     /// Receives one datagram into the start of `buf` (IORING_OP_RECV); excess bytes are
-    /// discarded.
+    /// discarded. A `Vec<u8>` comes back with `len()` equal to the bytes kept.
     ///
     /// # Errors
     ///
@@ -492,7 +494,8 @@ impl UnixDatagram {
     }
 
     /// Receives one datagram into the start of `buf` (IORING_OP_RECVMSG) and returns its
-    /// length and the sender's address (unnamed if the sender is unbound).
+    /// length and the sender's address (unnamed if the sender is unbound). A `Vec<u8>`
+    /// comes back with `len()` equal to the bytes kept.
     ///
     /// # Errors
     ///

@@ -56,7 +56,8 @@ unsafe impl<B: IoBuf> OpCode for Write<B> {
 }
 
 /// The output of a read or receive into the start of `buf`: the count, with `buf`'s
-/// initialised length moved up to cover the bytes the kernel wrote.
+/// initialised length set to the bytes the kernel wrote (`IoBufMut::set_init`: a `Vec`'s
+/// length becomes exactly that; a view only grows its buffer).
 pub(crate) fn filled<B: IoBufMut>(mut buf: B, cqe: Completion) -> BufResult<usize, B> {
     let res = cqe.result.map(|n| {
         let n = n as usize;
