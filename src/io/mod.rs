@@ -35,10 +35,12 @@
 
 mod buf_reader;
 mod buf_writer;
+mod copy;
 mod traits;
 
 pub use buf_reader::{BufReader, Lines};
 pub use buf_writer::BufWriter;
+pub use copy::copy;
 pub use traits::{AsyncReadOwned, AsyncWriteOwned};
 
 /// The inner error of a `write_all`, `read_exact` or `send_all` that failed part way:
