@@ -95,7 +95,7 @@ pub use ringcore_macros::main;
 pub use ringcore_macros::test;
 
 pub use buf::{BufResult, IoBuf, IoBufMut};
-pub use channel::{CoreJoinHandle, SubmitError, spawn_on, submit_to};
+pub use channel::{CoreJoinHandle, SubmitError, run_on_each_core, spawn_on, submit_to};
 pub use driver::DriverStats;
 pub use executor::task::{JoinError, JoinHandle, TaskId};
 pub use runtime::{
@@ -103,7 +103,64 @@ pub use runtime::{
     current_core, num_cores, spawn, spawn_named, yield_now,
 };
 
+/// The README's Rust examples, compiled as doc tests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeExamples;
+
 /// The examples of docs/asyncio.md, run as doc tests so the mapping stays true.
 #[cfg(doctest)]
 #[doc = include_str!("../docs/asyncio.md")]
 pub struct AsyncioGuide;
+
+/// Support of the attribute macros; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    /// The outputs of `#[ringcore::main(every_core)]`'s body on each core, in core order.
+    #[derive(Debug)]
+    pub struct EveryCore<T>(Vec<T>);
+
+    impl<T> FromIterator<T> for EveryCore<T> {
+        fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Self {
+            Self(iter.into_iter().collect())
+        }
+    }
+
+    impl<T: EveryCoreOutput> EveryCore<T> {
+        /// The one output of the generated `main`.
+        pub fn into_output(self) -> T {
+            T::merge(self.0)
+        }
+    }
+
+    /// How the outputs of every core become `main`'s: `()` stays `()`; for a `Result`, the
+    /// first error in core order, else core 0's value.
+    #[diagnostic::on_unimplemented(
+        message = "`#[ringcore::main(every_core)]` needs a body that returns `()` or a `Result`, not `{Self}`"
+    )]
+    pub trait EveryCoreOutput: Sized {
+        /// Merges the outputs, given in core order (at least one).
+        fn merge(outputs: Vec<Self>) -> Self;
+    }
+
+    impl EveryCoreOutput for () {
+        fn merge(_: Vec<Self>) -> Self {}
+    }
+
+    impl<T, E> EveryCoreOutput for Result<T, E> {
+        fn merge(outputs: Vec<Self>) -> Self {
+            let mut first = None;
+            for out in outputs {
+                match out {
+                    Err(e) => return Err(e),
+                    Ok(v) if first.is_none() => first = Some(v),
+                    Ok(_) => {}
+                }
+            }
+            match first {
+                Some(v) => Ok(v),
+                None => unreachable!("ringcore: a runtime has at least one core"),
+            }
+        }
+    }
+}

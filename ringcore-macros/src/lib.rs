@@ -10,7 +10,7 @@ use quote::{quote, quote_spanned};
 use syn::parse::Parser;
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
-use syn::{Expr, ExprLit, ItemFn, Lit, Meta, Token};
+use syn::{Expr, ExprLit, ExprPath, ItemFn, Lit, Meta, Token};
 
 /// Runs an `async fn main` on a ringcore runtime.
 ///
@@ -51,11 +51,43 @@ use syn::{Expr, ExprLit, ItemFn, Lit, Meta, Token};
 ///   `Runtime::run_on_all`.
 /// - `ring_entries = N`: submission queue entries of each core's ring
 ///   (`ringcore::Builder::ring_entries`; default 256; 1 to 32768).
+/// - `every_core`: the body runs on every core at once (with `Runtime::run_on_all`), not
+///   only on core 0: the thread-per-core server whose every core binds its own
+///   `SO_REUSEPORT` listener. The return type must be `()` or a `Result` whose values are
+///   `Send`; the result is core 0's, or the first error in core order. A panic on any core
+///   is resumed once every core has finished.
+/// - `jobs = path`: `path` is a `fn() -> ringcore::offload::Jobs`; the generated `main`
+///   first calls `ringcore::offload::init_worker(&path())`, so a `ProcessPool` worker (this
+///   program started again) serves those jobs and exits before any of the body runs.
 ///
 /// ```
 /// #[ringcore::main(cores = 2, ring_entries = 64)]
 /// async fn main() {
 ///     assert_eq!(ringcore::num_cores(), 2);
+/// }
+/// ```
+///
+/// ```
+/// // The body on both cores: each binds its own listener on the shared port.
+/// #[ringcore::main(cores = 2, every_core)]
+/// async fn main() -> std::io::Result<()> {
+///     let core = ringcore::current_core();
+///     assert!(core.index() < 2);
+///     Ok(())
+/// }
+/// ```
+///
+/// ```no_run
+/// use ringcore::offload::{Jobs, ProcessPool};
+///
+/// fn fib(n: u64) -> u64 { if n < 2 { n } else { fib(n - 1) + fib(n - 2) } }
+/// fn jobs() -> Jobs { Jobs::new().register("fib", fib) }
+///
+/// #[ringcore::main(jobs = jobs)]
+/// async fn main() {
+///     let pool = ProcessPool::builder().workers(2).build().unwrap();
+///     let n: u64 = pool.call("fib", &30u64).await.unwrap();
+///     assert_eq!(n, 832_040);
 /// }
 /// ```
 ///
@@ -117,6 +149,10 @@ impl Kind {
 struct Config {
     cores: Option<(u64, Span)>,
     ring_entries: Option<(u64, Span)>,
+    /// `every_core`: the body runs on every core, not only core 0.
+    every_core: Option<Span>,
+    /// `jobs = path`: a `fn() -> ringcore::offload::Jobs` served first thing in a worker.
+    jobs: Option<ExprPath>,
 }
 
 fn expand(kind: Kind, args: TokenStream2, item: TokenStream2) -> TokenStream2 {
@@ -145,6 +181,13 @@ fn parse_args(kind: Kind, args: TokenStream2) -> syn::Result<Config> {
     let mut cfg = Config::default();
     for arg in parser.parse2(args)? {
         let arg = match arg {
+            Meta::Path(path) if path.is_ident("every_core") => {
+                if cfg.every_core.is_some() {
+                    return Err(syn::Error::new_spanned(path, "`every_core` is given twice"));
+                }
+                cfg.every_core = Some(path.span());
+                continue;
+            }
             Meta::NameValue(arg) => arg,
             other => {
                 let path = other.path();
@@ -154,6 +197,8 @@ fn parse_args(kind: Kind, args: TokenStream2) -> syn::Result<Config> {
                     .unwrap_or_default();
                 let msg = match name.as_str() {
                     "cores" | "ring_entries" => format!("`{name}` needs a value: `{name} = N`"),
+                    "jobs" => "`jobs` needs a value: `jobs = my_jobs` (a `fn() -> ringcore::offload::Jobs`)".to_string(),
+                    "every_core" => "`every_core` takes no value: write `every_core`".to_string(),
                     _ => unknown_argument(kind),
                 };
                 return Err(syn::Error::new_spanned(other, msg));
@@ -164,6 +209,21 @@ fn parse_args(kind: Kind, args: TokenStream2) -> syn::Result<Config> {
             .get_ident()
             .map(ToString::to_string)
             .unwrap_or_default();
+        if name == "jobs" {
+            if cfg.jobs.is_some() {
+                return Err(syn::Error::new_spanned(&arg.path, "`jobs` is given twice"));
+            }
+            match &arg.value {
+                Expr::Path(path) => cfg.jobs = Some(path.clone()),
+                other => {
+                    return Err(syn::Error::new_spanned(
+                        other,
+                        "`jobs` takes the path of a `fn() -> ringcore::offload::Jobs`, e.g. `jobs = my_jobs`",
+                    ));
+                }
+            }
+            continue;
+        }
         let (slot, range) = match name.as_str() {
             "cores" => (&mut cfg.cores, 1..=u64::from(u32::MAX)),
             "ring_entries" => (&mut cfg.ring_entries, 1..=32768),
@@ -204,7 +264,7 @@ fn parse_args(kind: Kind, args: TokenStream2) -> syn::Result<Config> {
 
 fn unknown_argument(kind: Kind) -> String {
     format!(
-        "unknown argument of #[{}]: expected `cores = N` or `ring_entries = N`",
+        "unknown argument of #[{}]: expected `cores = N`, `ring_entries = N`, `every_core` or `jobs = path`",
         kind.name()
     )
 }
@@ -263,17 +323,32 @@ fn generate(kind: Kind, func: ItemFn, cfg: &Config) -> TokenStream2 {
     });
     let test_attr = (kind == Kind::Test).then(|| quote!(#[::core::prelude::v1::test]));
     let what = kind.name();
+    // In a ProcessPool worker, serve the jobs before anything else of `main` runs.
+    let init_worker = cfg
+        .jobs
+        .as_ref()
+        .map(|jobs| quote_spanned!(jobs.span()=> ::ringcore::offload::init_worker(&#jobs());));
+    let run = match cfg.every_core {
+        None => quote!(.block_on(#name())),
+        Some(span) => quote_spanned!(span=>
+            .run_on_all(|_core| #name())
+            .into_iter()
+            .collect::<::ringcore::__private::EveryCore<_>>()
+            .into_output()
+        ),
+    };
     quote! {
         #test_attr
         #(#attrs)*
         #vis #outer {
+            #init_worker
             #sig #block
             ::ringcore::Runtime::builder()
                 #cores
                 #ring_entries
                 .build()
                 .unwrap_or_else(|e| ::core::panic!("{}: cannot build the runtime: {}", #what, e))
-                .block_on(#name())
+                #run
         }
     }
 }

@@ -276,6 +276,20 @@ fn loom_channel_receiver_close_hands_a_blocked_sender_its_value() {
     });
 }
 
+/// A `CancellationToken` cancelled from another thread while a task on this one starts to
+/// wait: the wait always ends (the flag is read again after the waker is stored).
+#[test]
+fn loom_cancellation_token_cancel_racing_a_wait_is_never_missed() {
+    model(|| {
+        let token = crate::sync::CancellationToken::new();
+        let t = token.clone();
+        let canceller = thread::spawn(move || t.cancel());
+        loom::future::block_on(token.cancelled());
+        assert!(token.is_cancelled());
+        canceller.join().unwrap();
+    });
+}
+
 /// The stop signal of a worker core: a request from another thread always ends the wait.
 #[test]
 fn loom_worker_stop_request_is_never_missed() {

@@ -359,6 +359,9 @@ impl Builder {
     /// older than 5.11), [`BuildError::Io`]. Cores already started are stopped and joined
     /// before the error is returned.
     pub fn build(&self) -> Result<Runtime, BuildError> {
+        // A ProcessPool worker whose main forgot init_worker stops here, before it runs
+        // the parent's program (src/offload/process/worker.rs).
+        crate::offload::process::refuse_uninitialized_worker();
         let cpus = crate::sys::affinity::allowed_cpus();
         if self.cores == 0 || self.cores > cpus.len() {
             return Err(BuildError::InvalidConfig(format!(
@@ -638,6 +641,42 @@ impl Runtime {
                 Err(e) => panic!("ringcore: run_on_all: {e}"),
             })
             .collect()
+    }
+
+    /// Runs one job on every core, each with state of its own, and returns their outputs
+    /// in core order: [`run_on_each_core`](crate::run_on_each_core) from outside the
+    /// runtime (core 0's job runs on this thread, inside [`block_on`](Runtime::block_on)).
+    /// Unlike [`run_on_all`](Runtime::run_on_all), `make` is `FnMut` and each job
+    /// `FnOnce + Send`, so per-core state (a receiver, a socket) can be moved into one core's
+    /// job.
+    ///
+    /// # Panics
+    ///
+    /// If called from inside a running ringcore runtime (use
+    /// [`run_on_each_core`](crate::run_on_each_core) there); if a job or its future panics
+    /// (the first panic in core order is resumed here once every core is done).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = ringcore::Runtime::builder().cores(2).build()?;
+    /// let names = vec![String::from("zero"), String::from("one")];
+    /// let mut names = names.into_iter();
+    /// let out = rt.run_on_each_core(|core| {
+    ///     let name = names.next().unwrap();
+    ///     move || async move { format!("{name} on {}", core.index()) }
+    /// });
+    /// assert_eq!(out, ["zero on 0", "one on 1"]);
+    /// # Ok::<(), ringcore::BuildError>(())
+    /// ```
+    pub fn run_on_each_core<M, G, Fut>(&self, make: M) -> Vec<Fut::Output>
+    where
+        M: FnMut(CoreId) -> G,
+        G: FnOnce() -> Fut + Send + 'static,
+        Fut: Future + 'static,
+        Fut::Output: Send + 'static,
+    {
+        self.block_on(async move { submit::run_on_each_core(make).await })
     }
 
     /// How many cores this runtime runs.

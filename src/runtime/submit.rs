@@ -311,3 +311,99 @@ where
 {
     spawn_on(core, f).await
 }
+
+/// Starts one job on every core of the current runtime, each with state of its own, and
+/// returns a future of their outputs in core order (the thread-per-core "run this on every
+/// shard" step: a listener per core, a per-core cache, a receiver per core).
+///
+/// `make(core)` is called here, on the calling task, once per core from 0 up; each `G` it
+/// returns is sent to its core and called there, and the future that builds runs there (so
+/// it need not be `Send`). `make` is `FnMut` and each `G` is `FnOnce`, so per-core state
+/// can be moved in: a channel `Receiver`, a `std` socket, an iterator's next item. Jobs
+/// start at once (before the returned future is first polled); the current core's job runs
+/// as a task of this core. Works from inside any task on any core, including under
+/// `#[ringcore::main(cores = N)]`; [`Runtime::run_on_each_core`](crate::Runtime::run_on_each_core)
+/// is the same from outside.
+///
+/// # Panics
+///
+/// If called outside a ringcore runtime. Awaiting the returned future panics if a job or
+/// its future panicked on its core (the first such panic in core order is resumed once
+/// every core's job has finished; the other cores keep running), or if the runtime shut
+/// down before a job finished.
+///
+/// # Cancel safety
+///
+/// Dropping the returned future does not stop the jobs: each runs to completion on its
+/// core and its output is dropped there. Stop them with a
+/// [`CancellationToken`](crate::sync::CancellationToken) they watch.
+///
+/// # Examples
+///
+/// ```
+/// let rt = ringcore::Runtime::builder().cores(2).build()?;
+/// let (tx, rx) = ringcore::channel::channel::<u64>(16);
+/// let mut receivers = Some(rx);
+/// let sums = rt.block_on(async move {
+///     // Core 0 gets the receiver; core 1 a sender. Neither closure is `Sync`.
+///     let jobs = ringcore::run_on_each_core(|core| {
+///         let rx = receivers.take();
+///         let tx = tx.clone();
+///         move || async move {
+///             match rx {
+///                 Some(mut rx) => {
+///                     drop(tx);
+///                     let mut sum = 0;
+///                     while let Some(v) = rx.recv().await {
+///                         sum += v;
+///                     }
+///                     (core.index(), sum)
+///                 }
+///                 None => {
+///                     for v in 1..=10 {
+///                         tx.send(v).await.unwrap();
+///                     }
+///                     (core.index(), 0)
+///                 }
+///             }
+///         }
+///     });
+///     drop(tx);
+///     jobs.await
+/// });
+/// assert_eq!(sums, [(0, 55), (1, 0)]);
+/// # Ok::<(), ringcore::BuildError>(())
+/// ```
+#[track_caller]
+pub fn run_on_each_core<M, G, Fut>(mut make: M) -> impl Future<Output = Vec<Fut::Output>>
+where
+    M: FnMut(CoreId) -> G,
+    G: FnOnce() -> Fut + Send + 'static,
+    Fut: Future + 'static,
+    Fut::Output: Send + 'static,
+{
+    let cores = peers().len();
+    let handles: Vec<_> = (0..cores)
+        .map(|i| {
+            let core = CoreId::new(i);
+            spawn_on(core, make(core))
+        })
+        .collect();
+    async move {
+        let mut outputs = Vec::with_capacity(handles.len());
+        let mut first_panic = None;
+        for handle in handles {
+            match handle.await {
+                Ok(v) => outputs.push(v),
+                Err(SubmitError::Panic { payload, .. }) => {
+                    first_panic.get_or_insert(payload);
+                }
+                Err(e) => panic!("ringcore: run_on_each_core: {e}"),
+            }
+        }
+        if let Some(payload) = first_panic {
+            std::panic::resume_unwind(payload);
+        }
+        outputs
+    }
+}

@@ -1,9 +1,10 @@
 //! Synchronisation between tasks of one core: asyncio's `Lock`, `Event`, `Semaphore`,
 //! `Barrier`, `Queue`, plus `RwLock`, `Notify` and `oneshot`.
 //!
-//! Every primitive here is core-local (`!Send`, built on `Rc`/`Cell`/`RefCell`, no
-//! atomics): share one between tasks of a core with `Rc`. For messages between cores use
-//! the cross-core channels.
+//! Every primitive here but [`CancellationToken`] is core-local (`!Send`, built on
+//! `Rc`/`Cell`/`RefCell`, no atomics): share one between tasks of a core with `Rc`. For
+//! messages between cores use the cross-core channels; to stop work on every core, a
+//! [`CancellationToken`] (`Send + Sync`).
 //!
 //! Common rules, as in asyncio and tokio:
 //!
@@ -13,6 +14,7 @@
 //!   and not yet observed passes to the next waiter. Nothing is lost.
 
 mod barrier;
+mod cancel;
 mod event;
 mod mutex;
 mod notify;
@@ -23,6 +25,7 @@ mod semaphore;
 mod wait_list;
 
 pub use barrier::{Barrier, BarrierWait, BarrierWaitResult};
+pub use cancel::{CancellationToken, Cancelled, CancelledOwned};
 pub use event::{Event, Wait};
 pub use mutex::{Mutex, MutexGuard, TryLockError};
 pub use notify::{Notified, Notify};

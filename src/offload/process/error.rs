@@ -62,6 +62,22 @@ pub enum PoolError {
         /// How it ended (exit code or signal, see `std::os::unix::process::ExitStatusExt`).
         status: ExitStatus,
     },
+    /// The worker exited before it served a job because its program does not call
+    /// [`init_worker`](super::init_worker) first in `main`: it built a ringcore runtime
+    /// while started as a worker, and ringcore stopped it there so that it runs none of the
+    /// parent's program. Fix: call `init_worker(&jobs)` first in `main`, or use
+    /// `#[ringcore::main(jobs = jobs)]`, which does.
+    #[error(
+        "worker {pid} exited before serving job {job:?}: call init_worker(&jobs) first in \
+         main (or use #[ringcore::main(jobs = jobs)]); the worker program built a runtime \
+         without it"
+    )]
+    WorkerNotInitialized {
+        /// The job.
+        job: String,
+        /// The worker's process id.
+        pid: u32,
+    },
     /// The job ran past its timeout; its worker was killed (SIGKILL) and reaped.
     #[error("job {job:?} timed out after {after:?}; its worker was killed")]
     Timeout {

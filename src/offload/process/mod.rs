@@ -86,6 +86,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use error::PoolError;
+pub(crate) use worker::refuse_uninitialized_worker;
 pub use worker::{Jobs, init_worker};
 
 use exchange::{ExchangeError, round_trip};
@@ -368,6 +369,12 @@ impl ProcessPool {
                 Err(ExchangeError::NotStarted(..) | ExchangeError::Closed) => {
                     drop(fd);
                     let status = crash_status(&mut checkout).await;
+                    if status.code() == Some(worker::NOT_INITIALIZED_EXIT) {
+                        return Err(PoolError::WorkerNotInitialized {
+                            job: job.to_owned(),
+                            pid,
+                        });
+                    }
                     return Err(PoolError::WorkerCrashed {
                         job: job.to_owned(),
                         pid,

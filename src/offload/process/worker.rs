@@ -166,6 +166,7 @@ pub fn init_worker(jobs: &Jobs) {
     let Some(raw) = std::env::var_os(WORKER_FD_ENV) else {
         return;
     };
+    SERVING.store(true, std::sync::atomic::Ordering::SeqCst);
     let code = match serve(jobs, raw.to_str().and_then(|s| s.parse().ok())) {
         Ok(()) => 0,
         Err(e) => {
@@ -174,6 +175,30 @@ pub fn init_worker(jobs: &Jobs) {
         }
     };
     std::process::exit(code);
+}
+
+/// Exit status of a worker whose program built a ringcore runtime before it called
+/// [`init_worker`]: the parent reports it as [`PoolError::WorkerNotInitialized`](super::PoolError::WorkerNotInitialized).
+pub(crate) const NOT_INITIALIZED_EXIT: i32 = 86;
+
+/// Set by [`init_worker`] in a worker, before it serves: a runtime built after that (by a
+/// job) is the job's own business.
+static SERVING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Called by `Builder::build`: in a process started as a pool worker whose `main` built a
+/// runtime without calling [`init_worker`] first, exits at once with
+/// [`NOT_INITIALIZED_EXIT`], so the worker never runs the parent's program (its side
+/// effects would happen twice) and the parent can say what is missing.
+pub(crate) fn refuse_uninitialized_worker() {
+    if is_worker() && !SERVING.load(std::sync::atomic::Ordering::SeqCst) {
+        eprintln!(
+            "ringcore pool worker {}: this program was started as a ProcessPool worker but \
+             built a runtime without calling ringcore::offload::init_worker(&jobs) first in \
+             main (or #[ringcore::main(jobs = ...)]); exiting before it runs anything else",
+            std::process::id()
+        );
+        std::process::exit(NOT_INITIALIZED_EXIT);
+    }
 }
 
 /// True if this process was started as a pool worker (the worker env var is set).
