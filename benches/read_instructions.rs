@@ -50,11 +50,23 @@ const MODES: &[(&str, &str)] = &[
     ("std", "std `read_at` (pread64), QD1"),
     (
         "preadv2",
-        "raw preadv2(RWF_NOWAIT) loop, QD1 (the inline floor)",
+        "raw preadv2(RWF_NOWAIT) loop through libc's syscall(), QD1",
+    ),
+    (
+        "preadv2_asm",
+        "raw preadv2(RWF_NOWAIT) loop, bare syscall instruction, QD1 (the inline floor)",
     ),
     (
         "uring_batch",
         "raw io_uring, 32 READs per io_uring_enter (the batch floor)",
+    ),
+    (
+        "uring_batch_fixed_file",
+        "raw io_uring, 32 READs per enter on the registered file",
+    ),
+    (
+        "uring_batch_fixed",
+        "raw io_uring, 32 READ_FIXEDs per enter, registered file and buffers",
     ),
     ("ringcore_qd1", "ringcore QD1 (one task)"),
     ("ringcore_qd32", "ringcore QD32 (32 tasks, one core)"),
@@ -153,14 +165,29 @@ impl Setup {
             .setup_defer_taskrun()
             .setup_taskrun_flag();
         let uring = b.build(256).unwrap();
+        let std_file = StdFile::open(path).unwrap();
+        let mut bufs: Vec<Vec<u8>> = (0..BATCH).map(|_| vec![0u8; BLOCK]).collect();
+        let iovecs: Vec<libc::iovec> = bufs
+            .iter_mut()
+            .map(|b| libc::iovec {
+                iov_base: b.as_mut_ptr().cast(),
+                iov_len: b.len(),
+            })
+            .collect();
+        // SAFETY: the buffers live in `Setup` as long as the ring, and are not resized.
+        unsafe { uring.submitter().register_buffers(&iovecs).unwrap() };
+        uring
+            .submitter()
+            .register_files(&[std_file.as_raw_fd()])
+            .unwrap();
         Self {
-            std_file: StdFile::open(path).unwrap(),
+            std_file,
             rt,
             file,
             rt_ring,
             file_ring,
             uring,
-            bufs: (0..BATCH).map(|_| vec![0u8; BLOCK]).collect(),
+            bufs,
         }
     }
 
@@ -169,7 +196,14 @@ impl Setup {
         match mode {
             "std" => std_reads(&self.std_file, offs),
             "preadv2" => preadv2_reads(&self.std_file, offs),
-            "uring_batch" => uring_batch(&mut self.uring, &self.std_file, &mut self.bufs, offs),
+            "preadv2_asm" => preadv2_asm_reads(&self.std_file, offs),
+            "uring_batch" => uring_batch(&mut self.uring, &self.std_file, &mut self.bufs, offs, 0),
+            "uring_batch_fixed_file" => {
+                uring_batch(&mut self.uring, &self.std_file, &mut self.bufs, offs, 1)
+            }
+            "uring_batch_fixed" => {
+                uring_batch(&mut self.uring, &self.std_file, &mut self.bufs, offs, 2)
+            }
             "ringcore_qd1" => self
                 .rt
                 .block_on(ring_reads(self.file.clone(), offs.clone(), 1)),
@@ -231,18 +265,65 @@ fn preadv2_reads(f: &StdFile, offs: &[u64]) {
     }
 }
 
+/// preadv2(RWF_NOWAIT) as ringcore makes it (src/sys/fd.rs): a bare `syscall`.
+fn preadv2_asm_reads(f: &StdFile, offs: &[u64]) {
+    let mut buf = vec![0u8; BLOCK];
+    for &off in offs {
+        let iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        let n: isize;
+        // SAFETY: the x86_64 syscall ABI (rax number; rdi, rsi, rdx, r10, r8, r9; rcx and
+        // r11 clobbered): preadv2(fd, &iov, 1, off, 0, RWF_NOWAIT) into our own buffer.
+        unsafe {
+            std::arch::asm!(
+                "syscall",
+                inlateout("rax") libc::SYS_preadv2 as isize => n,
+                in("rdi") f.as_raw_fd() as isize,
+                in("rsi") &iov as *const libc::iovec,
+                in("rdx") 1isize,
+                in("r10") off as i64,
+                in("r8") 0isize,
+                in("r9") libc::RWF_NOWAIT as isize,
+                lateout("rcx") _,
+                lateout("r11") _,
+                options(nostack),
+            );
+        }
+        if n != BLOCK as isize {
+            assert_eq!(f.read_at(&mut buf, off).unwrap(), BLOCK);
+        }
+    }
+}
+
 /// `BATCH` READ SQEs per io_uring_enter, on a ring set up like ringcore's: what batching
 /// costs with no runtime around it.
-fn uring_batch(ring: &mut IoUring, f: &StdFile, bufs: &mut [Vec<u8>], offs: &[u64]) {
+/// `fixed` 1: READ on the registered file (slot 0); 2: READ_FIXED on registered buffers
+/// and the registered file.
+fn uring_batch(ring: &mut IoUring, f: &StdFile, bufs: &mut [Vec<u8>], offs: &[u64], fixed: u8) {
     let fd = types::Fd(f.as_raw_fd());
     for chunk in offs.chunks(BATCH) {
         {
             let mut sq = ring.submission();
             for (i, (&off, buf)) in chunk.iter().zip(bufs.iter_mut()).enumerate() {
-                let e = opcode::Read::new(fd, buf.as_mut_ptr(), BLOCK as u32)
+                let e = match fixed {
+                    0 => opcode::Read::new(fd, buf.as_mut_ptr(), BLOCK as u32)
+                        .offset(off)
+                        .build(),
+                    1 => opcode::Read::new(types::Fixed(0), buf.as_mut_ptr(), BLOCK as u32)
+                        .offset(off)
+                        .build(),
+                    _ => opcode::ReadFixed::new(
+                        types::Fixed(0),
+                        buf.as_mut_ptr(),
+                        BLOCK as u32,
+                        i as u16,
+                    )
                     .offset(off)
-                    .build()
-                    .user_data(i as u64);
+                    .build(),
+                }
+                .user_data(i as u64);
                 // SAFETY: the buffer outlives the CQE, which is reaped below before the
                 // next batch reuses it.
                 unsafe { sq.push(&e).unwrap() };
@@ -379,6 +460,29 @@ fn ab(
     (median(ratios), lo, hi)
 }
 
+/// User and system CPU time of this thread so far (getrusage(RUSAGE_THREAD): the kernel's
+/// accounting, at its tick's granularity on this kernel; summed over many runs).
+fn cpu_now() -> (Duration, Duration) {
+    // SAFETY: getrusage writes one rusage struct into the zeroed value we own.
+    let ru = unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_THREAD, &mut ru);
+        ru
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    (tv(ru.ru_utime), tv(ru.ru_stime))
+}
+
+/// Runs `f`, adds its user and system CPU time to `acc`, returns its wall time.
+fn timed_cpu(acc: &Cell<(Duration, Duration)>, f: impl FnOnce()) -> Duration {
+    let (u0, s0) = cpu_now();
+    let t = timed(f);
+    let (u1, s1) = cpu_now();
+    let (u, s) = acc.get();
+    acc.set((u + (u1 - u0), s + (s1 - s0)));
+    t
+}
+
 fn timed(f: impl FnOnce()) -> Duration {
     let t = Instant::now();
     f();
@@ -468,6 +572,10 @@ fn main() {
     }
 
     let mut wall: Vec<Option<(f64, f64, f64)>> = vec![None; modes.len()];
+    // CPU per read (user ns, system ns), summed over every timed run of the mode.
+    let mut cpu: Vec<Option<(f64, f64)>> = vec![None; modes.len()];
+    let std_cpu = Cell::new((Duration::ZERO, Duration::ZERO));
+    let mut std_runs = 0usize;
     let mut seq = None;
     if env_num("WALL", 1) == 1 {
         let mut setup = Setup::new(&path);
@@ -479,17 +587,22 @@ fn main() {
                 continue;
             }
             let setup = std::cell::RefCell::new(&mut setup);
+            let acc = Cell::new((Duration::ZERO, Duration::ZERO));
             let r = ab(
                 rounds,
                 || {
                     std_reads(&std_file, &offs);
-                    timed(|| std_reads(&std_file, &offs))
+                    timed_cpu(&std_cpu, || std_reads(&std_file, &offs))
                 },
                 || {
                     std_reads(&std_file, &offs);
-                    timed(|| setup.borrow_mut().run(mode, &offs))
+                    timed_cpu(&acc, || setup.borrow_mut().run(mode, &offs))
                 },
             );
+            std_runs += rounds;
+            let n = (rounds * reads) as f64;
+            let (u, s) = acc.get();
+            cpu[i] = Some((u.as_nanos() as f64 / n, s.as_nanos() as f64 / n));
             println!(
                 "{mode:<20} std / {mode}: {:.3}x (rounds {:.3}-{:.3})",
                 r.0, r.1, r.2
@@ -502,13 +615,20 @@ fn main() {
             r.0, r.1, r.2
         );
         seq = Some(r);
+        if let Some(i) = modes.iter().position(|m| *m == "std")
+            && std_runs > 0
+        {
+            let n = (std_runs * reads) as f64;
+            let (u, s) = std_cpu.get();
+            cpu[i] = Some((u.as_nanos() as f64 / n, s.as_nanos() as f64 / n));
+        }
     }
 
     println!();
     println!(
-        "| path | user-space instructions per 4 KiB read | wall: std QD1 time / this (median, range of {rounds} rounds) |"
+        "| path | user-space instructions per 4 KiB read | wall: std QD1 time / this (median, range of {rounds} rounds) | CPU per read, user + system (ns) |"
     );
-    println!("|---|---|---|");
+    println!("|---|---|---|---|");
     for (i, mode) in modes.iter().enumerate() {
         let what = MODES.iter().find(|m| m.0 == *mode).unwrap().1;
         let ins = instr[i]
@@ -519,10 +639,13 @@ fn main() {
             None if *mode == "std" => "1.00x".to_owned(),
             None => "-".to_owned(),
         };
-        println!("| {what} | {ins} | {w} |");
+        let c = cpu[i].map_or("-".to_owned(), |(u, s)| format!("{u:.0} + {s:.0}"));
+        println!("| {what} | {ins} | {w} | {c} |");
     }
     if let Some((m, lo, hi)) = seq {
-        println!("| sequential 128 KiB, ringcore QD1 against std | | {m:.2}x ({lo:.2}-{hi:.2}) |");
+        println!(
+            "| sequential 128 KiB, ringcore QD1 against std | | {m:.2}x ({lo:.2}-{hi:.2}) | |"
+        );
     }
     println!();
     println!(

@@ -64,6 +64,15 @@ impl InlineBudget {
         self.granted.get() - self.left.get()
     }
 
+    /// No more inline ops until the next reset (an SQE was pushed): `reset(0, stats)`,
+    /// with one test when the budget is already closed (every push after the first).
+    #[inline]
+    pub(crate) fn close(&self, stats: &mut DriverStats) {
+        if self.granted.get() != 0 {
+            self.reset(0, stats);
+        }
+    }
+
     /// Counts the units spent so far into `stats.ops_inline`, then grants `n`.
     #[inline]
     pub(crate) fn reset(&self, n: u32, stats: &mut DriverStats) {

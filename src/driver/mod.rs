@@ -682,7 +682,7 @@ impl Inner {
             // SAFETY: forwarded from the caller.
             if unsafe { self.ring.push(sqe) }.is_ok() {
                 // Ops later in this tick go through the ring and batch with this one.
-                self.budget.reset(0, &mut self.stats);
+                self.budget.close(&mut self.stats);
                 return Ok(());
             }
             self.stats.sq_full_flushes += 1;

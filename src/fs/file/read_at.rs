@@ -154,7 +154,8 @@ impl<B: IoBufMut> ReadAt<'_, B> {
             panic!("ringcore: File::read_at polled after completion");
         }
         if let Some(buf) = self.buf.take() {
-            *self.op = Some(file.read_op(buf, pos));
+            // Assigning the `ManuallyDrop` drops nothing: the old value is `None`.
+            self.op = ManuallyDrop::new(Some(file.read_op(buf, pos)));
         }
         let Some(op) = &mut *self.op else {
             unreachable!("ringcore: a ring read without its op");
