@@ -68,6 +68,10 @@ const MODES: &[(&str, &str)] = &[
         "uring_batch_fixed",
         "raw io_uring, 32 READ_FIXEDs per enter, registered file and buffers",
     ),
+    (
+        "task_preadv2",
+        "one ringcore task awaiting a ready future around the bare preadv2 (no `File`)",
+    ),
     ("ringcore_qd1", "ringcore QD1 (one task)"),
     ("ringcore_qd32", "ringcore QD32 (32 tasks, one core)"),
     (
@@ -204,6 +208,10 @@ impl Setup {
             "uring_batch_fixed" => {
                 uring_batch(&mut self.uring, &self.std_file, &mut self.bufs, offs, 2)
             }
+            "task_preadv2" => {
+                let fd = self.std_file.as_raw_fd();
+                self.rt.block_on(task_reads(fd, offs.clone()))
+            }
             "ringcore_qd1" => self
                 .rt
                 .block_on(ring_reads(self.file.clone(), offs.clone(), 1)),
@@ -265,36 +273,62 @@ fn preadv2_reads(f: &StdFile, offs: &[u64]) {
     }
 }
 
-/// preadv2(RWF_NOWAIT) as ringcore makes it (src/sys/fd.rs): a bare `syscall`.
+/// preadv2(fd, buf, off, RWF_NOWAIT) as ringcore makes it (src/sys/fd.rs): a bare
+/// `syscall`; the count or `-errno`.
+#[inline]
+fn preadv2_asm(fd: i32, buf: &mut [u8], off: u64) -> isize {
+    let iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    let n: isize;
+    // SAFETY: the x86_64 syscall ABI (rax number; rdi, rsi, rdx, r10, r8, r9; rcx and r11
+    // clobbered): preadv2(fd, &iov, 1, off, 0, RWF_NOWAIT) into the buffer we borrow.
+    unsafe {
+        std::arch::asm!(
+            "syscall",
+            inlateout("rax") libc::SYS_preadv2 as isize => n,
+            in("rdi") fd as isize,
+            in("rsi") &iov as *const libc::iovec,
+            in("rdx") 1isize,
+            in("r10") off as i64,
+            in("r8") 0isize,
+            in("r9") libc::RWF_NOWAIT as isize,
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+    }
+    n
+}
+
 fn preadv2_asm_reads(f: &StdFile, offs: &[u64]) {
     let mut buf = vec![0u8; BLOCK];
     for &off in offs {
-        let iov = libc::iovec {
-            iov_base: buf.as_mut_ptr().cast(),
-            iov_len: buf.len(),
-        };
-        let n: isize;
-        // SAFETY: the x86_64 syscall ABI (rax number; rdi, rsi, rdx, r10, r8, r9; rcx and
-        // r11 clobbered): preadv2(fd, &iov, 1, off, 0, RWF_NOWAIT) into our own buffer.
-        unsafe {
-            std::arch::asm!(
-                "syscall",
-                inlateout("rax") libc::SYS_preadv2 as isize => n,
-                in("rdi") f.as_raw_fd() as isize,
-                in("rsi") &iov as *const libc::iovec,
-                in("rdx") 1isize,
-                in("r10") off as i64,
-                in("r8") 0isize,
-                in("r9") libc::RWF_NOWAIT as isize,
-                lateout("rcx") _,
-                lateout("r11") _,
-                options(nostack),
-            );
-        }
-        if n != BLOCK as isize {
+        if preadv2_asm(f.as_raw_fd(), &mut buf, off) != BLOCK as isize {
             assert_eq!(f.read_at(&mut buf, off).unwrap(), BLOCK);
         }
     }
+}
+
+/// The task loop of `ring_reads` at QD1 around the bare preadv2 in a ready future: what
+/// the caller's side of an awaited read costs on ringcore's executor, without `File`.
+async fn task_reads(fd: i32, offs: Rc<Vec<u64>>) {
+    let next = Rc::new(Cell::new(0usize));
+    ringcore::spawn(async move {
+        let mut buf = vec![0u8; BLOCK];
+        loop {
+            let i = next.get();
+            if i >= offs.len() {
+                break;
+            }
+            next.set(i + 1);
+            let n = std::future::ready(preadv2_asm(fd, &mut buf, offs[i])).await;
+            assert_eq!(n, BLOCK as isize);
+        }
+    })
+    .await
+    .unwrap();
 }
 
 /// `BATCH` READ SQEs per io_uring_enter, on a ring set up like ringcore's: what batching
