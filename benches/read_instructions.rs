@@ -275,6 +275,7 @@ fn preadv2_reads(f: &StdFile, offs: &[u64]) {
 
 /// preadv2(fd, buf, off, RWF_NOWAIT) as ringcore makes it (src/sys/fd.rs): a bare
 /// `syscall`; the count or `-errno`.
+#[cfg(target_arch = "x86_64")]
 #[inline]
 fn preadv2_asm(fd: i32, buf: &mut [u8], off: u64) -> isize {
     let iov = libc::iovec {
@@ -300,6 +301,34 @@ fn preadv2_asm(fd: i32, buf: &mut [u8], off: u64) -> isize {
         );
     }
     n
+}
+
+/// Elsewhere, libc's syscall() (as ringcore does there); the count or `-errno`.
+#[cfg(not(target_arch = "x86_64"))]
+fn preadv2_asm(fd: i32, buf: &mut [u8], off: u64) -> isize {
+    let iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: one iovec over the buffer we borrow; the fd is live.
+    let n = unsafe {
+        libc::syscall(
+            libc::SYS_preadv2,
+            fd,
+            &iov as *const libc::iovec,
+            1,
+            off as libc::off_t,
+            0,
+            libc::RWF_NOWAIT,
+        )
+    };
+    if n < 0 {
+        -(std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO) as isize)
+    } else {
+        n as isize
+    }
 }
 
 fn preadv2_asm_reads(f: &StdFile, offs: &[u64]) {
