@@ -256,8 +256,12 @@ unsafe fn raw_preadv2(fd: RawFd, iov: *const libc::iovec, offset: i64, flags: i3
 #[cfg(not(target_pointer_width = "64"))]
 #[inline]
 unsafe fn raw_preadv2(fd: RawFd, iov: *const libc::iovec, offset: i64, flags: i32) -> isize {
+    // A 32-bit off_t cannot hold every offset: EINVAL (InvalidInput), as pread's own.
+    let Ok(offset) = libc::off_t::try_from(offset) else {
+        return -(libc::EINVAL as isize);
+    };
     // SAFETY: one iovec the caller guarantees; the fd is live.
-    let n = unsafe { libc::preadv2(fd, iov, 1, offset as libc::off_t, flags) };
+    let n = unsafe { libc::preadv2(fd, iov, 1, offset, flags) };
     if n < 0 {
         -(io::Error::last_os_error()
             .raw_os_error()
