@@ -16,7 +16,9 @@
 //! arrives (docs/architecture.md, "Cancels that cancel"). A persistent io_uring_enter(2)
 //! error backs off instead of spinning and, after [`ENTER_FAILURE_LIMIT`], fails the core.
 //!
-//! All mutable state sits in one `RefCell`; wakers and orphaned resources are collected
+//! All mutable state sits in one `RefCell`, except the tick's inline budget, which sits in
+//! `Cell`s beside it so a cached read spends it without a borrow (src/driver/inline.rs);
+//! wakers and orphaned resources are collected
 //! while it is borrowed and released only after, so a waker or a buffer's `Drop` can re-enter
 //! the driver safely.
 
