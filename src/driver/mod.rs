@@ -17,10 +17,9 @@
 //! error backs off instead of spinning and, after [`ENTER_FAILURE_LIMIT`], fails the core.
 //!
 //! All mutable state sits in one `RefCell`, except the tick's inline budget, which sits in
-//! `Cell`s beside it so a cached read spends it without a borrow (src/driver/inline.rs);
-//! wakers and orphaned resources are collected
-//! while it is borrowed and released only after, so a waker or a buffer's `Drop` can re-enter
-//! the driver safely.
+//! `Cell`s beside it so a cached read spends it without a borrow (src/driver/inline.rs).
+//! Wakers and orphaned resources are collected while the `RefCell` is borrowed and released
+//! only after, so a waker or a buffer's `Drop` can re-enter the driver safely.
 
 pub(crate) mod bufring;
 pub(crate) mod epoll;
