@@ -2,7 +2,8 @@
 //! and whose later states wait for the tick's budget or for the ring.
 //!
 //! ```text
-//! Start        first poll: a bad offset -> Ready(Err). If the file's tracker wants to
+//! Start        first poll: a bad offset -> Ring (`read_op` answers InvalidInput with
+//!              no SQE, on the same poll). If the file's tracker wants to
 //!              try and the driver grants a unit of the tick's budget: preadv2
 //!              (RWF_NOWAIT) into `buf` -> Ready on a hit, EOF or error; EAGAIN -> Ring.
 //!              No unit because only the budget is spent -> WaitBudget; otherwise (no try
@@ -17,8 +18,9 @@
 //! `Some` only in Ring. Only `poll` touches the fields.
 //!
 //! A hand-written future rather than an `async fn`: the hit is one pass through `poll`
-//! with the buffer moved twice, no nested future to build and no drop glue to run for the
-//! states it never entered (docs/benchmarks.md, "Instructions per read").
+//! with the buffer moved once (back to the caller), no nested future to build and no drop
+//! glue to run for the states it never entered (docs/benchmarks.md, "Instructions per
+//! read (issue 24)").
 
 use std::future::Future;
 use std::mem::ManuallyDrop;
