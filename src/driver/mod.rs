@@ -16,13 +16,15 @@
 //! arrives (docs/architecture.md, "Cancels that cancel"). A persistent io_uring_enter(2)
 //! error backs off instead of spinning and, after [`ENTER_FAILURE_LIMIT`], fails the core.
 //!
-//! All mutable state sits in one `RefCell`; wakers and orphaned resources are collected
-//! while it is borrowed and released only after, so a waker or a buffer's `Drop` can re-enter
-//! the driver safely.
+//! All mutable state sits in one `RefCell`, except the tick's inline budget, which sits in
+//! `Cell`s beside it so a cached read spends it without a borrow (src/driver/inline.rs).
+//! Wakers and orphaned resources are collected while the `RefCell` is borrowed and released
+//! only after, so a waker or a buffer's `Drop` can re-enter the driver safely.
 
 pub(crate) mod bufring;
 pub(crate) mod epoll;
 pub(crate) mod fixed;
+mod inline;
 mod lifecycle;
 pub(crate) mod multipoll;
 pub(crate) mod multishot;
@@ -48,6 +50,7 @@ use io_uring::{opcode, types};
 use slab::Slab;
 
 use crate::sys::uring::Features;
+use inline::InlineBudget;
 use lifecycle::{Lifecycle, MAX_OP_INDEX, Slot, WAKE_USER_DATA};
 use op::Orphan;
 pub(crate) use op::{Op, OpCode};
@@ -129,6 +132,9 @@ fn recancel_delay(misses: u32) -> Duration {
 /// The per-core io_uring driver. Shared as `Rc<Driver>` by the core and every `Op`.
 pub(crate) struct Driver {
     inner: RefCell<Inner>,
+    /// The tick's inline budget, read and spent without borrowing `inner`
+    /// (src/driver/inline.rs); `Inner` holds the same `Rc` to reset it.
+    budget: Rc<InlineBudget>,
 }
 
 struct Inner {
@@ -146,9 +152,10 @@ struct Inner {
     features: Features,
     stats: DriverStats,
     shut_down: bool,
-    /// Ops that may still complete inline (without an SQE) this tick; see `try_inline`.
-    inline_budget: u32,
-    /// What `inline_budget` is reset to at every tick (0: every op goes through the ring).
+    /// The tick's inline budget (shared with `Driver`); see `try_inline`. Reset to
+    /// `inline_per_tick` at every tick, to 0 by every SQE push and at shutdown.
+    budget: Rc<InlineBudget>,
+    /// What the inline budget is reset to at every tick (0: every op goes through the ring).
     inline_per_tick: u32,
     /// Readiness rings: socket syscalls the current task poll may still make inline
     /// (`poll_ready_inline`), and which poll that is (the executor's poll count).
@@ -189,7 +196,11 @@ struct WakeRead {
 
 impl Driver {
     pub(crate) fn new(ring: Box<dyn Ring>, features: Features) -> Self {
+        let budget = Rc::new(InlineBudget::default());
+        let mut stats = DriverStats::default();
+        budget.reset(DEFAULT_INLINE_PER_TICK, &mut stats);
         Self {
+            budget: budget.clone(),
             inner: RefCell::new(Inner {
                 ring,
                 slots: Slab::with_capacity(256),
@@ -199,9 +210,9 @@ impl Driver {
                 orphans: Vec::new(),
                 wake: None,
                 features,
-                stats: DriverStats::default(),
+                stats,
                 shut_down: false,
-                inline_budget: DEFAULT_INLINE_PER_TICK,
+                budget,
                 inline_per_tick: DEFAULT_INLINE_PER_TICK,
                 ready_budget: READY_INLINE_PER_POLL,
                 ready_poll: 0,
@@ -230,9 +241,10 @@ impl Driver {
 
     /// Sets how many ops per tick may complete inline (0 disables the inline path).
     pub(crate) fn set_inline_per_tick(&self, n: u32) {
-        let mut inner = self.inner.borrow_mut();
+        let inner = &mut *self.inner.borrow_mut();
         inner.inline_per_tick = n;
-        inner.inline_budget = n;
+        let n = if inner.shut_down { 0 } else { n };
+        inner.budget.reset(n, &mut inner.stats);
     }
 
     pub(crate) fn features(&self) -> Features {
@@ -341,17 +353,14 @@ impl Driver {
     }
 
     /// May the caller complete an op synchronously instead of queuing its SQE? Yes when
-    /// no SQE is queued this tick (so batching is not lost) and the tick's inline budget is
-    /// not spent; each yes spends one unit. Callers use it for work that cannot block (a
-    /// page-cache read with RWF_NOWAIT).
+    /// no SQE was pushed this tick (so batching is not lost), the runtime is not shutting
+    /// down and the tick's inline budget is not spent; each yes spends one unit. Callers
+    /// use it for work that cannot block (a page-cache read with RWF_NOWAIT). One `Cell`
+    /// load and store: all three conditions are folded into the budget where they change
+    /// (src/driver/inline.rs).
+    #[inline]
     pub(crate) fn try_inline(&self) -> bool {
-        let mut inner = self.inner.borrow_mut();
-        if inner.shut_down || inner.inline_budget == 0 || inner.ring.queued() > 0 {
-            return false;
-        }
-        inner.inline_budget -= 1;
-        inner.stats.ops_inline += 1;
-        true
+        self.budget.take()
     }
 
     /// True on a readiness ring (epoll), where sockets wait for readiness without ops
@@ -410,12 +419,11 @@ impl Driver {
     /// True when [`try_inline`](Driver::try_inline) refuses only because this tick's
     /// budget is spent (the path is on, nothing is queued): a caller that waits for
     /// [`poll_inline_budget`](Driver::poll_inline_budget) may complete inline then.
+    #[inline]
     pub(crate) fn inline_budget_spent(&self) -> bool {
-        let mut inner = self.inner.borrow_mut();
-        !inner.shut_down
-            && inner.inline_per_tick > 0
-            && inner.inline_budget == 0
-            && inner.ring.queued() == 0
+        // A positive grant that `take` spent down: the path is on, the runtime is not
+        // shutting down, and no SQE was pushed since the tick began (src/driver/inline.rs).
+        self.budget.spent_out()
     }
 
     /// Ready once this tick's inline budget is not spent; otherwise registers the waker,
@@ -424,11 +432,18 @@ impl Driver {
     /// boundary is what the budget is for).
     pub(crate) fn poll_inline_budget(&self, cx: &mut Context<'_>) -> Poll<()> {
         let mut inner = self.inner.borrow_mut();
-        if inner.inline_budget > 0 || inner.inline_per_tick == 0 || inner.shut_down {
+        if inner.budget.left() > 0 || inner.inline_per_tick == 0 || inner.shut_down {
             return Poll::Ready(());
         }
         inner.budget_waiters.push_back(cx.waker().clone());
         Poll::Pending
+    }
+
+    /// True when a task waits for the next tick's inline budget
+    /// ([`poll_inline_budget`](Driver::poll_inline_budget)): it is as good as ready, so
+    /// the tick should [`flush`](Driver::flush), which wakes it, rather than park.
+    pub(crate) fn budget_waiting(&self) -> bool {
+        !self.inner.borrow().budget_waiters.is_empty()
     }
 
     /// Submits queued SQEs without blocking and takes whatever CQEs are ready. Skips the
@@ -440,8 +455,10 @@ impl Driver {
     /// [`Driver::park`]).
     pub(crate) fn flush(&self) {
         let mut inner = self.inner.borrow_mut();
-        inner.refill_inline_budget();
         inner.flush();
+        // After the enter: SQEs pushed before it (a cancel re-sent) are in the kernel and
+        // do not hold the new tick's reads back.
+        inner.refill_inline_budget();
     }
 
     /// Submits queued SQEs and blocks until a CQE arrives or `timeout` passes (or a
@@ -456,9 +473,11 @@ impl Driver {
     /// up front with `BuildError::EnterDenied`).
     pub(crate) fn park(&self, timeout: Option<Duration>) {
         let mut inner = self.inner.borrow_mut();
-        if inner.refill_inline_budget() {
+        if !inner.budget_waiters.is_empty() {
             // A task waits for the budget: it is ready now, so do not block.
-            return inner.flush();
+            inner.flush();
+            inner.refill_inline_budget();
+            return;
         }
         let now = Instant::now();
         inner.resend_due_cancels(now);
@@ -472,6 +491,7 @@ impl Driver {
         let res = inner.enter(Wait::One(timeout));
         inner.note_enter(res.map(drop), timeout);
         inner.take_cqes();
+        inner.refill_inline_budget();
     }
 
     /// Wakes tasks whose ops completed and releases orphaned resources. Call with no
@@ -516,6 +536,7 @@ impl Driver {
     pub(crate) fn stats(&self) -> DriverStats {
         let inner = self.inner.borrow();
         let mut stats = inner.stats;
+        stats.ops_inline += u64::from(self.budget.spent());
         if let Some(pool) = &inner.fast.pool {
             stats.recv_bufs_out = pool.out().into();
             stats.recv_pool_exhausted = pool.exhausted();
@@ -533,8 +554,9 @@ impl Driver {
     /// CQEs and releases their resources. Idempotent. New ops fail with an error afterwards.
     pub(crate) fn shutdown(&self) {
         {
-            let mut inner = self.inner.borrow_mut();
+            let inner = &mut *self.inner.borrow_mut();
             inner.shut_down = true;
+            inner.budget.reset(0, &mut inner.stats);
             let live: Vec<u64> = inner
                 .slots
                 .iter()
@@ -622,7 +644,10 @@ impl Inner {
 
     /// `Driver::flush` without the budget refill.
     fn flush(&mut self) {
-        self.resend_due_cancels(Instant::now());
+        if !self.recancel.is_empty() {
+            // Only then: a clock read per tick is a tenth of a cached read's cost.
+            self.resend_due_cancels(Instant::now());
+        }
         if self.ring.queued() > 0 || self.ring.needs_enter() {
             let res = self.enter(Wait::No);
             self.note_enter(res.map(drop), None);
@@ -630,20 +655,21 @@ impl Inner {
         self.take_cqes();
     }
 
-    /// Resets the tick's inline budget and queues the waker of the task that has waited
-    /// longest for it; true if there was one. One per tick: a woken task reading in a
+    /// Resets the tick's inline budget (after the tick's enter) and queues the waker of the
+    /// task that has waited longest for it, if any. One per tick: a woken task reading in a
     /// loop spends the whole budget, and waking the others too would only poll them to
     /// wait again (at 32 reading tasks, 32 polls per 64 reads). The rest wait their turn,
     /// one tick each.
-    fn refill_inline_budget(&mut self) -> bool {
-        self.inline_budget = self.inline_per_tick;
+    fn refill_inline_budget(&mut self) {
+        let n = if self.shut_down {
+            0
+        } else {
+            self.inline_per_tick
+        };
+        self.budget.reset(n, &mut self.stats);
         self.ready_budget = READY_INLINE_PER_POLL;
-        match self.budget_waiters.pop_front() {
-            Some(w) => {
-                self.to_wake.push(w);
-                true
-            }
-            None => false,
+        if let Some(w) = self.budget_waiters.pop_front() {
+            self.to_wake.push(w);
         }
     }
 
@@ -656,6 +682,8 @@ impl Inner {
         loop {
             // SAFETY: forwarded from the caller.
             if unsafe { self.ring.push(sqe) }.is_ok() {
+                // Ops later in this tick go through the ring and batch with this one.
+                self.budget.close(&mut self.stats);
                 return Ok(());
             }
             self.stats.sq_full_flushes += 1;

@@ -108,6 +108,7 @@ impl SharedFd {
         self.inner.fd.as_raw_fd()
     }
 
+    #[inline]
     pub(crate) fn borrow(&self) -> BorrowedFd<'_> {
         use std::os::fd::AsFd;
         self.inner.fd.as_fd()

@@ -15,6 +15,9 @@ use crate::driver::shared_fd::SharedFd;
 use crate::driver::{Driver, Op};
 use crate::io::transfer_all;
 
+mod read_at;
+use read_at::{Phase, ReadAt};
+
 /// An open file whose I/O goes through the core's io_uring.
 ///
 /// All reads and writes are positional (pread/pwrite semantics: they do not move a file
@@ -136,61 +139,62 @@ impl File {
     ///
     /// Dropping the future cancels the read; the buffer stays owned by the runtime until the
     /// kernel has let go of it and is then freed. Bytes read are lost with it.
-    pub async fn read_at<B: IoBufMut>(&self, mut buf: B, pos: u64) -> BufResult<usize, B> {
-        if let Err(e) = check_offset(pos) {
-            return (Err(e), buf);
+    pub fn read_at<B: IoBufMut>(
+        &self,
+        buf: B,
+        pos: u64,
+    ) -> impl Future<Output = BufResult<usize, B>> + use<'_, B> {
+        ReadAt {
+            file: self,
+            pos,
+            phase: Phase::Start,
+            buf: Some(buf),
+            op: std::mem::ManuallyDrop::new(None),
         }
-        // Inline even when other tasks are ready (unlike sends, which wait for
-        // `context::may_complete_inline`): 32 cached reads batched into one io_uring_enter
-        // cost more than 32 preadv2 calls (0.79-0.85x of a pread loop against 0.95-0.96x,
-        // docs/benchmarks.md, "File fast paths"). The per-tick budget keeps it fair, and an
-        // SQE already queued this tick (a miss) sends the rest to the ring to batch with it.
-        //
-        // A read that finds the budget spent waits for the next tick (after the other
-        // tasks, timers and a non-blocking reap; it refills the budget) and tries then,
-        // instead of going through the ring: for a task reading cached data in a loop
-        // that was one ring round trip per 65 reads (docs/benchmarks.md, "File fast
-        // paths").
-        if self.nowait.wants_try() && self.may_read_inline().await {
-            let len = buf.bytes_total();
-            // SAFETY: the pointer and capacity come from the buffer we own for the whole
-            // call; IoBufMut guarantees `bytes_total` writable bytes there.
-            let res = unsafe {
-                crate::sys::fd::pread_nowait(self.fd.borrow(), buf.stable_mut_ptr(), len, pos)
-            };
-            match res {
-                // With RWF_NOWAIT an uncached range is EAGAIN, so 0 bytes is a real EOF.
-                Ok(n) => {
-                    self.nowait.record(Outcome::Hit);
-                    // SAFETY: preadv2 initialised the first `n <= len` bytes.
-                    unsafe { buf.set_init(n) };
-                    return (Ok(n), buf);
-                }
-                // Not supported here, or not seekable (a pipe, where the ring's read works):
-                // stop trying for this file.
-                Err(e) if matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP | libc::ESPIPE)) => {
-                    self.nowait.disable()
-                }
-                Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {
-                    self.nowait.record(Outcome::Miss)
-                }
-                Err(e) => return (Err(e), buf),
-            }
-        }
-        self.read_op(buf, pos).await
     }
 
-    /// May a read complete inline now (`Driver::try_inline`, spending one unit of the
-    /// tick's budget)? If only the budget is spent, waits for the next tick's first.
-    async fn may_read_inline(&self) -> bool {
-        if self.driver.try_inline() {
-            return true;
+    /// One preadv2(RWF_NOWAIT) into `buf` at `pos` (checked: at most `i64::MAX`) on the
+    /// core's thread, its budget unit already spent. `Some` when the read is over (a hit,
+    /// EOF, or an error to report), `None` when it goes through the ring (EAGAIN, or the
+    /// file cannot read this way).
+    #[inline]
+    fn read_inline<B: IoBufMut>(&self, buf: &mut B, pos: u64) -> Option<io::Result<usize>> {
+        let len = buf.bytes_total();
+        // SAFETY: the pointer and capacity come from the buffer we own for the whole
+        // call; IoBufMut guarantees `bytes_total` writable bytes there. `pos` passed
+        // `check_offset`, so it fits an off_t.
+        let res = unsafe {
+            crate::sys::fd::pread_nowait(self.fd.borrow(), buf.stable_mut_ptr(), len, pos as i64)
+        };
+        // With RWF_NOWAIT an uncached range is EAGAIN, so 0 bytes is a real EOF.
+        let Ok(n) = usize::try_from(res) else {
+            return self.read_inline_failed(res);
+        };
+        self.nowait.record(Outcome::Hit);
+        // SAFETY: preadv2 initialised the first `n <= len` bytes.
+        unsafe { buf.set_init(n) };
+        Some(Ok(n))
+    }
+
+    /// What a failed inline read (`res`: `-errno`) means: go through the ring (EAGAIN;
+    /// EOPNOTSUPP or ESPIPE, which also stop the attempts on this file), or report the
+    /// error.
+    #[cold]
+    fn read_inline_failed(&self, res: isize) -> Option<io::Result<usize>> {
+        let errno = i32::try_from(-res).unwrap_or(libc::EIO);
+        match errno {
+            // Not supported here, or not seekable (a pipe, where the ring's read works):
+            // stop trying for this file.
+            libc::EOPNOTSUPP | libc::ESPIPE => {
+                self.nowait.disable();
+                None
+            }
+            libc::EAGAIN => {
+                self.nowait.record(Outcome::Miss);
+                None
+            }
+            _ => Some(Err(io::Error::from_raw_os_error(errno))),
         }
-        if !self.driver.inline_budget_spent() {
-            return false;
-        }
-        std::future::poll_fn(|cx| self.driver.poll_inline_budget(cx)).await;
-        self.driver.try_inline()
     }
 
     /// What this file's inline-read tracker decided so far (tests and benchmarks).

@@ -48,7 +48,8 @@ pub(crate) enum Outcome {
     Miss,
 }
 
-/// Counts for tests and benchmarks: what the tracker decided, per file.
+/// Counts for tests: what the tracker decided, per file (kept in test builds only, off
+/// the read path of the library).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct NowaitCounts {
     /// Inline attempts that hit the page cache.
@@ -63,6 +64,7 @@ pub(crate) struct NowaitCounts {
 #[derive(Debug)]
 pub(crate) struct NowaitReads {
     state: Cell<State>,
+    #[cfg(test)]
     counts: Cell<NowaitCounts>,
 }
 
@@ -75,6 +77,7 @@ impl NowaitReads {
             } else {
                 State::Off
             }),
+            #[cfg(test)]
             counts: Cell::new(NowaitCounts::default()),
         }
     }
@@ -145,9 +148,14 @@ impl NowaitReads {
 
     #[inline]
     fn bump(&self, f: impl FnOnce(&mut NowaitCounts)) {
-        let mut c = self.counts.get();
-        f(&mut c);
-        self.counts.set(c);
+        #[cfg(test)]
+        {
+            let mut c = self.counts.get();
+            f(&mut c);
+            self.counts.set(c);
+        }
+        #[cfg(not(test))]
+        let _ = f;
     }
 }
 

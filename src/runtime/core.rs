@@ -172,6 +172,7 @@ impl Core {
             }
             let ready = self.executor.has_local()
                 || main.woken.load(Ordering::Acquire)
+                || self.driver.budget_waiting()
                 || self.spin_for_remote_work(&main.woken);
             if ready || !self.executor.remote().prepare_park(&main.woken) {
                 self.driver.flush();

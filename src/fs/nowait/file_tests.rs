@@ -35,7 +35,7 @@ fn evict(path: &Path) -> bool {
     let mut probe = [0u8; 4096];
     // SAFETY: 4096 writable bytes of our own array.
     let res = unsafe { crate::sys::fd::pread_nowait(f.as_fd(), probe.as_mut_ptr(), 4096, 0) };
-    matches!(res, Err(e) if e.raw_os_error() == Some(libc::EAGAIN))
+    res == -(libc::EAGAIN as isize)
 }
 
 /// A 32 MiB file in a directory where eviction works (not tmpfs): the temp dir, else
