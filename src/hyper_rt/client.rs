@@ -1,4 +1,5 @@
-//! [`Client`]: HTTP/1.1 or h2c over plain TCP with one connection pool per core.
+//! [`Client`]: HTTP/1.1 or h2c over plain TCP with one connection pool per core, its
+//! settings ([`ClientBuilder`]) and errors ([`ClientError`]).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -13,6 +14,7 @@ use http::{Request, Response, Uri};
 use hyper::body::{Body, Incoming};
 use hyper::client::conn::{http1, http2};
 
+use super::bodies::{BodyError, RecvBody};
 use super::{HyperIo, LocalExecutor, RingTimer};
 
 /// Which protocol a [`Client`] speaks.
@@ -28,9 +30,26 @@ pub enum Protocol {
 /// Why a [`Client`] request failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// The URI has no host, or a scheme other than `http`.
-    #[error("unsupported URI {0}: only http://host[:port]/path is supported")]
-    InvalidUri(String),
+    /// The URI could not be parsed, or is not absolute (no scheme or no host).
+    #[error("invalid URI {uri:?}: {reason}")]
+    InvalidUri {
+        /// The URI as given.
+        uri: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The URI's scheme is not `http`: `https` needs TLS, which this client does not have
+    /// (run a TLS stream such as tokio-rustls's over [`PollIo`](crate::net::PollIo) with
+    /// [`HyperIo`] and hyper's own connection builders for that).
+    #[error(
+        "unsupported scheme {scheme:?} in {uri}: this client speaks plain http:// only (no TLS)"
+    )]
+    UnsupportedScheme {
+        /// The URI as given.
+        uri: String,
+        /// Its scheme (`https`, `ftp`, ...).
+        scheme: String,
+    },
     /// The host name did not resolve ([`lookup_host`](crate::net::lookup_host) failed;
     /// names under `.invalid` fail at once, per RFC 6761, without asking the resolver).
     #[error("cannot resolve {host}: {source}")]
@@ -42,8 +61,12 @@ pub enum ClientError {
         source: io::Error,
     },
     /// Connecting failed (refused, unreachable, timed out), for every resolved address.
-    #[error("connect to {addr}: {source}")]
+    #[error("connect to {host}:{port} ({addr}): {source}")]
     Connect {
+        /// The host as the URI gives it (a name, an IPv4 address or a bracketed IPv6 one).
+        host: String,
+        /// The port (the URI's, or 80).
+        port: u16,
         /// The last address tried.
         addr: SocketAddr,
         /// The last error.
@@ -53,6 +76,12 @@ pub enum ClientError {
     /// The HTTP exchange failed (handshake, a reset connection, a malformed response).
     #[error("http: {0}")]
     Http(#[from] hyper::Error),
+    /// [`Client::post_json`]: the value could not be serialised.
+    #[error("serialising the request body: {0}")]
+    Json(#[source] serde_json::Error),
+    /// Reading the response body failed ([`RecvBody`]'s helpers; converted by `?`).
+    #[error(transparent)]
+    Body(#[from] BodyError),
 }
 
 impl ClientError {
@@ -104,8 +133,23 @@ impl ClientBuilder {
         self
     }
 
-    /// Makes the client. Its pool starts empty.
-    pub fn build<B>(self) -> Client<B> {
+    /// Makes the client, sending [`Body`](super::Body)s. Its pool starts empty.
+    pub fn build(self) -> Client {
+        self.build_for_body()
+    }
+
+    /// Makes a client that sends request bodies of type `B` (any hyper body, such as
+    /// http-body-util's `Full<Bytes>` or a stream); its pool starts empty.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringcore::hyper_rt::http_body_util::Empty;
+    /// use ringcore::hyper_rt::{Bytes, Client};
+    ///
+    /// let _client = Client::builder().build_for_body::<Empty<Bytes>>();
+    /// ```
+    pub fn build_for_body<B>(self) -> Client<B> {
         Client {
             inner: Rc::new(Inner {
                 config: self,
@@ -208,18 +252,215 @@ struct Inner<B> {
 /// with every other ringcore resource. HTTP/1.1 connections are reused once their previous
 /// response has been read to the end; with [`Protocol::Http2`] every request to a host
 /// shares one connection. Connection tasks are spawned on the current core with
-/// [`LocalExecutor`] and use [`RingTimer`].
+/// [`LocalExecutor`] and use [`RingTimer`]; host names resolve through
+/// [`net::lookup_host`](crate::net::lookup_host). There is no TLS: `https://` URIs are
+/// [`ClientError::UnsupportedScheme`].
 ///
-/// `B` is the request body type (for example `http_body_util::Empty<Bytes>` or
-/// `Full<Bytes>`).
-pub struct Client<B> {
+/// `B` is the request body type, [`Body`](super::Body) (whole, in memory) unless a
+/// client is made with [`ClientBuilder::build_for_body`]. Responses carry a
+/// [`RecvBody`], read whole with `bytes()`, `text()` or `json()`, or streamed.
+///
+/// # Examples
+///
+/// ```no_run
+/// ringcore::block_on(async {
+///     let client = ringcore::hyper_rt::Client::new();
+///     let text = client.get("http://127.0.0.1:8080/").await?.into_body().text().await?;
+///     println!("{text}");
+///     Ok::<_, ringcore::hyper_rt::ClientError>(())
+/// });
+/// ```
+pub struct Client<B = super::Body> {
     inner: Rc<Inner<B>>,
 }
 
-impl Client<()> {
-    /// Settings for a client; [`ClientBuilder::build`] picks the body type.
+impl Client {
+    /// A client with the default settings (HTTP/1.1, 10 s connect timeout, up to 256
+    /// idle connections per host) sending [`Body`](super::Body)s. Its pool starts empty;
+    /// nothing is connected until the first request.
+    pub fn new() -> Self {
+        ClientBuilder::default().build()
+    }
+
+    /// Settings for a client: `Client::builder().protocol(Protocol::Http2).build()`.
     pub fn builder() -> ClientBuilder {
         ClientBuilder::default()
+    }
+
+    /// GETs `uri` (`http://host[:port]/path?query`, a `&str`, `String` or
+    /// [`Uri`]) and returns the response once its head has arrived; read the body with
+    /// `into_body().bytes()`, `.text()` or `.json()`. Any status is a response, not an
+    /// error: check `status()`.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::InvalidUri`] for a URI that does not parse or has no host,
+    /// [`ClientError::UnsupportedScheme`] for `https://` and other schemes,
+    /// [`ClientError::Resolve`] and [`ClientError::Connect`] (naming the host and port)
+    /// when no connection could be made, [`ClientError::Http`] when the exchange failed.
+    ///
+    /// # Panics
+    ///
+    /// If awaited outside a ringcore runtime.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`request`](Client::request): dropping the future abandons the request.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # ringcore::block_on(async {
+    /// let client = ringcore::hyper_rt::Client::new();
+    /// let response = client.get("http://127.0.0.1:8080/").await?;
+    /// println!("{}: {}", response.status(), response.into_body().text().await?);
+    /// # Ok::<_, ringcore::hyper_rt::ClientError>(())
+    /// # });
+    /// ```
+    pub async fn get(&self, uri: impl IntoUri) -> Result<Response<RecvBody>, ClientError> {
+        let mut req = Request::new(super::Body::empty());
+        *req.uri_mut() = uri.into_uri()?;
+        self.request(req).await
+    }
+
+    /// POSTs `body` (anything that makes a [`Body`](super::Body): `&'static str`,
+    /// `String`, `Vec<u8>`, `Bytes`) to `uri` with its `content-length`; no
+    /// `content-type` is set (use [`request`](Client::request) with a built
+    /// [`Request`] for headers).
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](Client::get).
+    ///
+    /// # Panics
+    ///
+    /// If awaited outside a ringcore runtime.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`request`](Client::request): dropping the future abandons the request, which
+    /// the server may or may not have seen.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # ringcore::block_on(async {
+    /// let client = ringcore::hyper_rt::Client::new();
+    /// let response = client.post("http://127.0.0.1:8080/echo", "hello").await?;
+    /// assert!(response.status().is_success());
+    /// # Ok::<_, ringcore::hyper_rt::ClientError>(())
+    /// # });
+    /// ```
+    pub async fn post(
+        &self,
+        uri: impl IntoUri,
+        body: impl Into<super::Body>,
+    ) -> Result<Response<RecvBody>, ClientError> {
+        let mut req = Request::new(body.into());
+        *req.method_mut() = http::Method::POST;
+        *req.uri_mut() = uri.into_uri()?;
+        self.request(req).await
+    }
+
+    /// POSTs `value` serialised as JSON to `uri`, with `content-type: application/json`.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Json`] if `value` cannot be serialised; otherwise as
+    /// [`get`](Client::get).
+    ///
+    /// # Panics
+    ///
+    /// If awaited outside a ringcore runtime.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`post`](Client::post).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # ringcore::block_on(async {
+    /// #[derive(serde::Serialize, serde::Deserialize)]
+    /// struct Point {
+    ///     x: i32,
+    ///     y: i32,
+    /// }
+    /// let client = ringcore::hyper_rt::Client::new();
+    /// let response = client.post_json("http://127.0.0.1:8080/mirror", &Point { x: 1, y: 2 }).await?;
+    /// let back: Point = response.into_body().json().await?;
+    /// assert_eq!((back.x, back.y), (1, 2));
+    /// # Ok::<_, ringcore::hyper_rt::ClientError>(())
+    /// # });
+    /// ```
+    pub async fn post_json<T: serde::Serialize + ?Sized>(
+        &self,
+        uri: impl IntoUri,
+        value: &T,
+    ) -> Result<Response<RecvBody>, ClientError> {
+        let mut req = Request::new(super::Body::json(value).map_err(ClientError::Json)?);
+        *req.method_mut() = http::Method::POST;
+        *req.uri_mut() = uri.into_uri()?;
+        req.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        self.request(req).await
+    }
+}
+
+/// A URI argument of [`Client::get`], [`Client::post`] and [`Client::post_json`]: a
+/// `&str`, `String` or `&String` (parsed here, so that a malformed one is a
+/// [`ClientError::InvalidUri`] that quotes it), or an [`http::Uri`].
+///
+/// # Examples
+///
+/// ```
+/// use ringcore::hyper_rt::{ClientError, IntoUri};
+///
+/// assert!("http://example.com/".into_uri().is_ok());
+/// assert!(matches!("http://exa mple/".into_uri(), Err(ClientError::InvalidUri { .. })));
+/// ```
+pub trait IntoUri {
+    /// The parsed URI.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::InvalidUri`] (with the text and the parser's reason) if it does not
+    /// parse.
+    fn into_uri(self) -> Result<Uri, ClientError>;
+}
+
+impl IntoUri for Uri {
+    fn into_uri(self) -> Result<Uri, ClientError> {
+        Ok(self)
+    }
+}
+
+impl IntoUri for &Uri {
+    fn into_uri(self) -> Result<Uri, ClientError> {
+        Ok(self.clone())
+    }
+}
+
+impl IntoUri for &str {
+    fn into_uri(self) -> Result<Uri, ClientError> {
+        Uri::try_from(self).map_err(|e| ClientError::InvalidUri {
+            uri: self.to_owned(),
+            reason: e.to_string(),
+        })
+    }
+}
+
+impl IntoUri for String {
+    fn into_uri(self) -> Result<Uri, ClientError> {
+        self.as_str().into_uri()
+    }
+}
+
+impl IntoUri for &String {
+    fn into_uri(self) -> Result<Uri, ClientError> {
+        self.as_str().into_uri()
     }
 }
 
@@ -248,11 +489,6 @@ where
     B::Data: Send,
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
 {
-    /// A client with the default settings (HTTP/1.1, 10 s connect timeout).
-    pub fn new() -> Self {
-        ClientBuilder::default().build()
-    }
-
     /// Number of pooled connections (idle or busy) to all hosts.
     pub fn pooled(&self) -> usize {
         self.inner.pool.borrow().values().map(Vec::len).sum()
@@ -266,7 +502,8 @@ where
     ///
     /// # Errors
     ///
-    /// [`ClientError::InvalidUri`] for a URI without a host or with another scheme;
+    /// [`ClientError::InvalidUri`] for a URI without a scheme or host,
+    /// [`ClientError::UnsupportedScheme`] for a scheme other than `http`;
     /// [`ClientError::Resolve`] and [`ClientError::Connect`] when no connection could be
     /// made; [`ClientError::Http`] when the exchange failed.
     ///
@@ -278,12 +515,24 @@ where
     ///
     /// Dropping the future abandons the request: a connection being made is closed, and
     /// an HTTP/1.1 connection with a request in flight is closed rather than reused.
-    pub async fn request(&self, mut req: Request<B>) -> Result<Response<Incoming>, ClientError> {
-        let uri = req.uri().clone();
-        let (scheme, authority) = match (uri.scheme(), uri.authority()) {
-            (Some(s), Some(a)) if *s == Scheme::HTTP => (s.clone(), a.clone()),
-            _ => return Err(ClientError::InvalidUri(uri.to_string())),
-        };
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use ringcore::hyper_rt::{Body, Client, Request};
+    ///
+    /// # ringcore::block_on(async {
+    /// let client = Client::new();
+    /// let req = Request::put("http://127.0.0.1:8080/notes/1")
+    ///     .header("content-type", "text/plain")
+    ///     .body(Body::from("remember the milk"))
+    ///     .expect("a valid request");
+    /// let status = client.request(req).await?.status();
+    /// # Ok::<_, ringcore::hyper_rt::ClientError>(())
+    /// # });
+    /// ```
+    pub async fn request(&self, mut req: Request<B>) -> Result<Response<RecvBody>, ClientError> {
+        let (scheme, authority) = target(req.uri())?;
         let key = (scheme, authority.clone());
         let mut sender = match self.take_pooled(&key) {
             Some(s) => s,
@@ -316,7 +565,7 @@ where
         // Back to the pool: an HTTP/1.1 connection is taken again only once it is ready
         // (its response read), an HTTP/2 one at once.
         self.put_back(key, sender);
-        Ok(result?)
+        Ok(result?.map(RecvBody::from))
     }
 
     fn take_pooled(&self, key: &PoolKey) -> Option<Sender<B>> {
@@ -348,7 +597,10 @@ where
         let addrs = crate::net::lookup_host((host, port))
             .await
             .map_err(|e| resolve_error(host, e))?;
-        let mut last = None;
+        let mut last = (
+            SocketAddr::from(([0, 0, 0, 0], port)),
+            io::Error::new(io::ErrorKind::NotFound, "the name resolved to no address"),
+        );
         for addr in addrs {
             let attempt = crate::time::timeout(
                 self.inner.config.connect_timeout,
@@ -358,11 +610,11 @@ where
             let stream = match attempt {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {
-                    last = Some((addr, e));
+                    last = (addr, e);
                     continue;
                 }
                 Err(_) => {
-                    last = Some((addr, io::Error::from(io::ErrorKind::TimedOut)));
+                    last = (addr, io::Error::from(io::ErrorKind::TimedOut));
                     continue;
                 }
             };
@@ -388,19 +640,34 @@ where
                 }
             });
         }
-        let (addr, source) = last.expect("resolve returns at least one address");
-        Err(ClientError::Connect { addr, source })
+        let (addr, source) = last;
+        Err(ClientError::Connect {
+            host: authority.host().to_owned(),
+            port,
+            addr,
+            source,
+        })
     }
 }
 
-impl<B> Default for Client<B>
-where
-    B: Body + Unpin + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn StdError + Send + Sync>>,
-{
+impl<B> Default for Client<B> {
     fn default() -> Self {
-        Client::new()
+        ClientBuilder::default().build_for_body()
+    }
+}
+
+/// The scheme and authority a request goes to.
+fn target(uri: &Uri) -> Result<(Scheme, Authority), ClientError> {
+    match (uri.scheme(), uri.authority()) {
+        (Some(s), Some(a)) if *s == Scheme::HTTP => Ok((s.clone(), a.clone())),
+        (Some(s), _) if *s != Scheme::HTTP => Err(ClientError::UnsupportedScheme {
+            uri: uri.to_string(),
+            scheme: s.as_str().to_owned(),
+        }),
+        _ => Err(ClientError::InvalidUri {
+            uri: uri.to_string(),
+            reason: "not absolute: the client needs http://host[:port]/path".to_owned(),
+        }),
     }
 }
 
