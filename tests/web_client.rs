@@ -2,7 +2,7 @@
 //! (examples/support/web.rs) on loopback: results in input order, each failure (an
 //! unresolvable `.invalid` host, a refused port, a timed-out request, 5xx after retries,
 //! a bad URL) kept as that URL's error while the crawl finishes, and retries that recover.
-//! No traffic leaves 127.0.0.1: `.invalid` names fail inside the client (RFC 6761)
+//! No traffic leaves 127.0.0.1: `.invalid` names fail in `net::lookup_host` (RFC 6761)
 //! without asking a resolver.
 
 #[path = "../examples/support/crawl.rs"]

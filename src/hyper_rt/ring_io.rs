@@ -14,7 +14,7 @@ type RingOp<T> = Pin<Box<dyn Future<Output = crate::BufResult<T, Vec<u8>>>>>;
 /// hyper; writes are copied into an owned buffer and handed to IORING_OP_SEND at once
 /// (write-behind), so each connection's sends and receives go out in the core's next
 /// io_uring_enter together with every other connection's, instead of one recv(2) and one
-/// send(2) per call as over [`PollIo`](crate::net::PollIo) with [`HyperIo`].
+/// send(2) per call as over [`PollIo`](crate::net::PollIo) with [`HyperIo`](super::HyperIo).
 ///
 /// The price is one copy per direction (`capacity` bytes of read buffer, 16 KiB by
 /// default, and one write buffer per connection), and that a write's error is reported by
