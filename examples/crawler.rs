@@ -28,9 +28,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use crawl::{CrawlConfig, Outcome};
-use http_body_util::Empty;
 use ringcore::hyper_rt::{Client, Protocol};
 
 fn usage() -> ! {
@@ -114,7 +112,7 @@ fn main() {
                 .step_by(cores)
                 .cloned()
                 .collect();
-            let client: Client<Empty<Bytes>> = Client::builder().protocol(protocol).build();
+            let client = Client::builder().protocol(protocol).build();
             crawl::crawl(&client, &mine, &config).await
         }
     });

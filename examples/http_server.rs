@@ -13,10 +13,11 @@
 //! `/` and `/?name=X` answer `Hello, X` (default `Anonymous`), `/slow` sleeps on the
 //! core's timer (thousands of them wait at once without blocking anything), `/file/NAME`
 //! streams from `--dir` (`..`, absolute paths and symlinks out of the directory get 400 or
-//! 404), `/status/CODE` answers with that status. Each connection speaks HTTP/1.1 or
-//! HTTP/2 with prior knowledge. A client that sends a malformed request gets 400, one whose
-//! request head is larger than 16 KiB gets 431, and one that stalls mid-headers for 10 s
-//! gets 408; each costs only its own connection.
+//! 404), `/status/CODE` answers with that status. `ringcore::hyper_rt::serve` runs each
+//! core's listener: each connection speaks HTTP/1.1 or HTTP/2 with prior knowledge. A
+//! client that sends a malformed request gets 400, one whose request head is larger than
+//! 16 KiB gets 431, and one that stalls mid-headers for 10 s gets 408; each costs only its
+//! own connection.
 //!
 //! With `--axum` the same `/` and `/slow` are an axum `Router` served through hyper-util's
 //! `TowerToHyperService` on ringcore's executor and timer, without axum's tokio-only
@@ -87,7 +88,7 @@ async fn core_main(core: CoreId, setup: Arc<Setup>) -> io::Result<(u64, u64, usi
         }
     };
     let cut_off = web::serve(listener, app.clone(), shutdown).await;
-    Ok((app.accepted.get(), app.requests.get(), cut_off))
+    Ok((app.accepted(), app.requests.get(), cut_off))
 }
 
 fn main() {

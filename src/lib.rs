@@ -103,8 +103,9 @@ pub use runtime::{
     current_core, num_cores, spawn, spawn_named, yield_now,
 };
 
-/// The README's Rust examples, compiled as doc tests so they stay true.
-#[cfg(doctest)]
+/// The README's Rust examples, compiled as doc tests so they stay true (its web examples
+/// need the `hyper` feature).
+#[cfg(all(doctest, feature = "hyper"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeExamples;
 

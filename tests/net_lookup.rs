@@ -173,3 +173,23 @@ fn udp_connect_and_send_to_by_name() {
         assert_eq!(&buf[..res.unwrap()], b"reply");
     });
 }
+
+#[test]
+fn special_use_names_are_answered_without_a_resolver() {
+    ringcore::block_on(async {
+        // localhost (any case, a trailing dot) is both loopback addresses, for everyone.
+        let addrs: Vec<_> = lookup_host("LocalHost.:81").await.unwrap().collect();
+        assert_eq!(
+            addrs,
+            [
+                SocketAddr::from((Ipv4Addr::LOCALHOST, 81)),
+                SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 81)),
+            ]
+        );
+        let err = lookup_host(("deep.name.INVALID", 80)).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Other, "{err}");
+        let resolve = resolve_error(&err);
+        assert_eq!(resolve.host(), "deep.name.INVALID");
+        assert_eq!(resolve.resolver_error().kind(), ErrorKind::NotFound);
+    });
+}

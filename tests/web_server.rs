@@ -15,10 +15,7 @@ use std::rc::Rc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
-use hyper::{Request, StatusCode};
-use ringcore::hyper_rt::{Client, Protocol};
+use ringcore::hyper_rt::{Bytes, Client, Protocol, StatusCode};
 use ringcore::net::TcpListener;
 use ringcore::sync::Event;
 use web::{App, WebConfig};
@@ -51,14 +48,13 @@ fn start(config: WebConfig) -> Server {
     }
 }
 
-async fn get_bytes(client: &Client<Empty<Bytes>>, url: &str) -> (StatusCode, Bytes) {
-    let req = Request::get(url).body(Empty::new()).unwrap();
-    let resp = client.request(req).await.unwrap();
+async fn get_bytes(client: &Client, url: &str) -> (StatusCode, Bytes) {
+    let resp = client.get(url).await.unwrap();
     let status = resp.status();
-    (status, resp.into_body().collect().await.unwrap().to_bytes())
+    (status, resp.into_body().bytes().await.unwrap())
 }
 
-async fn get(client: &Client<Empty<Bytes>>, url: &str) -> (StatusCode, String) {
+async fn get(client: &Client, url: &str) -> (StatusCode, String) {
     let (status, body) = get_bytes(client, url).await;
     (status, String::from_utf8_lossy(&body).into_owned())
 }
@@ -104,7 +100,7 @@ fn routes_over_http1_and_h2c() {
         let server = start(config);
         let base = format!("http://{}", server.addr);
         for protocol in [Protocol::Http1, Protocol::Http2] {
-            let client: Client<Empty<Bytes>> = Client::builder().protocol(protocol).build();
+            let client = Client::builder().protocol(protocol).build();
             assert_eq!(
                 get(&client, &format!("{base}/")).await,
                 (StatusCode::OK, "Hello, Anonymous".into())
@@ -147,7 +143,7 @@ fn routes_over_http1_and_h2c() {
             assert_eq!(client.pooled(), 1, "{protocol:?}");
         }
         // Two clients, each with one connection.
-        assert_eq!(server.app.accepted.get(), 2);
+        assert_eq!(server.app.accepted(), 2);
         server.stop.set();
         assert_eq!(server.done.await.unwrap(), 0);
     });
@@ -182,7 +178,7 @@ fn slow_requests_wait_together_and_do_not_block_the_core() {
         let server = start(config);
         let base = format!("http://{}", server.addr);
         for protocol in [Protocol::Http1, Protocol::Http2] {
-            let client: Client<Empty<Bytes>> = Client::builder().protocol(protocol).build();
+            let client = Client::builder().protocol(protocol).build();
             let start = Instant::now();
             let url = format!("{base}/slow");
             let n = match protocol {
@@ -198,7 +194,7 @@ fn slow_requests_wait_together_and_do_not_block_the_core() {
             let slow = ringcore::spawn(ringcore::future::join_all(slow.collect::<Vec<_>>()));
             ringcore::time::sleep(Duration::from_millis(100)).await;
             // While they sleep, a quick request answers at once (on its own client).
-            let quick: Client<Empty<Bytes>> = Client::new();
+            let quick = Client::new();
             let t = Instant::now();
             assert_eq!(get(&quick, &format!("{base}/")).await.0, StatusCode::OK);
             assert!(
@@ -236,7 +232,7 @@ fn malformed_oversized_and_stalled_requests_cost_only_their_connection() {
         let server = start(config);
         let addr = server.addr;
         let patience = Duration::from_secs(5);
-        let client: Client<Empty<Bytes>> = Client::new();
+        let client = Client::new();
         let url = format!("http://{addr}/?name=still-here");
         // A client of the same server before and after all of it.
         assert_eq!(get(&client, &url).await.1, "Hello, still-here");
@@ -356,7 +352,7 @@ fn client_reset_during_a_streamed_file_leaks_no_descriptor() {
             Duration::from_secs(5),
         )
         .await;
-        while server.app.open.get() > 0 {
+        while server.app.open() > 0 {
             ringcore::time::sleep(Duration::from_millis(5)).await;
         }
         let before = open_fds();
@@ -396,11 +392,11 @@ fn client_reset_during_a_streamed_file_leaks_no_descriptor() {
         // The server notices each reset on its next write and drops the connection, its
         // body and so the file.
         let deadline = Instant::now() + Duration::from_secs(5);
-        while server.app.open.get() > 0 && Instant::now() < deadline {
+        while server.app.open() > 0 && Instant::now() < deadline {
             ringcore::time::sleep(Duration::from_millis(5)).await;
         }
         assert_eq!(
-            server.app.open.get(),
+            server.app.open(),
             0,
             "connections still open after their client reset"
         );
@@ -432,8 +428,8 @@ fn graceful_shutdown_finishes_in_flight_requests_and_stops_accepting() {
     ringcore::block_on(async move {
         let server = start(config);
         let base = format!("http://{}", server.addr);
-        let h1: Client<Empty<Bytes>> = Client::new();
-        let h2: Client<Empty<Bytes>> = Client::builder().protocol(Protocol::Http2).build();
+        let h1 = Client::new();
+        let h2 = Client::builder().protocol(Protocol::Http2).build();
         let (u1, u2) = (format!("{base}/slow"), format!("{base}/slow"));
         let a = ringcore::spawn(async move { get(&h1, &u1).await });
         let b = ringcore::spawn(async move { get(&h2, &u2).await });
@@ -459,7 +455,7 @@ fn axum_router_served_through_hyper_util() {
         let server = start(config);
         let base = format!("http://{}", server.addr);
         for protocol in [Protocol::Http1, Protocol::Http2] {
-            let client: Client<Empty<Bytes>> = Client::builder().protocol(protocol).build();
+            let client = Client::builder().protocol(protocol).build();
             assert_eq!(
                 get(&client, &format!("{base}/")).await,
                 (StatusCode::OK, "Hello, Anonymous".into())
@@ -494,7 +490,8 @@ fn axum_router_served_through_hyper_util() {
 /// several MiB both ways, keep-alive reuse, and a client that goes away mid-response.
 #[test]
 fn ring_io_carries_hyper_both_ways() {
-    use http_body_util::Full;
+    use http_body_util::{BodyExt, Full};
+    use hyper::Request;
     use ringcore::hyper_rt::RingIo;
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     ringcore::block_on(async {
@@ -529,28 +526,17 @@ fn ring_io_carries_hyper_both_ways() {
                 });
             }
         });
-        let client: Client<Full<Bytes>> = Client::builder().build();
+        let client = Client::new();
         for _ in 0..3 {
-            let resp = client
-                .request(
-                    Request::get(format!("http://{addr}/"))
-                        .body(Full::new(Bytes::new()))
-                        .unwrap(),
-                )
-                .await
-                .unwrap();
+            let resp = client.get(format!("http://{addr}/")).await.unwrap();
             assert_eq!(resp.status(), StatusCode::OK);
-            assert!(resp.into_body().collect().await.unwrap().to_bytes() == big);
+            assert!(resp.into_body().bytes().await.unwrap() == big);
             let resp = client
-                .request(
-                    Request::post(format!("http://{addr}/"))
-                        .body(Full::new(big.clone()))
-                        .unwrap(),
-                )
+                .post(format!("http://{addr}/"), big.clone())
                 .await
                 .unwrap();
             assert!(
-                resp.into_body().collect().await.unwrap().to_bytes() == big,
+                resp.into_body().bytes().await.unwrap() == big,
                 "echo differs"
             );
         }

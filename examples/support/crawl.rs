@@ -7,11 +7,8 @@
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
-use hyper::{Request, StatusCode};
 use ringcore::future::RetryPolicy;
-use ringcore::hyper_rt::{Client, ClientError};
+use ringcore::hyper_rt::{BodyError, Bytes, Client, ClientError, StatusCode};
 use ringcore::sync::Semaphore;
 
 /// How the crawl behaves.
@@ -50,12 +47,10 @@ pub(crate) struct Page {
 /// Why one URL failed (after its retries).
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum FetchError {
-    #[error("bad URL: {0}")]
-    Url(String),
     #[error("{0}")]
     Client(#[from] ClientError),
-    #[error("reading the body: {0}")]
-    Body(hyper::Error),
+    #[error("{0}")]
+    Body(BodyError),
     #[error("timed out after {0:?}")]
     Timeout(Duration),
     #[error("HTTP {0}")]
@@ -75,21 +70,10 @@ impl FetchError {
 /// The outcome of one URL, with how many attempts it took.
 pub(crate) type Outcome = Result<Page, (FetchError, u32)>;
 
-async fn attempt(
-    client: &Client<Empty<Bytes>>,
-    url: &str,
-) -> Result<(StatusCode, Bytes), FetchError> {
-    let req = Request::get(url)
-        .body(Empty::new())
-        .map_err(|e| FetchError::Url(format!("{url}: {e}")))?;
-    let resp = client.request(req).await?;
+async fn attempt(client: &Client, url: &str) -> Result<(StatusCode, Bytes), FetchError> {
+    let resp = client.get(url).await?;
     let status = resp.status();
-    let body = resp
-        .into_body()
-        .collect()
-        .await
-        .map_err(FetchError::Body)?
-        .to_bytes();
+    let body = resp.into_body().bytes().await.map_err(FetchError::Body)?;
     if !status.is_success() {
         return Err(FetchError::Status(status));
     }
@@ -98,12 +82,7 @@ async fn attempt(
 
 /// Fetches one URL: a permit, then up to `retry.attempts()` attempts each bounded by
 /// `timeout`.
-async fn fetch(
-    client: &Client<Empty<Bytes>>,
-    sem: &Semaphore,
-    config: &CrawlConfig,
-    url: &str,
-) -> Outcome {
+async fn fetch(client: &Client, sem: &Semaphore, config: &CrawlConfig, url: &str) -> Outcome {
     let _permit = sem.acquire().await.expect("the semaphore is never closed");
     let start = Instant::now();
     let mut attempts = 0;
@@ -134,11 +113,7 @@ async fn fetch(
 
 /// Fetches every URL with at most `concurrency` in flight; the results are in the order
 /// of `urls`, each URL's error kept in its place.
-pub(crate) async fn crawl(
-    client: &Client<Empty<Bytes>>,
-    urls: &[String],
-    config: &CrawlConfig,
-) -> Vec<Outcome> {
+pub(crate) async fn crawl(client: &Client, urls: &[String], config: &CrawlConfig) -> Vec<Outcome> {
     let sem = Rc::new(Semaphore::new(config.concurrency.max(1)));
     let fetches = urls.iter().map(|url| {
         let sem = sem.clone();

@@ -5,36 +5,35 @@
 //! sleeps (1 s by default) on the core's timer, then answers; `GET /file/NAME` streams
 //! `NAME` from the file directory through the ring; `GET /status/CODE` answers with that
 //! status, and `GET /flaky?key=K&fail=N` with 503 for the first N requests with key K,
-//! then 200 (the crawler's retry tests use these two). Each connection is HTTP/1.1 or HTTP/2 with
-//! prior knowledge (h2c), told apart by hyper-util's auto builder from the first bytes.
+//! then 200 (the crawler's retry tests use these two). `ringcore::hyper_rt::serve` runs it:
+//! each connection is HTTP/1.1 or HTTP/2 with prior knowledge (h2c), told apart from the
+//! first bytes, and a graceful shutdown finishes the requests in flight.
 
 #![allow(dead_code)] // Each includer uses part of it.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::path::{Component, Path, PathBuf};
-use std::pin::{Pin, pin};
+use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::body::{Frame, Incoming};
-use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::server::conn::auto;
 use ringcore::fs::PollFile;
-use ringcore::future::Either;
-use ringcore::hyper_rt::{HyperIo, LocalExecutor, RingTimer};
-use ringcore::net::{PollIo, TcpListener, TcpStream};
-use ringcore::sync::Event;
+use ringcore::hyper_rt::body::{Frame, Incoming};
+use ringcore::hyper_rt::http_body_util::{BodyExt, Full};
+use ringcore::hyper_rt::{
+    Bytes, Method, Request, Response, RingTimer, ServeStats, StatusCode, service_fn,
+};
+use ringcore::net::TcpListener;
 
 /// A response body: a whole string, or a file streamed in chunks. Boxed without `Send`
 /// (http-body-util's boxes require it), since a file body holds a core-local `PollFile`.
-pub(crate) type Body = Pin<Box<dyn hyper::body::Body<Data = Bytes, Error = io::Error>>>;
+pub(crate) type Body =
+    Pin<Box<dyn ringcore::hyper_rt::body::Body<Data = Bytes, Error = io::Error>>>;
 
 /// What the server serves and how patient it is.
 #[derive(Debug, Clone)]
@@ -70,14 +69,10 @@ impl Default for WebConfig {
 #[derive(Debug)]
 pub(crate) struct App {
     config: WebConfig,
-    /// Connections open now.
-    pub(crate) open: Cell<usize>,
-    /// Connections accepted so far.
-    pub(crate) accepted: Cell<u64>,
+    /// The server's connection counters, once [`serve`] has started it.
+    stats: OnceCell<ServeStats>,
     /// Requests answered so far.
     pub(crate) requests: Cell<u64>,
-    /// Set when shutdown starts: connections finish their current request and close.
-    stopping: Event,
     /// `/flaky?key=K&fail=N`: how often each key has failed so far.
     flaky: RefCell<HashMap<String, u32>>,
     /// With `axum`: the router every connection serves (clones share it).
@@ -92,14 +87,22 @@ impl App {
             config.files = Some(std::fs::canonicalize(dir)?);
         }
         Ok(Rc::new(App {
-            open: Cell::new(0),
-            accepted: Cell::new(0),
+            stats: OnceCell::new(),
             requests: Cell::new(0),
-            stopping: Event::new(),
             flaky: RefCell::new(HashMap::new()),
             router: config.axum.then(|| axum_router(config.slow)),
             config,
         }))
+    }
+
+    /// Connections open now.
+    pub(crate) fn open(&self) -> usize {
+        self.stats.get().map_or(0, ServeStats::open)
+    }
+
+    /// Connections accepted so far.
+    pub(crate) fn accepted(&self) -> u64 {
+        self.stats.get().map_or(0, ServeStats::accepted)
     }
 }
 
@@ -246,7 +249,7 @@ struct FileBody {
     left: u64,
 }
 
-impl hyper::body::Body for FileBody {
+impl ringcore::hyper_rt::body::Body for FileBody {
     type Data = Bytes;
     type Error = io::Error;
 
@@ -283,143 +286,59 @@ impl hyper::body::Body for FileBody {
         self.left == 0
     }
 
-    fn size_hint(&self) -> hyper::body::SizeHint {
-        hyper::body::SizeHint::with_exact(self.left)
+    fn size_hint(&self) -> ringcore::hyper_rt::body::SizeHint {
+        ringcore::hyper_rt::body::SizeHint::with_exact(self.left)
     }
 }
 
-/// hyper-util's auto builder (HTTP/1.1 or h2c) with the timer, the header timeout and
-/// the head size limit.
-fn builder(config: &WebConfig) -> auto::Builder<LocalExecutor> {
-    let mut builder = auto::Builder::new(LocalExecutor);
-    builder
-        .http1()
-        .timer(RingTimer)
-        .header_read_timeout(config.header_timeout)
-        .max_buf_size(config.max_head.max(8192));
-    builder
-        .http2()
-        .timer(RingTimer)
-        .max_header_list_size(config.max_head as u32);
-    builder
-}
-
-/// Serves `listener` until `shutdown` completes, then stops accepting, lets every open
-/// connection finish its in-flight requests (HTTP/1.1 closes after the current response,
-/// HTTP/2 sends GOAWAY) for up to the configured deadline, and returns how many
-/// connections were still open at the deadline. Their tasks are left running: the caller
-/// cuts them off by dropping the runtime, as `http_server` does.
+/// Serves `listener` with `hyper_rt::serve` until `shutdown` completes, then stops
+/// accepting, lets every open connection finish its in-flight requests (HTTP/1.1 closes
+/// after the current response, HTTP/2 sends GOAWAY) for up to the configured deadline, and
+/// returns how many connections were still open at the deadline (closed then).
 pub(crate) async fn serve(
     listener: TcpListener,
     app: Rc<App>,
-    shutdown: impl Future<Output = ()>,
+    shutdown: impl Future<Output = ()> + 'static,
 ) -> usize {
-    let builder = Rc::new(builder(&app.config));
-    let accept = async {
-        loop {
-            match listener.accept().await {
-                Ok((stream, _peer)) => {
-                    let _ = stream.set_nodelay(true);
-                    let app = app.clone();
-                    let builder = builder.clone();
-                    app.accepted.set(app.accepted.get() + 1);
-                    app.open.set(app.open.get() + 1);
-                    ringcore::spawn(async move {
-                        serve_connection(&builder, stream, app.clone()).await;
-                        app.open.set(app.open.get() - 1);
-                    });
-                }
-                Err(e) => {
-                    // EMFILE and friends: back off instead of spinning.
-                    eprintln!("http_server: accept: {e}");
-                    ringcore::time::sleep(Duration::from_millis(10)).await;
-                }
-            }
-        }
-    };
-    ringcore::future::select(pin!(accept), pin!(shutdown)).await;
-    drop(listener);
-    app.stopping.set();
-    let deadline = Instant::now() + app.config.shutdown_deadline;
-    while app.open.get() > 0 && Instant::now() < deadline {
-        ringcore::time::sleep(Duration::from_millis(5)).await;
-    }
-    app.open.get()
-}
-
-/// One connection: serve it until it closes, or until shutdown starts, and then shut it
-/// down gracefully. Its errors (malformed requests, resets, timeouts) end it alone.
-///
-/// hyper's header-read timeout closes the connection without answering; this adds the
-/// 408 the client is owed when it had sent part of a request (and not when an idle
-/// keep-alive connection times out, where a 408 could be read as the answer to the next
-/// request).
-async fn serve_connection(builder: &auto::Builder<LocalExecutor>, stream: TcpStream, app: Rc<App>) {
-    let shared = Rc::new(RefCell::new(Tracked {
-        io: stream.into_poll_io(),
-        unanswered: false,
-    }));
-    let io = HyperIo::new(SharedIo(shared.clone()));
-    let result = if let Some(router) = &app.router {
-        use hyper::service::Service;
+    if let Some(router) = &app.router {
+        use ringcore::hyper_rt::hyper::service::Service;
         let axum = hyper_util::service::TowerToHyperService::new(router.clone());
         let counted = app.clone();
-        let service = hyper::service::service_fn(move |req| {
+        let service = service_fn(move |req| {
             counted.requests.set(counted.requests.get() + 1);
             axum.call(req)
         });
-        drive(builder, io, service, &app).await
+        run(listener, &app, service, shutdown).await
     } else {
         let service_app = app.clone();
-        let service = hyper::service::service_fn(move |req| handle(service_app.clone(), req));
-        drive(builder, io, service, &app).await
-    };
-    let timed_out = match &result {
-        Err(e) => e
-            .downcast_ref::<hyper::Error>()
-            .is_some_and(hyper::Error::is_timeout),
-        Ok(()) => false,
-    };
-    let Ok(cell) = Rc::try_unwrap(shared) else {
-        return; // hyper still holds the I/O (it cannot once the connection ended)
-    };
-    let Tracked { mut io, unanswered } = cell.into_inner();
-    if timed_out && unanswered {
-        use tokio::io::AsyncWriteExt;
-        let answer =
-            b"HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
-        let _ = ringcore::time::timeout(Duration::from_secs(1), async {
-            io.write_all(answer).await?;
-            io.shutdown().await
-        })
-        .await;
+        let service = service_fn(move |req| handle(service_app.clone(), req));
+        run(listener, &app, service, shutdown).await
     }
 }
 
-/// Serves one connection with `service` until it closes, or until shutdown starts and it
-/// has finished gracefully.
-async fn drive<S, B>(
-    builder: &auto::Builder<LocalExecutor>,
-    io: HyperIo<SharedIo>,
-    service: S,
+/// `hyper_rt::serve` with the configured limits; the number of connections cut off.
+async fn run<S, B>(
+    listener: TcpListener,
     app: &App,
-) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
+    service: S,
+    shutdown: impl Future<Output = ()> + 'static,
+) -> usize
 where
-    S: hyper::service::Service<Request<Incoming>, Response = Response<B>> + 'static,
+    S: ringcore::hyper_rt::hyper::service::Service<Request<Incoming>, Response = Response<B>>
+        + Clone
+        + 'static,
     S::Future: 'static,
     S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    B: hyper::body::Body + 'static,
+    B: ringcore::hyper_rt::body::Body + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let mut conn = pin!(builder.serve_connection(io, service));
-    let stopping = pin!(app.stopping.wait());
-    match ringcore::future::select(conn.as_mut(), stopping).await {
-        Either::Left(result) => result,
-        Either::Right(()) => {
-            conn.as_mut().graceful_shutdown();
-            conn.await
-        }
-    }
+    let server = ringcore::hyper_rt::serve(listener, service)
+        .with_graceful_shutdown(shutdown)
+        .grace_period(app.config.shutdown_deadline)
+        .header_read_timeout(app.config.header_timeout)
+        .max_header_bytes(app.config.max_head);
+    let _ = app.stats.set(server.stats());
+    server.await.cut_off
 }
 
 /// The same `/` and `/slow` as an axum `Router`, served through hyper-util's
@@ -431,7 +350,7 @@ where
 pub(crate) fn axum_router(slow: Duration) -> axum::Router {
     use axum::extract::Query;
     use axum::routing::get;
-    use hyper::rt::Timer;
+    use ringcore::hyper_rt::hyper::rt::Timer;
     axum::Router::new()
         .route(
             "/",
@@ -447,71 +366,4 @@ pub(crate) fn axum_router(slow: Duration) -> axum::Router {
                 "Hello, slowly"
             }),
         )
-}
-
-/// The connection's socket and whether bytes of a request have arrived since the last
-/// response bytes went out.
-struct Tracked {
-    io: PollIo<TcpStream>,
-    unanswered: bool,
-}
-
-/// The socket, shared between hyper and [`serve_connection`] (which answers 408 on it
-/// after hyper gave up).
-struct SharedIo(Rc<RefCell<Tracked>>);
-
-impl tokio::io::AsyncRead for SharedIo {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let mut t = self.0.borrow_mut();
-        let before = buf.filled().len();
-        let r = Pin::new(&mut t.io).poll_read(cx, buf);
-        if buf.filled().len() > before {
-            t.unanswered = true;
-        }
-        r
-    }
-}
-
-impl tokio::io::AsyncWrite for SharedIo {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let mut t = self.0.borrow_mut();
-        let r = Pin::new(&mut t.io).poll_write(cx, buf);
-        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
-            t.unanswered = false;
-        }
-        r
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let mut t = self.0.borrow_mut();
-        let r = Pin::new(&mut t.io).poll_write_vectored(cx, bufs);
-        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
-            t.unanswered = false;
-        }
-        r
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        true
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0.borrow_mut().io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0.borrow_mut().io).poll_shutdown(cx)
-    }
 }

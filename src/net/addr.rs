@@ -85,6 +85,12 @@ impl ResolveError {
         &self.source
     }
 
+    /// The host name and the resolver's error.
+    #[cfg_attr(not(feature = "hyper"), allow(dead_code))]
+    pub(crate) fn into_parts(self) -> (String, io::Error) {
+        (self.host, self.source)
+    }
+
     fn into_io(host: String, source: io::Error) -> io::Error {
         let kind = match source.kind() {
             io::ErrorKind::InvalidInput => io::ErrorKind::InvalidInput,
@@ -101,17 +107,45 @@ impl Lookup {
     ///
     /// For a name, outside a ringcore runtime (the pool is the core's).
     pub(crate) async fn resolve(self) -> io::Result<Vec<SocketAddr>> {
-        let (host, query) = match self {
+        let (host, port, query) = match self {
             Lookup::Ready(addrs) => return Ok(addrs),
             Lookup::Name(s) => {
-                let host = match s.rsplit_once(':') {
-                    Some((host, _port)) => host.trim_start_matches('[').trim_end_matches(']'),
-                    None => &s,
+                let (host, port) = match s.rsplit_once(':') {
+                    Some((host, port)) => (
+                        host.trim_start_matches('[').trim_end_matches(']'),
+                        port.parse::<u16>().ok(),
+                    ),
+                    None => (s.as_str(), None),
                 };
-                (host.to_owned(), Lookup::Name(s))
+                (host.to_owned(), port, Lookup::Name(s))
             }
-            Lookup::HostPort(host, port) => (host.clone(), Lookup::HostPort(host, port)),
+            Lookup::HostPort(host, port) => {
+                (host.clone(), Some(port), Lookup::HostPort(host, port))
+            }
         };
+        // The special-use names of RFC 6761 that have a fixed answer, decided here for
+        // every caller without asking the resolver (only for a well-formed `host:port`;
+        // a malformed one goes on to getaddrinfo(3)'s error).
+        if let Some(port) = port {
+            match special_use(&host) {
+                Some(SpecialUse::Localhost) => {
+                    return Ok(vec![
+                        SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port),
+                        SocketAddr::new(Ipv6Addr::LOCALHOST.into(), port),
+                    ]);
+                }
+                Some(SpecialUse::Invalid) => {
+                    return Err(ResolveError::into_io(
+                        host,
+                        io::Error::new(
+                            io::ErrorKind::NotFound,
+                            "names under .invalid never resolve (RFC 6761)",
+                        ),
+                    ));
+                }
+                None => {}
+            }
+        }
         let job = crate::offload::spawn_blocking(move || {
             let addrs = match &query {
                 Lookup::Name(s) => std::net::ToSocketAddrs::to_socket_addrs(s.as_str()),
@@ -135,11 +169,36 @@ impl Lookup {
     }
 }
 
+/// A special-use domain name (RFC 6761) whose answer is fixed.
+#[derive(Debug, PartialEq, Eq)]
+enum SpecialUse {
+    /// `localhost` and names under `.localhost`: the loopback addresses.
+    Localhost,
+    /// `invalid` and names under `.invalid`: never resolve.
+    Invalid,
+}
+
+/// Which special-use name `host` is, if any (case-insensitive, a trailing dot ignored).
+fn special_use(host: &str) -> Option<SpecialUse> {
+    let lower = host.to_ascii_lowercase();
+    let name = lower.strip_suffix('.').unwrap_or(&lower);
+    let under = |tld: &str| name == tld || name.strip_suffix(tld).is_some_and(|s| s.ends_with('.'));
+    if under("localhost") {
+        Some(SpecialUse::Localhost)
+    } else if under("invalid") {
+        Some(SpecialUse::Invalid)
+    } else {
+        None
+    }
+}
+
 /// Resolves `host` (a [`ToSocketAddrs`]: `"example.com:443"`, `("localhost", 8080)`, a
 /// `SocketAddr`...) to its socket addresses, in getaddrinfo(3)'s order, as tokio's
 /// `lookup_host`. Names are looked up with getaddrinfo(3) (std's
 /// [`ToSocketAddrs`](std::net::ToSocketAddrs)) on the core's blocking pool; numeric
-/// addresses are returned at once.
+/// addresses are returned at once. Two special-use names of RFC 6761 are answered here
+/// without a lookup, for this and every connecting call: `localhost` and names under
+/// `.localhost` are `127.0.0.1` then `::1`, and names under `.invalid` fail at once.
 ///
 /// # Errors
 ///
@@ -296,5 +355,23 @@ mod tests {
             (String::from("example.com"), 80).to_lookup(),
             Lookup::HostPort(h, 80) if h == "example.com"
         ));
+    }
+
+    #[test]
+    fn special_use_names_are_told_apart() {
+        for host in ["localhost", "LOCALHOST.", "a.localhost"] {
+            assert_eq!(special_use(host), Some(SpecialUse::Localhost), "{host}");
+        }
+        for host in ["invalid", "gone.invalid", "x.Invalid."] {
+            assert_eq!(special_use(host), Some(SpecialUse::Invalid), "{host}");
+        }
+        for host in [
+            "example.com",
+            "notlocalhost",
+            "myinvalid",
+            "localhost.example",
+        ] {
+            assert_eq!(special_use(host), None, "{host}");
+        }
     }
 }
