@@ -181,7 +181,10 @@ fn select_macro_else_runs_when_every_branch_is_disabled() {
             else => 99,
         };
         assert_eq!(out, 99);
-        assert!(!never_polled.get(), "a disabled branch's future is not polled");
+        assert!(
+            !never_polled.get(),
+            "a disabled branch's future is not polled"
+        );
     });
 }
 
