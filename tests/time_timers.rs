@@ -71,6 +71,19 @@ fn timeout_returns_the_value_when_in_time() {
     });
 }
 
+/// `Elapsed` converts into an `io::Error` of kind `TimedOut`, so `?` works on a timeout
+/// inside an `io::Result` function.
+#[test]
+fn elapsed_converts_into_a_timed_out_io_error() {
+    async fn read_with_limit() -> std::io::Result<()> {
+        time::timeout(Duration::from_millis(1), std::future::pending::<()>()).await?;
+        Ok(())
+    }
+    let err = ringcore::block_on(read_with_limit()).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+    assert!(err.to_string().contains("ringcore::time::timeout"), "{err}");
+}
+
 #[test]
 fn interval_ticks_at_its_period() {
     ringcore::block_on(async {

@@ -4,7 +4,8 @@
 //! `_exact`/`_all` loops), `sync_all`/`sync_data`, `metadata`, `set_len` and an async
 //! `close`. The free functions mirror `std::fs`: [`read`], [`read_to_string`], [`write()`],
 //! [`copy`], [`metadata()`], [`symlink_metadata`], [`rename`], [`remove_file`],
-//! [`create_dir`], [`create_dir_all`], [`remove_dir`]. [`Lines`] reads a file line by line.
+//! [`create_dir`], [`create_dir_all`], [`remove_dir`], and [`read_dir`] (a directory
+//! listing, on the blocking pool). [`Lines`] reads a file line by line.
 //!
 //! Errors keep their [`std::io::ErrorKind`] and name the path that failed (see
 //! [`PathError`]).
@@ -18,6 +19,7 @@ mod open_options;
 mod path;
 #[cfg(any(feature = "tokio-io", feature = "futures-io"))]
 mod poll_io;
+mod read_dir;
 
 use std::io;
 use std::path::Path;
@@ -30,6 +32,7 @@ pub use open_options::OpenOptions;
 pub use path::PathError;
 #[cfg(any(feature = "tokio-io", feature = "futures-io"))]
 pub use poll_io::PollFile;
+pub use read_dir::{DirEntry, ReadDir, read_dir};
 
 use crate::buf::IoBuf;
 use crate::driver::ops::fs::{Mkdir, Rename, Statx, Unlink};

@@ -15,12 +15,24 @@
 mod as_completed;
 mod children;
 mod join;
+mod join_macros;
+mod join_pair;
+mod maybe_done;
 mod retry;
 mod select;
+mod select_macro;
 
 pub use as_completed::{AsCompleted, as_completed};
 pub use join::{
     CatchPanic, JoinAll, Panicked, TryJoinAll, join_all, join_all_settled, try_join_all,
 };
+pub use join_pair::{Join, Join3, join, join3};
 pub use retry::{Backoff, RetryPolicy, retry, retry_if};
 pub use select::{Either, SelectAll, race, select, select_all};
+
+/// Support for the `join!`, `try_join!` and `select!` macros: public so that their
+/// expansions in other crates can name it, not a stable API.
+#[doc(hidden)]
+pub mod __private {
+    pub use super::maybe_done::{MaybeDone, output, select_start};
+}

@@ -1,6 +1,7 @@
 //! `timeout` (asyncio's `wait_for`): run a future with a time limit, dropping it on expiry.
 
 use std::future::Future;
+use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -8,9 +9,43 @@ use std::time::{Duration, Instant};
 use super::{Sleep, sleep_until};
 
 /// The error of a [`timeout`] whose deadline passed first.
+///
+/// It converts into an [`io::Error`] of kind [`io::ErrorKind::TimedOut`], so `?` works on
+/// a `timeout(..).await` inside a function returning `io::Result`:
+///
+/// ```
+/// use std::io;
+/// use std::time::Duration;
+/// use ringcore::time::{sleep, timeout};
+///
+/// async fn slow_call() -> io::Result<u32> {
+///     let n = timeout(Duration::from_millis(5), async {
+///         sleep(Duration::from_secs(60)).await;
+///         1
+///     })
+///     .await?; // Elapsed -> io::Error
+///     Ok(n)
+/// }
+///
+/// let err = ringcore::block_on(slow_call()).unwrap_err();
+/// assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+/// assert!(err.to_string().contains("ringcore::time::timeout"));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("deadline has elapsed")]
 pub struct Elapsed(());
+
+impl From<Elapsed> for io::Error {
+    /// An error of kind [`io::ErrorKind::TimedOut`] whose message says that a
+    /// [`timeout`]'s deadline passed and its future was dropped.
+    fn from(_: Elapsed) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::TimedOut,
+            "timed out: the deadline of a ringcore::time::timeout passed before its future \
+             completed, and the future was dropped",
+        )
+    }
+}
 
 /// Runs `future` with a time limit (asyncio's `wait_for`).
 ///
