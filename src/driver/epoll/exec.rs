@@ -89,8 +89,16 @@ pub(super) fn ensure_nonblocking(fd: RawFd) -> Result<(), i32> {
     Ok(())
 }
 
+/// What [`attempt`] returns for an op that must be tried again later although no
+/// readiness event will say when: a connect(2) answered EAGAIN, which on a Unix socket
+/// means the listener's backlog is full. The socket is writable all the while, and the
+/// kernel wakes only blocking connectors when the listener accepts, so the ring retries
+/// it on a timer (docs/hazards.md, H24). Not an errno: below every `-errno`.
+pub(super) const RETRY_LATER: i32 = i32::MIN;
+
 /// One attempt at a socket or non-blocking-fd op that never blocks; `-EAGAIN` means
-/// "wait for readiness and try again". `kind` says how READ and WRITE reach the fd.
+/// "wait for readiness and try again", [`RETRY_LATER`] "try again after a while".
+/// `kind` says how READ and WRITE reach the fd.
 pub(super) fn attempt(sqe: &RawSqe, kind: FdKind) -> i32 {
     let fd = sqe.fd;
     let buf = sqe.addr as *mut libc::c_void;
@@ -138,6 +146,9 @@ pub(super) fn attempt(sqe: &RawSqe, kind: FdKind) -> i32 {
                         // one that failed, the failure (ECONNREFUSED, ETIMEDOUT).
                         e if e == -libc::EINPROGRESS || e == -libc::EALREADY => -libc::EAGAIN,
                         e if e == -libc::EISCONN => 0,
+                        // Nothing is under way: a Unix listener's backlog is full, and
+                        // the socket is writable all along (see `RETRY_LATER`).
+                        e if e == -libc::EAGAIN => RETRY_LATER,
                         e => e,
                     };
                 }

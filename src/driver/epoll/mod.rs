@@ -18,6 +18,12 @@
 //!   forgets the number before its next look at the fd, so a number reused by a new file
 //!   is registered afresh (docs/hazards.md, H20). A readiness event retries the fd's
 //!   waiting ops in arrival order until one gets EAGAIN.
+//! - **Retries no event announces.** A connect(2) that answers EAGAIN (a Unix listener's
+//!   backlog is full; the socket is writable all the while and the kernel wakes only
+//!   blocking connectors) waits in no fd queue: it is tried again on a timer, after 1 ms
+//!   and then twice as long each time up to 32 ms ([`Backoff`]); the park's timeout is
+//!   cut to the next retry. It completes once the listener makes room, as io_uring's
+//!   connect does (docs/hazards.md, H24).
 //! - **What the ring knows of readiness.** An attempt that gets EAGAIN, or a receive on a
 //!   stream socket that leaves its buffer unfilled (the socket is drained), marks that
 //!   direction not ready until the next event for it; an op submitted meanwhile waits
@@ -146,6 +152,24 @@ impl FdState {
     }
 }
 
+/// An op whose retry no readiness event will announce (a connect(2) that found a Unix
+/// listener's backlog full, [`exec::RETRY_LATER`]): it stays in `waiting`, in no fd
+/// queue, and is tried again at `due`; each failed retry doubles `delay`, up to
+/// [`BACKOFF_MAX`].
+struct Backoff {
+    user_data: u64,
+    due: Instant,
+    delay: Duration,
+}
+
+/// The first retry of a [`Backoff`] op comes after this long, the later ones after twice
+/// the previous wait, up to `BACKOFF_MAX`. A core with nothing else to do wakes once per
+/// retry: a connect to a listener that never accepts costs one connect(2) and one
+/// epoll_wait(2) per 32 ms (no spin), and a connect waits at most that long after the
+/// listener makes room.
+const BACKOFF_FIRST: Duration = Duration::from_millis(1);
+const BACKOFF_MAX: Duration = Duration::from_millis(32);
+
 /// What one epoll event reported for an fd.
 #[derive(Debug, Clone, Copy)]
 struct Readiness {
@@ -209,6 +233,8 @@ pub(crate) struct EpollRing {
     /// for the driver to wake.
     ready_waiters: usize,
     woken: Vec<Waker>,
+    /// Ops retried on a timer rather than on readiness (their `Waiter` is in `waiting`).
+    backoff: Vec<Backoff>,
     /// Pool jobs whose CQE has not been taken, by `user_data`.
     offloaded: HashMap<u64, Arc<AtomicU8>>,
     shared: Arc<Shared>,
@@ -250,6 +276,7 @@ impl EpollRing {
             ready: Vec::new(),
             ready_waiters: 0,
             woken: Vec::new(),
+            backoff: Vec::new(),
             offloaded: HashMap::default(),
             shared: Arc::new(Shared {
                 done: Mutex::new(Vec::new()),
@@ -434,6 +461,9 @@ impl EpollRing {
                 // No RWF_NOWAIT on this file (a tty): a thread waits for it instead.
                 return self.offload(sqe, kind);
             }
+            if r == exec::RETRY_LATER {
+                return self.retry_later(sqe, kind, BACKOFF_FIRST);
+            }
             let dir = if reads {
                 Direction::Read
             } else {
@@ -581,14 +611,74 @@ impl EpollRing {
                 self.offload(w.sqe, w.kind);
                 continue;
             }
+            if r == exec::RETRY_LATER {
+                self.retry_later(w.sqe, w.kind, BACKOFF_FIRST);
+                continue;
+            }
             self.note_op(&w.sqe, dir, r);
             self.post(ud, r);
         }
     }
 
+    /// Keeps `sqe` waiting, in no fd queue, for a retry `delay` from now (see
+    /// [`Backoff`]).
+    fn retry_later(&mut self, sqe: RawSqe, kind: FdKind, delay: Duration) {
+        let user_data = sqe.user_data;
+        self.waiting.insert(
+            user_data,
+            Waiter {
+                sqe,
+                kind,
+                reads: false,
+                writes: false,
+            },
+        );
+        self.backoff.push(Backoff {
+            user_data,
+            due: Instant::now() + delay,
+            delay,
+        });
+    }
+
+    /// Retries the [`Backoff`] ops that are due: a success or failure completes the op,
+    /// [`exec::RETRY_LATER`] waits twice as long (up to `BACKOFF_MAX`), and an attempt
+    /// that is now under way (EINPROGRESS) waits for readiness like any other.
+    fn retry_due(&mut self) {
+        if self.backoff.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let mut i = 0;
+        while i < self.backoff.len() {
+            if self.backoff[i].due > now {
+                i += 1;
+                continue;
+            }
+            let b = self.backoff.swap_remove(i);
+            let Some(w) = self.waiting.remove(&b.user_data) else {
+                continue;
+            };
+            match exec::attempt(&w.sqe, w.kind) {
+                exec::RETRY_LATER => {
+                    self.retry_later(w.sqe, w.kind, (b.delay * 2).min(BACKOFF_MAX));
+                    // The pushed entry is at the end, not due before `now` moves on.
+                }
+                r if r == -libc::EAGAIN => self.ready_op(w.sqe, w.kind),
+                r => self.post(b.user_data, r),
+            }
+        }
+    }
+
+    /// How long until the next [`Backoff`] op is due, if any waits.
+    fn next_due(&self) -> Option<Duration> {
+        let due = self.backoff.iter().map(|b| b.due).min()?;
+        Some(due.saturating_duration_since(Instant::now()))
+    }
+
     /// ASYNC_CANCEL `cancel_ud` aimed at the op whose user_data is `target`.
     fn cancel(&mut self, cancel_ud: u64, target: u64) {
         if let Some(w) = self.waiting.remove(&target) {
+            self.backoff.retain(|b| b.user_data != target);
             let st = self.state(w.sqe.fd);
             // The next op in the cancelled op's direction tries at once: a loop of ops
             // cancelled before the ring looks at epoll again must still see the data.
@@ -681,11 +771,15 @@ impl Ring for EpollRing {
         while let Some(sqe) = self.sq.pop_front() {
             self.submit(sqe);
         }
+        self.retry_due();
         self.take_done();
-        let timeout = match wait {
+        let mut timeout = match wait {
             Wait::One(t) if self.cq.is_empty() => t,
             _ => Some(Duration::ZERO),
         };
+        if let Some(due) = self.next_due() {
+            timeout = Some(timeout.map_or(due, |t| t.min(due)));
+        }
         if timeout == Some(Duration::ZERO) {
             if self.waiting.is_empty() && self.ready_waiters == 0 {
                 return Ok(submitted);
@@ -726,6 +820,7 @@ impl Ring for EpollRing {
             self.on_ready(fd, ev);
         }
         self.ready = ready;
+        self.retry_due();
         self.take_done();
         Ok(submitted)
     }
