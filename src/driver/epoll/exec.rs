@@ -205,6 +205,54 @@ pub(super) fn read_cached(sqe: &RawSqe) -> i32 {
     })
 }
 
+/// Open flags with which io_uring never tries an open without blocking: it runs such an
+/// OPENAT on its io-wq threads, where open(2) may wait (`io_openat_force_async`).
+const OPEN_FORCE_ASYNC: i32 =
+    libc::O_CREAT | libc::O_TRUNC | (libc::O_TMPFILE & !libc::O_DIRECTORY);
+
+/// OPENAT as io_uring runs it: first with O_NONBLOCK added (its non-blocking issue), then
+/// the flag cleared from the new file unless the caller set it. So a FIFO with no writer
+/// opens for reading at once, in blocking mode, and one with no reader fails to open for
+/// writing with ENXIO, as on io_uring; no open waits for another party here, only for
+/// storage. `None` means io_uring would go on to a blocking open(2), which may wait for
+/// another party for as long as it pleases: a lease holder (EAGAIN), or the reader of a
+/// FIFO opened for writing with O_CREAT or O_TRUNC (ENXIO; `File::create` of a FIFO waits
+/// for a reader on io_uring). The caller runs [`blocking`] for it where waiting holds up
+/// no other op (docs/hazards.md, H25).
+///
+/// io_uring also answers EAGAIN, and so opens blocking, when the path is not in the
+/// dentry cache (LOOKUP_CACHED); from user space a path that needs storage is looked up
+/// here all the same, on the pool thread, so an uncached FIFO opens as a cached one does.
+pub(super) fn open_nowait(sqe: &RawSqe) -> Option<i32> {
+    let flags = sqe.op_flags as i32;
+    let path = sqe.addr as *const libc::c_char;
+    // SAFETY: the path comes from the SQE, NUL-terminated and valid until the CQE (module
+    // docs).
+    let fd = unsafe { libc::openat(sqe.fd, path, flags | libc::O_NONBLOCK, sqe.len) };
+    if fd < 0 {
+        let e = neg_errno();
+        if e == -libc::EAGAIN || (e == -libc::ENXIO && flags & OPEN_FORCE_ASYNC != 0) {
+            return None;
+        }
+        return Some(e);
+    }
+    if flags & libc::O_NONBLOCK != 0 {
+        return Some(fd);
+    }
+    // SAFETY: F_GETFL and F_SETFL take no pointer; `fd` is ours until we return it.
+    let cleared = unsafe {
+        let fl = libc::fcntl(fd, libc::F_GETFL);
+        fl >= 0 && libc::fcntl(fd, libc::F_SETFL, fl & !libc::O_NONBLOCK) >= 0
+    };
+    if !cleared {
+        let e = neg_errno();
+        // SAFETY: `fd` was opened above and handed to nobody.
+        unsafe { libc::close(fd) };
+        return Some(e);
+    }
+    Some(fd)
+}
+
 /// Ops that finish at once without touching storage: socket(2) and close(2).
 pub(super) fn inline(sqe: &RawSqe) -> i32 {
     match sqe.opcode {

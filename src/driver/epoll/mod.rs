@@ -36,8 +36,17 @@
 //! - **Regular files** (read): preadv2(RWF_NOWAIT) inline; a page-cache miss, every
 //!   write, and every op that may wait for storage (open, fsync, fallocate, ftruncate,
 //!   statx of a path, rename, unlink, mkdir) run on this ring's own blocking pool, whose
-//!   threads post the CQE and wake the poll. Reads and writes of a blocking fd without
-//!   RWF_NOWAIT (a tty) run there too.
+//!   threads post the CQE and wake the poll.
+//! - **Calls that may wait for another party** never hold a pool thread: they run on the
+//!   *waits lane*, a thread each, never queued (docs/hazards.md, H25). An open is made as
+//!   io_uring makes it, with O_NONBLOCK added and then cleared unless the caller set it
+//!   (so a FIFO with no writer opens at once for reading, and fails with ENXIO for
+//!   writing); only where io_uring goes on to a blocking open(2) (EAGAIN: a lease; ENXIO
+//!   with O_CREAT, O_TRUNC or O_TMPFILE, whose opens io_uring always runs blocking: a
+//!   `File::create` of a FIFO waits for a reader) does the pool thread hand the open to
+//!   the waits lane. Reads and writes of a blocking fd without RWF_NOWAIT (a tty) run
+//!   there too. A cancel of such a call answers EALREADY until it returns, as for any
+//!   running job.
 //! - **Instant ops** (socket, close, statx of an open fd, nop) run inline.
 //! - **ASYNC_CANCEL**: an op waiting for readiness is removed and completes with
 //!   ECANCELED (the cancel with 0); a pool job not started yet is skipped and completes
@@ -206,6 +215,82 @@ pub(crate) fn fd_released(fd: RawFd) {
     });
 }
 
+/// An SQE handed to a thread, with what it needs to post its CQE.
+struct Job {
+    sqe: PoolSqe,
+    kind: FdKind,
+    /// JOB_QUEUED until a thread starts it (or a cancel skips it).
+    state: Arc<AtomicU8>,
+    shared: Arc<Shared>,
+    /// The lane for calls that may wait for another party (see [`EpollRing::waits`]).
+    waits: Arc<BlockingPool>,
+}
+
+impl Job {
+    /// Marks the job started, unless a cancel came first.
+    fn start(&self) -> bool {
+        self.state
+            .compare_exchange(JOB_QUEUED, JOB_RUNNING, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// Runs the job on a thread of the bounded pool. An open that would wait for another
+    /// party (exec::open_nowait) moves on to the waits lane, still started, so a cancel
+    /// answers EALREADY as for any running job.
+    fn run_storage(self) {
+        if !self.start() {
+            return self.finish(-libc::ECANCELED);
+        }
+        if self.sqe.0.opcode != opcode::OpenAt::CODE {
+            let r = exec::blocking(&self.sqe.0, self.kind);
+            return self.finish(r);
+        }
+        match exec::open_nowait(&self.sqe.0) {
+            Some(r) => self.finish(r),
+            None => {
+                let waits = self.waits.clone();
+                drop(waits.spawn(move || {
+                    let job = self;
+                    let r = exec::blocking(&job.sqe.0, job.kind);
+                    job.finish(r);
+                }));
+            }
+        }
+    }
+
+    /// Runs the job on the waits lane, where a thread of its own waits for it.
+    fn wait_elsewhere(self) {
+        let waits = self.waits.clone();
+        drop(waits.spawn(move || {
+            let job = self;
+            if !job.start() {
+                return job.finish(-libc::ECANCELED);
+            }
+            let r = exec::blocking(&job.sqe.0, job.kind);
+            job.finish(r);
+        }));
+    }
+
+    /// Posts the job's CQE and wakes the ring's poll.
+    fn finish(self, result: i32) {
+        let cqe = Cqe {
+            user_data: self.sqe.0.user_data,
+            result,
+            flags: 0,
+            buf_offset: 0,
+        };
+        let shared = &self.shared;
+        shared
+            .done
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(cqe);
+        shared.pending.fetch_add(1, Ordering::Release);
+        // A failed wake (the eventfd counter is full) still leaves one pending.
+        let _ = shared.waker.wake();
+    }
+}
+
 /// The SQE of a pool job, moved to the pool thread.
 struct PoolSqe(RawSqe);
 
@@ -238,7 +323,12 @@ pub(crate) struct EpollRing {
     /// Pool jobs whose CQE has not been taken, by `user_data`.
     offloaded: HashMap<u64, Arc<AtomicU8>>,
     shared: Arc<Shared>,
+    /// Storage work: at most `Builder::blocking_threads` threads.
     pool: Arc<BlockingPool>,
+    /// Calls that may wait for another party for as long as it pleases (a FIFO's peer, a
+    /// lease holder, a tty's input): a thread each, never queued, so no number of them
+    /// holds up the pool's work (docs/hazards.md, H25). Threads retire when idle.
+    waits: Arc<BlockingPool>,
     /// Non-blocking enters since the last epoll_wait, and when that was (see `enter`).
     skipped_polls: u32,
     last_poll: Instant,
@@ -284,6 +374,7 @@ impl EpollRing {
                 waker,
             }),
             pool: BlockingPool::new(pool_threads, idle),
+            waits: BlockingPool::new(usize::MAX, idle),
             skipped_polls: 0,
             last_poll: Instant::now(),
         })
@@ -707,39 +798,29 @@ impl EpollRing {
         self.post(cancel_ud, -libc::ENOENT)
     }
 
-    /// Hands `sqe` to the blocking pool; its CQE comes back through `Shared::done`.
+    /// Hands `sqe` to a thread; its CQE comes back through `Shared::done`. Storage work
+    /// goes to the bounded pool; a call that may wait for another party (a read or write
+    /// of a tty, which has no RWF_NOWAIT) to the waits lane, where it holds up nothing
+    /// (docs/hazards.md, H25).
     fn offload(&mut self, sqe: RawSqe, kind: FdKind) {
         let ud = sqe.user_data;
         let state = Arc::new(AtomicU8::new(JOB_QUEUED));
         self.offloaded.insert(ud, state.clone());
-        let shared = self.shared.clone();
-        let job = PoolSqe(sqe);
-        drop(self.pool.spawn(move || {
-            let job = job;
-            let result = match state.compare_exchange(
-                JOB_QUEUED,
-                JOB_RUNNING,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => exec::blocking(&job.0, kind),
-                Err(_) => -libc::ECANCELED,
-            };
-            let cqe = Cqe {
-                user_data: job.0.user_data,
-                result,
-                flags: 0,
-                buf_offset: 0,
-            };
-            shared
-                .done
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(cqe);
-            shared.pending.fetch_add(1, Ordering::Release);
-            // A failed wake (the eventfd counter is full) still leaves one pending.
-            let _ = shared.waker.wake();
-        }));
+        let job = Job {
+            sqe: PoolSqe(sqe),
+            kind,
+            state,
+            shared: self.shared.clone(),
+            waits: self.waits.clone(),
+        };
+        if kind == FdKind::File {
+            drop(self.pool.spawn(move || {
+                let job = job;
+                job.run_storage();
+            }));
+        } else {
+            job.wait_elsewhere();
+        }
     }
 
     /// Moves the pool's finished jobs into the CQ.
@@ -905,6 +986,7 @@ impl Drop for EpollRing {
         // The driver drained every op before dropping its ring (or leaked what a pool job
         // may still use); idle pool threads exit.
         self.pool.shutdown();
+        self.waits.shutdown();
         let mine = &self.released;
         let _ = RELEASED.try_with(|rings| rings.borrow_mut().retain(|r| !Rc::ptr_eq(r, mine)));
     }
