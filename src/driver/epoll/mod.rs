@@ -36,7 +36,9 @@
 //! - **Regular files** (read): preadv2(RWF_NOWAIT) inline; a page-cache miss, every
 //!   write, and every op that may wait for storage (open, fsync, fallocate, ftruncate,
 //!   statx of a path, rename, unlink, mkdir) run on this ring's own blocking pool, whose
-//!   threads post the CQE and wake the poll.
+//!   threads post the CQE and wake the poll. A job running for [`STALL_AFTER`] stops
+//!   counting against the pool's bound; `enter` asks the pool to start threads for the
+//!   jobs queued behind it (`BlockingPool::rescue`).
 //! - **Calls that may wait for another party** never hold a pool thread: they run on the
 //!   *waits lane*, a thread each, never queued (docs/hazards.md, H25). An open is made as
 //!   io_uring makes it, with O_NONBLOCK added and then cleared unless the caller set it
@@ -170,6 +172,13 @@ struct Backoff {
     due: Instant,
     delay: Duration,
 }
+
+/// A storage call on the pool that has run this long is taken for stalled (a dead NFS
+/// server, a failing disk): it stops counting against the pool's bound, and ops queued
+/// behind it get threads of their own (docs/hazards.md, H25). Longer than a cold read
+/// on a busy disk takes, short enough that cheap file work waits at most about twice
+/// this behind stalled calls.
+const STALL_AFTER: Duration = Duration::from_millis(100);
 
 /// The first retry of a [`Backoff`] op comes after this long, the later ones after twice
 /// the previous wait, up to `BACKOFF_MAX`. A core with nothing else to do wakes once per
@@ -323,8 +332,12 @@ pub(crate) struct EpollRing {
     /// Pool jobs whose CQE has not been taken, by `user_data`.
     offloaded: HashMap<u64, Arc<AtomicU8>>,
     shared: Arc<Shared>,
-    /// Storage work: at most `Builder::blocking_threads` threads.
+    /// Storage work: at most `Builder::blocking_threads` threads running jobs that have
+    /// not stalled ([`STALL_AFTER`]).
     pool: Arc<BlockingPool>,
+    /// When to ask the pool to start threads for jobs queued behind stalled ones
+    /// (`BlockingPool::rescue`); `None` while the pool needs no look.
+    rescue_at: Option<Instant>,
     /// Calls that may wait for another party for as long as it pleases (a FIFO's peer, a
     /// lease holder, a tty's input): a thread each, never queued, so no number of them
     /// holds up the pool's work (docs/hazards.md, H25). Threads retire when idle.
@@ -373,7 +386,8 @@ impl EpollRing {
                 pending: AtomicUsize::new(0),
                 waker,
             }),
-            pool: BlockingPool::new(pool_threads, idle),
+            pool: BlockingPool::with_stall_limit(pool_threads, idle, STALL_AFTER),
+            rescue_at: None,
             waits: BlockingPool::new(usize::MAX, idle),
             skipped_polls: 0,
             last_poll: Instant::now(),
@@ -760,6 +774,18 @@ impl EpollRing {
         }
     }
 
+    /// Asks the pool, when due, to start threads for jobs queued behind stalled ones, and
+    /// when to ask again.
+    fn rescue(&mut self) {
+        let Some(at) = self.rescue_at else {
+            return;
+        };
+        let now = Instant::now();
+        if at <= now {
+            self.rescue_at = self.pool.rescue().map(|d| now + d);
+        }
+    }
+
     /// How long until the next [`Backoff`] op is due, if any waits.
     fn next_due(&self) -> Option<Duration> {
         let due = self.backoff.iter().map(|b| b.due).min()?;
@@ -814,6 +840,8 @@ impl EpollRing {
             waits: self.waits.clone(),
         };
         if kind == FdKind::File {
+            self.rescue_at
+                .get_or_insert_with(|| Instant::now() + STALL_AFTER);
             drop(self.pool.spawn(move || {
                 let job = job;
                 job.run_storage();
@@ -853,12 +881,16 @@ impl Ring for EpollRing {
             self.submit(sqe);
         }
         self.retry_due();
+        self.rescue();
         self.take_done();
         let mut timeout = match wait {
             Wait::One(t) if self.cq.is_empty() => t,
             _ => Some(Duration::ZERO),
         };
-        if let Some(due) = self.next_due() {
+        let rescue = self
+            .rescue_at
+            .map(|t| t.saturating_duration_since(Instant::now()));
+        if let Some(due) = self.next_due().into_iter().chain(rescue).min() {
             timeout = Some(timeout.map_or(due, |t| t.min(due)));
         }
         if timeout == Some(Duration::ZERO) {
@@ -915,10 +947,12 @@ impl Ring for EpollRing {
     }
 
     fn needs_enter(&mut self) -> bool {
-        // Readiness is only learnt by asking epoll, and pool results by looking.
+        // Readiness is only learnt by asking epoll, pool results by looking, and stalled
+        // pool jobs by asking the pool.
         !self.waiting.is_empty()
             || self.ready_waiters > 0
             || self.shared.pending.load(Ordering::Acquire) > 0
+            || self.rescue_at.is_some_and(|t| t <= Instant::now())
     }
 
     fn is_readiness(&self) -> bool {
