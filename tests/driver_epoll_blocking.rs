@@ -222,6 +222,13 @@ fn fifo_opens_with_no_writer_do_not_hold_up_regular_file_io() {
             .await
             .unwrap();
         assert!(is_nonblocking(&file));
+        // An O_PATH open, whose file takes no F_SETFL, opens as ever.
+        ringcore::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH)
+            .open(&fifo)
+            .await
+            .expect("an O_PATH open of the FIFO");
     });
 }
 

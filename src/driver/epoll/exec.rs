@@ -239,10 +239,13 @@ pub(super) fn open_nowait(sqe: &RawSqe) -> Option<i32> {
     if flags & libc::O_NONBLOCK != 0 {
         return Some(fd);
     }
-    // SAFETY: F_GETFL and F_SETFL take no pointer; `fd` is ours until we return it.
+    // SAFETY: F_GETFL and F_SETFL take no pointer; `fd` is ours until we return it. An
+    // O_PATH file took no O_NONBLOCK (open(2) drops it) and refuses F_SETFL: left alone.
     let cleared = unsafe {
         let fl = libc::fcntl(fd, libc::F_GETFL);
-        fl >= 0 && libc::fcntl(fd, libc::F_SETFL, fl & !libc::O_NONBLOCK) >= 0
+        fl >= 0
+            && (fl & libc::O_NONBLOCK == 0
+                || libc::fcntl(fd, libc::F_SETFL, fl & !libc::O_NONBLOCK) >= 0)
     };
     if !cleared {
         let e = neg_errno();
