@@ -223,6 +223,10 @@ const OPEN_FORCE_ASYNC: i32 =
 /// io_uring also answers EAGAIN, and so opens blocking, when the path is not in the
 /// dentry cache (LOOKUP_CACHED); from user space a path that needs storage is looked up
 /// here all the same, on the pool thread, so an uncached FIFO opens as a cached one does.
+/// And io_uring opens blocking at once with O_CREAT, O_TRUNC or O_TMPFILE, where this
+/// tries without blocking first and goes on only on ENXIO: the results differ only for a
+/// FIFO opened for reading with such a flag and no writer (at once here; io_uring waits
+/// for a writer) and a terminal opened so (no wait for its carrier here).
 pub(super) fn open_nowait(sqe: &RawSqe) -> Option<i32> {
     let flags = sqe.op_flags as i32;
     let path = sqe.addr as *const libc::c_char;
