@@ -60,6 +60,7 @@
 //! io_uring's optional opcodes are present, so the crate never asks for them.
 
 mod exec;
+mod job;
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -82,6 +83,7 @@ use super::ring::{Cqe, Direction, Ring, SqFull, Wait};
 use super::sqe::{IOSQE_BUFFER_SELECT, IOSQE_FIXED_FILE, RawSqe};
 use crate::runtime::blocking::BlockingPool;
 use exec::FdKind;
+use job::{JOB_CANCELLED, JOB_QUEUED, Job, PoolSqe, Shared};
 
 /// The token of the ring's own wake-up (the blocking pool finished a job).
 const POOL_TOKEN: Token = Token(usize::MAX);
@@ -89,19 +91,6 @@ const POOL_TOKEN: Token = Token(usize::MAX);
 const IORING_ACCEPT_MULTISHOT: u16 = 1 << 0;
 /// IORING_RECV_MULTISHOT (in `ioprio` of RECV).
 const IORING_RECV_MULTISHOT: u16 = 1 << 1;
-
-/// A pool job's state, shared with the thread that runs it.
-const JOB_QUEUED: u8 = 0;
-const JOB_RUNNING: u8 = 1;
-const JOB_CANCELLED: u8 = 2;
-
-/// What the pool threads share with the ring: finished jobs' CQEs and the poll's waker.
-struct Shared {
-    done: Mutex<Vec<Cqe>>,
-    /// `done.len()`, readable without the lock (`needs_enter`).
-    pending: AtomicUsize,
-    waker: mio::Waker,
-}
 
 /// An op waiting for its fd to become ready.
 struct Waiter {
@@ -223,90 +212,6 @@ pub(crate) fn fd_released(fd: RawFd) {
         }
     });
 }
-
-/// An SQE handed to a thread, with what it needs to post its CQE.
-struct Job {
-    sqe: PoolSqe,
-    kind: FdKind,
-    /// JOB_QUEUED until a thread starts it (or a cancel skips it).
-    state: Arc<AtomicU8>,
-    shared: Arc<Shared>,
-    /// The lane for calls that may wait for another party (see [`EpollRing::waits`]).
-    waits: Arc<BlockingPool>,
-}
-
-impl Job {
-    /// Marks the job started, unless a cancel came first.
-    fn start(&self) -> bool {
-        self.state
-            .compare_exchange(JOB_QUEUED, JOB_RUNNING, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-    }
-
-    /// Runs the job on a thread of the bounded pool. An open that would wait for another
-    /// party (exec::open_nowait) moves on to the waits lane, still started, so a cancel
-    /// answers EALREADY as for any running job.
-    fn run_storage(self) {
-        if !self.start() {
-            return self.finish(-libc::ECANCELED);
-        }
-        if self.sqe.0.opcode != opcode::OpenAt::CODE {
-            let r = exec::blocking(&self.sqe.0, self.kind);
-            return self.finish(r);
-        }
-        match exec::open_nowait(&self.sqe.0) {
-            Some(r) => self.finish(r),
-            None => {
-                let waits = self.waits.clone();
-                drop(waits.spawn(move || {
-                    let job = self;
-                    let r = exec::blocking(&job.sqe.0, job.kind);
-                    job.finish(r);
-                }));
-            }
-        }
-    }
-
-    /// Runs the job on the waits lane, where a thread of its own waits for it.
-    fn wait_elsewhere(self) {
-        let waits = self.waits.clone();
-        drop(waits.spawn(move || {
-            let job = self;
-            if !job.start() {
-                return job.finish(-libc::ECANCELED);
-            }
-            let r = exec::blocking(&job.sqe.0, job.kind);
-            job.finish(r);
-        }));
-    }
-
-    /// Posts the job's CQE and wakes the ring's poll.
-    fn finish(self, result: i32) {
-        let cqe = Cqe {
-            user_data: self.sqe.0.user_data,
-            result,
-            flags: 0,
-            buf_offset: 0,
-        };
-        let shared = &self.shared;
-        shared
-            .done
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(cqe);
-        shared.pending.fetch_add(1, Ordering::Release);
-        // A failed wake (the eventfd counter is full) still leaves one pending.
-        let _ = shared.waker.wake();
-    }
-}
-
-/// The SQE of a pool job, moved to the pool thread.
-struct PoolSqe(RawSqe);
-
-// SAFETY: the raw pointers in the SQE point at memory the op's slot owns until the CQE is
-// reaped (Ring::push's contract); the core thread does not touch it meanwhile (the op's
-// future holds no access to it until completion), so the pool thread is its only user.
-unsafe impl Send for PoolSqe {}
 
 /// The readiness ring; see the module docs.
 pub(crate) struct EpollRing {
