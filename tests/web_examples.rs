@@ -175,3 +175,64 @@ fn postgres_example_without_a_server_says_so() {
         "{stderr}"
     );
 }
+
+#[test]
+fn http_server_answers_404_for_a_fifo_and_keeps_serving_regular_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = std::ffi::CString::new(
+        dir.path()
+            .join("fifo")
+            .into_os_string()
+            .into_encoded_bytes(),
+    )
+    .unwrap();
+    // SAFETY: a NUL-terminated path that lives across the call.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    std::fs::write(dir.path().join("page"), "a regular file").unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut server = KillOnDrop(
+        Command::new(example("http_server"))
+            .args(["--addr", &addr, "--dir"])
+            .arg(dir.path())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut stderr = BufReader::new(server.0.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    assert!(line.contains("listening"), "{line}");
+    // More requests than the driver's pool has threads: each open of the FIFO (no writer)
+    // used to block a pool thread of the epoll driver for good.
+    let threads: Vec<_> = (0..20)
+        .map(|_| {
+            let addr = addr.clone();
+            std::thread::spawn(move || get(&addr, "/file/fifo"))
+        })
+        .collect();
+    for t in threads {
+        let r = t.join().unwrap();
+        assert!(r.starts_with("HTTP/1.1 404"), "/file/fifo: {r:?}");
+    }
+    let r = get(&addr, "/file/page");
+    assert!(
+        r.starts_with("HTTP/1.1 200") && r.ends_with("a regular file"),
+        "/file/page: {r:?}"
+    );
+}
+
+/// A server process killed (SIGKILL: one whose pool threads are stuck would not finish a
+/// graceful stop) and reaped when the test ends, failed or not.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

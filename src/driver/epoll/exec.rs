@@ -89,8 +89,16 @@ pub(super) fn ensure_nonblocking(fd: RawFd) -> Result<(), i32> {
     Ok(())
 }
 
+/// What [`attempt`] returns for an op that must be tried again later although no
+/// readiness event will say when: a connect(2) answered EAGAIN, which on a Unix socket
+/// means the listener's backlog is full. The socket is writable all the while, and the
+/// kernel wakes only blocking connectors when the listener accepts, so the ring retries
+/// it on a timer (docs/hazards.md, H27). Not an errno: below every `-errno`.
+pub(super) const RETRY_LATER: i32 = i32::MIN;
+
 /// One attempt at a socket or non-blocking-fd op that never blocks; `-EAGAIN` means
-/// "wait for readiness and try again". `kind` says how READ and WRITE reach the fd.
+/// "wait for readiness and try again", [`RETRY_LATER`] "try again after a while".
+/// `kind` says how READ and WRITE reach the fd.
 pub(super) fn attempt(sqe: &RawSqe, kind: FdKind) -> i32 {
     let fd = sqe.fd;
     let buf = sqe.addr as *mut libc::c_void;
@@ -138,6 +146,9 @@ pub(super) fn attempt(sqe: &RawSqe, kind: FdKind) -> i32 {
                         // one that failed, the failure (ECONNREFUSED, ETIMEDOUT).
                         e if e == -libc::EINPROGRESS || e == -libc::EALREADY => -libc::EAGAIN,
                         e if e == -libc::EISCONN => 0,
+                        // Nothing is under way: a Unix listener's backlog is full, and
+                        // the socket is writable all along (see `RETRY_LATER`).
+                        e if e == -libc::EAGAIN => RETRY_LATER,
                         e => e,
                     };
                 }
@@ -192,6 +203,61 @@ pub(super) fn read_cached(sqe: &RawSqe) -> i32 {
             sqe.op_flags as i32 | libc::RWF_NOWAIT,
         )
     })
+}
+
+/// Open flags with which io_uring never tries an open without blocking: it runs such an
+/// OPENAT on its io-wq threads, where open(2) may wait (`io_openat_force_async`).
+const OPEN_FORCE_ASYNC: i32 =
+    libc::O_CREAT | libc::O_TRUNC | (libc::O_TMPFILE & !libc::O_DIRECTORY);
+
+/// OPENAT as io_uring runs it: first with O_NONBLOCK added (its non-blocking issue), then
+/// the flag cleared from the new file unless the caller set it. So a FIFO with no writer
+/// opens for reading at once, in blocking mode, and one with no reader fails to open for
+/// writing with ENXIO, as on io_uring; no open waits for another party here, only for
+/// storage. `None` means io_uring would go on to a blocking open(2), which may wait for
+/// another party for as long as it pleases: a lease holder (EAGAIN), or the reader of a
+/// FIFO opened for writing with O_CREAT or O_TRUNC (ENXIO; `File::create` of a FIFO waits
+/// for a reader on io_uring). The caller runs [`blocking`] for it where waiting holds up
+/// no other op (docs/hazards.md, H28).
+///
+/// io_uring also answers EAGAIN, and so opens blocking, when the path is not in the
+/// dentry cache (LOOKUP_CACHED); from user space a path that needs storage is looked up
+/// here all the same, on the pool thread, so an uncached FIFO opens as a cached one does.
+/// And io_uring opens blocking at once with O_CREAT, O_TRUNC or O_TMPFILE, where this
+/// tries without blocking first and goes on only on ENXIO: the results differ only for a
+/// FIFO opened for reading with such a flag and no writer (at once here; io_uring waits
+/// for a writer) and a terminal opened so (no wait for its carrier here).
+pub(super) fn open_nowait(sqe: &RawSqe) -> Option<i32> {
+    let flags = sqe.op_flags as i32;
+    let path = sqe.addr as *const libc::c_char;
+    // SAFETY: the path comes from the SQE, NUL-terminated and valid until the CQE (module
+    // docs).
+    let fd = unsafe { libc::openat(sqe.fd, path, flags | libc::O_NONBLOCK, sqe.len) };
+    if fd < 0 {
+        let e = neg_errno();
+        if e == -libc::EAGAIN || (e == -libc::ENXIO && flags & OPEN_FORCE_ASYNC != 0) {
+            return None;
+        }
+        return Some(e);
+    }
+    if flags & libc::O_NONBLOCK != 0 {
+        return Some(fd);
+    }
+    // SAFETY: F_GETFL and F_SETFL take no pointer; `fd` is ours until we return it. An
+    // O_PATH file took no O_NONBLOCK (open(2) drops it) and refuses F_SETFL: left alone.
+    let cleared = unsafe {
+        let fl = libc::fcntl(fd, libc::F_GETFL);
+        fl >= 0
+            && (fl & libc::O_NONBLOCK == 0
+                || libc::fcntl(fd, libc::F_SETFL, fl & !libc::O_NONBLOCK) >= 0)
+    };
+    if !cleared {
+        let e = neg_errno();
+        // SAFETY: `fd` was opened above and handed to nobody.
+        unsafe { libc::close(fd) };
+        return Some(e);
+    }
+    Some(fd)
 }
 
 /// Ops that finish at once without touching storage: socket(2) and close(2).

@@ -18,6 +18,12 @@
 //!   forgets the number before its next look at the fd, so a number reused by a new file
 //!   is registered afresh (docs/hazards.md, H20). A readiness event retries the fd's
 //!   waiting ops in arrival order until one gets EAGAIN.
+//! - **Retries no event announces.** A connect(2) that answers EAGAIN (a Unix listener's
+//!   backlog is full; the socket is writable all the while and the kernel wakes only
+//!   blocking connectors) waits in no fd queue: it is tried again on a timer, after 1 ms
+//!   and then twice as long each time up to 32 ms ([`Backoff`]); the park's timeout is
+//!   cut to the next retry. It completes once the listener makes room, as io_uring's
+//!   connect does (docs/hazards.md, H27).
 //! - **What the ring knows of readiness.** An attempt that gets EAGAIN, or a receive on a
 //!   stream socket that leaves its buffer unfilled (the socket is drained), marks that
 //!   direction not ready until the next event for it; an op submitted meanwhile waits
@@ -30,8 +36,19 @@
 //! - **Regular files** (read): preadv2(RWF_NOWAIT) inline; a page-cache miss, every
 //!   write, and every op that may wait for storage (open, fsync, fallocate, ftruncate,
 //!   statx of a path, rename, unlink, mkdir) run on this ring's own blocking pool, whose
-//!   threads post the CQE and wake the poll. Reads and writes of a blocking fd without
-//!   RWF_NOWAIT (a tty) run there too.
+//!   threads post the CQE and wake the poll. A job running for [`STALL_AFTER`] stops
+//!   counting against the pool's bound; `enter` asks the pool to start threads for the
+//!   jobs queued behind it (`BlockingPool::rescue`).
+//! - **Calls that may wait for another party** never hold a pool thread: they run on the
+//!   *waits lane*, a thread each, never queued (docs/hazards.md, H28). An open is made as
+//!   io_uring makes it, with O_NONBLOCK added and then cleared unless the caller set it
+//!   (so a FIFO with no writer opens at once for reading, and fails with ENXIO for
+//!   writing); only where io_uring goes on to a blocking open(2) (EAGAIN: a lease; ENXIO
+//!   with O_CREAT, O_TRUNC or O_TMPFILE, whose opens io_uring always runs blocking: a
+//!   `File::create` of a FIFO waits for a reader) does the pool thread hand the open to
+//!   the waits lane. Reads and writes of a blocking fd without RWF_NOWAIT (a tty) run
+//!   there too. A cancel of such a call answers EALREADY until it returns, as for any
+//!   running job.
 //! - **Instant ops** (socket, close, statx of an open fd, nop) run inline.
 //! - **ASYNC_CANCEL**: an op waiting for readiness is removed and completes with
 //!   ECANCELED (the cancel with 0); a pool job not started yet is skipped and completes
@@ -43,6 +60,7 @@
 //! io_uring's optional opcodes are present, so the crate never asks for them.
 
 mod exec;
+mod job;
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -65,6 +83,7 @@ use super::ring::{Cqe, Direction, Ring, SqFull, Wait};
 use super::sqe::{IOSQE_BUFFER_SELECT, IOSQE_FIXED_FILE, RawSqe};
 use crate::runtime::blocking::BlockingPool;
 use exec::FdKind;
+use job::{JOB_CANCELLED, JOB_QUEUED, Job, PoolSqe, Shared};
 
 /// The token of the ring's own wake-up (the blocking pool finished a job).
 const POOL_TOKEN: Token = Token(usize::MAX);
@@ -72,19 +91,6 @@ const POOL_TOKEN: Token = Token(usize::MAX);
 const IORING_ACCEPT_MULTISHOT: u16 = 1 << 0;
 /// IORING_RECV_MULTISHOT (in `ioprio` of RECV).
 const IORING_RECV_MULTISHOT: u16 = 1 << 1;
-
-/// A pool job's state, shared with the thread that runs it.
-const JOB_QUEUED: u8 = 0;
-const JOB_RUNNING: u8 = 1;
-const JOB_CANCELLED: u8 = 2;
-
-/// What the pool threads share with the ring: finished jobs' CQEs and the poll's waker.
-struct Shared {
-    done: Mutex<Vec<Cqe>>,
-    /// `done.len()`, readable without the lock (`needs_enter`).
-    pending: AtomicUsize,
-    waker: mio::Waker,
-}
 
 /// An op waiting for its fd to become ready.
 struct Waiter {
@@ -146,6 +152,31 @@ impl FdState {
     }
 }
 
+/// An op whose retry no readiness event will announce (a connect(2) that found a Unix
+/// listener's backlog full, [`exec::RETRY_LATER`]): it stays in `waiting`, in no fd
+/// queue, and is tried again at `due`; each failed retry doubles `delay`, up to
+/// [`BACKOFF_MAX`].
+struct Backoff {
+    user_data: u64,
+    due: Instant,
+    delay: Duration,
+}
+
+/// A storage call on the pool that has run this long is taken for stalled (a dead NFS
+/// server, a failing disk): it stops counting against the pool's bound, and ops queued
+/// behind it get threads of their own (docs/hazards.md, H28). Longer than a cold read
+/// on a busy disk takes, short enough that cheap file work waits at most about twice
+/// this behind stalled calls.
+const STALL_AFTER: Duration = Duration::from_millis(100);
+
+/// The first retry of a [`Backoff`] op comes after this long, the later ones after twice
+/// the previous wait, up to `BACKOFF_MAX`. A core with nothing else to do wakes once per
+/// retry: a connect to a listener that never accepts costs one connect(2) and one
+/// epoll_wait(2) per 32 ms (no spin), and a connect waits at most that long after the
+/// listener makes room.
+const BACKOFF_FIRST: Duration = Duration::from_millis(1);
+const BACKOFF_MAX: Duration = Duration::from_millis(32);
+
 /// What one epoll event reported for an fd.
 #[derive(Debug, Clone, Copy)]
 struct Readiness {
@@ -182,14 +213,6 @@ pub(crate) fn fd_released(fd: RawFd) {
     });
 }
 
-/// The SQE of a pool job, moved to the pool thread.
-struct PoolSqe(RawSqe);
-
-// SAFETY: the raw pointers in the SQE point at memory the op's slot owns until the CQE is
-// reaped (Ring::push's contract); the core thread does not touch it meanwhile (the op's
-// future holds no access to it until completion), so the pool thread is its only user.
-unsafe impl Send for PoolSqe {}
-
 /// The readiness ring; see the module docs.
 pub(crate) struct EpollRing {
     poll: Poll,
@@ -209,10 +232,21 @@ pub(crate) struct EpollRing {
     /// for the driver to wake.
     ready_waiters: usize,
     woken: Vec<Waker>,
+    /// Ops retried on a timer rather than on readiness (their `Waiter` is in `waiting`).
+    backoff: Vec<Backoff>,
     /// Pool jobs whose CQE has not been taken, by `user_data`.
     offloaded: HashMap<u64, Arc<AtomicU8>>,
     shared: Arc<Shared>,
+    /// Storage work: at most `Builder::blocking_threads` threads running jobs that have
+    /// not stalled ([`STALL_AFTER`]).
     pool: Arc<BlockingPool>,
+    /// When to ask the pool to start threads for jobs queued behind stalled ones
+    /// (`BlockingPool::rescue`); `None` while the pool needs no look.
+    rescue_at: Option<Instant>,
+    /// Calls that may wait for another party for as long as it pleases (a FIFO's peer, a
+    /// lease holder, a tty's input): a thread each, never queued, so no number of them
+    /// holds up the pool's work (docs/hazards.md, H28). Threads retire when idle.
+    waits: Arc<BlockingPool>,
     /// Non-blocking enters since the last epoll_wait, and when that was (see `enter`).
     skipped_polls: u32,
     last_poll: Instant,
@@ -250,13 +284,16 @@ impl EpollRing {
             ready: Vec::new(),
             ready_waiters: 0,
             woken: Vec::new(),
+            backoff: Vec::new(),
             offloaded: HashMap::default(),
             shared: Arc::new(Shared {
                 done: Mutex::new(Vec::new()),
                 pending: AtomicUsize::new(0),
                 waker,
             }),
-            pool: BlockingPool::new(pool_threads, idle),
+            pool: BlockingPool::with_stall_limit(pool_threads, idle, STALL_AFTER),
+            rescue_at: None,
+            waits: BlockingPool::new(usize::MAX, idle),
             skipped_polls: 0,
             last_poll: Instant::now(),
         })
@@ -434,6 +471,9 @@ impl EpollRing {
                 // No RWF_NOWAIT on this file (a tty): a thread waits for it instead.
                 return self.offload(sqe, kind);
             }
+            if r == exec::RETRY_LATER {
+                return self.retry_later(sqe, kind, BACKOFF_FIRST);
+            }
             let dir = if reads {
                 Direction::Read
             } else {
@@ -581,14 +621,86 @@ impl EpollRing {
                 self.offload(w.sqe, w.kind);
                 continue;
             }
+            if r == exec::RETRY_LATER {
+                self.retry_later(w.sqe, w.kind, BACKOFF_FIRST);
+                continue;
+            }
             self.note_op(&w.sqe, dir, r);
             self.post(ud, r);
         }
     }
 
+    /// Keeps `sqe` waiting, in no fd queue, for a retry `delay` from now (see
+    /// [`Backoff`]).
+    fn retry_later(&mut self, sqe: RawSqe, kind: FdKind, delay: Duration) {
+        let user_data = sqe.user_data;
+        self.waiting.insert(
+            user_data,
+            Waiter {
+                sqe,
+                kind,
+                reads: false,
+                writes: false,
+            },
+        );
+        self.backoff.push(Backoff {
+            user_data,
+            due: Instant::now() + delay,
+            delay,
+        });
+    }
+
+    /// Retries the [`Backoff`] ops that are due: a success or failure completes the op,
+    /// [`exec::RETRY_LATER`] waits twice as long (up to `BACKOFF_MAX`), and an attempt
+    /// that is now under way (EINPROGRESS) waits for readiness like any other.
+    fn retry_due(&mut self) {
+        if self.backoff.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let mut i = 0;
+        while i < self.backoff.len() {
+            if self.backoff[i].due > now {
+                i += 1;
+                continue;
+            }
+            let b = self.backoff.swap_remove(i);
+            let Some(w) = self.waiting.remove(&b.user_data) else {
+                continue;
+            };
+            match exec::attempt(&w.sqe, w.kind) {
+                exec::RETRY_LATER => {
+                    self.retry_later(w.sqe, w.kind, (b.delay * 2).min(BACKOFF_MAX));
+                    // The pushed entry is at the end, not due before `now` moves on.
+                }
+                r if r == -libc::EAGAIN => self.ready_op(w.sqe, w.kind),
+                r => self.post(b.user_data, r),
+            }
+        }
+    }
+
+    /// Asks the pool, when due, to start threads for jobs queued behind stalled ones, and
+    /// when to ask again.
+    fn rescue(&mut self) {
+        let Some(at) = self.rescue_at else {
+            return;
+        };
+        let now = Instant::now();
+        if at <= now {
+            self.rescue_at = self.pool.rescue().map(|d| now + d);
+        }
+    }
+
+    /// How long until the next [`Backoff`] op is due, if any waits.
+    fn next_due(&self) -> Option<Duration> {
+        let due = self.backoff.iter().map(|b| b.due).min()?;
+        Some(due.saturating_duration_since(Instant::now()))
+    }
+
     /// ASYNC_CANCEL `cancel_ud` aimed at the op whose user_data is `target`.
     fn cancel(&mut self, cancel_ud: u64, target: u64) {
         if let Some(w) = self.waiting.remove(&target) {
+            self.backoff.retain(|b| b.user_data != target);
             let st = self.state(w.sqe.fd);
             // The next op in the cancelled op's direction tries at once: a loop of ops
             // cancelled before the ring looks at epoll again must still see the data.
@@ -617,39 +729,31 @@ impl EpollRing {
         self.post(cancel_ud, -libc::ENOENT)
     }
 
-    /// Hands `sqe` to the blocking pool; its CQE comes back through `Shared::done`.
+    /// Hands `sqe` to a thread; its CQE comes back through `Shared::done`. Storage work
+    /// goes to the bounded pool; a call that may wait for another party (a read or write
+    /// of a tty, which has no RWF_NOWAIT) to the waits lane, where it holds up nothing
+    /// (docs/hazards.md, H28).
     fn offload(&mut self, sqe: RawSqe, kind: FdKind) {
         let ud = sqe.user_data;
         let state = Arc::new(AtomicU8::new(JOB_QUEUED));
         self.offloaded.insert(ud, state.clone());
-        let shared = self.shared.clone();
-        let job = PoolSqe(sqe);
-        drop(self.pool.spawn(move || {
-            let job = job;
-            let result = match state.compare_exchange(
-                JOB_QUEUED,
-                JOB_RUNNING,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => exec::blocking(&job.0, kind),
-                Err(_) => -libc::ECANCELED,
-            };
-            let cqe = Cqe {
-                user_data: job.0.user_data,
-                result,
-                flags: 0,
-                buf_offset: 0,
-            };
-            shared
-                .done
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(cqe);
-            shared.pending.fetch_add(1, Ordering::Release);
-            // A failed wake (the eventfd counter is full) still leaves one pending.
-            let _ = shared.waker.wake();
-        }));
+        let job = Job {
+            sqe: PoolSqe(sqe),
+            kind,
+            state,
+            shared: self.shared.clone(),
+            waits: self.waits.clone(),
+        };
+        if kind == FdKind::File {
+            self.rescue_at
+                .get_or_insert_with(|| Instant::now() + STALL_AFTER);
+            drop(self.pool.spawn(move || {
+                let job = job;
+                job.run_storage();
+            }));
+        } else {
+            job.wait_elsewhere();
+        }
     }
 
     /// Moves the pool's finished jobs into the CQ.
@@ -681,11 +785,19 @@ impl Ring for EpollRing {
         while let Some(sqe) = self.sq.pop_front() {
             self.submit(sqe);
         }
+        self.retry_due();
+        self.rescue();
         self.take_done();
-        let timeout = match wait {
+        let mut timeout = match wait {
             Wait::One(t) if self.cq.is_empty() => t,
             _ => Some(Duration::ZERO),
         };
+        let rescue = self
+            .rescue_at
+            .map(|t| t.saturating_duration_since(Instant::now()));
+        if let Some(due) = self.next_due().into_iter().chain(rescue).min() {
+            timeout = Some(timeout.map_or(due, |t| t.min(due)));
+        }
         if timeout == Some(Duration::ZERO) {
             if self.waiting.is_empty() && self.ready_waiters == 0 {
                 return Ok(submitted);
@@ -726,6 +838,7 @@ impl Ring for EpollRing {
             self.on_ready(fd, ev);
         }
         self.ready = ready;
+        self.retry_due();
         self.take_done();
         Ok(submitted)
     }
@@ -739,10 +852,12 @@ impl Ring for EpollRing {
     }
 
     fn needs_enter(&mut self) -> bool {
-        // Readiness is only learnt by asking epoll, and pool results by looking.
+        // Readiness is only learnt by asking epoll, pool results by looking, and stalled
+        // pool jobs by asking the pool.
         !self.waiting.is_empty()
             || self.ready_waiters > 0
             || self.shared.pending.load(Ordering::Acquire) > 0
+            || self.rescue_at.is_some_and(|t| t <= Instant::now())
     }
 
     fn is_readiness(&self) -> bool {
@@ -810,6 +925,7 @@ impl Drop for EpollRing {
         // The driver drained every op before dropping its ring (or leaked what a pool job
         // may still use); idle pool threads exit.
         self.pool.shutdown();
+        self.waits.shutdown();
         let mine = &self.released;
         let _ = RELEASED.try_with(|rings| rings.borrow_mut().retain(|r| !Rc::ptr_eq(r, mine)));
     }
