@@ -19,6 +19,7 @@ fn runtime_dropped_with_ten_thousand_ops_in_flight_returns_promptly_and_leaks_no
     let alive = Arc::new(());
     let (reader, writer) = std::io::pipe().unwrap();
     let rt = Runtime::new().unwrap();
+    let rt_ref = &rt;
     let a = alive.clone();
     rt.block_on(async move {
         let f = Rc::new(File::from_std(std::fs::File::from(
@@ -51,7 +52,13 @@ fn runtime_dropped_with_ten_thousand_ops_in_flight_returns_promptly_and_leaks_no
                 ringcore::time::sleep(Duration::from_secs(3600)).await;
             });
         }
-        ringcore::time::sleep(Duration::from_millis(50)).await;
+        // Until every task has started its op (a fixed sleep was too short on a loaded
+        // machine: 11,000 tasks take 180 ticks of 61 polls).
+        let start = Instant::now();
+        while rt_ref.metrics().ops_in_flight < 10_000 && start.elapsed() < Duration::from_secs(20) {
+            ringcore::time::sleep(Duration::from_millis(5)).await;
+        }
+        ringcore::time::sleep(Duration::from_millis(10)).await;
     });
     let m = rt.metrics();
     assert!(m.ops_in_flight >= 10_000, "{m:?}");
