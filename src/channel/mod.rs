@@ -13,7 +13,7 @@ mod bounded;
 mod error;
 
 pub use crate::runtime::submit::{
-    CoreJoinHandle, SubmitError, run_on_each_core, spawn_on, submit_to,
+    CoreJoinHandle, EachCore, SubmitError, run_on_each_core, spawn_on, submit_to,
 };
 pub use bounded::{Receiver, RecvFuture, SendFuture, Sender, channel};
 pub use error::{SendError, TryRecvError, TrySendError};

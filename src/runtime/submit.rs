@@ -375,7 +375,7 @@ where
 /// # Ok::<(), ringcore::BuildError>(())
 /// ```
 #[track_caller]
-pub fn run_on_each_core<M, G, Fut>(mut make: M) -> impl Future<Output = Vec<Fut::Output>>
+pub fn run_on_each_core<M, G, Fut>(mut make: M) -> EachCore<Fut::Output>
 where
     M: FnMut(CoreId) -> G,
     G: FnOnce() -> Fut + Send + 'static,
@@ -383,27 +383,65 @@ where
     Fut::Output: Send + 'static,
 {
     let cores = peers().len();
-    let handles: Vec<_> = (0..cores)
+    let handles = (0..cores)
         .map(|i| {
             let core = CoreId::new(i);
             spawn_on(core, make(core))
         })
         .collect();
-    async move {
-        let mut outputs = Vec::with_capacity(handles.len());
-        let mut first_panic = None;
-        for handle in handles {
-            match handle.await {
-                Ok(v) => outputs.push(v),
+    EachCore {
+        handles,
+        outputs: Vec::with_capacity(cores),
+        first_panic: None,
+    }
+}
+
+/// The future of [`run_on_each_core`]: the jobs' outputs in core order. It holds only the
+/// jobs' handles (not `make`), so what `make` borrowed is free once the jobs have started.
+#[must_use = "the jobs run anyway; await this to get their outputs"]
+pub struct EachCore<T> {
+    /// Handles not yet finished, in core order.
+    handles: std::collections::VecDeque<CoreJoinHandle<T>>,
+    outputs: Vec<T>,
+    /// The first panic in core order, resumed once every job has finished.
+    first_panic: Option<Box<dyn Any + Send>>,
+}
+
+// Nothing in it is ever pinned: the handles are polled through `Pin::new` (they are Unpin)
+// and the outputs are only moved out.
+impl<T> Unpin for EachCore<T> {}
+
+impl<T> Future for EachCore<T> {
+    type Output = Vec<T>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Vec<T>> {
+        let this = &mut *self;
+        while let Some(front) = this.handles.front_mut() {
+            let result = match Pin::new(front).poll(cx) {
+                Poll::Ready(result) => result,
+                Poll::Pending => return Poll::Pending,
+            };
+            this.handles.pop_front();
+            match result {
+                Ok(v) => this.outputs.push(v),
                 Err(SubmitError::Panic { payload, .. }) => {
-                    first_panic.get_or_insert(payload);
+                    this.first_panic.get_or_insert(payload);
                 }
                 Err(e) => panic!("ringcore: run_on_each_core: {e}"),
             }
         }
-        if let Some(payload) = first_panic {
+        if let Some(payload) = this.first_panic.take() {
             std::panic::resume_unwind(payload);
         }
-        outputs
+        Poll::Ready(std::mem::take(&mut this.outputs))
+    }
+}
+
+impl<T> std::fmt::Debug for EachCore<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EachCore")
+            .field("pending", &self.handles.len())
+            .field("done", &self.outputs.len())
+            .finish()
     }
 }
