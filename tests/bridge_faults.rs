@@ -60,14 +60,23 @@ async fn run_script<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S, steps: &[Step]
 }
 
 /// Runs `peer` on a std thread against a connection made by `ours`; returns both logs.
+/// The peer starts only once `ours` has its connection (`ours` waits on the barrier after
+/// its connect): a peer that resets at once could otherwise reset a connect still being
+/// finished, which fails the connect instead of the first write, depending on timing.
 fn with_peer(
     peer: fn(StdStream) -> String,
-    ours: impl FnOnce(std::net::SocketAddr) -> Vec<String>,
+    ours: impl FnOnce(std::net::SocketAddr, &std::sync::Barrier) -> Vec<String>,
 ) -> (Vec<String>, String) {
     let listener = StdListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
-    let peer = std::thread::spawn(move || peer(listener.accept().unwrap().0));
-    let log = ours(addr);
+    let connected = std::sync::Arc::new(std::sync::Barrier::new(2));
+    let peer_connected = connected.clone();
+    let peer = std::thread::spawn(move || {
+        let s = listener.accept().unwrap().0;
+        peer_connected.wait();
+        peer(s)
+    });
+    let log = ours(addr, &connected);
     (log, peer.join().unwrap())
 }
 
@@ -76,18 +85,20 @@ fn over_tokio(peer: fn(StdStream) -> String, steps: &[Step]) -> (Vec<String>, St
         .enable_all()
         .build()
         .unwrap();
-    with_peer(peer, |addr| {
+    with_peer(peer, |addr, connected| {
         rt.block_on(async {
             let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            connected.wait();
             run_script(&mut s, steps).await
         })
     })
 }
 
 fn over_ringcore(peer: fn(StdStream) -> String, steps: &[Step]) -> (Vec<String>, String) {
-    with_peer(peer, |addr| {
+    with_peer(peer, |addr, connected| {
         ringcore::block_on(async {
             let s = ringcore::net::TcpStream::connect(addr).await.unwrap();
+            connected.wait();
             run_script(&mut s.into_poll_io(), steps).await
         })
     })
