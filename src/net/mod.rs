@@ -66,7 +66,7 @@ macro_rules! socket_fd_impls {
 }
 
 mod addr;
-mod multishot;
+mod streams;
 mod poll_io;
 pub(crate) mod socket;
 mod split;
@@ -75,7 +75,7 @@ mod udp;
 mod unix;
 
 pub use addr::{ResolveError, ToSocketAddrs, lookup_host};
-pub use multishot::{Incoming, RecvBuf, RecvStream, UnixIncoming};
+pub use streams::{Incoming, RecvBuf, RecvStream, UnixIncoming};
 pub use poll_io::{PollIo, PollRead, PollWrite};
 pub use split::{OwnedReadHalf, OwnedWriteHalf};
 pub use tcp::{ListenOptions, TcpListener, TcpStream};
