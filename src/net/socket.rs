@@ -18,8 +18,9 @@ use crate::runtime::context;
 use crate::sys::socket::{self as sys, SockAddr};
 
 /// The most bytes one zero-copy send takes (a longer write is a short count, which
-/// `write_all` continues): 1 MiB sends measured slower than 256 KiB ones
-/// (docs/benchmarks.md, "io_uring fast paths").
+/// `write_all` continues): one op waits for the notification of all its bytes, so a
+/// whole megabyte in one op loses to plain sends (docs/benchmarks.md, "io_uring fast
+/// paths").
 const ZC_MAX_SEND: usize = 256 * 1024;
 
 /// The most buffers one vectored op takes (the kernel's UIO_MAXIOV, IOV_MAX in libc).
