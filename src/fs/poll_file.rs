@@ -5,6 +5,27 @@
 //! Files have no readiness to wait for, so the adapter owns a buffer and runs ring reads
 //! and writes (IORING_OP_READ/WRITE) into and out of it; the caller's borrowed buffers only
 //! ever see `memcpy`s. The in-flight op lives in the adapter, not in the caller's future.
+//!
+//! The adapter's state (only its own `&mut self` methods touch it):
+//!
+//! ```text
+//! Idle(buf, Clean)              nothing buffered
+//! Idle(buf, Read { read })      read-ahead: file bytes at the cursor are buf[read..]
+//! Idle(buf, Write { start })    unwritten bytes; buf[0] belongs at file offset start
+//! Reading(op)                   one IORING_OP_READ of up to `cap` bytes at the cursor
+//!                               owns the buffer -> Idle(Read { read: 0 }), or Idle(Clean)
+//!                               and the error
+//! Writing { op, start }         one IORING_OP_WRITE of buf[done..] at start + done owns
+//!                               it -> short: Writing the rest; done: Idle(Clean); an
+//!                               error or 0 bytes: Idle(Clean) and the error
+//! Empty                         only during a transition (after a panic in one: every
+//!                               call fails)
+//! ```
+//!
+//! Every transition first drives the op in flight to `Idle`: a read after writes flushes
+//! them, a write after reads drops the read-ahead past the cursor, a seek does both but
+//! keeps read-ahead that covers its target. A write that fills the buffer hands it to the
+//! ring at once and returns, so its error comes from the next call.
 
 use std::future::Future;
 use std::io::{self, SeekFrom};
