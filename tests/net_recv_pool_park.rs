@@ -10,7 +10,7 @@
 //! parked with no op in flight, every pool buffer back in the ring and both slots free.
 //! Whether a run stalls depends on the kernel's timing: on Linux 6.18 (incremental pool)
 //! these tests passed on that code too, so the lost wake itself is pinned down by
-//! `net::multishot::tests::a_woken_stream_that_meets_end_of_stream_passes_its_wake_on` and
+//! `net::streams::tests::a_woken_stream_that_meets_end_of_stream_passes_its_wake_on` and
 //! the model test in `driver::bufring`. A stall here fails its 60 s timeout, saying how
 //! many connections finished, rather than hanging.
 //!

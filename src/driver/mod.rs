@@ -30,6 +30,7 @@ pub(crate) mod multipoll;
 pub(crate) mod multishot;
 pub(crate) mod op;
 pub(crate) mod ops;
+pub(crate) mod readiness;
 pub(crate) mod ring;
 pub(crate) mod shared_fd;
 pub(crate) mod sqe;
@@ -366,7 +367,7 @@ impl Driver {
     /// True on a readiness ring (epoll), where sockets wait for readiness without ops
     /// ([`poll_ready_inline`](Driver::poll_ready_inline)).
     pub(crate) fn is_readiness(&self) -> bool {
-        self.inner.borrow().ring.is_readiness()
+        self.inner.borrow_mut().ring.readiness().is_some()
     }
 
     /// Readiness rings only: `Ready(Ok(()))` when the caller may make a non-blocking
@@ -388,9 +389,11 @@ impl Driver {
         if inner.shut_down {
             return Poll::Ready(Err(shut_down_error()));
         }
-        match inner.ring.poll_ready(fd, dir, cx) {
-            Some(Poll::Ready(Ok(()))) | None => {}
-            Some(other) => return other,
+        if let Some(ring) = inner.ring.readiness() {
+            match ring.poll_ready(fd, dir, cx) {
+                Poll::Ready(Ok(())) => {}
+                other => return other,
+            }
         }
         let poll = crate::runtime::context::task_polls();
         if poll != inner.ready_poll {
@@ -408,12 +411,12 @@ impl Driver {
     }
 
     /// What a socket syscall made on the core's thread returned
-    /// (`res`: a count or `-errno`, of `want` bytes asked); see `Ring::note_attempt`.
+    /// (`res`: a count or `-errno`, of `want` bytes asked); see
+    /// `ReadinessRing::note_attempt`. Readiness rings only.
     pub(crate) fn note_attempt(&self, fd: RawFd, dir: Direction, res: i32, want: usize) {
-        self.inner
-            .borrow_mut()
-            .ring
-            .note_attempt(fd, dir, res, want);
+        if let Some(ring) = self.inner.borrow_mut().ring.readiness() {
+            ring.note_attempt(fd, dir, res, want);
+        }
     }
 
     /// True when [`try_inline`](Driver::try_inline) refuses only because this tick's
@@ -729,7 +732,9 @@ impl Inner {
     /// Moves ready CQEs into their slots; collects wakers and orphaned resources.
     fn take_cqes(&mut self) {
         let all = self.shut_down;
-        self.ring.take_woken(&mut self.to_wake, all);
+        if let Some(ring) = self.ring.readiness() {
+            ring.take_woken(&mut self.to_wake, all);
+        }
         let mut cqes = std::mem::take(&mut self.cqes);
         self.ring.reap(&mut cqes);
         for mut cqe in cqes.drain(..) {

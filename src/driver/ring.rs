@@ -3,10 +3,11 @@
 //! behind the same trait to inject errors, short results and late completions.
 
 use std::io;
-use std::os::fd::RawFd;
 use std::time::Duration;
 
 use io_uring::{IoUring, squeue, types};
+
+use super::readiness::ReadinessRing;
 
 /// One completion, copied out of the CQ ring.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,7 +37,7 @@ pub(crate) enum Wait {
 #[derive(Debug)]
 pub(crate) struct SqFull;
 
-/// A direction of I/O on an fd, for a readiness ring's bookkeeping.
+/// A direction of I/O on an fd: which readiness a transfer waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Direction {
     /// Receives, reads, accepts.
@@ -97,43 +98,11 @@ pub(crate) trait Ring {
         Err(io::Error::from_raw_os_error(libc::EINVAL))
     }
 
-    /// A readiness ring (epoll), which performs SQEs in user space and can wait for an
-    /// fd's readiness without one; false (the default) for io_uring.
-    fn is_readiness(&self) -> bool {
-        false
-    }
-
-    /// Readiness rings only: the caller's own non-blocking syscall in `dir` on `fd`, asked
-    /// for `want` bytes, returned `res` (a count, or `-errno`). EAGAIN, or a stream
-    /// socket's receive or send that moved fewer than `want` bytes, marks the direction
-    /// not ready, so the next op waits for an event before trying. The default does
-    /// nothing.
-    fn note_attempt(&mut self, fd: RawFd, dir: Direction, res: i32, want: usize) {
-        let _ = (fd, dir, res, want);
-    }
-
-    /// Readiness rings only: waits, without an op, until a non-blocking syscall in `dir`
-    /// on `fd` may succeed. `Ready(Ok(()))` at once unless the ring knows the fd is not
-    /// ready that way (or ops wait ahead); otherwise keeps `cx`'s waker in the fd's state
-    /// (registering the fd with epoll at its first wait) and returns `Pending`; the next
-    /// event for `dir` moves the waker to [`take_woken`](Ring::take_woken).
-    /// `Ready(Err(e))`: the fd cannot be waited on (epoll_ctl refused it: EPERM, EBADF).
-    /// `None` on a completion ring (the default).
-    fn poll_ready(
-        &mut self,
-        fd: RawFd,
-        dir: Direction,
-        cx: &mut std::task::Context<'_>,
-    ) -> Option<std::task::Poll<io::Result<()>>> {
-        let _ = (fd, dir, cx);
+    /// The readiness backend's side of the ring (src/driver/readiness.rs): a readiness ring
+    /// (epoll), which performs SQEs in user space, can also wait for an fd's readiness
+    /// without one. `None` (the default) for io_uring and the fake ring.
+    fn readiness(&mut self) -> Option<&mut dyn ReadinessRing> {
         None
-    }
-
-    /// Moves the wakers of [`poll_ready`](Ring::poll_ready) waits that became ready into
-    /// `out` (all of them, ready or not, with `all`: the driver is shutting down). The
-    /// driver wakes them with no borrow held. The default has none.
-    fn take_woken(&mut self, out: &mut Vec<std::task::Waker>, all: bool) {
-        let _ = (out, all);
     }
 }
 

@@ -5,7 +5,7 @@
 //!
 //! - on ext2/3/4 and tmpfs, whose copy_file_range(2) is itself a splice through the task's
 //!   internal 64 KiB pipe, by splice(2) through a pipe of 1 MiB of our own: the same page
-//!   moves with fewer round trips (about 7% less CPU than copy_file_range and `cp`);
+//!   moves with fewer round trips, so with less CPU than copy_file_range and `cp`;
 //! - elsewhere by copy_file_range(2), which lets the file system offload the copy (NFS
 //!   server-side copy, reflinks).
 //!
@@ -13,8 +13,8 @@
 //! copy_file_range opcode, and its IORING_OP_SPLICE always runs in an io-wq worker (two
 //! hand-offs per pipeful), so the ring has nothing faster to offer here; a read/write
 //! pipeline through the ring (examples/file_copy `--method ring`) moves every byte
-//! through user space and costs about 1.3x the CPU of `cp` (docs/benchmarks.md, "File
-//! fast paths").
+//! through user space and costs more CPU than `cp`. The measurements are in
+//! docs/benchmarks.md, "File fast paths".
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -32,8 +32,8 @@ pub(crate) const CHUNK: usize = 32 << 20;
 
 /// The pipe size asked for the splice engine: 1 MiB, the default
 /// /proc/sys/fs/pipe-max-size. copy_file_range on these file systems splices through the
-/// task's internal pipe of 64 KiB; with a 1 MiB pipe the same copy takes about 7% less
-/// CPU (docs/benchmarks.md, "File fast paths").
+/// task's internal pipe of 64 KiB; a 1 MiB pipe makes the same copy with fewer round trips
+/// and less CPU (docs/benchmarks.md, "File fast paths").
 const SPLICE_PIPE: usize = 1 << 20;
 
 /// File systems whose copy_file_range is a plain splice (no reflink, no offload), where

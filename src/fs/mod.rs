@@ -18,7 +18,7 @@ mod nowait;
 mod open_options;
 mod path;
 #[cfg(any(feature = "tokio-io", feature = "futures-io"))]
-mod poll_io;
+mod poll_file;
 mod read_dir;
 
 use std::io;
@@ -31,7 +31,7 @@ pub use metadata::{FileType, Metadata};
 pub use open_options::OpenOptions;
 pub use path::PathError;
 #[cfg(any(feature = "tokio-io", feature = "futures-io"))]
-pub use poll_io::PollFile;
+pub use poll_file::PollFile;
 pub use read_dir::{DirEntry, ReadDir, read_dir};
 
 use crate::buf::IoBuf;

@@ -1,9 +1,12 @@
 //! Sockets through the ring: TCP, UDP and Unix-domain.
 //!
 //! Accepts, connects, sends and receives are io_uring ops (IORING_OP_ACCEPT, CONNECT,
-//! SEND, RECV, SENDMSG, RECVMSG). Reads and writes take an owned buffer and give it back
-//! with the result ([`BufResult`](crate::BufResult)), as in [`fs`](crate::fs), so the kernel
-//! never writes into memory the program has freed, even when the future is dropped.
+//! SEND, RECV, SENDMSG, RECVMSG); on the epoll driver a plain receive or send is a
+//! non-blocking syscall on the core's thread instead, waiting on the driver's readiness
+//! (docs/architecture.md, "Sockets without ops"). Reads and writes take an owned buffer
+//! and give it back with the result ([`BufResult`](crate::BufResult)), as in
+//! [`fs`](crate::fs), so the kernel never writes into memory the program has freed, even
+//! when the future is dropped.
 //!
 //! Sockets created by an async constructor (`connect`) come from IORING_OP_SOCKET (Linux
 //! 5.19+), or socket(2) where the probe says the kernel lacks it; the synchronous
@@ -21,10 +24,10 @@
 //! instead of raising SIGPIPE.
 //!
 //! For crates written against `tokio::io` or `futures_io` traits (hyper, tokio-rustls,
-//! codecs), `into_poll_io()` on a stream or an owned half gives a [`PollIo`]: readiness
-//! through the ring (IORING_OP_POLL_ADD) and non-blocking recv(2)/send(2) on the core's
-//! thread into the caller's borrowed buffers; see [`PollIo`] for the trait impls (features
-//! `tokio-io`, `futures-io`, both on by default).
+//! codecs), `into_poll_io()` on a stream or an owned half gives a [`PollIo`]: the driver's
+//! readiness (IORING_OP_POLL_ADD, or the epoll driver's own fd state) and non-blocking
+//! recv(2)/send(2) on the core's thread into the caller's borrowed buffers; see [`PollIo`]
+//! for the trait impls (features `tokio-io`, `futures-io`, both on by default).
 //!
 //! The connecting calls ([`TcpStream::connect`], [`UdpSocket::connect`],
 //! [`UdpSocket::send_to`]) take a [`ToSocketAddrs`]: an address, or a host name and port
@@ -66,18 +69,18 @@ macro_rules! socket_fd_impls {
 }
 
 mod addr;
-mod multishot;
 mod poll_io;
 pub(crate) mod socket;
 mod split;
+mod streams;
 mod tcp;
 mod udp;
 mod unix;
 
 pub use addr::{ResolveError, ToSocketAddrs, lookup_host};
-pub use multishot::{Incoming, RecvBuf, RecvStream, UnixIncoming};
 pub use poll_io::{PollIo, PollRead, PollWrite};
 pub use split::{OwnedReadHalf, OwnedWriteHalf};
+pub use streams::{Incoming, RecvBuf, RecvStream, UnixIncoming};
 pub use tcp::{ListenOptions, TcpListener, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{UnixDatagram, UnixListener, UnixSocketAddr, UnixStream};

@@ -1,7 +1,8 @@
-//! Poll-based I/O for stream sockets: [`PollIo`], readiness through the ring
-//! (IORING_OP_POLL_ADD) plus non-blocking recv(2)/send(2)/sendmsg(2) on the core's thread,
-//! and the `tokio::io` / `futures_io` trait impls over it (features `tokio-io`,
-//! `futures-io`).
+//! Poll-based I/O for stream sockets: [`PollIo`], non-blocking recv(2)/send(2)/sendmsg(2)
+//! on the core's thread that wait on the driver's readiness handle
+//! (`driver::readiness::Readiness`: a multishot or one-shot IORING_OP_POLL_ADD, or the
+//! epoll driver's fd state), and the `tokio::io` / `futures_io` trait impls over it
+//! (features `tokio-io`, `futures-io`; written once by `io::poll_traits`).
 //!
 //! The poll path lends no memory to the kernel: a read copies out of the socket into the
 //! caller's borrowed buffer in the same call that finds data there, and while it waits only
@@ -9,18 +10,16 @@
 //! built on it that is dropped, leaves every byte in the socket (or in the socket's stash of
 //! an earlier dropped ownership-passing read, which `poll_read` drains first).
 
-use std::future::Future;
 use std::io::{self, IoSlice};
-use std::pin::Pin;
-use std::rc::Rc;
+#[cfg(feature = "tokio-io")]
+use std::mem::MaybeUninit;
 use std::task::{Context, Poll, ready};
 
 use super::socket::Socket;
 use super::split::{OwnedReadHalf, OwnedWriteHalf};
 use super::{TcpStream, UnixStream};
-use crate::driver::multipoll::MultiPollKey;
-use crate::driver::ops::net::PollAdd;
-use crate::driver::{Direction, Driver, Op};
+use crate::driver::Direction;
+use crate::driver::readiness::Readiness;
 use crate::sys::socket as sys;
 
 mod sealed {
@@ -50,11 +49,11 @@ macro_rules! poll_source {
                 /// `futures_io::AsyncRead`/`AsyncWrite` (feature `futures-io`).
                 /// [`PollIo::into_inner`] gives the stream back.
                 pub fn into_poll_io(self) -> PollIo<$t> {
+                    let sock = self.sock.clone();
                     PollIo {
-                        sock: self.sock.clone(),
+                        ready: Readiness::new(sock.driver().clone(), sock.fd.clone()),
+                        sock,
                         inner: self,
-                        read: Readiness::default(),
-                        write: Readiness::default(),
                     }
                 }
             }
@@ -123,131 +122,9 @@ pub struct PollIo<T> {
     inner: T,
     /// A clone of `inner`'s socket (shares its fd and stash), so generic code can reach it.
     sock: Socket,
-    read: Readiness,
-    write: Readiness,
+    /// Both directions' waits (`driver::readiness`).
+    ready: Readiness,
 }
-
-/// One direction's readiness: the multishot poll serving it where the kernel has them
-/// (reads), else the one-shot POLL_ADD op armed for it, and whether the next transfer
-/// should wait for readiness before trying.
-#[derive(Default)]
-struct Readiness {
-    op: Option<Op<PollAdd>>,
-    /// The multishot POLL_ADD registration (`driver::multipoll`), made at the first wait
-    /// for `POLLIN`; released (cancelled) on drop.
-    multi: Option<(MultiPollKey, Rc<Driver>)>,
-    /// A registration was tried (and may have been refused: then one-shot polls serve).
-    tried_multi: bool,
-    /// The last attempt found the socket empty (read) or full (write), or moved fewer
-    /// bytes than asked: wait for readiness before the next syscall.
-    wait: bool,
-}
-
-impl Drop for Readiness {
-    fn drop(&mut self) {
-        if let Some((key, driver)) = self.multi.take() {
-            driver.multipoll_release(key);
-        }
-    }
-}
-
-impl Readiness {
-    /// Waits until the fd reports one of `events` (or an error/hang-up, which poll(2)
-    /// always reports). For `POLLIN`, through a multishot poll that stays armed across
-    /// waits (one SQE for the stream's life) where the kernel has them; otherwise with a
-    /// one-shot POLL_ADD armed if none is. Either stays armed across `Pending` returns
-    /// and dropped callers, so nothing is resubmitted for them.
-    fn poll_ready(
-        &mut self,
-        sock: &Socket,
-        events: u32,
-        cx: &mut Context<'_>,
-    ) -> Poll<io::Result<()>> {
-        if !self.tried_multi && events == POLLIN {
-            self.tried_multi = true;
-            let driver = sock.driver();
-            self.multi = driver
-                .multipoll_register(&sock.fd, events)
-                .map(|key| (key, driver.clone()));
-        }
-        if let Some((key, driver)) = &self.multi {
-            match ready!(driver.multipoll_poll(*key, cx)) {
-                Ok(()) => {
-                    self.wait = false;
-                    return Poll::Ready(Ok(()));
-                }
-                // This kernel has no multishot poll: one-shot polls from now on.
-                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
-                    if let Some((key, driver)) = self.multi.take() {
-                        driver.multipoll_release(key);
-                    }
-                }
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-        }
-        let op = self.op.get_or_insert_with(|| sock.poll(events));
-        let res = ready!(Pin::new(op).poll(cx));
-        self.op = None;
-        self.wait = false;
-        Poll::Ready(res.map(drop))
-    }
-
-    /// Forgets readiness the multishot poll reported before a syscall that consumes it.
-    fn clear(&self) {
-        if let Some((key, driver)) = &self.multi {
-            driver.multipoll_clear(*key);
-        }
-    }
-
-    /// Runs `attempt` (a non-blocking syscall moving up to `want` bytes) until it moves
-    /// something or fails with an error other than `WouldBlock`/`Interrupted`, waiting for
-    /// `events` in between.
-    fn poll_transfer(
-        &mut self,
-        sock: &Socket,
-        events: u32,
-        want: usize,
-        cx: &mut Context<'_>,
-        mut attempt: impl FnMut() -> io::Result<usize>,
-    ) -> Poll<io::Result<usize>> {
-        let dir = if events == POLLIN {
-            Direction::Read
-        } else {
-            Direction::Write
-        };
-        let readiness = sock.driver().is_readiness();
-        loop {
-            if readiness {
-                // A readiness ring knows whether the fd may be ready, and keeps the waker
-                // until its event when it is not: no poll op.
-                ready!(sock.driver().poll_ready_inline(sock.fd.raw(), dir, cx))?;
-            } else if self.wait {
-                ready!(self.poll_ready(sock, events, cx))?;
-            }
-            self.clear();
-            let res = attempt();
-            // A readiness ring learns what the syscall found (a drained read, a full
-            // send buffer), so the next wait needs no syscall to learn it.
-            let code = super::socket::res_code(&res);
-            sock.driver().note_attempt(sock.fd.raw(), dir, code, want);
-            match res {
-                Ok(n) => {
-                    // A short transfer means the socket is drained (read) or its buffer is
-                    // full (write): the next attempt would fail, so wait first. 0 is
-                    // end-of-stream for reads: later reads must see it at once.
-                    self.wait = n > 0 && n < want;
-                    return Poll::Ready(Ok(n));
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.wait = true,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-        }
-    }
-}
-
-const POLLIN: u32 = libc::POLLIN as u32;
-const POLLOUT: u32 = libc::POLLOUT as u32;
 
 impl<T> PollIo<T> {
     /// The wrapped stream.
@@ -294,6 +171,34 @@ impl<T: PollRead> PollIo<T> {
         unsafe { self.poll_recv(cx, ptr, len) }
     }
 
+    /// As [`poll_read`](PollIo::poll_read), into possibly uninitialised bytes (tokio's
+    /// `ReadBuf`): on `Ready(Ok(n))` the first `n` bytes of `dst` are written, and no byte is
+    /// de-initialised. The stash copies through `&mut [u8]`, so `dst` is zeroed first only
+    /// when something is stashed.
+    #[cfg(feature = "tokio-io")]
+    fn poll_read_uninit(
+        &mut self,
+        cx: &mut Context<'_>,
+        dst: &mut [MaybeUninit<u8>],
+    ) -> Poll<io::Result<usize>> {
+        if dst.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        if !self.sock.stash_is_clear() {
+            dst.fill(MaybeUninit::new(0));
+            // SAFETY: every byte of `dst` was initialised just above, and `MaybeUninit<u8>`
+            // has the layout of `u8`.
+            let init = unsafe { &mut *(std::ptr::from_mut(dst) as *mut [u8]) };
+            if let Some(res) = ready!(self.sock.poll_stashed(cx, init)) {
+                return Poll::Ready(res);
+            }
+        }
+        let (ptr, len) = (dst.as_mut_ptr().cast::<u8>(), dst.len());
+        // SAFETY: `ptr` and `len` describe `dst`, borrowed mutably for this call; recv(2)
+        // only writes there.
+        unsafe { self.poll_recv(cx, ptr, len) }
+    }
+
     /// recv(2) into `len` possibly uninitialised bytes at `ptr`, waiting for `POLLIN` when
     /// the socket is empty (the stash is the caller's business).
     ///
@@ -307,7 +212,7 @@ impl<T: PollRead> PollIo<T> {
         len: usize,
     ) -> Poll<io::Result<usize>> {
         let sock = &self.sock;
-        self.read.poll_transfer(sock, POLLIN, len, cx, || {
+        self.ready.poll_io(cx, Direction::Read, len, || {
             // SAFETY: the caller guarantees `len` writable bytes at `ptr`.
             unsafe { sys::recv_nowait(sock.fd.borrow(), ptr, len) }
         })
@@ -332,7 +237,7 @@ impl<T: PollWrite> PollIo<T> {
             return Poll::Ready(Ok(0));
         }
         let sock = &self.sock;
-        self.write.poll_transfer(sock, POLLOUT, buf.len(), cx, || {
+        self.ready.poll_io(cx, Direction::Write, buf.len(), || {
             // SAFETY: `buf` is borrowed for the call and readable for its length.
             unsafe { sys::send_nowait(sock.fd.borrow(), buf.as_ptr(), buf.len()) }
         })
@@ -359,9 +264,16 @@ impl<T: PollWrite> PollIo<T> {
             return Poll::Ready(Ok(0));
         }
         let sock = &self.sock;
-        self.write.poll_transfer(sock, POLLOUT, want, cx, || {
+        self.ready.poll_io(cx, Direction::Write, want, || {
             sys::sendmsg_nowait(sock.fd.borrow(), bufs)
         })
+    }
+
+    /// Nothing is buffered here: always `Ready(Ok(()))`.
+    #[cfg(any(feature = "tokio-io", feature = "futures-io"))]
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let _ = cx;
+        Poll::Ready(Ok(()))
     }
 
     /// Shuts the write direction down (shutdown(2) SHUT_WR): the peer reads end-of-stream
@@ -389,127 +301,19 @@ impl<T: std::fmt::Debug> std::fmt::Debug for PollIo<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PollIo")
             .field("inner", &self.inner)
-            .field("read_armed", &self.read.op.is_some())
-            .field("write_armed", &self.write.op.is_some())
+            .field("read_armed", &self.ready.is_armed(Direction::Read))
+            .field("write_armed", &self.ready.is_armed(Direction::Write))
             .finish()
     }
 }
 
-#[cfg(feature = "tokio-io")]
-mod tokio_impls {
-    use super::*;
-    use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-
+crate::io::poll_traits::poll_traits! {
     /// Reads as [`PollIo::poll_read`]: cancel-safe, `Pending` leaves every byte in the
-    /// socket. Fills `buf`'s unfilled part without initialising it first.
-    impl<T: PollRead> AsyncRead for PollIo<T> {
-        fn poll_read(
-            self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            buf: &mut ReadBuf<'_>,
-        ) -> Poll<io::Result<()>> {
-            let this = self.get_mut();
-            if buf.remaining() == 0 {
-                return Poll::Ready(Ok(()));
-            }
-            // The stash copies through `&mut [u8]`, so it needs initialised bytes; initialise
-            // (zero) the unfilled part only when there is something stashed.
-            if !this.sock.stash_is_clear() {
-                let dst = buf.initialize_unfilled();
-                if let Some(res) = ready!(this.sock.poll_stashed(cx, dst)) {
-                    let n = res?;
-                    buf.advance(n);
-                    return Poll::Ready(Ok(()));
-                }
-            }
-            // SAFETY: recv(2) only writes into the unfilled part; we never read it here.
-            let unfilled = unsafe { buf.unfilled_mut() };
-            let (ptr, len) = (unfilled.as_mut_ptr().cast::<u8>(), unfilled.len());
-            // SAFETY: `ptr`/`len` describe `unfilled`, borrowed for this call.
-            let n = ready!(unsafe { this.poll_recv(cx, ptr, len) })?;
-            // SAFETY: recv(2) wrote `n` bytes at the start of the unfilled part.
-            unsafe { buf.assume_init(n) };
-            buf.advance(n);
-            Poll::Ready(Ok(()))
-        }
-    }
-
+    /// socket. tokio's `ReadBuf` is filled without initialising its unfilled part first.
+    impl[T: PollRead] read for PollIo<T>;
     /// Writes as [`PollIo::poll_write`]; `poll_flush` is a no-op (nothing is buffered);
-    /// `poll_shutdown` shuts the write direction down.
-    impl<T: PollWrite> AsyncWrite for PollIo<T> {
-        fn poll_write(
-            self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            buf: &[u8],
-        ) -> Poll<io::Result<usize>> {
-            self.get_mut().poll_write(cx, buf)
-        }
-
-        fn poll_write_vectored(
-            self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            bufs: &[IoSlice<'_>],
-        ) -> Poll<io::Result<usize>> {
-            self.get_mut().poll_write_vectored(cx, bufs)
-        }
-
-        fn is_write_vectored(&self) -> bool {
-            true
-        }
-
-        fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Poll::Ready(Ok(()))
-        }
-
-        fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            self.get_mut().poll_shutdown(cx)
-        }
-    }
-}
-
-#[cfg(feature = "futures-io")]
-mod futures_impls {
-    use super::*;
-    use futures_io::{AsyncRead, AsyncWrite};
-
-    /// Reads as [`PollIo::poll_read`]: cancel-safe.
-    impl<T: PollRead> AsyncRead for PollIo<T> {
-        fn poll_read(
-            self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            buf: &mut [u8],
-        ) -> Poll<io::Result<usize>> {
-            self.get_mut().poll_read(cx, buf)
-        }
-    }
-
-    /// Writes as [`PollIo::poll_write`]; `poll_flush` is a no-op (nothing is buffered);
-    /// `poll_close` shuts the write direction down.
-    impl<T: PollWrite> AsyncWrite for PollIo<T> {
-        fn poll_write(
-            self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            buf: &[u8],
-        ) -> Poll<io::Result<usize>> {
-            self.get_mut().poll_write(cx, buf)
-        }
-
-        fn poll_write_vectored(
-            self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            bufs: &[IoSlice<'_>],
-        ) -> Poll<io::Result<usize>> {
-            self.get_mut().poll_write_vectored(cx, bufs)
-        }
-
-        fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Poll::Ready(Ok(()))
-        }
-
-        fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            self.get_mut().poll_shutdown(cx)
-        }
-    }
+    /// `poll_shutdown` (tokio) and `poll_close` (futures) shut the write direction down.
+    impl[T: PollWrite] vectored_write for PollIo<T>;
 }
 
 #[cfg(test)]
@@ -518,6 +322,7 @@ mod tests {
     use std::io::Write;
     use std::task::{Context, Waker};
 
+    use crate::driver::Direction;
     use crate::net::UnixStream;
     use crate::runtime::context;
 
@@ -566,15 +371,17 @@ mod tests {
             pending_reads_then_data(&mut a, &mut peer).await;
             if driver.is_readiness() {
                 // A readiness ring keeps the waker in its fd state: no poll op at all.
-                assert!(a.read.multi.is_none() && a.read.op.is_none());
+                assert!(
+                    !a.ready.is_multishot(Direction::Read) && !a.ready.is_armed(Direction::Read)
+                );
                 assert_eq!(driver.stats().ops_submitted, before.ops_submitted, "no op");
                 return;
             }
             assert!(
-                a.read.multi.is_some(),
+                a.ready.is_multishot(Direction::Read),
                 "this kernel has multishot poll (5.13+)"
             );
-            assert!(a.read.op.is_none());
+            assert!(!a.ready.is_armed(Direction::Read));
             assert_eq!(
                 driver.stats().ops_submitted,
                 before.ops_submitted,
@@ -606,7 +413,7 @@ mod tests {
             let mut a = UnixStream::from_std(a).into_poll_io();
             let before = driver.stats();
             pending_reads_then_data(&mut a, &mut peer).await;
-            assert!(a.read.multi.is_none());
+            assert!(!a.ready.is_multishot(Direction::Read));
             let after = driver.stats();
             // One POLL_ADD served the three pending calls; the short read and the two
             // waits for the end of stream armed at most three more.
@@ -637,7 +444,7 @@ mod tests {
             let driver = context::driver();
             // io_uring: a POLLOUT poll is armed; a readiness ring keeps the waker instead.
             assert_eq!(
-                a.write.op.is_some(),
+                a.ready.is_armed(Direction::Write),
                 !driver.is_readiness(),
                 "a POLLOUT poll is armed only on io_uring"
             );

@@ -4,21 +4,23 @@ use std::cell::Cell;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::rc::Rc;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::driver::ops::multishot::SendZc;
 use crate::driver::ops::net::Socket as SocketOp;
 use crate::driver::ops::net::{Accept, Connect, PollAdd, Recv, RecvMsg, Send, SendMsg};
 use crate::driver::ops::stash::Stash;
+use crate::driver::readiness::Readiness;
 use crate::driver::shared_fd::SharedFd;
 use crate::driver::{Direction, Driver, Op};
 use crate::runtime::context;
 use crate::sys::socket::{self as sys, SockAddr};
 
 /// The most bytes one zero-copy send takes (a longer write is a short count, which
-/// `write_all` continues): 1 MiB sends measured slower than 256 KiB ones
-/// (docs/benchmarks.md, "io_uring fast paths").
+/// `write_all` continues): one op waits for the notification of all its bytes, so a
+/// whole megabyte in one op loses to plain sends (docs/benchmarks.md, "io_uring fast
+/// paths").
 const ZC_MAX_SEND: usize = 256 * 1024;
 
 /// The most buffers one vectored op takes (the kernel's UIO_MAXIOV, IOV_MAX in libc).
@@ -236,8 +238,8 @@ impl Socket {
     }
 
     /// Receives into the start of `buf`: what dropped receives left in the stash, else
-    /// IORING_OP_RECV. On a readiness ring, no op: recv(2) with MSG_DONTWAIT, waiting for
-    /// readiness in between (`recv_ready`).
+    /// IORING_OP_RECV. Where the driver moves socket bytes without ops (the readiness
+    /// ring), recv(2) with MSG_DONTWAIT, waiting for readiness in between (`recv_ready`).
     pub(crate) async fn recv<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
         let mut one = [buf];
         if let Some(res) = self.take_stashed(&mut one).await {
@@ -246,8 +248,8 @@ impl Socket {
         }
         let [buf] = one;
         let want = buf.bytes_total();
-        if self.driver.is_readiness() {
-            return self.recv_ready(buf).await;
+        if let Some(ready) = Readiness::without_ops(&self.driver, &self.fd) {
+            return self.recv_ready(ready, buf).await;
         }
         let (res, buf) = self
             .driver
@@ -266,14 +268,15 @@ impl Socket {
     /// Sends `buf`'s initialised bytes: IORING_OP_SEND, or, when this send would go out
     /// alone in the next io_uring_enter (see `context::may_complete_inline`), send(2) with
     /// MSG_DONTWAIT first, which completes at once when the socket buffer has room and
-    /// falls back to the ring on EAGAIN. On a readiness ring, no op: send(2) with
-    /// MSG_DONTWAIT, waiting for readiness in between (`send_ready`).
+    /// falls back to the ring on EAGAIN. Where the driver moves socket bytes without ops
+    /// (the readiness ring), send(2) with MSG_DONTWAIT, waiting for readiness in between
+    /// (`send_ready`).
     pub(crate) async fn send<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
         if self.driver.use_send_zc(buf.bytes_init()) && self.is_tcp() {
             return self.send_zc(buf).await;
         }
-        if self.driver.is_readiness() {
-            return self.send_ready(buf).await;
+        if let Some(ready) = Readiness::without_ops(&self.driver, &self.fd) {
+            return self.send_ready(ready, buf).await;
         }
         let want = buf.bytes_init();
         if context::may_complete_inline(&self.driver) {
@@ -293,15 +296,18 @@ impl Socket {
             .await
     }
 
-    /// Readiness rings: recv(2) with MSG_DONTWAIT into the start of `buf` whenever the
-    /// ring does not know the socket to be empty, waiting for its readiness in between
-    /// without an op (`Driver::poll_ready_inline`), as tokio's reads do. Dropping the
-    /// future while it waits takes nothing off the socket.
-    async fn recv_ready<B: IoBufMut>(&self, mut buf: B) -> BufResult<usize, B> {
+    /// recv(2) with MSG_DONTWAIT into the start of `buf` through `ready`
+    /// ([`Readiness::poll_io`]), as tokio's reads do. Dropping the future while it waits
+    /// takes nothing off the socket: the syscall and its result happen in one poll.
+    async fn recv_ready<B: IoBufMut>(
+        &self,
+        mut ready: Readiness,
+        mut buf: B,
+    ) -> BufResult<usize, B> {
         let want = buf.bytes_total();
         let ptr = buf.stable_mut_ptr();
-        let res = self
-            .ready_transfer(Direction::Read, want, || {
+        let res = ready
+            .io(Direction::Read, want, || {
                 // SAFETY: `want` writable bytes at `ptr`, the stable pointer of `buf`,
                 // which this function owns until it returns.
                 unsafe { sys::recv_nowait(self.fd.borrow(), ptr, want) }
@@ -314,46 +320,19 @@ impl Socket {
         (res, buf)
     }
 
-    /// Readiness rings: send(2) with MSG_DONTWAIT of `buf`'s initialised bytes whenever
-    /// the ring does not know the socket to be full, waiting for its readiness in between
-    /// without an op. Dropping the future while it waits sends nothing.
-    async fn send_ready<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+    /// send(2) with MSG_DONTWAIT of `buf`'s initialised bytes through `ready`
+    /// ([`Readiness::poll_io`]). Dropping the future while it waits sends nothing.
+    async fn send_ready<B: IoBuf>(&self, mut ready: Readiness, buf: B) -> BufResult<usize, B> {
         let want = buf.bytes_init();
         let ptr = buf.stable_ptr();
-        let res = self
-            .ready_transfer(Direction::Write, want, || {
+        let res = ready
+            .io(Direction::Write, want, || {
                 // SAFETY: `want` initialised bytes at `ptr`, the stable pointer of `buf`,
                 // which this function owns until it returns.
                 unsafe { sys::send_nowait(self.fd.borrow(), ptr, want) }
             })
             .await;
         (res, buf)
-    }
-
-    /// Readiness rings: runs `attempt` (a non-blocking transfer of up to `want` bytes in
-    /// `dir`) whenever the ring does not know the socket to be unready that way, and
-    /// waits for readiness in between, without an op; every result goes back to the ring
-    /// (`Driver::note_attempt`). The syscall and its result happen in one poll, so a
-    /// future dropped while `Pending` has moved nothing.
-    async fn ready_transfer(
-        &self,
-        dir: Direction,
-        want: usize,
-        mut attempt: impl FnMut() -> io::Result<usize>,
-    ) -> io::Result<usize> {
-        let fd = self.fd.raw();
-        std::future::poll_fn(|cx| {
-            loop {
-                ready!(self.driver.poll_ready_inline(fd, dir, cx))?;
-                let res = attempt();
-                self.driver.note_attempt(fd, dir, res_code(&res), want);
-                match res {
-                    Err(e) if retry_after_readiness(&e) => continue,
-                    res => return Poll::Ready(res),
-                }
-            }
-        })
-        .await
     }
 
     /// A TCP socket (zero-copy sends apply to TCP only; asked once, with getsockopt(2)).
@@ -461,22 +440,6 @@ impl Socket {
             events,
         })
     }
-}
-
-/// A syscall's result as a CQE's `res` would carry it: a count, or `-errno`.
-pub(crate) fn res_code(res: &io::Result<usize>) -> i32 {
-    match res {
-        Ok(n) => i32::try_from(*n).unwrap_or(i32::MAX),
-        Err(e) => -e.raw_os_error().unwrap_or(libc::EIO),
-    }
-}
-
-/// An inline attempt that failed this way waits for readiness and is tried again.
-fn retry_after_readiness(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-    )
 }
 
 /// More than [`IOV_MAX`] buffers is `InvalidInput`, as std's vectored calls report it.

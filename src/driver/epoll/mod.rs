@@ -27,11 +27,11 @@
 //! - **What the ring knows of readiness.** An attempt that gets EAGAIN, or a receive on a
 //!   stream socket that leaves its buffer unfilled (the socket is drained), marks that
 //!   direction not ready until the next event for it; an op submitted meanwhile waits
-//!   without a first attempt, and a socket's own wait ([`Ring::poll_ready`]) keeps its
-//!   waker until that event. That saves the failed receive per message of request/response
-//!   traffic, as tokio's readiness does. A waiting op that is cancelled clears the mark,
-//!   so the next op tries at once (a loop of receives cancelled in the tick they were
-//!   submitted still takes what arrives, as with io_uring).
+//!   without a first attempt, and a socket's own wait ([`ReadinessRing::poll_ready`])
+//!   keeps its waker until that event. That saves the failed receive per message of
+//!   request/response traffic, as tokio's readiness does. A waiting op that is cancelled
+//!   clears the mark, so the next op tries at once (a loop of receives cancelled in the
+//!   tick they were submitted still takes what arrives, as with io_uring).
 //!   A multishot poll is answered once, without IORING_CQE_F_MORE; its owner re-arms.
 //! - **Regular files** (read): preadv2(RWF_NOWAIT) inline; a page-cache miss, every
 //!   write, and every op that may wait for storage (open, fsync, fallocate, ftruncate,
@@ -79,6 +79,7 @@ use mio::{Events, Interest, Poll, Token};
 // resistance to chosen keys, and FxHash is several times cheaper per op.
 use rustc_hash::FxHashMap as HashMap;
 
+use super::readiness::ReadinessRing;
 use super::ring::{Cqe, Direction, Ring, SqFull, Wait};
 use super::sqe::{IOSQE_BUFFER_SELECT, IOSQE_FIXED_FILE, RawSqe};
 use crate::runtime::blocking::BlockingPool;
@@ -120,7 +121,7 @@ struct FdState {
     /// the direction is never "not ready" again (tokio keeps its closed bits likewise).
     read_closed: bool,
     write_closed: bool,
-    /// Tasks waiting without an op (`Ring::poll_ready`) for each direction.
+    /// Tasks waiting without an op (`ReadinessRing::poll_ready`) for each direction.
     read_wakers: Vec<Waker>,
     write_wakers: Vec<Waker>,
 }
@@ -860,10 +861,12 @@ impl Ring for EpollRing {
             || self.rescue_at.is_some_and(|t| t <= Instant::now())
     }
 
-    fn is_readiness(&self) -> bool {
-        true
+    fn readiness(&mut self) -> Option<&mut dyn ReadinessRing> {
+        Some(self)
     }
+}
 
+impl ReadinessRing for EpollRing {
     fn note_attempt(&mut self, fd: RawFd, dir: Direction, res: i32, want: usize) {
         self.forget_released();
         self.note(fd, dir, res, want, 0);
@@ -874,12 +877,12 @@ impl Ring for EpollRing {
         fd: RawFd,
         dir: Direction,
         cx: &mut Context<'_>,
-    ) -> Option<TaskPoll<io::Result<()>>> {
+    ) -> TaskPoll<io::Result<()>> {
         self.forget_released();
         let st = self.state(fd);
         if !st.blocked(dir) {
             if st.registered {
-                return Some(TaskPoll::Ready(Ok(())));
+                return TaskPoll::Ready(Ok(()));
             }
             // Not registered yet, so not known unready: an attempt first, and register
             // only when it fails (the caller notes the EAGAIN and comes back).
@@ -888,13 +891,13 @@ impl Ring for EpollRing {
                 Direction::Write => st.unready_write,
             };
             if !unready {
-                return Some(TaskPoll::Ready(Ok(())));
+                return TaskPoll::Ready(Ok(()));
             }
         }
         if !self.state(fd).registered
             && let Err(e) = self.register(fd, FdKind::Socket)
         {
-            return Some(TaskPoll::Ready(Err(e)));
+            return TaskPoll::Ready(Err(e));
         }
         let st = self.state(fd);
         let wakers = match dir {
@@ -905,7 +908,7 @@ impl Ring for EpollRing {
             wakers.push(cx.waker().clone());
             self.ready_waiters += 1;
         }
-        Some(TaskPoll::Pending)
+        TaskPoll::Pending
     }
 
     fn take_woken(&mut self, out: &mut Vec<Waker>, all: bool) {

@@ -5,9 +5,32 @@
 //! Files have no readiness to wait for, so the adapter owns a buffer and runs ring reads
 //! and writes (IORING_OP_READ/WRITE) into and out of it; the caller's borrowed buffers only
 //! ever see `memcpy`s. The in-flight op lives in the adapter, not in the caller's future.
+//!
+//! The adapter's state (only its own `&mut self` methods touch it):
+//!
+//! ```text
+//! Idle(buf, Clean)              nothing buffered
+//! Idle(buf, Read { read })      read-ahead: file bytes at the cursor are buf[read..]
+//! Idle(buf, Write { start })    unwritten bytes; buf[0] belongs at file offset start
+//! Reading(op)                   one IORING_OP_READ of up to `cap` bytes at the cursor
+//!                               owns the buffer -> Idle(Read { read: 0 }), or Idle(Clean)
+//!                               and the error
+//! Writing { op, start }         one IORING_OP_WRITE of buf[done..] at start + done owns
+//!                               it -> short: Writing the rest; done: Idle(Clean); an
+//!                               error or 0 bytes: Idle(Clean) and the error
+//! Empty                         only during a transition (after a panic in one: every
+//!                               call fails)
+//! ```
+//!
+//! Every transition first drives the op in flight to `Idle`: a read after writes flushes
+//! them, a write after reads drops the read-ahead past the cursor, a seek does both but
+//! keeps read-ahead that covers its target. A write that fills the buffer hands it to the
+//! ring at once and returns, so its error comes from the next call.
 
 use std::future::Future;
 use std::io::{self, SeekFrom};
+#[cfg(feature = "tokio-io")]
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
@@ -19,10 +42,10 @@ use crate::driver::ops::rw::{Read, Write};
 /// The buffer size of [`PollFile::new`]: 64 KiB, bytes.
 const DEFAULT_CAPACITY: usize = 64 * 1024;
 
-/// A [`File`] with a cursor and one buffer (with feature `tokio-io` or `futures-io`), implementing `AsyncRead`, `AsyncBufRead`,
-/// `AsyncWrite` and `AsyncSeek` from tokio (feature `tokio-io`) and from `futures_io`
-/// (feature `futures-io`), so `tokio::io::copy`, `tokio_util::codec` and
-/// `futures::io::copy` work on files.
+/// A [`File`] with a cursor and one buffer (with feature `tokio-io` or `futures-io`),
+/// implementing `AsyncRead`, `AsyncBufRead`, `AsyncWrite` and `AsyncSeek` from tokio
+/// (feature `tokio-io`) and from `futures_io` (feature `futures-io`), so `tokio::io::copy`,
+/// `tokio_util::codec` and `futures::io::copy` work on files.
 ///
 /// Made by [`File::into_poll_io`] (a 64 KiB buffer) or [`PollFile::with_capacity`]. The
 /// cursor starts at offset 0. Reads fill the buffer with one ring read of up to its
@@ -205,7 +228,7 @@ impl PollFile {
     }
 
     /// Writes out what the buffer holds for writing, waiting for every write in flight.
-    fn poll_flush_buf(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         loop {
             ready!(self.poll_idle(cx))?;
             match std::mem::replace(&mut self.state, State::Empty) {
@@ -226,9 +249,9 @@ impl PollFile {
 
     /// Makes the buffer hold file bytes at the cursor (one ring read of up to `cap` bytes
     /// if it holds none) and returns the unread ones; empty at end of file.
-    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+    fn poll_fill_buf(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
         loop {
-            ready!(self.poll_flush_buf(cx))?;
+            ready!(self.poll_flush(cx))?;
             match std::mem::replace(&mut self.state, State::Empty) {
                 State::Idle(buf, Mode::Read { read }) if read < buf.len() => {
                     self.state = State::Idle(buf, Mode::Read { read });
@@ -250,12 +273,12 @@ impl PollFile {
         }
         match &self.state {
             State::Idle(buf, Mode::Read { read }) => Poll::Ready(Ok(&buf[*read..])),
-            _ => unreachable!("ringcore: PollFile::poll_fill left a filled buffer"),
+            _ => unreachable!("ringcore: PollFile::poll_fill_buf left a filled buffer"),
         }
     }
 
-    /// Marks `amt` bytes of what `poll_fill` returned as read.
-    fn consume_buf(&mut self, amt: usize) {
+    /// Marks `amt` bytes of what `poll_fill_buf` returned as read.
+    fn consume(&mut self, amt: usize) {
         if let State::Idle(buf, Mode::Read { read }) = &mut self.state {
             let amt = amt.min(buf.len() - *read);
             *read += amt;
@@ -264,19 +287,20 @@ impl PollFile {
     }
 
     /// Reads into `dst` from the buffer, filling it first if empty.
-    fn poll_read_buf(&mut self, cx: &mut Context<'_>, dst: &mut [u8]) -> Poll<io::Result<usize>> {
+    #[cfg(feature = "futures-io")]
+    fn poll_read(&mut self, cx: &mut Context<'_>, dst: &mut [u8]) -> Poll<io::Result<usize>> {
         if dst.is_empty() {
             return Poll::Ready(Ok(0));
         }
-        let avail = ready!(self.poll_fill(cx))?;
+        let avail = ready!(self.poll_fill_buf(cx))?;
         let n = avail.len().min(dst.len());
         dst[..n].copy_from_slice(&avail[..n]);
-        self.consume_buf(n);
+        self.consume(n);
         Poll::Ready(Ok(n))
     }
 
     /// Copies from `data` into the buffer, handing a full buffer to the ring first.
-    fn poll_write_buf(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
         if data.is_empty() {
             return Poll::Ready(Ok(0));
         }
@@ -309,8 +333,8 @@ impl PollFile {
     }
 
     /// Finishes pending writes, then moves the cursor to `target`.
-    fn poll_seek_to(&mut self, cx: &mut Context<'_>, target: SeekFrom) -> Poll<io::Result<u64>> {
-        ready!(self.poll_flush_buf(cx))?;
+    fn poll_seek(&mut self, cx: &mut Context<'_>, target: SeekFrom) -> Poll<io::Result<u64>> {
+        ready!(self.poll_flush(cx))?;
         let new = match target {
             SeekFrom::Start(n) => Some(n),
             SeekFrom::Current(off) => self.pos.checked_add_signed(off),
@@ -346,6 +370,49 @@ impl PollFile {
         self.pos = new;
         Poll::Ready(Ok(new))
     }
+    /// As `poll_read`, into possibly uninitialised bytes (tokio's `ReadBuf`): on
+    /// `Ready(Ok(n))` the first `n` bytes of `dst` are written.
+    #[cfg(feature = "tokio-io")]
+    fn poll_read_uninit(
+        &mut self,
+        cx: &mut Context<'_>,
+        dst: &mut [MaybeUninit<u8>],
+    ) -> Poll<io::Result<usize>> {
+        if dst.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        let avail = ready!(self.poll_fill_buf(cx))?;
+        let n = avail.len().min(dst.len());
+        for (d, s) in dst.iter_mut().zip(&avail[..n]) {
+            d.write(*s);
+        }
+        self.consume(n);
+        Poll::Ready(Ok(n))
+    }
+
+    /// Writes the buffer out, as `poll_flush` (no fsync).
+    fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_flush(cx)
+    }
+
+    /// tokio's two-step seek: records the target; a second call before `poll_complete`
+    /// replaces the first.
+    #[cfg(feature = "tokio-io")]
+    fn start_seek(&mut self, position: SeekFrom) -> io::Result<()> {
+        self.seek = Some(position);
+        Ok(())
+    }
+
+    /// Completes the seek `start_seek` recorded (the cursor, if none).
+    #[cfg(feature = "tokio-io")]
+    fn poll_complete(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<u64>> {
+        let Some(target) = self.seek else {
+            return Poll::Ready(Ok(self.pos));
+        };
+        let res = ready!(self.poll_seek(cx, target));
+        self.seek = None;
+        Poll::Ready(res)
+    }
 }
 
 fn cleared(mut buf: Vec<u8>) -> Vec<u8> {
@@ -376,138 +443,20 @@ impl std::fmt::Debug for PollFile {
     }
 }
 
-#[cfg(feature = "tokio-io")]
-mod tokio_impls {
-    use super::*;
-    use tokio::io::{AsyncBufRead, AsyncRead, AsyncSeek, AsyncWrite, ReadBuf};
-
+crate::io::poll_traits::poll_traits! {
     /// Reads from the buffer, filling it with one ring read at the cursor when empty.
     /// Cancel-safe: a read in flight belongs to the adapter, and the next call gets its
     /// bytes.
-    impl AsyncRead for PollFile {
-        fn poll_read(
-            self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            buf: &mut ReadBuf<'_>,
-        ) -> Poll<io::Result<()>> {
-            let this = self.get_mut();
-            if buf.remaining() == 0 {
-                return Poll::Ready(Ok(()));
-            }
-            let avail = ready!(this.poll_fill(cx))?;
-            let n = avail.len().min(buf.remaining());
-            buf.put_slice(&avail[..n]);
-            this.consume_buf(n);
-            Poll::Ready(Ok(()))
-        }
-    }
-
+    impl read for PollFile;
     /// The buffer itself; `consume` moves the cursor.
-    impl AsyncBufRead for PollFile {
-        fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
-            self.get_mut().poll_fill(cx)
-        }
-
-        fn consume(self: Pin<&mut Self>, amt: usize) {
-            self.get_mut().consume_buf(amt)
-        }
-    }
-
-    /// Buffers writes; `poll_flush` and `poll_shutdown` write the buffer out (no fsync).
-    impl AsyncWrite for PollFile {
-        fn poll_write(
-            self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            buf: &[u8],
-        ) -> Poll<io::Result<usize>> {
-            self.get_mut().poll_write_buf(cx, buf)
-        }
-
-        fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            self.get_mut().poll_flush_buf(cx)
-        }
-
-        fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            self.get_mut().poll_flush_buf(cx)
-        }
-    }
-
+    impl buf_read for PollFile;
+    /// Buffers writes; `poll_flush` and `poll_shutdown`/`poll_close` write the buffer out
+    /// (no fsync).
+    impl write for PollFile;
     /// Seeks after writing out the buffer; `SeekFrom::End` reads the size with fstat(2).
-    /// `start_seek` only records the target, so it never fails (a second `start_seek`
-    /// before `poll_complete` replaces the first); `poll_complete` reports the errors
-    /// (`InvalidInput` for a negative position, or an earlier buffered write's error).
-    impl AsyncSeek for PollFile {
-        fn start_seek(self: Pin<&mut Self>, position: SeekFrom) -> io::Result<()> {
-            self.get_mut().seek = Some(position);
-            Ok(())
-        }
-
-        fn poll_complete(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<u64>> {
-            let this = self.get_mut();
-            let Some(target) = this.seek else {
-                return Poll::Ready(Ok(this.pos));
-            };
-            let res = ready!(this.poll_seek_to(cx, target));
-            this.seek = None;
-            Poll::Ready(res)
-        }
-    }
-}
-
-#[cfg(feature = "futures-io")]
-mod futures_impls {
-    use super::*;
-    use futures_io::{AsyncBufRead, AsyncRead, AsyncSeek, AsyncWrite};
-
-    /// As tokio's `AsyncRead` impl: cancel-safe.
-    impl AsyncRead for PollFile {
-        fn poll_read(
-            self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            buf: &mut [u8],
-        ) -> Poll<io::Result<usize>> {
-            self.get_mut().poll_read_buf(cx, buf)
-        }
-    }
-
-    /// The buffer itself; `consume` moves the cursor.
-    impl AsyncBufRead for PollFile {
-        fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
-            self.get_mut().poll_fill(cx)
-        }
-
-        fn consume(self: Pin<&mut Self>, amt: usize) {
-            self.get_mut().consume_buf(amt)
-        }
-    }
-
-    /// Buffers writes; `poll_flush` and `poll_close` write the buffer out (no fsync).
-    impl AsyncWrite for PollFile {
-        fn poll_write(
-            self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            buf: &[u8],
-        ) -> Poll<io::Result<usize>> {
-            self.get_mut().poll_write_buf(cx, buf)
-        }
-
-        fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            self.get_mut().poll_flush_buf(cx)
-        }
-
-        fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            self.get_mut().poll_flush_buf(cx)
-        }
-    }
-
-    /// Seeks after writing out the buffer; `SeekFrom::End` reads the size with fstat(2).
-    impl AsyncSeek for PollFile {
-        fn poll_seek(
-            self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            pos: SeekFrom,
-        ) -> Poll<io::Result<u64>> {
-            self.get_mut().poll_seek_to(cx, pos)
-        }
-    }
+    /// tokio's `start_seek` only records the target, so it never fails (a second
+    /// `start_seek` before `poll_complete` replaces the first); `poll_complete` (tokio) and
+    /// `poll_seek` (futures) report the errors (`InvalidInput` for a negative position,
+    /// or an earlier buffered write's error).
+    impl seek for PollFile;
 }
