@@ -65,6 +65,7 @@
 //!
 //! The [`guide`] (docs/asyncio.md) maps each asyncio feature to its ringcore form.
 
+mod coop;
 mod driver;
 mod executor;
 mod loom;

@@ -157,10 +157,6 @@ struct Inner {
     budget: Rc<InlineBudget>,
     /// What the inline budget is reset to at every tick (0: every op goes through the ring).
     inline_per_tick: u32,
-    /// Readiness rings: socket syscalls the current task poll may still make inline
-    /// (`poll_ready_inline`), and which poll that is (the executor's poll count).
-    ready_budget: u32,
-    ready_poll: u64,
     /// Tasks waiting for the budget to be refilled (`poll_inline_budget`), oldest first;
     /// each `flush` or `park` wakes the oldest, and then does not block.
     budget_waiters: VecDeque<Waker>,
@@ -182,11 +178,6 @@ struct Inner {
 /// How many ops per tick may complete inline by default before the rest go through the
 /// ring, so a task reading cached data in a loop still yields to I/O and timers.
 pub(crate) const DEFAULT_INLINE_PER_TICK: u32 = 64;
-
-/// How many socket syscalls one task poll may make inline on a readiness ring before the
-/// task yields: tokio's cooperative budget is 128 operations per task poll, for the same
-/// reason (a task reading a fast socket in a loop must still let the others run).
-const READY_INLINE_PER_POLL: u32 = 128;
 
 struct WakeRead {
     fd: Arc<OwnedFd>,
@@ -214,8 +205,6 @@ impl Driver {
                 shut_down: false,
                 budget,
                 inline_per_tick: DEFAULT_INLINE_PER_TICK,
-                ready_budget: READY_INLINE_PER_POLL,
-                ready_poll: 0,
                 budget_waiters: VecDeque::new(),
                 missed: Vec::new(),
                 recancel: Vec::new(),
@@ -370,8 +359,8 @@ impl Driver {
     }
 
     /// Readiness rings only: `Ready(Ok(()))` when the caller may make a non-blocking
-    /// socket syscall in `dir` on `fd` now, spending one unit of the task poll's budget of
-    /// [`READY_INLINE_PER_POLL`] (outside tasks, of the tick's). Otherwise `Pending`: the
+    /// socket syscall in `dir` on `fd` now, spending one unit of the task poll's cooperative
+    /// budget (`crate::coop`; outside tasks, of the tick's). Otherwise `Pending`: the
     /// ring keeps `cx`'s waker until the fd's next event for `dir`, or, when the budget is
     /// spent, the waker is woken at once (the task yields, as tokio's coop budget makes it).
     ///
@@ -392,17 +381,11 @@ impl Driver {
             Some(Poll::Ready(Ok(()))) | None => {}
             Some(other) => return other,
         }
-        let poll = crate::runtime::context::task_polls();
-        if poll != inner.ready_poll {
-            inner.ready_poll = poll;
-            inner.ready_budget = READY_INLINE_PER_POLL;
-        }
-        if inner.ready_budget == 0 {
+        if !crate::coop::take() {
             drop(inner);
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
-        inner.ready_budget -= 1;
         inner.stats.ops_inline += 1;
         Poll::Ready(Ok(()))
     }
@@ -667,7 +650,7 @@ impl Inner {
             self.inline_per_tick
         };
         self.budget.reset(n, &mut self.stats);
-        self.ready_budget = READY_INLINE_PER_POLL;
+        crate::coop::refill();
         if let Some(w) = self.budget_waiters.pop_front() {
             self.to_wake.push(w);
         }
