@@ -69,6 +69,7 @@ mod coop;
 mod driver;
 mod executor;
 mod loom;
+mod pool;
 mod runtime;
 mod sys;
 

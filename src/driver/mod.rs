@@ -29,10 +29,10 @@ mod lifecycle;
 pub(crate) mod multipoll;
 pub(crate) mod multishot;
 pub(crate) mod op;
+pub(crate) mod opcodes;
 pub(crate) mod ops;
 pub(crate) mod ring;
 pub(crate) mod shared_fd;
-pub(crate) mod sqe;
 
 #[cfg(test)]
 mod tests;
