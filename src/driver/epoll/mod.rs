@@ -64,7 +64,7 @@
 //! io_uring's optional opcodes are present, so the crate never asks for them.
 
 mod fds;
-mod pool;
+pub(crate) mod pool;
 
 use std::collections::VecDeque;
 use std::io;
