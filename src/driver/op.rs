@@ -51,7 +51,7 @@ pub(crate) unsafe trait OpCode: 'static {
 
     /// Runs when the future is dropped while the op is in flight, before the driver
     /// queues its cancel. Receives and accepts count themselves as orphans of their socket
-    /// here (see `ops::stash`); the default does nothing.
+    /// here (see `driver::orphans`); the default does nothing.
     fn orphaned(&mut self) {}
 
     /// Runs when the CQE arrives after the future was dropped. The default drops the
