@@ -1,7 +1,8 @@
 //! Loom models of the cross-thread handshakes (run with
 //! `RUSTFLAGS="--cfg loom" cargo test --release --lib loom`).
 //!
-//! Each model runs the real code (`Remote`, the channel, the `submit_to` reply slot) on
+//! Each model runs the real code (`Remote`, the channel, the `submit_to` reply slot, the
+//! epoll driver's `JobState` and `Completions`) on
 //! loom's atomics and locks, under every interleaving up to a preemption bound (3 unless
 //! `LOOM_MAX_PREEMPTIONS` says otherwise). A lost wake-up shows as a deadlock: the parked
 //! side waits on a loom `Notify` (standing for the eventfd) or a loom `block_on` that
