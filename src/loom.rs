@@ -3,9 +3,10 @@
 //! In a normal build this module re-exports `std`. Built with `RUSTFLAGS="--cfg loom"`, it
 //! re-exports loom's model-checked versions instead, so the handshakes that use it (the
 //! remote wake queue, the cross-core channel, the `submit_to` reply slot, the workers' stop
-//! signal, the epoll driver's job states and completion queue) can be explored under every interleaving loom finds; the models are in
-//! `loom/models.rs` and run with `cargo test --release --lib loom` (see
-//! docs/architecture.md, "Cross-thread state and loom").
+//! signal, the epoll driver's job states and completion queue) can be explored under
+//! every interleaving loom finds; the models are in `loom/models.rs` and run with
+//! `cargo test --release --lib loom` (see docs/architecture.md, "Cross-thread state and
+//! loom").
 //!
 //! What stays on `std`, and why:
 //!
