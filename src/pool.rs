@@ -276,7 +276,9 @@ mod tests {
         let limit = Duration::from_millis(20);
         let pool = Pool::with_stall_limit("test-pool", 1, Duration::from_secs(5), limit);
         let (release, stalled) = mpsc::channel::<()>();
-        pool.push(job(move || drop(stalled.recv())));
+        pool.push(job(move || {
+            let _ = stalled.recv();
+        }));
         std::thread::sleep(Duration::from_millis(5));
         let (done, finished) = mpsc::channel();
         pool.push(job(move || done.send(()).unwrap()));
@@ -305,7 +307,9 @@ mod tests {
     fn without_a_stall_limit_the_bound_holds() {
         let pool = Pool::new("test-pool", 1, Duration::from_secs(5));
         let (release, stalled) = mpsc::channel::<()>();
-        pool.push(job(move || drop(stalled.recv())));
+        pool.push(job(move || {
+            let _ = stalled.recv();
+        }));
         let (done, finished) = mpsc::channel();
         pool.push(job(move || done.send(()).unwrap()));
         std::thread::sleep(Duration::from_millis(50));

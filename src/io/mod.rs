@@ -2,8 +2,8 @@
 //! [`BufWriter`].
 //!
 //! ringcore's sockets and files read into and write from owned buffers
-//! ([`BufResult`]). That suits bulk transfers; protocols that read a line
-//! or write many small pieces want a buffer in between. [`BufReader`] adds `read_line`,
+//! ([`BufResult`](crate::buf::BufResult)). That suits bulk transfers; protocols that read
+//! a line or write many small pieces want a buffer in between. [`BufReader`] adds `read_line`,
 //! `read_until`, `lines()` (a [`Stream`](futures_core::Stream)) and `fill_buf`/`consume`;
 //! [`BufWriter`] gathers small writes into one op per buffer-full. Both work over any
 //! [`AsyncReadOwned`]/[`AsyncWriteOwned`] type: [`TcpStream`](crate::net::TcpStream),
