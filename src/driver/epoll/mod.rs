@@ -4,23 +4,21 @@
 //! It sits behind the same seam as the io_uring ring (src/driver/ring.rs), so the driver,
 //! the op lifecycle (slots, cancels, late CQEs, the socket stash) and everything above it
 //! run unchanged: an op pushes the same SQE, and gets the same CQE, with the same `res`
-//! (docs/architecture.md, "The readiness driver"). At `enter`, each queued SQE is run by
-//! its kind:
-//!
-//! Where each SQE runs is decided by the opcode table (src/driver/opcodes.rs, `route`)
-//! and run there by its `perform`; this module keeps the state each route needs (the fd
-//! state in src/driver/epoll/fds.rs, the jobs on threads in src/driver/epoll/pool.rs):
+//! (docs/architecture.md, "The readiness driver"). At `enter`, each queued SQE is run
+//! where the opcode table says (src/driver/opcodes.rs: `route`, then `perform` there);
+//! this module keeps the state each route needs (the fd state in
+//! src/driver/epoll/fds.rs, the jobs on threads in src/driver/epoll/pool.rs):
 //!
 //! - **Sockets, pipes and other pollable fds** (recv, send, recvmsg, sendmsg, accept,
 //!   connect, poll, and read/write of a socket, pipe, eventfd or signalfd): one
 //!   non-blocking attempt (MSG_DONTWAIT; RWF_NOWAIT for a pipe in blocking mode; O_NONBLOCK
 //!   where it is set, and on listening and connecting sockets, whose accept(2) and
-//!   connect(2) have no per-call flag); on EAGAIN the op waits in its fd's queue for readiness. An fd
-//!   is registered edge-triggered for both directions at its first wait (epoll_ctl ADD)
-//!   and stays registered until the `SharedFd` that owns its number lets go of it (closes
-//!   it or hands it out): the ring's `shared_fd::ReleasedFds` subscription hears of it,
-//!   and the ring forgets the number before its next look at the fd, so a number reused by a new file
-//!   is registered afresh (docs/hazards.md, H20). A readiness event retries the fd's
+//!   connect(2) have no per-call flag); on EAGAIN the op waits in its fd's queue for
+//!   readiness. An fd is registered edge-triggered for both directions at its first wait
+//!   (epoll_ctl ADD) and stays registered until the `SharedFd` that owns its number lets
+//!   go of it (closes it or hands it out): the ring's `shared_fd::ReleasedFds`
+//!   subscription hears of it, and the ring forgets the number before its next look at
+//!   the fd, so a number reused by a new file is registered afresh (docs/hazards.md, H20). A readiness event retries the fd's
 //!   waiting ops in arrival order until one gets EAGAIN.
 //! - **Retries no event announces.** A connect(2) that answers EAGAIN (a Unix listener's
 //!   backlog is full; the socket is writable all the while and the kernel wakes only
