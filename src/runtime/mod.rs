@@ -1,4 +1,7 @@
-//! The runtime: builds a core (ring, executor, timers), runs futures on it, shuts it down.
+//! The runtime: [`Runtime`] runs futures on one or more cores (each a driver, an executor
+//! and timers on one thread) and shuts them down; `block_on`, `spawn`, `yield_now`.
+//! [`Builder`] and its validation are in src/runtime/builder.rs; the driver a core runs is
+//! built by src/driver/build.rs (backend choice, ring setup, registered-file table).
 
 pub(crate) mod blocking;
 mod builder;
