@@ -65,9 +65,11 @@
 //!
 //! The [`guide`] (docs/asyncio.md) maps each asyncio feature to its ringcore form.
 
+mod coop;
 mod driver;
 mod executor;
 mod loom;
+mod pool;
 mod runtime;
 mod sys;
 

@@ -3,14 +3,15 @@
 //! In a normal build this module re-exports `std`. Built with `RUSTFLAGS="--cfg loom"`, it
 //! re-exports loom's model-checked versions instead, so the handshakes that use it (the
 //! remote wake queue, the cross-core channel, the `submit_to` reply slot, the workers' stop
-//! signal) can be explored under every interleaving loom finds; the models are in
-//! `loom/models.rs` and run with `cargo test --release --lib loom` (see
-//! docs/architecture.md, "Cross-thread state and loom").
+//! signal, the epoll driver's job states and completion queue) can be explored under
+//! every interleaving loom finds; the models are in `loom/models.rs` and run with
+//! `cargo test --release --lib loom` (see docs/architecture.md, "Cross-thread state and
+//! loom").
 //!
 //! What stays on `std`, and why:
 //!
 //! - an `Arc` that becomes a `Waker` (`std::task::Wake` takes std's), an `Arc<Self>` method
-//!   receiver (the blocking pool), and the `Arc<Remote>` the runtime hands to schedule
+//!   receiver (the thread pool, src/pool.rs), and the `Arc<Remote>` the runtime hands to schedule
 //!   functions (the models wrap a `Remote` in loom's `Arc` themselves); what those `Arc`s
 //!   point to still takes its atomics and locks from here;
 //! - process-wide id counters in `static`s (loom's atomics cannot be built in a `const`);

@@ -13,6 +13,7 @@
 mod aligned;
 mod io_buf;
 mod slice;
+pub(crate) mod transfer;
 
 pub use aligned::AlignedBuf;
 pub use io_buf::{IoBuf, IoBufMut};

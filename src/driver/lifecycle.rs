@@ -30,7 +30,7 @@
 //! Nothing leaves Completed for Cancelled: a dropped future whose CQE is in hand needs no
 //! cancel.
 //!
-//! Multishot ops (a multishot receive or accept, `driver::multishot`) get many CQEs for one
+//! Multishot ops (a multishot receive or accept, `driver::multi_op`) get many CQEs for one
 //! SQE: every CQE but the last carries IORING_CQE_F_MORE. Their slot starts in `Streaming`
 //! and stays there while the kernel holds the op:
 //!

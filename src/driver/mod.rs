@@ -10,11 +10,12 @@
 //! - [`Driver::shutdown`] cancels everything in flight and waits for every CQE before any
 //!   resource is freed (docs/architecture.md, invariant 7; docs/hazards.md, H2).
 //!
-//! Every ASYNC_CANCEL's answer is read (its `user_data` names its target, see
-//! `lifecycle`): a cancel answered `-ENOENT` or `-EALREADY` while its target has still not
-//! completed is sent again on a later tick, with a growing delay, until the target's CQE
-//! arrives (docs/architecture.md, "Cancels that cancel"). A persistent io_uring_enter(2)
-//! error backs off instead of spinning and, after [`ENTER_FAILURE_LIMIT`], fails the core.
+//! The driver's parts, one file each: the op slab and the one `start_op` both submit paths
+//! use (src/driver/op_slab.rs); cancels, re-sent until their target completes, and shutdown
+//! (src/driver/cancel.rs); pushing, entering the kernel and reaping
+//! (src/driver/enter.rs); multishot ops (src/driver/multi_op.rs) and what the driver
+//! registers with its ring (src/driver/resources.rs). How a driver is built (backend
+//! choice, ring setup, registered-file table) is in src/driver/build.rs.
 //!
 //! All mutable state sits in one `RefCell`, except the tick's inline budget, which sits in
 //! `Cell`s beside it so a cached read spends it without a borrow (src/driver/inline.rs).
@@ -22,18 +23,24 @@
 //! only after, so a waker or a buffer's `Drop` can re-enter the driver safely.
 
 pub(crate) mod bufring;
+pub(crate) mod build;
+mod cancel;
+mod enter;
 pub(crate) mod epoll;
 pub(crate) mod fixed;
 mod inline;
 mod lifecycle;
+pub(crate) mod multi_op;
 pub(crate) mod multipoll;
-pub(crate) mod multishot;
 pub(crate) mod op;
+mod op_slab;
+pub(crate) mod opcodes;
 pub(crate) mod ops;
+pub(crate) mod orphans;
 pub(crate) mod readiness;
+pub(crate) mod resources;
 pub(crate) mod ring;
 pub(crate) mod shared_fd;
-pub(crate) mod sqe;
 
 #[cfg(test)]
 mod tests;
@@ -45,18 +52,18 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use io_uring::{opcode, types};
 use slab::Slab;
 
 use crate::sys::uring::Features;
 use inline::InlineBudget;
-use lifecycle::{Lifecycle, MAX_OP_INDEX, Slot, WAKE_USER_DATA};
+use lifecycle::{Slot, WAKE_USER_DATA};
+pub(crate) use op::Op;
 use op::Orphan;
-pub(crate) use op::{Op, OpCode};
 pub(crate) use ring::Direction;
-use ring::{Cqe, Ring, Wait};
+use ring::{Cqe, Ring};
 
 /// Counters read by tests and the debug API.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -111,25 +118,6 @@ pub struct DriverStats {
     pub files_table_full: u64,
 }
 
-/// How long `shutdown` waits for outstanding CQEs before it gives up and leaks the
-/// resources still owned by the kernel (a leak is safe; freeing them would not be).
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-
-/// How long io_uring_enter(2) may keep failing (with an error other than EINTR, EAGAIN,
-/// EBUSY) before the core gives up: a seccomp rule or LSM that denies it after setup, a
-/// ring the kernel tore down. Until then each failure backs off (1 ms, doubling to 64 ms)
-/// instead of spinning.
-pub(crate) const ENTER_FAILURE_LIMIT: Duration = Duration::from_secs(1);
-
-/// The delay before a missed cancel is re-sent: at once (next tick) the first time, then
-/// 1 ms doubling to 128 ms, so an op the kernel is running (EALREADY) is not hammered.
-fn recancel_delay(misses: u32) -> Duration {
-    match misses {
-        0 | 1 => Duration::ZERO,
-        n => Duration::from_millis(1 << (n - 2).min(7)),
-    }
-}
-
 /// The per-core io_uring driver. Shared as `Rc<Driver>` by the core and every `Op`.
 pub(crate) struct Driver {
     inner: RefCell<Inner>,
@@ -158,10 +146,6 @@ struct Inner {
     budget: Rc<InlineBudget>,
     /// What the inline budget is reset to at every tick (0: every op goes through the ring).
     inline_per_tick: u32,
-    /// Readiness rings: socket syscalls the current task poll may still make inline
-    /// (`poll_ready_inline`), and which poll that is (the executor's poll count).
-    ready_budget: u32,
-    ready_poll: u64,
     /// Tasks waiting for the budget to be refilled (`poll_inline_budget`), oldest first;
     /// each `flush` or `park` wakes the oldest, and then does not block.
     budget_waiters: VecDeque<Waker>,
@@ -175,19 +159,14 @@ struct Inner {
     leaked: bool,
     /// Multishot readiness polls (src/driver/multipoll.rs).
     multipoll: multipoll::Registry,
-    /// The receive buffer pool and what the kernel refused of the multishot ops
-    /// (src/driver/multishot.rs).
-    fast: multishot::FastPaths,
+    /// The receive buffer pool, the registered-file table, the SEND_ZC threshold and
+    /// the multishot ops the kernel refused (src/driver/resources.rs).
+    resources: resources::RingResources,
 }
 
 /// How many ops per tick may complete inline by default before the rest go through the
 /// ring, so a task reading cached data in a loop still yields to I/O and timers.
 pub(crate) const DEFAULT_INLINE_PER_TICK: u32 = 64;
-
-/// How many socket syscalls one task poll may make inline on a readiness ring before the
-/// task yields: tokio's cooperative budget is 128 operations per task poll, for the same
-/// reason (a task reading a fast socket in a loop must still let the others run).
-const READY_INLINE_PER_POLL: u32 = 128;
 
 struct WakeRead {
     fd: Arc<OwnedFd>,
@@ -215,15 +194,13 @@ impl Driver {
                 shut_down: false,
                 budget,
                 inline_per_tick: DEFAULT_INLINE_PER_TICK,
-                ready_budget: READY_INLINE_PER_POLL,
-                ready_poll: 0,
                 budget_waiters: VecDeque::new(),
                 missed: Vec::new(),
                 recancel: Vec::new(),
                 enter_failing: None,
                 leaked: false,
                 multipoll: multipoll::Registry::default(),
-                fast: multishot::FastPaths::default(),
+                resources: resources::RingResources::default(),
             }),
         }
     }
@@ -258,101 +235,6 @@ impl Driver {
         self.inner.borrow_mut().features = features;
     }
 
-    /// Queues `data`'s SQE and returns the future of its completion.
-    pub(crate) fn submit<T: OpCode>(self: &Rc<Self>, mut data: T) -> Op<T> {
-        let mut inner = self.inner.borrow_mut();
-        if inner.shut_down {
-            drop(inner);
-            return Op::failed(self.clone(), data, shut_down_error());
-        }
-        inner.generation = inner.generation.wrapping_add(1);
-        let generation = inner.generation;
-        let entry = inner.slots.vacant_entry();
-        let index = entry.key();
-        if index >= MAX_OP_INDEX as usize {
-            drop(inner);
-            return Op::failed(
-                self.clone(),
-                data,
-                io::Error::other("ringcore: too many ops in flight on one core"),
-            );
-        }
-        entry.insert(Slot {
-            generation,
-            state: Lifecycle::Submitted,
-            cancels: 0,
-        });
-        let mut sqe = data.sqe();
-        if let (Some(table), Some(fd)) = (&inner.fast.fixed, data.fixed_file()) {
-            fd.fixed_sqe(table, &mut sqe);
-        }
-        let sqe = sqe.user_data(lifecycle::encode(index, generation));
-        // SAFETY: `data` owns everything the SQE points to (OpCode's contract) and moves
-        // into the returned Op; if the Op is dropped early, `data` moves into the slot
-        // (`drop_op`) and is released only when this user_data's CQE is reaped.
-        match unsafe { inner.push(&sqe) } {
-            Ok(()) => {
-                inner.stats.ops_submitted += 1;
-                drop(inner);
-                Op::new(self.clone(), (index, generation), data)
-            }
-            Err(e) => {
-                // The SQE never reached the ring: nothing in the kernel points at `data`.
-                inner.slots.remove(index);
-                drop(inner);
-                Op::failed(self.clone(), data, e)
-            }
-        }
-    }
-
-    /// Polls the slot of a live op.
-    pub(crate) fn poll_op(&self, index: usize, generation: u32, cx: &mut Context<'_>) -> Poll<Cqe> {
-        let mut inner = self.inner.borrow_mut();
-        let Some(slot) = inner.live_slot(index, generation) else {
-            // Cannot happen: a live Op's slot is freed only through this function or drop_op.
-            return Poll::Ready(Cqe {
-                user_data: 0,
-                result: -libc::ECANCELED,
-                flags: 0,
-                buf_offset: 0,
-            });
-        };
-        match &mut slot.state {
-            Lifecycle::Completed(cqe) => {
-                let cqe = *cqe;
-                inner.slots.remove(index);
-                Poll::Ready(cqe)
-            }
-            Lifecycle::Waiting(w) if w.will_wake(cx.waker()) => Poll::Pending,
-            state => {
-                *state = Lifecycle::Waiting(cx.waker().clone());
-                Poll::Pending
-            }
-        }
-    }
-
-    /// The future of a live op was dropped: keep its resources until the CQE.
-    pub(crate) fn drop_op(&self, index: usize, generation: u32, data: Box<dyn Orphan>) {
-        let mut inner = self.inner.borrow_mut();
-        inner.stats.ops_cancelled += 1;
-        let Some(slot) = inner.live_slot(index, generation) else {
-            return;
-        };
-        match std::mem::replace(&mut slot.state, Lifecycle::Submitted) {
-            Lifecycle::Completed(cqe) => {
-                inner.slots.remove(index);
-                drop(inner);
-                data.late_cqe(cqe);
-            }
-            _ => {
-                slot.state = Lifecycle::Cancelled(data);
-                if !inner.shut_down {
-                    inner.send_cancel(index, generation);
-                }
-            }
-        }
-    }
-
     /// May the caller complete an op synchronously instead of queuing its SQE? Yes when
     /// no SQE was pushed this tick (so batching is not lost), the runtime is not shutting
     /// down and the tick's inline budget is not spent; each yes spends one unit. Callers
@@ -371,8 +253,8 @@ impl Driver {
     }
 
     /// Readiness rings only: `Ready(Ok(()))` when the caller may make a non-blocking
-    /// socket syscall in `dir` on `fd` now, spending one unit of the task poll's budget of
-    /// [`READY_INLINE_PER_POLL`] (outside tasks, of the tick's). Otherwise `Pending`: the
+    /// socket syscall in `dir` on `fd` now, spending one unit of the task poll's cooperative
+    /// budget (`crate::coop`; outside tasks, of the tick's). Otherwise `Pending`: the
     /// ring keeps `cx`'s waker until the fd's next event for `dir`, or, when the budget is
     /// spent, the waker is woken at once (the task yields, as tokio's coop budget makes it).
     ///
@@ -395,17 +277,11 @@ impl Driver {
                 other => return other,
             }
         }
-        let poll = crate::runtime::context::task_polls();
-        if poll != inner.ready_poll {
-            inner.ready_poll = poll;
-            inner.ready_budget = READY_INLINE_PER_POLL;
-        }
-        if inner.ready_budget == 0 {
+        if !crate::coop::take() {
             drop(inner);
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
-        inner.ready_budget -= 1;
         inner.stats.ops_inline += 1;
         Poll::Ready(Ok(()))
     }
@@ -449,60 +325,18 @@ impl Driver {
         !self.inner.borrow().budget_waiters.is_empty()
     }
 
-    /// Submits queued SQEs without blocking and takes whatever CQEs are ready. Skips the
-    /// syscall when there is nothing to submit and the kernel did not ask to be entered.
-    ///
-    /// # Panics
-    ///
-    /// When io_uring_enter(2) has failed persistently for [`ENTER_FAILURE_LIMIT`] (see
-    /// [`Driver::park`]).
-    pub(crate) fn flush(&self) {
-        let mut inner = self.inner.borrow_mut();
-        inner.flush();
-        // After the enter: SQEs pushed before it (a cancel re-sent) are in the kernel and
-        // do not hold the new tick's reads back.
-        inner.refill_inline_budget();
-    }
-
-    /// Submits queued SQEs and blocks until a CQE arrives or `timeout` passes (or a
-    /// missed cancel is due to be re-sent).
-    ///
-    /// # Panics
-    ///
-    /// When io_uring_enter(2) has failed with the same kind of non-transient error for
-    /// [`ENTER_FAILURE_LIMIT`]: the ring can neither submit nor reap, so no op on this core
-    /// can ever complete. The panic names the error (e.g. EPERM from a seccomp rule that
-    /// allows io_uring_setup but not io_uring_enter; `Builder::build` catches that case
-    /// up front with `BuildError::EnterDenied`).
-    pub(crate) fn park(&self, timeout: Option<Duration>) {
-        let mut inner = self.inner.borrow_mut();
-        if !inner.budget_waiters.is_empty() {
-            // A task waits for the budget: it is ready now, so do not block.
-            inner.flush();
-            inner.refill_inline_budget();
-            return;
-        }
-        let now = Instant::now();
-        inner.resend_due_cancels(now);
-        let timeout = match inner.recancel.iter().map(|r| r.2).min() {
-            Some(due) => {
-                let until = due.saturating_duration_since(now);
-                Some(timeout.map_or(until, |t| t.min(until)))
-            }
-            None => timeout,
-        };
-        let res = inner.enter(Wait::One(timeout));
-        inner.note_enter(res.map(drop), timeout);
-        inner.take_cqes();
-        inner.refill_inline_budget();
-    }
-
     /// Wakes tasks whose ops completed and releases orphaned resources. Call with no
     /// borrow of the driver held (it is not re-entrant by itself, but wakers may be).
     pub(crate) fn dispatch(&self) {
         let (mut wakers, mut orphans) = {
             let mut inner = self.inner.borrow_mut();
-            if let Some(pool) = inner.fast.pool.as_ref().filter(|p| p.owes_wakes()).cloned() {
+            if let Some(pool) = inner
+                .resources
+                .pool
+                .as_ref()
+                .filter(|p| p.owes_wakes())
+                .cloned()
+            {
                 // Buffers late CQEs republished while the driver was borrowed.
                 drop(inner);
                 pool.wake_owed();
@@ -540,82 +374,17 @@ impl Driver {
         let inner = self.inner.borrow();
         let mut stats = inner.stats;
         stats.ops_inline += u64::from(self.budget.spent());
-        if let Some(pool) = &inner.fast.pool {
+        if let Some(pool) = &inner.resources.pool {
             stats.recv_bufs_out = pool.out().into();
             stats.recv_pool_exhausted = pool.exhausted();
             stats.recv_pool_buffers = pool.buffers().into();
             stats.recv_pool_parks = pool.parks();
         }
-        if let Some(table) = &inner.fast.fixed {
+        if let Some(table) = &inner.resources.fixed {
             stats.files_registered = table.in_use();
             stats.files_table_full = table.full();
         }
         stats
-    }
-
-    /// Cancels every op still in flight (and the wake-up read), then waits for all their
-    /// CQEs and releases their resources. Idempotent. New ops fail with an error afterwards.
-    pub(crate) fn shutdown(&self) {
-        {
-            let inner = &mut *self.inner.borrow_mut();
-            inner.shut_down = true;
-            inner.budget.reset(0, &mut inner.stats);
-            let live: Vec<u64> = inner
-                .slots
-                .iter()
-                .filter(|(_, s)| s.state.in_kernel())
-                .map(|(i, s)| lifecycle::encode(i, s.generation))
-                .collect();
-            let wake_armed = inner.wake.as_ref().is_some_and(|w| w.armed);
-            for user_data in live {
-                let (index, generation) = lifecycle::decode(user_data);
-                inner.send_cancel(index, generation);
-            }
-            if wake_armed {
-                let cancel = opcode::AsyncCancel::new(WAKE_USER_DATA)
-                    .build()
-                    .user_data(lifecycle::encode_cancel(0, 0));
-                // SAFETY: an ASYNC_CANCEL SQE points at no memory. Its answer targets slot 0
-                // of generation 0, which no op ever has (generations start at 1), so a miss
-                // is ignored.
-                let _ = unsafe { inner.push(&cancel) };
-            }
-        }
-        let start = Instant::now();
-        loop {
-            self.dispatch();
-            {
-                let mut inner = self.inner.borrow_mut();
-                // Ops whose future is still alive but already completed own nothing in
-                // the kernel; only slots still waiting for a CQE matter.
-                let waiting = inner
-                    .slots
-                    .iter()
-                    .filter(|(_, s)| s.state.in_kernel())
-                    .count();
-                let wake_armed = inner.wake.as_ref().is_some_and(|w| w.armed);
-                if waiting == 0 && !wake_armed {
-                    inner.release_pool();
-                    break;
-                }
-                if start.elapsed() > SHUTDOWN_GRACE {
-                    inner.leak_kernel_owned();
-                    break;
-                }
-                inner.resend_due_cancels(Instant::now());
-                if inner
-                    .enter(Wait::One(Some(Duration::from_millis(50))))
-                    .is_err()
-                {
-                    // The ring cannot be entered (a denied or failing io_uring_enter):
-                    // nothing more will complete, so what the kernel may hold is leaked.
-                    inner.leak_kernel_owned();
-                    break;
-                }
-                inner.take_cqes();
-            }
-        }
-        self.dispatch();
     }
 }
 
@@ -624,7 +393,7 @@ impl Drop for Driver {
         // Every Op holds an Rc<Driver>, so no live future remains; cancelled ops may.
         self.shutdown();
         let inner = self.inner.borrow();
-        if let Some(table) = &inner.fast.fixed {
+        if let Some(table) = &inner.resources.fixed {
             // Sockets that outlive the driver must not touch the ring's slots: its fd
             // closes with `inner`, and the number may be reused.
             table.close();
@@ -638,290 +407,6 @@ impl Drop for Driver {
 }
 
 impl Inner {
-    /// The slot of the op `(index, generation)`, if it is still that op's (H3).
-    fn live_slot(&mut self, index: usize, generation: u32) -> Option<&mut Slot> {
-        self.slots
-            .get_mut(index)
-            .filter(|s| s.generation == generation)
-    }
-
-    /// `Driver::flush` without the budget refill.
-    fn flush(&mut self) {
-        if !self.recancel.is_empty() {
-            // Only then: a clock read per tick is a tenth of a cached read's cost.
-            self.resend_due_cancels(Instant::now());
-        }
-        if self.ring.queued() > 0 || self.ring.needs_enter() {
-            let res = self.enter(Wait::No);
-            self.note_enter(res.map(drop), None);
-        }
-        self.take_cqes();
-    }
-
-    /// Resets the tick's inline budget (after the tick's enter) and queues the waker of the
-    /// task that has waited longest for it, if any. One per tick: a woken task reading in a
-    /// loop spends the whole budget, and waking the others too would only poll them to
-    /// wait again (at 32 reading tasks, 32 polls per 64 reads). The rest wait their turn,
-    /// one tick each.
-    fn refill_inline_budget(&mut self) {
-        let n = if self.shut_down {
-            0
-        } else {
-            self.inline_per_tick
-        };
-        self.budget.reset(n, &mut self.stats);
-        self.ready_budget = READY_INLINE_PER_POLL;
-        if let Some(w) = self.budget_waiters.pop_front() {
-            self.to_wake.push(w);
-        }
-    }
-
-    /// Pushes an SQE, flushing the SQ to the kernel while it is full.
-    ///
-    /// # Safety
-    ///
-    /// As `Ring::push`: what the SQE points to outlives its CQE.
-    unsafe fn push(&mut self, sqe: &io_uring::squeue::Entry) -> io::Result<()> {
-        loop {
-            // SAFETY: forwarded from the caller.
-            if unsafe { self.ring.push(sqe) }.is_ok() {
-                // Ops later in this tick go through the ring and batch with this one.
-                self.budget.close(&mut self.stats);
-                return Ok(());
-            }
-            self.stats.sq_full_flushes += 1;
-            let before = self.ring.queued();
-            self.enter(Wait::No)?;
-            if self.ring.queued() >= before {
-                // The kernel took nothing (CQ backlog): make room by reaping, then wait for
-                // at least one completion so the next attempt can progress.
-                self.take_cqes();
-                let _ = self.enter(Wait::One(Some(Duration::from_millis(1))));
-            }
-            self.take_cqes();
-        }
-    }
-
-    /// io_uring_enter(2), retrying EINTR; EAGAIN/EBUSY (no room for completions) are
-    /// answered by reaping the CQ so the next tick can submit. Other errors are returned;
-    /// queued SQEs stay queued and their resources stay owned by their slots.
-    fn enter(&mut self, wait: Wait) -> io::Result<usize> {
-        loop {
-            self.stats.enters += 1;
-            match self.ring.enter(wait) {
-                Ok(n) => return Ok(n),
-                Err(e) => match e.raw_os_error() {
-                    Some(libc::EINTR) => {
-                        if matches!(wait, Wait::One(_)) {
-                            return Ok(0);
-                        }
-                    }
-                    Some(libc::EAGAIN) | Some(libc::EBUSY) => {
-                        self.take_cqes();
-                        return Ok(0);
-                    }
-                    _ => {
-                        self.stats.enter_errors += 1;
-                        return Err(e);
-                    }
-                },
-            }
-        }
-    }
-
-    /// Moves ready CQEs into their slots; collects wakers and orphaned resources.
-    fn take_cqes(&mut self) {
-        let all = self.shut_down;
-        if let Some(ring) = self.ring.readiness() {
-            ring.take_woken(&mut self.to_wake, all);
-        }
-        let mut cqes = std::mem::take(&mut self.cqes);
-        self.ring.reap(&mut cqes);
-        for mut cqe in cqes.drain(..) {
-            if let Some(pool) = &self.fast.pool
-                && let Some(bid) = bufring::selected(cqe.flags)
-            {
-                cqe.buf_offset = pool.note_selected(bid, cqe.result, cqe.flags);
-            }
-            self.complete(cqe);
-        }
-        self.cqes = cqes;
-        if !self.missed.is_empty() {
-            self.schedule_recancels();
-        }
-    }
-
-    /// Queues an ASYNC_CANCEL for the op in slot `index` of `generation`. A failed push
-    /// only means the op runs to completion instead of being cut short.
-    fn send_cancel(&mut self, index: usize, generation: u32) {
-        if let Some(slot) = self.slots.get_mut(index) {
-            slot.cancels += 1;
-        }
-        let cancel = opcode::AsyncCancel::new(lifecycle::encode(index, generation))
-            .build()
-            .user_data(lifecycle::encode_cancel(index, generation));
-        // SAFETY: an ASYNC_CANCEL SQE points at no memory.
-        let _ = unsafe { self.push(&cancel) };
-    }
-
-    /// A cancel missed (ENOENT/EALREADY). Once the whole batch of CQEs is in, an op that
-    /// still has no CQE is really still in the kernel (its CQE did not just trail the
-    /// cancel's): schedule its cancel again.
-    fn schedule_recancels(&mut self) {
-        let now = Instant::now();
-        let mut missed = std::mem::take(&mut self.missed);
-        for (index, generation) in missed.drain(..) {
-            let Some(slot) = self.slots.get(index).filter(|s| s.generation == generation) else {
-                continue;
-            };
-            if !matches!(slot.state, Lifecycle::Cancelled(_)) {
-                continue;
-            }
-            self.stats.cancels_missed += 1;
-            let due = now + recancel_delay(slot.cancels);
-            if !self
-                .recancel
-                .iter()
-                .any(|r| r.0 == index && r.1 == generation)
-            {
-                self.recancel.push((index, generation, due));
-            }
-        }
-        self.missed = missed;
-    }
-
-    /// Re-sends the cancels that are due, for ops still cancelled and without a CQE.
-    fn resend_due_cancels(&mut self, now: Instant) {
-        if self.recancel.is_empty() {
-            return;
-        }
-        let mut due = Vec::new();
-        self.recancel.retain(|&(index, generation, when)| {
-            if when <= now {
-                due.push((index, generation));
-                false
-            } else {
-                true
-            }
-        });
-        for (index, generation) in due {
-            let live = self.slots.get(index).is_some_and(|s| {
-                s.generation == generation && matches!(s.state, Lifecycle::Cancelled(_))
-            });
-            if live {
-                self.stats.cancels_resent += 1;
-                self.send_cancel(index, generation);
-            }
-        }
-    }
-
-    /// Tracks persistent io_uring_enter(2) failures: backs off instead of spinning, and
-    /// fails the core after [`ENTER_FAILURE_LIMIT`]. `timeout` bounds the back-off sleep
-    /// (a park must not outsleep its earliest timer by much).
-    fn note_enter(&mut self, res: io::Result<()>, timeout: Option<Duration>) {
-        let err = match res {
-            Ok(()) => {
-                self.enter_failing = None;
-                return;
-            }
-            Err(e) => e,
-        };
-        let now = Instant::now();
-        let since = match &self.enter_failing {
-            Some((since, _)) => *since,
-            None => now,
-        };
-        let failing_for = now - since;
-        if failing_for >= ENTER_FAILURE_LIMIT {
-            panic!(
-                "ringcore: io_uring_enter has failed for {failing_for:?} ({err}); this core's \
-                 ring can neither submit nor complete ops (a seccomp rule or LSM denying \
-                 io_uring_enter, or a torn-down ring)"
-            );
-        }
-        let backoff = Duration::from_millis(1 << (failing_for.as_millis() / 16).min(6) as u32);
-        std::thread::sleep(timeout.map_or(backoff, |t| t.min(backoff)));
-        self.enter_failing = Some((since, err));
-    }
-
-    fn complete(&mut self, cqe: Cqe) {
-        match cqe.user_data {
-            WAKE_USER_DATA => {
-                if let Some(w) = &mut self.wake {
-                    w.armed = false;
-                }
-                if !self.shut_down {
-                    let _ = self.rearm_wake();
-                }
-                return;
-            }
-            user_data if multipoll::owns(user_data) => {
-                self.complete_multipoll(cqe);
-                return;
-            }
-            user_data => {
-                if let Some(target) = lifecycle::decode_cancel(user_data) {
-                    // 0: found and cut short (its own CQE follows). ENOENT: not found,
-                    // either done (its CQE is here or in this batch) or between a wake-up
-                    // and its retry; EALREADY: running, maybe unstoppable. Decided once the
-                    // batch is in (`schedule_recancels`).
-                    if matches!(-cqe.result, libc::ENOENT | libc::EALREADY) {
-                        self.missed.push(target);
-                    }
-                    return;
-                }
-            }
-        }
-        let (index, generation) = lifecycle::decode(cqe.user_data);
-        // Field-level borrow: `self.stats` is updated while `slot` is held.
-        let Some(slot) = self
-            .slots
-            .get_mut(index)
-            .filter(|s| s.generation == generation)
-        else {
-            self.stats.stale_cqes += 1;
-            return;
-        };
-        if matches!(slot.state, Lifecycle::Completed(_)) {
-            // Single-shot ops: a second CQE for the same user_data is stale.
-            self.stats.stale_cqes += 1;
-            return;
-        }
-        let more = io_uring::cqueue::more(cqe.flags);
-        match &mut slot.state {
-            Lifecycle::Streaming(stream) => {
-                // A multishot op (lifecycle.rs, second diagram).
-                if stream.ended {
-                    self.stats.stale_cqes += 1;
-                    return;
-                }
-                stream.ended = !more;
-                stream.cqes.push_back(cqe);
-                if let Some(w) = stream.waker.take() {
-                    self.to_wake.push(w);
-                }
-                if !more {
-                    self.stats.ops_completed += 1;
-                }
-                return;
-            }
-            Lifecycle::Cancelled(data) if more => {
-                data.late_more(cqe);
-                return;
-            }
-            _ => {}
-        }
-        self.stats.ops_completed += 1;
-        match std::mem::replace(&mut slot.state, Lifecycle::Completed(cqe)) {
-            Lifecycle::Waiting(w) => self.to_wake.push(w),
-            Lifecycle::Cancelled(data) => {
-                self.slots.remove(index);
-                self.orphans.push((data, cqe));
-            }
-            Lifecycle::Submitted | Lifecycle::Completed(_) | Lifecycle::Streaming(_) => {}
-        }
-    }
-
     fn rearm_wake(&mut self) -> io::Result<()> {
         let Some(w) = &mut self.wake else {
             return Ok(());
@@ -944,24 +429,6 @@ impl Inner {
             w.armed = false;
         }
         res
-    }
-
-    /// Gives up on CQEs that never came: forget (leak) every resource the kernel may still
-    /// write to, instead of freeing it.
-    fn leak_kernel_owned(&mut self) {
-        self.leaked = true;
-        for (_, slot) in self.slots.iter_mut() {
-            if let Lifecycle::Cancelled(data) =
-                std::mem::replace(&mut slot.state, Lifecycle::Submitted)
-            {
-                std::mem::forget(data);
-            }
-        }
-        if let Some(w) = self.wake.take().filter(|w| w.armed) {
-            std::mem::forget(w);
-        }
-        // The kernel may still write into pool buffers: never free them.
-        std::mem::forget(self.fast.pool.take());
     }
 }
 

@@ -3,10 +3,15 @@
 //! stream of readiness events costs one SQE instead of one per wait (the poll-based socket
 //! path, `net::PollIo`, waits for `POLLIN` this way).
 //!
-//! They live beside the op slots, not in them, because one SQE yields many CQEs: the
-//! registry keeps, per registration, the readiness seen since its owner last looked, the
-//! owner's waker, and whether the kernel still has the poll armed (a CQE without
-//! IORING_CQE_F_MORE ends it; the next wait re-arms). The SQE points at no memory; the
+//! They live beside the op slots, not in them (multishot receives and accepts, which also
+//! yield many CQEs per SQE, do live in slots), because a registration outlives its polls:
+//! the kernel ends a multishot poll whenever it likes (a CQE without IORING_CQE_F_MORE),
+//! and the owner's next wait re-arms it under the same registration, where an op slot is
+//! freed at its final CQE. And its CQEs are folded into one readiness mask (end-of-stream,
+//! hang-up and error bits sticky) rather than queued one by one as a stream's are. The
+//! registry keeps, per registration, the fd, the events asked, the readiness seen since
+//! its owner last cleared it, an error the poll ended with, the owner's waker, and
+//! whether the kernel still has the poll armed. The SQE points at no memory; the
 //! entry holds a `SharedFd` clone so the descriptor is not closed (and its number not
 //! reused) while the kernel polls it. Releasing an armed registration queues an
 //! ASYNC_CANCEL and frees the entry at the poll's final CQE.

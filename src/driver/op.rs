@@ -4,10 +4,11 @@
 //! the kernel will read or write (buffers, paths, statx structs, the fd), builds the SQE
 //! pointing at them, and turns the CQE into a result that hands the resources back.
 //!
-//! The split between *describing* an op (its fields and `sqe`) and *completing* it
-//! (`complete`, `late_cqe`) is what a readiness (epoll) backend would reuse: it would add a
-//! method that performs the same syscall directly when the fd is ready and feed the outcome
-//! to the same `complete`, so public types never learn which backend ran the op.
+//! The same op runs on every backend: the readiness (epoll) backend takes the very SQE
+//! `sqe` builds, performs it in user space (src/driver/opcodes.rs routes it,
+//! `sys::emulate` makes the syscalls) and posts the CQE io_uring would have posted, with
+//! the same `res`, behind the `Ring` seam (src/driver/ring.rs). So `complete` and
+//! `late_cqe` see one kind of CQE, and public types never learn which backend ran the op.
 //!
 //! Dropping an `Op` before its CQE moves the description into the slot
 //! (`Lifecycle::Cancelled`) and queues IORING_OP_ASYNC_CANCEL; the resources are freed and
@@ -51,7 +52,7 @@ pub(crate) unsafe trait OpCode: 'static {
 
     /// Runs when the future is dropped while the op is in flight, before the driver
     /// queues its cancel. Receives and accepts count themselves as orphans of their socket
-    /// here (see `ops::stash`); the default does nothing.
+    /// here (see `driver::orphans`); the default does nothing.
     fn orphaned(&mut self) {}
 
     /// Runs when the CQE arrives after the future was dropped. The default drops the

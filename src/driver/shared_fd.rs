@@ -3,10 +3,17 @@
 //! Each op that names the fd holds a clone, so the fd stays open until the last op's CQE
 //! has been reaped (docs/hazards.md, H7: close never races an in-flight op). Dropping the last
 //! clone closes the fd synchronously; `close` instead waits for the other clones to go and
-//! closes through the ring, reporting close's error. Either way the readiness rings of the
-//! thread are told the number is released first (`epoll::fd_released`, H20).
+//! closes through the ring, reporting close's error. Either way the number is announced as
+//! released first, to every [`ReleasedFds`] subscribed on the thread (H20).
+//!
+//! **The release hook.** A backend that keeps state per fd number (the readiness ring's
+//! epoll registrations) subscribes a [`ReleasedFds`] list at start-up; every release on
+//! the thread appends the number to each list, and the backend forgets those numbers
+//! before its next look at an fd, so a number reused by a new file starts afresh. The
+//! subscription is a thread-local list of lists: this module names no backend, and costs
+//! one thread-local look per release when none is subscribed.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::rc::Rc;
@@ -15,6 +22,60 @@ use std::task::{Poll, Waker};
 use io_uring::squeue;
 
 use super::fixed::{FixedFiles, REGISTER_AFTER};
+
+/// The lists subscribed on this thread (one per backend that keeps per-number state; a
+/// thread may build runtimes one after another).
+type Subscribers = Vec<Rc<RefCell<Vec<RawFd>>>>;
+
+thread_local! {
+    static RELEASED: RefCell<Subscribers> = const { RefCell::new(Vec::new()) };
+}
+
+/// The fd numbers this thread's `SharedFd`s released since the subscriber last looked;
+/// see the module docs. Dropping it ends the subscription.
+#[derive(Debug)]
+pub(crate) struct ReleasedFds {
+    list: Rc<RefCell<Vec<RawFd>>>,
+}
+
+impl ReleasedFds {
+    /// Subscribes a new, empty list on this thread.
+    pub(crate) fn subscribe() -> Self {
+        let list = Rc::new(RefCell::new(Vec::new()));
+        RELEASED.with(|subs| subs.borrow_mut().push(list.clone()));
+        Self { list }
+    }
+
+    /// True when no number was released since the last `take`.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.list.borrow().is_empty()
+    }
+
+    /// The numbers released since the last `take`, oldest first.
+    pub(crate) fn take(&self) -> Vec<RawFd> {
+        std::mem::take(&mut *self.list.borrow_mut())
+    }
+}
+
+impl Drop for ReleasedFds {
+    fn drop(&mut self) {
+        let mine = &self.list;
+        let _ = RELEASED.try_with(|subs| subs.borrow_mut().retain(|l| !Rc::ptr_eq(l, mine)));
+    }
+}
+
+/// The file at number `fd` is leaving ringcore's hands (closed, or handed to the caller
+/// as an `OwnedFd`): every subscribed list on this thread gets the number
+/// (docs/hazards.md, H20).
+fn fd_released(fd: RawFd) {
+    let _ = RELEASED.try_with(|subs| {
+        if let Ok(subs) = subs.try_borrow() {
+            for list in subs.iter() {
+                list.borrow_mut().push(fd);
+            }
+        }
+    });
+}
 
 /// A reference-counted fd; see the module docs.
 #[derive(Clone)]
@@ -90,7 +151,7 @@ impl SharedFd {
                 }
             },
         };
-        super::sqe::use_fixed_file(sqe, slot);
+        crate::sys::sqe::use_fixed_file(sqe, slot);
     }
 
     /// Empties the fd's fixed-file slot, if it has one, so that closing the fd closes the
@@ -127,9 +188,9 @@ impl SharedFd {
         })
         .await;
         // The fd leaves the SharedFd's hands (to be closed through the ring, or handed
-        // out): readiness rings must not trust what they knew of its number (H20), and
+        // out): subscribed backends must not trust what they knew of its number (H20), and
         // the registered-file table lets go of the file.
-        super::epoll::fd_released(self.raw());
+        fd_released(self.raw());
         self.unregister();
         let this = std::mem::ManuallyDrop::new(self);
         // SAFETY: `this` is never used or dropped again, so reading the Rc out of it moves
@@ -149,7 +210,7 @@ impl Drop for SharedFd {
             // rings forget its number first (docs/hazards.md, H20), and the
             // registered-file table lets go of the file, so the close closes it.
             1 => {
-                super::epoll::fd_released(self.raw());
+                fd_released(self.raw());
                 self.unregister();
             }
             // The clone that leaves exactly one other behind wakes a waiting `close`.

@@ -183,6 +183,7 @@ impl Executor {
         let meta = runnable.metadata();
         let current = meta.key().map(|key| (key, NonNull::from(meta)));
         self.polls.set(self.polls.get() + 1);
+        crate::coop::task_poll_begins();
         let prev = self.current.replace(current);
         // TaskFuture catches panics of the user's future (and of its `Drop`); a panic
         // escaping here comes from async-task itself and must not take the core down.

@@ -8,12 +8,12 @@ use std::rc::Rc;
 
 use super::nowait::{NowaitReads, Outcome};
 use super::{Lines, Metadata, OpenOptions};
+use crate::buf::transfer::transfer_all;
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::driver::ops::fs::{Close, Fallocate, Fsync, Ftruncate, Statx};
 use crate::driver::ops::rw::{Read, Write};
 use crate::driver::shared_fd::SharedFd;
 use crate::driver::{Driver, Op};
-use crate::io::transfer_all;
 
 mod read_at;
 use read_at::{Phase, ReadAt};

@@ -3,7 +3,7 @@
 use std::io;
 
 use super::traits::{AsyncReadOwned, AsyncWriteOwned};
-use super::transfer_all;
+use crate::buf::transfer::transfer_all;
 
 /// Bytes of the buffer `copy` reads into and writes from (one allocation per call).
 const COPY_BUF: usize = 64 * 1024;

@@ -1,7 +1,8 @@
 //! Loom models of the cross-thread handshakes (run with
 //! `RUSTFLAGS="--cfg loom" cargo test --release --lib loom`).
 //!
-//! Each model runs the real code (`Remote`, the channel, the `submit_to` reply slot) on
+//! Each model runs the real code (`Remote`, the channel, the `submit_to` reply slot, the
+//! epoll driver's `JobState` and `Completions`) on
 //! loom's atomics and locks, under every interleaving up to a preemption bound (3 unless
 //! `LOOM_MAX_PREEMPTIONS` says otherwise). A lost wake-up shows as a deadlock: the parked
 //! side waits on a loom `Notify` (standing for the eventfd) or a loom `block_on` that
@@ -324,4 +325,59 @@ fn loom_submit_dropped_job_reports_cancelled() {
         assert!(matches!(out, Err(SubmitError::Cancelled { .. })));
         target.join().unwrap();
     });
+}
+
+/// The readiness ring's pool handoff (src/driver/epoll/pool.rs): a cancel racing the job's
+/// start on a pool thread, and the ring taking CQEs while threads post them. Each job
+/// posts exactly one CQE, ECANCELED exactly when the cancel won the start, and the
+/// `pending` count the ring reads without the lock ends at 0 with nothing lost.
+#[test]
+fn loom_epoll_pool_cancel_racing_start_posts_one_cqe_each() {
+    use crate::driver::epoll::pool::{Completions, JobState};
+    use crate::driver::ring::Cqe;
+
+    model(|| {
+        let completions = Arc::new(Completions::default());
+        let cancelled_job = Arc::new(JobState::new());
+        // A pool thread runs job 1, which the ring tries to cancel, posting its CQE.
+        let racer = {
+            let (completions, state) = (completions.clone(), cancelled_job.clone());
+            thread::spawn(move || {
+                let result = if state.start() { 10 } else { -libc::ECANCELED };
+                completions.post(cqe(1, result));
+            })
+        };
+        // Another runs job 2, which nobody cancels.
+        let other = {
+            let completions = completions.clone();
+            thread::spawn(move || {
+                let state = JobState::new();
+                assert!(state.start());
+                completions.post(cqe(2, 20));
+            })
+        };
+        let skipped = cancelled_job.cancel();
+        let mut got = Vec::new();
+        completions.take(&mut got);
+        racer.join().unwrap();
+        other.join().unwrap();
+        completions.take(&mut got);
+        assert!(
+            !completions.pending(),
+            "pending left after every CQE was taken"
+        );
+        got.sort_by_key(|c| c.user_data);
+        let results: Vec<(u64, i32)> = got.iter().map(|c| (c.user_data, c.result)).collect();
+        let first = if skipped { -libc::ECANCELED } else { 10 };
+        assert_eq!(results, vec![(1, first), (2, 20)]);
+    });
+
+    fn cqe(user_data: u64, result: i32) -> Cqe {
+        Cqe {
+            user_data,
+            result,
+            flags: 0,
+            buf_offset: 0,
+        }
+    }
 }

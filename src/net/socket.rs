@@ -10,7 +10,7 @@ use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::driver::ops::multishot::SendZc;
 use crate::driver::ops::net::Socket as SocketOp;
 use crate::driver::ops::net::{Accept, Connect, PollAdd, Recv, RecvMsg, Send, SendMsg};
-use crate::driver::ops::stash::Stash;
+use crate::driver::orphans::Stash;
 use crate::driver::readiness::Readiness;
 use crate::driver::shared_fd::SharedFd;
 use crate::driver::{Direction, Driver, Op};
@@ -30,7 +30,7 @@ pub(crate) const IOV_MAX: usize = 1024;
 ///
 /// Clones (the read and write halves) share the fd and the [`Stash`] of what dropped
 /// receives and accepts left behind; every receive and accept goes through the stash
-/// first, so a dropped future loses no data (see `driver::ops::stash`).
+/// first, so a dropped future loses no data (see `driver::orphans`).
 #[derive(Clone)]
 pub(crate) struct Socket {
     pub(crate) fd: SharedFd,
@@ -393,11 +393,12 @@ impl Socket {
     }
 
     /// Sends every initialised byte of `buf`, looping over short sends. An error says how
-    /// many bytes went out before it (see `io::transfer_all`).
+    /// many bytes went out before it (see `buf::transfer::transfer_all`).
     pub(crate) async fn send_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
         let total = buf.bytes_init();
         let zero = io::ErrorKind::WriteZero;
-        crate::io::transfer_all(buf, total, zero, "send", |slice, _| self.send(slice)).await
+        crate::buf::transfer::transfer_all(buf, total, zero, "send", |slice, _| self.send(slice))
+            .await
     }
 
     /// IORING_OP_SENDMSG of `bufs` in order, to `addr` if set. `InvalidInput` for more

@@ -3,7 +3,7 @@
 //! [`UnixIncoming`] (multishot accept).
 //!
 //! Each stream is a small state machine; its in-flight op belongs to the stream, and the
-//! rules of the socket's stash (src/driver/ops/stash.rs) make a dropped stream lose nothing:
+//! rules of the socket's stash (src/driver/orphans.rs) make a dropped stream lose nothing:
 //!
 //! ```text
 //! Start ── stash settled; stashed bytes or connections first ──▶ Idle
@@ -40,9 +40,10 @@ use crate::driver::Op;
 use crate::driver::bufring::{
     self, BufRing, FallbackSlot, PLAIN_RECV_BYTES, PoolBuf, PoolWait, PoolWake, Resume,
 };
-use crate::driver::multishot::{DEFAULT_POOL, Kind, MultiOp};
+use crate::driver::multi_op::MultiOp;
 use crate::driver::ops::multishot::{AcceptMulti, RecvMulti};
 use crate::driver::ops::net::{Accept, Recv};
+use crate::driver::resources::{DEFAULT_POOL, Kind};
 use crate::driver::ring::Cqe;
 
 /// Bytes one receive delivered: a buffer of the core's receive pool (returned to the pool

@@ -84,12 +84,6 @@ pub(crate) fn timers() -> Rc<Timers> {
     with(|c| c.timers.clone())
 }
 
-/// How many task polls this thread's core has run (0 outside a runtime): a new value
-/// means a new task poll began.
-pub(crate) fn task_polls() -> u64 {
-    try_with(|core| core.executor.counters().1).unwrap_or(0)
-}
-
 /// True when no other task is ready on this core, so an op that could complete inline
 /// would otherwise go out alone in the next io_uring_enter (nothing to batch it with).
 pub(crate) fn nothing_else_ready() -> bool {

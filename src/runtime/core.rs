@@ -2,14 +2,20 @@
 //!
 //! ```text
 //! loop {
-//!     poll the main future if it was woken
+//!     poll the main future if it was woken (return its output once it is ready)
 //!     run up to `event_interval` ready tasks (remote queue drained into the local queue,
-//!         then the local queue in FIFO order; a task that wakes itself is deferred)
-//!     fire expired timers
-//!     if work is ready (queued, deferred, or arriving while the core spins for up to
-//!         `spin_before_park`): submit queued SQEs and take ready CQEs without blocking
-//!     else: submit and block for >= 1 CQE, a remote wake, or the next timer deadline
-//!     wake the tasks whose ops completed
+//!         then the local queue in FIFO order; a task that wakes itself is deferred;
+//!         each task poll starts with a full cooperative budget, src/coop.rs)
+//!     fire expired timers (if any timer is set)
+//!     ready = a task queued or deferred, the main future woken, a task waiting for the
+//!         next tick's inline budget, or remote work arriving while the core spins for
+//!         up to `spin_before_park` (which flushes first)
+//!     if ready, or a remote wake raced the park (`Remote::prepare_park` says no):
+//!         flush: submit queued SQEs and take ready CQEs without blocking
+//!     else: park: submit and block for >= 1 CQE, a remote wake (the eventfd), the
+//!         next timer deadline or the next missed cancel's re-send, whichever is first
+//!     either way the driver then refills the tick's inline budget and coop budget
+//!     dispatch: wake the tasks whose ops completed, release orphaned resources
 //!     queue the deferred tasks behind them
 //! }
 //! ```

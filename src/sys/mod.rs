@@ -5,10 +5,12 @@
 //! ([`uring`]); the rest of the crate talks to it through `driver::ring`.
 
 pub(crate) mod affinity;
+pub(crate) mod emulate;
 pub(crate) mod fd;
 pub(crate) mod process;
 pub(crate) mod signal;
 pub(crate) mod socket;
+pub(crate) mod sqe;
 pub(crate) mod uring;
 
 use std::io;

@@ -9,7 +9,7 @@
 //! 3. no flags.
 //!
 //! Every other errno ends setup and is turned into a typed error by
-//! `runtime::BuildError::from_setup_error`.
+//! `driver::build::BuildError::from_setup_error`.
 
 use std::io;
 

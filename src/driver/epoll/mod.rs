@@ -4,19 +4,21 @@
 //! It sits behind the same seam as the io_uring ring (src/driver/ring.rs), so the driver,
 //! the op lifecycle (slots, cancels, late CQEs, the socket stash) and everything above it
 //! run unchanged: an op pushes the same SQE, and gets the same CQE, with the same `res`
-//! (docs/architecture.md, "The readiness driver"). At `enter`, each queued SQE is run by
-//! its kind:
+//! (docs/architecture.md, "The readiness driver"). At `enter`, each queued SQE is run
+//! where the opcode table says (src/driver/opcodes.rs: `route`, then `perform` there);
+//! this module keeps the state each route needs (the fd state in
+//! src/driver/epoll/fds.rs, the jobs on threads in src/driver/epoll/pool.rs):
 //!
 //! - **Sockets, pipes and other pollable fds** (recv, send, recvmsg, sendmsg, accept,
 //!   connect, poll, and read/write of a socket, pipe, eventfd or signalfd): one
 //!   non-blocking attempt (MSG_DONTWAIT; RWF_NOWAIT for a pipe in blocking mode; O_NONBLOCK
 //!   where it is set, and on listening and connecting sockets, whose accept(2) and
-//!   connect(2) have no per-call flag); on EAGAIN the op waits in its fd's queue for readiness. An fd
-//!   is registered edge-triggered for both directions at its first wait (epoll_ctl ADD)
-//!   and stays registered until the `SharedFd` that owns its number lets go of it (closes
-//!   it or hands it out): [`fd_released`] tells every readiness ring on the thread, which
-//!   forgets the number before its next look at the fd, so a number reused by a new file
-//!   is registered afresh (docs/hazards.md, H20). A readiness event retries the fd's
+//!   connect(2) have no per-call flag); on EAGAIN the op waits in its fd's queue for
+//!   readiness. An fd is registered edge-triggered for both directions at its first wait
+//!   (epoll_ctl ADD) and stays registered until the `SharedFd` that owns its number lets
+//!   go of it (closes it or hands it out): the ring's `shared_fd::ReleasedFds`
+//!   subscription hears of it, and the ring forgets the number before its next look at
+//!   the fd, so a number reused by a new file is registered afresh (docs/hazards.md, H20). A readiness event retries the fd's
 //!   waiting ops in arrival order until one gets EAGAIN.
 //! - **Retries no event announces.** A connect(2) that answers EAGAIN (a Unix listener's
 //!   backlog is full; the socket is writable all the while and the kernel wakes only
@@ -27,18 +29,18 @@
 //! - **What the ring knows of readiness.** An attempt that gets EAGAIN, or a receive on a
 //!   stream socket that leaves its buffer unfilled (the socket is drained), marks that
 //!   direction not ready until the next event for it; an op submitted meanwhile waits
-//!   without a first attempt, and a socket's own wait ([`ReadinessRing::poll_ready`])
-//!   keeps its waker until that event. That saves the failed receive per message of
-//!   request/response traffic, as tokio's readiness does. A waiting op that is cancelled
-//!   clears the mark, so the next op tries at once (a loop of receives cancelled in the
-//!   tick they were submitted still takes what arrives, as with io_uring).
+//!   without a first attempt, and a socket's own wait ([`Ring::poll_ready`]) keeps its
+//!   waker until that event. That saves the failed receive per message of request/response
+//!   traffic, as tokio's readiness does. A waiting op that is cancelled clears the mark,
+//!   so the next op tries at once (a loop of receives cancelled in the tick they were
+//!   submitted still takes what arrives, as with io_uring).
 //!   A multishot poll is answered once, without IORING_CQE_F_MORE; its owner re-arms.
 //! - **Regular files** (read): preadv2(RWF_NOWAIT) inline; a page-cache miss, every
 //!   write, and every op that may wait for storage (open, fsync, fallocate, ftruncate,
 //!   statx of a path, rename, unlink, mkdir) run on this ring's own blocking pool, whose
 //!   threads post the CQE and wake the poll. A job running for [`STALL_AFTER`] stops
 //!   counting against the pool's bound; `enter` asks the pool to start threads for the
-//!   jobs queued behind it (`BlockingPool::rescue`).
+//!   jobs queued behind it (`Pool::rescue`). The threads are a plain `crate::pool::Pool`.
 //! - **Calls that may wait for another party** never hold a pool thread: they run on the
 //!   *waits lane*, a thread each, never queued (docs/hazards.md, H28). An open is made as
 //!   io_uring makes it, with O_NONBLOCK added and then cleared unless the caller set it
@@ -59,106 +61,51 @@
 //! receive or accept, an unknown opcode) completes with EINVAL; `Features` says none of
 //! io_uring's optional opcodes are present, so the crate never asks for them.
 
-mod exec;
-mod job;
+mod fds;
+pub(crate) mod pool;
 
-use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::RawFd;
-use std::rc::Rc;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll as TaskPoll, Waker};
 use std::time::{Duration, Instant};
 
-use io_uring::{opcode, squeue};
-use mio::unix::SourceFd;
-use mio::{Events, Interest, Poll, Token};
+use io_uring::squeue;
+use mio::{Events, Poll, Token};
 // The maps are keyed by `user_data`, which the driver makes unique: no need for SipHash's
 // resistance to chosen keys, and FxHash is several times cheaper per op.
 use rustc_hash::FxHashMap as HashMap;
 
+use super::opcodes::{self, Outcome, Ready, Route};
 use super::readiness::ReadinessRing;
 use super::ring::{Cqe, Direction, Ring, SqFull, Wait};
-use super::sqe::{IOSQE_BUFFER_SELECT, IOSQE_FIXED_FILE, RawSqe};
-use crate::runtime::blocking::BlockingPool;
-use exec::FdKind;
-use job::{JOB_CANCELLED, JOB_QUEUED, Job, PoolSqe, Shared};
+use super::shared_fd::ReleasedFds;
+use crate::loom::Arc;
+use crate::pool::Pool;
+use crate::sys::emulate::{self, FdKind};
+use crate::sys::sqe::RawSqe;
+use fds::{FdState, Readiness};
+use pool::{Completions, Job, JobState, Shared};
 
 /// The token of the ring's own wake-up (the blocking pool finished a job).
 const POOL_TOKEN: Token = Token(usize::MAX);
-/// IORING_ACCEPT_MULTISHOT (in `ioprio` of ACCEPT).
-const IORING_ACCEPT_MULTISHOT: u16 = 1 << 0;
-/// IORING_RECV_MULTISHOT (in `ioprio` of RECV).
-const IORING_RECV_MULTISHOT: u16 = 1 << 1;
 
 /// An op waiting for its fd to become ready.
 struct Waiter {
     sqe: RawSqe,
-    kind: FdKind,
-    reads: bool,
-    writes: bool,
-}
-
-/// What the ring knows of one fd number: the ops waiting on it, in arrival order (by
-/// `user_data`), its epoll registration and its readiness.
-#[derive(Default)]
-struct FdState {
-    readers: VecDeque<u64>,
-    writers: VecDeque<u64>,
-    /// Registered in the epoll set for the file now at this number; cleared when the
-    /// number is released ([`fd_released`]).
-    registered: bool,
-    /// A stream socket (SOCK_STREAM), learnt at registration: a receive that leaves its
-    /// buffer unfilled drained it.
-    stream: bool,
-    /// The last attempt in this direction found the fd not ready, and no event came since.
-    unready_read: bool,
-    unready_write: bool,
-    /// An event said the peer closed this direction, or the fd has an error: every later
-    /// attempt returns at once (0, or the error), and no further event need come, so
-    /// the direction is never "not ready" again (tokio keeps its closed bits likewise).
-    read_closed: bool,
-    write_closed: bool,
-    /// Tasks waiting without an op (`ReadinessRing::poll_ready`) for each direction.
-    read_wakers: Vec<Waker>,
-    write_wakers: Vec<Waker>,
-}
-
-impl FdState {
-    fn is_empty(&self) -> bool {
-        self.readers.is_empty() && self.writers.is_empty()
-    }
-
-    /// Would an attempt in `dir` fail or overtake a waiting op? Only trusted while the fd
-    /// is registered: an event reports every change of readiness from then on.
-    fn blocked(&self, dir: Direction) -> bool {
-        self.registered
-            && match dir {
-                Direction::Read => {
-                    (self.unready_read && !self.read_closed) || !self.readers.is_empty()
-                }
-                Direction::Write => {
-                    (self.unready_write && !self.write_closed) || !self.writers.is_empty()
-                }
-            }
-    }
-
-    fn mark_unready(&mut self, dir: Direction) {
-        match dir {
-            Direction::Read => self.unready_read = true,
-            Direction::Write => self.unready_write = true,
-        }
-    }
+    /// Its route (`Ready`); a [`Backoff`] op waits in no fd queue, reading and writing
+    /// nothing.
+    ready: Ready,
 }
 
 /// An op whose retry no readiness event will announce (a connect(2) that found a Unix
-/// listener's backlog full, [`exec::RETRY_LATER`]): it stays in `waiting`, in no fd
+/// listener's backlog full, `Outcome::RetryLater`): it stays in `waiting`, in no fd
 /// queue, and is tried again at `due`; each failed retry doubles `delay`, up to
 /// [`BACKOFF_MAX`].
 struct Backoff {
     user_data: u64,
+    /// The op's route, to wait for readiness by once its attempt is under way.
+    ready: Ready,
     due: Instant,
     delay: Duration,
 }
@@ -178,41 +125,8 @@ const STALL_AFTER: Duration = Duration::from_millis(100);
 const BACKOFF_FIRST: Duration = Duration::from_millis(1);
 const BACKOFF_MAX: Duration = Duration::from_millis(32);
 
-/// What one epoll event reported for an fd.
-#[derive(Debug, Clone, Copy)]
-struct Readiness {
-    /// Readable, or closed for reading, or failed: a receive would not wait.
-    readable: bool,
-    /// Writable, or closed for writing, or failed: a send would not wait.
-    writable: bool,
-    /// The peer shut down its writing side (EPOLLRDHUP, EPOLLHUP), or an error.
-    read_closed: bool,
-    /// The connection can take no more writes (EPOLLHUP), or an error.
-    write_closed: bool,
-}
-
-/// The fd numbers this thread's `SharedFd`s let go of, one list per readiness ring living
-/// on the thread (a core has one; a thread may build runtimes one after another).
-type Released = Rc<RefCell<Vec<RawFd>>>;
-
-thread_local! {
-    static RELEASED: RefCell<Vec<Released>> = const { RefCell::new(Vec::new()) };
-}
-
-/// The file at number `fd` is leaving ringcore's hands (closed, or handed to the caller
-/// as an `OwnedFd`): every readiness ring on this thread forgets what it knew of the
-/// number (its registration and readiness) before it next looks at it, so a new file
-/// that gets the number is registered afresh (docs/hazards.md, H20). Called by
-/// `SharedFd`; costs one thread-local look when no readiness ring lives on the thread.
-pub(crate) fn fd_released(fd: RawFd) {
-    let _ = RELEASED.try_with(|rings| {
-        if let Ok(rings) = rings.try_borrow() {
-            for r in rings.iter() {
-                r.borrow_mut().push(fd);
-            }
-        }
-    });
-}
+/// What the ring's pool threads (and its waits lane's) are called.
+const POOL_NAME: &str = "ringcore-blocking";
 
 /// The readiness ring; see the module docs.
 pub(crate) struct EpollRing {
@@ -225,8 +139,8 @@ pub(crate) struct EpollRing {
     waiting: HashMap<u64, Waiter>,
     /// Indexed by fd number.
     fds: Vec<FdState>,
-    /// Numbers released since the ring last looked (see [`fd_released`]).
-    released: Released,
+    /// Numbers `SharedFd`s released since the ring last looked (H20).
+    released: ReleasedFds,
     /// Events of the last epoll_wait, reused.
     ready: Vec<(RawFd, Readiness)>,
     /// Wakers kept in `fds` (`poll_ready`), and those an event (or a release) took out
@@ -236,18 +150,18 @@ pub(crate) struct EpollRing {
     /// Ops retried on a timer rather than on readiness (their `Waiter` is in `waiting`).
     backoff: Vec<Backoff>,
     /// Pool jobs whose CQE has not been taken, by `user_data`.
-    offloaded: HashMap<u64, Arc<AtomicU8>>,
+    offloaded: HashMap<u64, Arc<JobState>>,
     shared: Arc<Shared>,
     /// Storage work: at most `Builder::blocking_threads` threads running jobs that have
     /// not stalled ([`STALL_AFTER`]).
-    pool: Arc<BlockingPool>,
+    pool: std::sync::Arc<Pool<Job>>,
     /// When to ask the pool to start threads for jobs queued behind stalled ones
-    /// (`BlockingPool::rescue`); `None` while the pool needs no look.
+    /// (`Pool::rescue`); `None` while the pool needs no look.
     rescue_at: Option<Instant>,
     /// Calls that may wait for another party for as long as it pleases (a FIFO's peer, a
     /// lease holder, a tty's input): a thread each, never queued, so no number of them
     /// holds up the pool's work (docs/hazards.md, H28). Threads retire when idle.
-    waits: Arc<BlockingPool>,
+    waits: std::sync::Arc<Pool<Job>>,
     /// Non-blocking enters since the last epoll_wait, and when that was (see `enter`).
     skipped_polls: u32,
     last_poll: Instant,
@@ -271,8 +185,6 @@ impl EpollRing {
     pub(crate) fn new(sq_entries: u32, pool_threads: usize, idle: Duration) -> io::Result<Self> {
         let poll = Poll::new()?;
         let waker = mio::Waker::new(poll.registry(), POOL_TOKEN)?;
-        let released = Released::default();
-        RELEASED.with(|rings| rings.borrow_mut().push(released.clone()));
         Ok(Self {
             poll,
             events: Events::with_capacity(1024),
@@ -281,20 +193,19 @@ impl EpollRing {
             cq: VecDeque::new(),
             waiting: HashMap::default(),
             fds: Vec::new(),
-            released,
+            released: ReleasedFds::subscribe(),
             ready: Vec::new(),
             ready_waiters: 0,
             woken: Vec::new(),
             backoff: Vec::new(),
             offloaded: HashMap::default(),
             shared: Arc::new(Shared {
-                done: Mutex::new(Vec::new()),
-                pending: AtomicUsize::new(0),
+                completions: Completions::default(),
                 waker,
             }),
-            pool: BlockingPool::with_stall_limit(pool_threads, idle, STALL_AFTER),
+            pool: Pool::with_stall_limit(POOL_NAME, pool_threads, idle, STALL_AFTER),
             rescue_at: None,
-            waits: BlockingPool::new(usize::MAX, idle),
+            waits: Pool::new(POOL_NAME, usize::MAX, idle),
             skipped_polls: 0,
             last_poll: Instant::now(),
         })
@@ -309,132 +220,26 @@ impl EpollRing {
         });
     }
 
-    /// Runs one SQE as far as it goes now.
+    /// Runs one SQE as far as it goes now, along its route (src/driver/opcodes.rs).
     fn submit(&mut self, sqe: RawSqe) {
-        let ud = sqe.user_data;
-        if sqe.flags & (IOSQE_FIXED_FILE | IOSQE_BUFFER_SELECT) != 0 {
-            return self.post(ud, -libc::EINVAL);
-        }
-        match sqe.opcode {
-            opcode::Nop::CODE => self.post(ud, 0),
-            opcode::AsyncCancel::CODE => self.cancel(ud, sqe.addr),
-            opcode::Accept::CODE if sqe.ioprio & IORING_ACCEPT_MULTISHOT != 0 => {
-                self.post(ud, -libc::EINVAL)
-            }
-            opcode::Recv::CODE if sqe.ioprio & IORING_RECV_MULTISHOT != 0 => {
-                self.post(ud, -libc::EINVAL)
-            }
-            opcode::Recv::CODE
-            | opcode::Send::CODE
-            | opcode::RecvMsg::CODE
-            | opcode::SendMsg::CODE
-            | opcode::Accept::CODE
-            | opcode::Connect::CODE
-            | opcode::PollAdd::CODE => self.ready_op(sqe, FdKind::Socket),
-            opcode::Read::CODE | opcode::Write::CODE => match exec::classify(sqe.fd) {
-                Err(e) => self.post(ud, e),
-                Ok(FdKind::File) if sqe.opcode == opcode::Read::CODE => {
-                    match exec::read_cached(&sqe) {
-                        r if r == -libc::EAGAIN || r == -libc::EOPNOTSUPP => {
-                            self.offload(sqe, FdKind::File)
-                        }
-                        r => self.post(ud, r),
-                    }
-                }
-                Ok(FdKind::File) => self.offload(sqe, FdKind::File),
-                Ok(kind) => self.ready_op(sqe, kind),
-            },
-            opcode::Statx::CODE if sqe.op_flags & libc::AT_EMPTY_PATH as u32 != 0 => {
-                let r = exec::blocking(&sqe, FdKind::File);
-                self.post(ud, r)
-            }
-            opcode::Socket::CODE | opcode::Close::CODE => {
-                if sqe.opcode == opcode::Close::CODE {
+        match opcodes::route(&sqe, emulate::fd_kind) {
+            Route::Cancel(target) => self.cancel(sqe.user_data, target),
+            Route::Ready(ready) => self.ready_op(sqe, ready),
+            route @ (Route::Pool | Route::WaitsLane(_)) => self.offload(sqe, route),
+            route @ (Route::Answer(_) | Route::Instant { .. } | Route::PageCache) => {
+                if route == (Route::Instant { releases_fd: true }) {
                     // The owner released the number already; a close from elsewhere too.
                     self.forget(sqe.fd);
                 }
-                let r = exec::inline(&sqe);
-                self.post(ud, r)
+                match opcodes::perform(&sqe, route) {
+                    Outcome::Moved(route) => self.offload(sqe, route),
+                    Outcome::Done(res) => self.post(sqe.user_data, res),
+                    // Not an outcome of these routes.
+                    Outcome::NotReady | Outcome::RetryLater => {
+                        self.post(sqe.user_data, -libc::EAGAIN)
+                    }
+                }
             }
-            opcode::OpenAt::CODE
-            | opcode::Statx::CODE
-            | opcode::Fsync::CODE
-            | opcode::Fallocate::CODE
-            | opcode::Ftruncate::CODE
-            | opcode::RenameAt::CODE
-            | opcode::UnlinkAt::CODE
-            | opcode::MkDirAt::CODE => self.offload(sqe, FdKind::File),
-            _ => self.post(ud, -libc::EINVAL),
-        }
-    }
-
-    /// The state of fd number `fd` (a valid fd is never negative), grown on demand.
-    fn state(&mut self, fd: RawFd) -> &mut FdState {
-        let i = usize::try_from(fd).unwrap_or(0);
-        if i >= self.fds.len() {
-            self.fds.resize_with(i + 1, FdState::default);
-        }
-        &mut self.fds[i]
-    }
-
-    /// Forgets the numbers `SharedFd`s released since the last look (H20).
-    fn forget_released(&mut self) {
-        if self.released.borrow().is_empty() {
-            return;
-        }
-        let released = std::mem::take(&mut *self.released.borrow_mut());
-        for fd in released {
-            self.forget(fd);
-        }
-    }
-
-    /// Forgets what the ring knew of number `fd` (its registration, readiness and the
-    /// wakers of waits whose future was dropped: a live wait holds its fd open). Its
-    /// queues are empty for the same reason; they are kept all the same.
-    fn forget(&mut self, fd: RawFd) {
-        let Some(st) = usize::try_from(fd).ok().and_then(|i| self.fds.get_mut(i)) else {
-            return;
-        };
-        debug_assert!(st.is_empty(), "fd {fd} released with ops waiting on it");
-        let fresh = FdState {
-            readers: std::mem::take(&mut st.readers),
-            writers: std::mem::take(&mut st.writers),
-            ..FdState::default()
-        };
-        let old = std::mem::replace(st, fresh);
-        self.ready_waiters -= old.read_wakers.len() + old.write_wakers.len();
-        self.woken.extend(old.read_wakers);
-        self.woken.extend(old.write_wakers);
-    }
-
-    /// Records what an attempt in `dir` on `fd` returned (`res`, for `want` bytes asked
-    /// with receive flags `flags`): EAGAIN marks the direction not ready; so does a
-    /// receive on a stream socket that left its buffer unfilled (drained: any later data
-    /// brings an event), unless it only peeked.
-    fn note(&mut self, fd: RawFd, dir: Direction, res: i32, want: usize, flags: i32) {
-        let st = self.state(fd);
-        if res == -libc::EAGAIN
-            || (st.stream
-                && res > 0
-                && (res as usize) < want
-                && (dir == Direction::Write || flags & libc::MSG_PEEK == 0))
-        {
-            st.mark_unready(dir);
-        }
-    }
-
-    /// Records what a finished transfer op (receive, send, read, write) got; see `note`.
-    fn note_op(&mut self, sqe: &RawSqe, dir: Direction, res: i32) {
-        if matches!(
-            sqe.opcode,
-            opcode::Recv::CODE | opcode::Send::CODE | opcode::Read::CODE | opcode::Write::CODE
-        ) {
-            let flags = if sqe.opcode == opcode::Recv::CODE {
-                sqe.op_flags as i32
-            } else {
-                0
-            };
-            self.note(sqe.fd, dir, res, sqe.len as usize, flags);
         }
     }
 
@@ -447,42 +252,21 @@ impl EpollRing {
     /// the poll it arms finds data at once (the bytes go to the socket's stash); waiting
     /// for an edge first, on the submitter's word alone, would let such cancels starve
     /// the socket.
-    fn ready_op(&mut self, sqe: RawSqe, kind: FdKind) {
-        let (reads, writes) = match sqe.opcode {
-            opcode::PollAdd::CODE => {
-                let ev = sqe.op_flags as i16;
-                let reads = ev & (libc::POLLIN | libc::POLLPRI | libc::POLLRDHUP) != 0;
-                let writes = ev & libc::POLLOUT != 0;
-                // A poll for neither (only errors or hang-up) waits on both.
-                (reads || !writes, writes || !reads)
-            }
-            opcode::Send::CODE
-            | opcode::SendMsg::CODE
-            | opcode::Write::CODE
-            | opcode::Connect::CODE => (false, true),
-            _ => (true, false),
-        };
+    fn ready_op(&mut self, sqe: RawSqe, ready: Ready) {
+        let Ready { reads, writes, .. } = ready;
         let fd = sqe.fd;
         let st = self.state(fd);
         let skip =
             (!reads || st.blocked(Direction::Read)) && (!writes || st.blocked(Direction::Write));
         if !skip {
-            let r = exec::attempt(&sqe, kind);
-            if r == -libc::EOPNOTSUPP && kind == FdKind::Stream {
-                // No RWF_NOWAIT on this file (a tty): a thread waits for it instead.
-                return self.offload(sqe, kind);
-            }
-            if r == exec::RETRY_LATER {
-                return self.retry_later(sqe, kind, BACKOFF_FIRST);
-            }
-            let dir = if reads {
-                Direction::Read
-            } else {
-                Direction::Write
-            };
-            if r != -libc::EAGAIN {
-                self.note_op(&sqe, dir, r);
-                return self.post(sqe.user_data, r);
+            match opcodes::perform(&sqe, Route::Ready(ready)) {
+                Outcome::Moved(route) => return self.offload(sqe, route),
+                Outcome::RetryLater => return self.retry_later(sqe, ready, BACKOFF_FIRST),
+                Outcome::Done(r) => {
+                    self.note_op(fd, ready.dir(), r, ready);
+                    return self.post(sqe.user_data, r);
+                }
+                Outcome::NotReady => {}
             }
             let st = self.state(fd);
             if reads {
@@ -501,16 +285,8 @@ impl EpollRing {
             st.writers.push_back(ud);
         }
         let fresh = !st.registered;
-        self.waiting.insert(
-            ud,
-            Waiter {
-                sqe,
-                kind,
-                reads,
-                writes,
-            },
-        );
-        if fresh && let Err(e) = self.register(fd, kind) {
+        self.waiting.insert(ud, Waiter { sqe, ready });
+        if fresh && let Err(e) = self.register(fd, ready.kind) {
             // Not pollable (EPERM) or gone (EBADF): every op queued on it fails alike.
             let errno = -e.raw_os_error().unwrap_or(libc::EIO);
             let st = self.state(fd);
@@ -523,94 +299,14 @@ impl EpollRing {
         }
     }
 
-    /// Registers `fd` for both directions, edge-triggered (ADD; MOD if this file is in
-    /// the set already, handed out and back in under the same number). The kernel looks
-    /// at the file's state as it registers it, so readiness that arrived since the failed
-    /// attempt is reported.
-    fn register(&mut self, fd: RawFd, kind: FdKind) -> io::Result<()> {
-        let registry = self.poll.registry();
-        let interest = Interest::READABLE | Interest::WRITABLE;
-        let token = Token(fd as usize);
-        match registry.register(&mut SourceFd(&fd), token, interest) {
-            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
-                registry.reregister(&mut SourceFd(&fd), token, interest)
-            }
-            other => other,
-        }?;
-        let stream = kind == FdKind::Socket
-            && matches!(
-                crate::sys::socket::get_int(
-                    // SAFETY: `fd` is open for the call: an op waiting on it holds it.
-                    unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) },
-                    libc::SOL_SOCKET,
-                    libc::SO_TYPE,
-                ),
-                Ok(libc::SOCK_STREAM)
-            );
-        let st = self.state(fd);
-        st.registered = true;
-        st.stream = stream;
-        Ok(())
-    }
-
-    /// Retries the ops waiting on `fd` after a readiness event.
-    fn on_ready(&mut self, fd: RawFd, ev: Readiness) {
-        let Readiness {
-            readable,
-            writable,
-            read_closed,
-            write_closed,
-        } = ev;
-        self.state(fd);
-        let st = &mut self.fds[fd as usize];
-        if readable {
-            st.unready_read = false;
-        }
-        if writable {
-            st.unready_write = false;
-        }
-        st.read_closed |= read_closed;
-        st.write_closed |= write_closed;
-        let mut n = 0;
-        if readable {
-            n += st.read_wakers.len();
-            self.woken.append(&mut st.read_wakers);
-        }
-        if writable {
-            n += st.write_wakers.len();
-            self.woken.append(&mut st.write_wakers);
-        }
-        self.ready_waiters -= n;
-        let st = self.state(fd);
-        if st.is_empty() {
-            return;
-        }
-        if readable {
-            let mut list = std::mem::take(&mut self.state(fd).readers);
-            self.retry(fd, Direction::Read, &mut list);
-            self.state(fd).readers = list;
-        }
-        if writable {
-            let mut list = std::mem::take(&mut self.state(fd).writers);
-            self.retry(fd, Direction::Write, &mut list);
-            self.state(fd).writers = list;
-        }
-        // Ops waiting on both directions (a poll for POLLIN | POLLOUT) that completed
-        // through one list leave the other.
-        let waiting = &self.waiting;
-        let st = &mut self.fds[fd as usize];
-        st.readers.retain(|ud| waiting.contains_key(ud));
-        st.writers.retain(|ud| waiting.contains_key(ud));
-    }
-
     fn retry(&mut self, fd: RawFd, dir: Direction, list: &mut VecDeque<u64>) {
         while let Some(&ud) = list.front() {
             let Some(w) = self.waiting.get(&ud) else {
                 list.pop_front();
                 continue;
             };
-            let r = exec::attempt(&w.sqe, w.kind);
-            if r == -libc::EAGAIN {
+            let outcome = opcodes::perform(&w.sqe, Route::Ready(w.ready));
+            if outcome == Outcome::NotReady {
                 self.state(fd).mark_unready(dir);
                 return;
             }
@@ -618,41 +314,41 @@ impl EpollRing {
             let Some(w) = self.waiting.remove(&ud) else {
                 continue;
             };
-            if r == -libc::EOPNOTSUPP && w.kind == FdKind::Stream {
-                self.offload(w.sqe, w.kind);
-                continue;
+            match outcome {
+                Outcome::Moved(route) => self.offload(w.sqe, route),
+                Outcome::RetryLater => self.retry_later(w.sqe, w.ready, BACKOFF_FIRST),
+                Outcome::Done(r) => {
+                    self.note_op(fd, dir, r, w.ready);
+                    self.post(ud, r);
+                }
+                Outcome::NotReady => {}
             }
-            if r == exec::RETRY_LATER {
-                self.retry_later(w.sqe, w.kind, BACKOFF_FIRST);
-                continue;
-            }
-            self.note_op(&w.sqe, dir, r);
-            self.post(ud, r);
         }
     }
 
     /// Keeps `sqe` waiting, in no fd queue, for a retry `delay` from now (see
     /// [`Backoff`]).
-    fn retry_later(&mut self, sqe: RawSqe, kind: FdKind, delay: Duration) {
+    fn retry_later(&mut self, sqe: RawSqe, ready: Ready, delay: Duration) {
         let user_data = sqe.user_data;
-        self.waiting.insert(
-            user_data,
-            Waiter {
-                sqe,
-                kind,
+        let waiter = Waiter {
+            sqe,
+            ready: Ready {
                 reads: false,
                 writes: false,
+                ..ready
             },
-        );
+        };
+        self.waiting.insert(user_data, waiter);
         self.backoff.push(Backoff {
             user_data,
+            ready,
             due: Instant::now() + delay,
             delay,
         });
     }
 
     /// Retries the [`Backoff`] ops that are due: a success or failure completes the op,
-    /// [`exec::RETRY_LATER`] waits twice as long (up to `BACKOFF_MAX`), and an attempt
+    /// `Outcome::RetryLater` waits twice as long (up to `BACKOFF_MAX`), and an attempt
     /// that is now under way (EINPROGRESS) waits for readiness like any other.
     fn retry_due(&mut self) {
         if self.backoff.is_empty() {
@@ -669,26 +365,16 @@ impl EpollRing {
             let Some(w) = self.waiting.remove(&b.user_data) else {
                 continue;
             };
-            match exec::attempt(&w.sqe, w.kind) {
-                exec::RETRY_LATER => {
-                    self.retry_later(w.sqe, w.kind, (b.delay * 2).min(BACKOFF_MAX));
+            match opcodes::perform(&w.sqe, Route::Ready(w.ready)) {
+                Outcome::RetryLater => {
+                    self.retry_later(w.sqe, w.ready, (b.delay * 2).min(BACKOFF_MAX));
                     // The pushed entry is at the end, not due before `now` moves on.
                 }
-                r if r == -libc::EAGAIN => self.ready_op(w.sqe, w.kind),
-                r => self.post(b.user_data, r),
+                // Under way now: waits for readiness in its directions.
+                Outcome::NotReady => self.ready_op(w.sqe, b.ready),
+                Outcome::Done(r) => self.post(b.user_data, r),
+                Outcome::Moved(route) => self.offload(w.sqe, route),
             }
-        }
-    }
-
-    /// Asks the pool, when due, to start threads for jobs queued behind stalled ones, and
-    /// when to ask again.
-    fn rescue(&mut self) {
-        let Some(at) = self.rescue_at else {
-            return;
-        };
-        let now = Instant::now();
-        if at <= now {
-            self.rescue_at = self.pool.rescue().map(|d| now + d);
         }
     }
 
@@ -705,11 +391,11 @@ impl EpollRing {
             let st = self.state(w.sqe.fd);
             // The next op in the cancelled op's direction tries at once: a loop of ops
             // cancelled before the ring looks at epoll again must still see the data.
-            if w.reads {
+            if w.ready.reads {
                 st.readers.retain(|&u| u != target);
                 st.unready_read = false;
             }
-            if w.writes {
+            if w.ready.writes {
                 st.writers.retain(|&u| u != target);
                 st.unready_write = false;
             }
@@ -717,57 +403,10 @@ impl EpollRing {
             return self.post(cancel_ud, 0);
         }
         if let Some(state) = self.offloaded.get(&target) {
-            let skipped = state
-                .compare_exchange(
-                    JOB_QUEUED,
-                    JOB_CANCELLED,
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                )
-                .is_ok();
+            let skipped = state.cancel();
             return self.post(cancel_ud, if skipped { 0 } else { -libc::EALREADY });
         }
         self.post(cancel_ud, -libc::ENOENT)
-    }
-
-    /// Hands `sqe` to a thread; its CQE comes back through `Shared::done`. Storage work
-    /// goes to the bounded pool; a call that may wait for another party (a read or write
-    /// of a tty, which has no RWF_NOWAIT) to the waits lane, where it holds up nothing
-    /// (docs/hazards.md, H28).
-    fn offload(&mut self, sqe: RawSqe, kind: FdKind) {
-        let ud = sqe.user_data;
-        let state = Arc::new(AtomicU8::new(JOB_QUEUED));
-        self.offloaded.insert(ud, state.clone());
-        let job = Job {
-            sqe: PoolSqe(sqe),
-            kind,
-            state,
-            shared: self.shared.clone(),
-            waits: self.waits.clone(),
-        };
-        if kind == FdKind::File {
-            self.rescue_at
-                .get_or_insert_with(|| Instant::now() + STALL_AFTER);
-            drop(self.pool.spawn(move || {
-                let job = job;
-                job.run_storage();
-            }));
-        } else {
-            job.wait_elsewhere();
-        }
-    }
-
-    /// Moves the pool's finished jobs into the CQ.
-    fn take_done(&mut self) {
-        if self.shared.pending.load(Ordering::Acquire) == 0 {
-            return;
-        }
-        let done = std::mem::take(&mut *self.shared.done.lock().unwrap_or_else(|p| p.into_inner()));
-        self.shared.pending.fetch_sub(done.len(), Ordering::AcqRel);
-        for cqe in done {
-            self.offloaded.remove(&cqe.user_data);
-            self.cq.push_back(cqe);
-        }
     }
 }
 
@@ -857,7 +496,7 @@ impl Ring for EpollRing {
         // pool jobs by asking the pool.
         !self.waiting.is_empty()
             || self.ready_waiters > 0
-            || self.shared.pending.load(Ordering::Acquire) > 0
+            || self.shared.completions.pending()
             || self.rescue_at.is_some_and(|t| t <= Instant::now())
     }
 
@@ -929,7 +568,6 @@ impl Drop for EpollRing {
         // may still use); idle pool threads exit.
         self.pool.shutdown();
         self.waits.shutdown();
-        let mine = &self.released;
-        let _ = RELEASED.try_with(|rings| rings.borrow_mut().retain(|r| !Rc::ptr_eq(r, mine)));
+        // `released` unsubscribes as it drops.
     }
 }

@@ -5,4 +5,3 @@ pub(crate) mod fs;
 pub(crate) mod multishot;
 pub(crate) mod net;
 pub(crate) mod rw;
-pub(crate) mod stash;

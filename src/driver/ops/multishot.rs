@@ -14,8 +14,8 @@ use std::rc::Rc;
 use io_uring::{opcode, squeue, types};
 
 use crate::driver::bufring::{self, BufRing, POOL_BGID};
-use crate::driver::multishot::MultishotCode;
-use crate::driver::ops::stash::{self, Stash, Stashed};
+use crate::driver::multi_op::MultishotCode;
+use crate::driver::orphans::{self, Stash, Stashed};
 use crate::driver::ring::Cqe;
 use crate::driver::shared_fd::SharedFd;
 use crate::sys;
@@ -61,7 +61,7 @@ unsafe impl MultishotCode for RecvMulti {
         });
         // A non-final CQE carries data (n > 0); the final one may carry an error, end of
         // stream (0) or, rarely, data.
-        let item = stash::received(result, None, |_| bytes.unwrap_or_default());
+        let item = orphans::received(result, None, |_| bytes.unwrap_or_default());
         if item.is_some() {
             self.stash.keep(item);
         }

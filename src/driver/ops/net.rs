@@ -15,7 +15,7 @@ use io_uring::{opcode, squeue, types};
 
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::driver::op::{Completion, OpCode};
-use crate::driver::ops::stash::{self, Stash, Stashed};
+use crate::driver::orphans::{self, Stash, Stashed};
 use crate::driver::shared_fd::SharedFd;
 use crate::sys;
 use crate::sys::socket::SockAddr;
@@ -166,7 +166,7 @@ unsafe impl<B: IoBufMut> OpCode for Recv<B> {
 
     fn late_cqe(self, cqe: Completion) {
         let Self { buf, stash, .. } = self;
-        stash.settle(stash::received(cqe.result, None, |n| {
+        stash.settle(orphans::received(cqe.result, None, |n| {
             // SAFETY: the kernel wrote `n <= bytes_total` bytes at the start of the buffer,
             // which this op owned until now (IoBufMut's stable pointer).
             unsafe { std::slice::from_raw_parts(buf.stable_ptr(), n) }.to_vec()
@@ -344,7 +344,7 @@ unsafe impl<B: IoBufMut> OpCode for RecvMsg<B> {
     fn late_cqe(self, cqe: Completion) {
         let from = Some(self.parts.source());
         let bufs = &self.bufs;
-        self.stash.settle(stash::received(cqe.result, from, |n| {
+        self.stash.settle(orphans::received(cqe.result, from, |n| {
             let mut out = Vec::with_capacity(n);
             for b in bufs {
                 let k = (n - out.len()).min(b.bytes_total());

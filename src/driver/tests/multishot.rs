@@ -8,7 +8,7 @@ use std::rc::Rc;
 use io_uring::{opcode, squeue, types};
 
 use super::super::lifecycle::decode_cancel;
-use super::super::multishot::{MultiOp, MultishotCode};
+use super::super::multi_op::{MultiOp, MultishotCode};
 use super::super::ring::Cqe;
 use super::{CountedBuf, FakeRing, counted, driver};
 
@@ -199,7 +199,7 @@ fn a_missed_cancel_of_a_dropped_stream_is_resent_until_the_final_cqe() {
 
 #[test]
 fn the_default_pool_cap_is_16_mib_of_buffers_as_a_power_of_two_and_never_below_the_first_count() {
-    use crate::driver::multishot::default_pool_max;
+    use crate::driver::resources::default_pool_max;
     assert_eq!(default_pool_max(32, 16 * 1024), 1024);
     assert_eq!(default_pool_max(512, 4096), 4096);
     assert_eq!(default_pool_max(8, 1024), 16384);

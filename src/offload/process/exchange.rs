@@ -59,10 +59,11 @@ pub(crate) async fn round_trip(
 ) -> Result<Vec<u8>, ExchangeError> {
     let total = request.len();
     let zero = io::ErrorKind::WriteZero;
-    let (res, request) = crate::io::transfer_all(request, total, zero, "request", |slice, _| {
-        send(driver, fd, slice)
-    })
-    .await;
+    let (res, request) =
+        crate::buf::transfer::transfer_all(request, total, zero, "request", |slice, _| {
+            send(driver, fd, slice)
+        })
+        .await;
     if res.is_err() {
         // EPIPE / ECONNRESET (the worker is gone or shut its read side) or anything else:
         // the worker cannot have read the whole request, so it has not acknowledged it.

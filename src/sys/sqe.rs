@@ -1,5 +1,6 @@
-//! An SQE read back field by field, for the readiness driver (src/driver/epoll/), which
-//! performs in user space what the kernel would do with the entry.
+//! An SQE read back field by field, for the user-space backends (the readiness driver,
+//! src/driver/epoll/, through src/driver/opcodes.rs), which perform what the kernel would
+//! do with the entry; and the in-place edit that makes an SQE name a registered file.
 //!
 //! The layout is the kernel's `struct io_uring_sqe` (include/uapi/linux/io_uring.h), 64
 //! bytes, little-endian on every target ringcore runs on; the unions are read as the opcode

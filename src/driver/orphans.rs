@@ -1,5 +1,6 @@
-//! What dropped receives and accepts leave behind: the per-socket stash that makes
-//! "dropping this future loses no data" true.
+//! What orphaned receives and accepts leave behind: the per-socket [`Stash`] that makes
+//! "dropping this future loses no data" true. (Not an opcode family: the receive and
+//! accept ops of src/driver/ops/ fill it.)
 //!
 //! A receive (or accept) whose future is dropped while its SQE is in the kernel is
 //! cancelled, but the kernel may complete it anyway: the data was already being copied, or

@@ -1,6 +1,7 @@
-//! The syscalls the readiness driver makes for an SQE: what the kernel's io_uring would do
-//! with the same entry, done from user space. Each returns the CQE's `res`: a count, fd or
-//! event mask, or `-errno`.
+//! The syscalls a user-space backend makes for an SQE (the readiness driver, through
+//! `driver::opcodes::perform`): what the kernel's io_uring would do with the same entry,
+//! done from user space. Each returns the CQE's `res`: a count, fd or event mask, or
+//! `-errno`.
 //!
 //! Every pointer read from an SQE is valid for the access: `Ring::push`'s contract keeps
 //! what the SQE points to alive and unmoved until the op's CQE is reaped, and the ring
@@ -11,7 +12,7 @@ use std::os::fd::RawFd;
 
 use io_uring::opcode;
 
-use crate::driver::sqe::RawSqe;
+use super::sqe::RawSqe;
 
 /// `-errno` of the last failed libc call.
 fn neg_errno() -> i32 {
@@ -31,7 +32,7 @@ fn res(ret: isize) -> i32 {
 
 /// What an fd is, for choosing how to run a read or write on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum FdKind {
+pub(crate) enum FdKind {
     /// A regular file or block device: no readiness; page-cache hits run inline, the rest
     /// on the blocking pool.
     File,
@@ -47,7 +48,7 @@ pub(super) enum FdKind {
 }
 
 /// fstat(2) and fcntl(F_GETFL) say what `fd` is.
-pub(super) fn classify(fd: RawFd) -> Result<FdKind, i32> {
+pub(crate) fn fd_kind(fd: RawFd) -> Result<FdKind, i32> {
     // SAFETY: `libc::stat` is plain integers, for which all-zero bytes are valid.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: `st` is a valid, writable stat struct; an invalid fd is reported as EBADF.
@@ -74,7 +75,7 @@ fn is_nonblocking(fd: RawFd) -> Result<bool, i32> {
 /// Sets O_NONBLOCK on `fd` if it is not set (a listening or connecting socket, whose
 /// accept(2) and connect(2) have no per-call non-blocking flag). The flag stays: see
 /// docs/hazards.md, H19.
-pub(super) fn ensure_nonblocking(fd: RawFd) -> Result<(), i32> {
+pub(crate) fn ensure_nonblocking(fd: RawFd) -> Result<(), i32> {
     // SAFETY: F_GETFL takes no pointer.
     let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
     if flags < 0 {
@@ -94,12 +95,12 @@ pub(super) fn ensure_nonblocking(fd: RawFd) -> Result<(), i32> {
 /// means the listener's backlog is full. The socket is writable all the while, and the
 /// kernel wakes only blocking connectors when the listener accepts, so the ring retries
 /// it on a timer (docs/hazards.md, H27). Not an errno: below every `-errno`.
-pub(super) const RETRY_LATER: i32 = i32::MIN;
+pub(crate) const RETRY_LATER: i32 = i32::MIN;
 
 /// One attempt at a socket or non-blocking-fd op that never blocks; `-EAGAIN` means
 /// "wait for readiness and try again", [`RETRY_LATER`] "try again after a while".
 /// `kind` says how READ and WRITE reach the fd.
-pub(super) fn attempt(sqe: &RawSqe, kind: FdKind) -> i32 {
+pub(crate) fn attempt(sqe: &RawSqe, kind: FdKind) -> i32 {
     let fd = sqe.fd;
     let buf = sqe.addr as *mut libc::c_void;
     let len = sqe.len as usize;
@@ -164,7 +165,7 @@ pub(super) fn attempt(sqe: &RawSqe, kind: FdKind) -> i32 {
 /// poll(2) with a zero timeout: the requested events that are ready (with POLLERR and
 /// POLLHUP, which are always reported), or `-EAGAIN` if none is. A closed fd is EBADF, as
 /// io_uring reports it.
-pub(super) fn poll_now(fd: RawFd, events: u32) -> i32 {
+pub(crate) fn poll_now(fd: RawFd, events: u32) -> i32 {
     let mut pfd = libc::pollfd {
         fd,
         events: events as i16,
@@ -188,7 +189,7 @@ pub(super) fn poll_now(fd: RawFd, events: u32) -> i32 {
 /// A read of a regular file that returns only what the page cache holds: preadv2(2) with
 /// RWF_NOWAIT. `-EAGAIN` (or `-EOPNOTSUPP` from a filesystem without it) means "run it on
 /// the blocking pool".
-pub(super) fn read_cached(sqe: &RawSqe) -> i32 {
+pub(crate) fn read_cached(sqe: &RawSqe) -> i32 {
     let iov = libc::iovec {
         iov_base: sqe.addr as *mut libc::c_void,
         iov_len: sqe.len as usize,
@@ -227,7 +228,7 @@ const OPEN_FORCE_ASYNC: i32 =
 /// tries without blocking first and goes on only on ENXIO: the results differ only for a
 /// FIFO opened for reading with such a flag and no writer (at once here; io_uring waits
 /// for a writer) and a terminal opened so (no wait for its carrier here).
-pub(super) fn open_nowait(sqe: &RawSqe) -> Option<i32> {
+pub(crate) fn open_nowait(sqe: &RawSqe) -> Option<i32> {
     let flags = sqe.op_flags as i32;
     let path = sqe.addr as *const libc::c_char;
     // SAFETY: the path comes from the SQE, NUL-terminated and valid until the CQE (module
@@ -261,7 +262,7 @@ pub(super) fn open_nowait(sqe: &RawSqe) -> Option<i32> {
 }
 
 /// Ops that finish at once without touching storage: socket(2) and close(2).
-pub(super) fn inline(sqe: &RawSqe) -> i32 {
+pub(crate) fn inline(sqe: &RawSqe) -> i32 {
     match sqe.opcode {
         // SAFETY: socket(2) takes no pointer.
         opcode::Socket::CODE => res(unsafe {
@@ -277,7 +278,7 @@ pub(super) fn inline(sqe: &RawSqe) -> i32 {
 /// everything that may wait for storage (open, fsync, statx of a path, rename...). Reads
 /// and writes of a stream (`kind` other than [`FdKind::File`]) ignore the offset, as
 /// io_uring does for files that cannot seek.
-pub(super) fn blocking(sqe: &RawSqe, kind: FdKind) -> i32 {
+pub(crate) fn blocking(sqe: &RawSqe, kind: FdKind) -> i32 {
     let fd = sqe.fd;
     let path = sqe.addr as *const libc::c_char;
     let flags = sqe.op_flags as i32;
