@@ -13,7 +13,12 @@
 //! ECHO_BENCH_ONLY=64x1024 cargo bench --bench echo    # one configuration
 //! ECHO_BENCH_SERVERS=ringcore,poll cargo bench --bench echo   # some servers
 //! ECHO_BENCH_SERVERS=ringcore_epoll,poll_epoll,tokio cargo bench --bench echo   # epoll driver
+//! cargo build --release --example echo_server &&
+//!     ECHO_BENCH_SERVERS=multishot,example,example_plain,tokio cargo bench --bench echo
 //! ```
+//!
+//! `example` and `example_plain` are the shipped `examples/echo_server` binary itself (its
+//! default multishot paths, and `--plain`), not a copy of its loop.
 //!
 //! For each (connections, message size) it prints messages/s, p50/p99 round-trip latency,
 //! the server's CPU time (utime + stime of the whole server process, from /proc/PID/stat,
@@ -87,6 +92,10 @@ fn main() {
             ("ringcore_epoll", "tokio"),
             ("poll_epoll", "tokio"),
             ("ringcore_epoll", "ringcore"),
+            ("example", "multishot"),
+            ("example", "example_plain"),
+            ("example", "tokio"),
+            ("example_plain", "ringcore"),
         ] {
             if let (Some(x), Some(y)) = (of(a), of(b)) {
                 println!(

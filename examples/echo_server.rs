@@ -3,7 +3,17 @@
 //! ```text
 //! cargo run --release --example echo_server -- --addr 127.0.0.1:7878 --stats
 //! cargo run --release --example echo_server -- --addr 127.0.0.1:7878 --cores 2
+//! cargo run --release --example echo_server -- --plain
 //! ```
+//!
+//! It runs io_uring's network fast paths: connections come from `TcpListener::incoming()`
+//! (one multishot accept), and each connection reads through `TcpStream::recv_stream()`
+//! (one multishot receive into the core's pool of provided buffers), writing every pooled
+//! buffer back as it is. An idle connection holds no buffer, so memory follows the bytes in
+//! flight rather than the connections open; where the kernel lacks the fast paths both fall
+//! back to plain ops by themselves. `--plain` runs the plain path instead: one `accept` per
+//! connection, and a 16 KiB buffer per connection passed to `read` and `write_all` and back
+//! (docs/benchmarks.md, "The echo example").
 //!
 //! With `--cores N` every core binds its own listener on the same address with
 //! SO_REUSEPORT, and the kernel spreads incoming connections across them; each core serves
@@ -24,7 +34,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ringcore::CoreId;
-use ringcore::net::TcpStream;
+use ringcore::net::{TcpListener, TcpStream};
+use ringcore::stream::StreamExt;
 use shards::{Listening, Shards};
 
 #[derive(Default)]
@@ -34,8 +45,25 @@ struct Stats {
     bytes: Cell<u64>,
 }
 
-/// Echoes until the peer closes its side (Ok) or the connection fails (Err).
+/// Echoes until the peer closes its side (Ok) or the connection fails (Err), through a
+/// multishot receive: each item is a pooled buffer, written back without a copy and
+/// returned to the pool when the write hands it back.
 async fn echo(stream: TcpStream, stats: &Stats) -> io::Result<()> {
+    let _ = stream.set_nodelay(true);
+    let mut received = stream.recv_stream();
+    while let Some(buf) = received.next().await {
+        let buf = buf?;
+        let n = buf.len();
+        let (res, _buf) = stream.write_all(buf).await;
+        res?;
+        stats.bytes.set(stats.bytes.get() + n as u64);
+    }
+    Ok(())
+}
+
+/// `echo` on the plain path (`--plain`): one 16 KiB buffer per connection, passed to
+/// `read` and `write_all` and back.
+async fn echo_plain(stream: TcpStream, stats: &Stats) -> io::Result<()> {
     let _ = stream.set_nodelay(true);
     let mut buf = Vec::with_capacity(16 * 1024);
     loop {
@@ -52,8 +80,52 @@ async fn echo(stream: TcpStream, stats: &Stats) -> io::Result<()> {
     }
 }
 
+/// Spawns the task serving one accepted connection; an error ends this connection only.
+fn serve_connection(stream: TcpStream, stats: &Rc<Stats>, plain: bool) {
+    let stats = stats.clone();
+    stats.open.set(stats.open.get() + 1);
+    stats.accepted.set(stats.accepted.get() + 1);
+    ringcore::spawn(async move {
+        let _ = if plain {
+            echo_plain(stream, &stats).await
+        } else {
+            echo(stream, &stats).await
+        };
+        stats.open.set(stats.open.get() - 1);
+    });
+}
+
+/// Accepts connections until aborted: from a multishot accept, or one `accept` at a time
+/// with `plain`. A failed accept (EMFILE and friends) is reported and backed off instead of
+/// spinning; the listener stays usable.
+async fn accept_loop(core: CoreId, listener: TcpListener, stats: Rc<Stats>, plain: bool) {
+    let backoff = || ringcore::time::sleep(Duration::from_millis(10));
+    if plain {
+        loop {
+            match listener.accept().await {
+                Ok((stream, _peer)) => serve_connection(stream, &stats, true),
+                Err(e) => {
+                    eprintln!("echo_server: {core}: accept: {e}");
+                    backoff().await;
+                }
+            }
+        }
+    }
+    let mut incoming = listener.incoming();
+    // The stream never ends: errors are items and it goes on.
+    while let Some(conn) = incoming.next().await {
+        match conn {
+            Ok(stream) => serve_connection(stream, &stats, false),
+            Err(e) => {
+                eprintln!("echo_server: {core}: accept: {e}");
+                backoff().await;
+            }
+        }
+    }
+}
+
 fn usage() -> ! {
-    eprintln!("usage: echo_server [--addr HOST:PORT] [--cores N] [--stats]");
+    eprintln!("usage: echo_server [--addr HOST:PORT] [--cores N] [--stats] [--plain]");
     std::process::exit(2)
 }
 
@@ -62,6 +134,8 @@ struct Setup {
     addr: String,
     cores: usize,
     show_stats: bool,
+    /// `--plain`: plain accept and read/write instead of the multishot fast paths.
+    plain: bool,
     shards: Shards,
 }
 
@@ -77,7 +151,11 @@ async fn serve(core: CoreId, setup: Arc<Setup>) -> io::Result<(u64, u64)> {
         mut stop,
     } = setup.shards.listen(core, &setup.addr).await?;
     if let Some(a) = addr {
-        eprintln!("echo_server: listening on {a} ({} cores)", setup.cores);
+        let path = if setup.plain { "plain" } else { "multishot" };
+        eprintln!(
+            "echo_server: listening on {a} ({} cores, {path} accept and receive)",
+            setup.cores
+        );
     }
     let Ok(listener) = listener else {
         stop.stopped().await;
@@ -85,28 +163,7 @@ async fn serve(core: CoreId, setup: Arc<Setup>) -> io::Result<(u64, u64)> {
     };
 
     let stats = Rc::new(Stats::default());
-    let accept_stats = stats.clone();
-    let acceptor = ringcore::spawn(async move {
-        loop {
-            match listener.accept().await {
-                Ok((stream, _peer)) => {
-                    let stats = accept_stats.clone();
-                    stats.open.set(stats.open.get() + 1);
-                    stats.accepted.set(stats.accepted.get() + 1);
-                    ringcore::spawn(async move {
-                        // An error ends this connection only.
-                        let _ = echo(stream, &stats).await;
-                        stats.open.set(stats.open.get() - 1);
-                    });
-                }
-                Err(e) => {
-                    // EMFILE and friends: back off instead of spinning.
-                    eprintln!("echo_server: {core}: accept: {e}");
-                    ringcore::time::sleep(Duration::from_millis(10)).await;
-                }
-            }
-        }
-    });
+    let acceptor = ringcore::spawn(accept_loop(core, listener, stats.clone(), setup.plain));
     let reporter = setup.show_stats.then(|| {
         let stats = stats.clone();
         ringcore::spawn(async move {
@@ -144,6 +201,7 @@ async fn serve(core: CoreId, setup: Arc<Setup>) -> io::Result<(u64, u64)> {
 fn main() {
     let mut addr = String::from("127.0.0.1:7878");
     let mut show_stats = false;
+    let mut plain = false;
     let mut cores = 1;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -156,6 +214,7 @@ fn main() {
                     .unwrap_or_else(|| usage())
             }
             "--stats" => show_stats = true,
+            "--plain" => plain = true,
             _ => usage(),
         }
     }
@@ -171,6 +230,7 @@ fn main() {
         addr,
         cores,
         show_stats,
+        plain,
         shards: Shards::new(cores),
     });
     let results = rt.run_on_all(move |core| serve(core, setup.clone()));

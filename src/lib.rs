@@ -65,6 +65,10 @@
 //!
 //! The [`guide`] (docs/asyncio.md) maps each asyncio feature to its ringcore form.
 
+// On docs.rs (Cargo.toml [package.metadata.docs.rs]: all features, --cfg docsrs, nightly
+// rustdoc) items behind a feature say which one; off docs.rs the attribute is not there.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod coop;
 mod driver;
 mod executor;

@@ -1,10 +1,12 @@
-//! The file_copy example on real files: a byte-exact copy, and one clear error line with a
-//! non-zero exit (and no partial DST) for each kind of bad input.
+//! The file_copy example on real files: a byte-exact copy, one clear error line with a
+//! non-zero exit (and no partial DST) for each kind of bad input, and SIGTERM or SIGINT in
+//! the middle of a copy leaving no part file behind.
 
 mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 /// The example binary, built by `cargo test` next to this test binary's directory.
 fn example() -> PathBuf {
@@ -148,4 +150,89 @@ fn bad_flags_fail_cleanly() {
         .output()
         .unwrap();
     assert_one_error_line(&out, "--method");
+}
+
+/// Starts a copy of a 4 GiB sparse file (no disk used for the source) with `flags`, waits
+/// until its part file holds some bytes (the copy is under way), sends `signal`, and
+/// checks: the exit status is `status`, one `error: stopped by NAME` line, no part file
+/// left, and the DST that was there before is untouched. The copy cannot finish first on
+/// any machine (4 GiB written in 4 KiB blocks, or through the kernel, takes seconds at
+/// best, and the signal is sent within milliseconds of the first bytes); a copy that did
+/// finish, or a part file that never showed up, fails the test with what happened, except
+/// where `reflink_ok` allows it: fs::copy clones the file at once (FICLONE) on file systems
+/// with reflinks (btrfs, XFS), and there is then no mid-copy to stop.
+fn stop_mid_copy(flags: &[&str], signal: i32, name: &str, status: i32, reflink_ok: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, dst) = (dir.path().join("src.bin"), dir.path().join("dst.bin"));
+    std::fs::File::create(&src)
+        .unwrap()
+        .set_len(4 << 30)
+        .unwrap();
+    std::fs::write(&dst, b"the old DST").unwrap();
+    let mut child = Command::new(example())
+        .arg(&src)
+        .arg(&dst)
+        .args(flags)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let part = dir.path().join(format!(".dst.bin.part-{}", child.id()));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if std::fs::metadata(&part).is_ok_and(|m| m.len() > 0) {
+            break;
+        }
+        if let Some(exit) = child.try_wait().unwrap() {
+            if reflink_ok && exit.success() {
+                eprintln!("skipped: the copy finished at once (a reflink on this file system)");
+                return;
+            }
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "file_copy {flags:?} exited ({exit}) before the test saw its part file: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        assert!(Instant::now() < deadline, "no part file {}", part.display());
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // SAFETY: kill(2) on our own child, which has not been reaped (try_wait said running).
+    assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(status), "{flags:?}: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with(&format!("error: stopped by {name}")),
+        "{stderr}"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(
+        dir_entries(dir.path()),
+        ["dst.bin", "src.bin"],
+        "no part file left behind ({flags:?})"
+    );
+    assert_eq!(std::fs::read(&dst).unwrap(), b"the old DST");
+}
+
+#[test]
+fn sigterm_mid_copy_removes_the_part_file_and_exits_143() {
+    stop_mid_copy(
+        &["--method", "ring", "--block-size", "4K", "--depth", "1"],
+        libc::SIGTERM,
+        "SIGTERM",
+        143,
+        false,
+    );
+}
+
+#[test]
+fn sigint_mid_copy_removes_the_part_file_and_exits_130() {
+    // The default method: fs::copy in 32 MiB jobs on the blocking pool.
+    stop_mid_copy(&[], libc::SIGINT, "SIGINT", 130, true);
 }

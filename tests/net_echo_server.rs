@@ -1,5 +1,5 @@
-//! The echo_server example: misbehaving clients cost only their own connection, and
-//! SIGINT stops the server cleanly.
+//! The echo_server example, on its multishot fast paths and with `--plain`: misbehaving
+//! clients cost only their own connection, and SIGINT stops the server cleanly.
 
 mod support;
 
@@ -31,6 +31,15 @@ fn echo_once(addr: &str, data: &[u8]) -> Vec<u8> {
 
 #[test]
 fn echo_server_survives_bad_clients_and_stops_on_sigint() {
+    survives_bad_clients_and_stops_on_sigint(&[], "multishot");
+}
+
+#[test]
+fn echo_server_plain_survives_bad_clients_and_stops_on_sigint() {
+    survives_bad_clients_and_stops_on_sigint(&["--plain"], "plain");
+}
+
+fn survives_bad_clients_and_stops_on_sigint(flags: &[&str], path_name: &str) {
     let path = example("echo_server");
     if !path.exists() {
         eprintln!("skipped: {} not built", path.display());
@@ -44,6 +53,7 @@ fn echo_server_survives_bad_clients_and_stops_on_sigint() {
     let addr = format!("127.0.0.1:{port}");
     let mut server = Command::new(&path)
         .args(["--addr", &addr])
+        .args(flags)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -51,6 +61,7 @@ fn echo_server_survives_bad_clients_and_stops_on_sigint() {
     let mut line = String::new();
     stderr.read_line(&mut line).unwrap();
     assert!(line.contains("listening"), "{line}");
+    assert!(line.contains(path_name), "{line}");
 
     // Half-close: everything sent before the FIN comes back, then EOF.
     let data = support::random_bytes(200_000, 5);

@@ -7,6 +7,14 @@
 //! (ringcore kinds: a datagram on it makes the server print its io_uring_enter count),
 //! then prints `ADDR host:port`. A new kind is one more name in [`KINDS`] and one more
 //! arm in [`serve`].
+//!
+//! Two kinds are not the bench binary but the shipped example, `examples/echo_server.rs`,
+//! run as users run it: `example` (its default, multishot accept and receive) and
+//! `example_plain` (`--plain`). They need `cargo build --release --example echo_server`
+//! first (`cargo bench` does not build examples, and a stale binary measures old code);
+//! the bench starts `target/release/examples/echo_server --addr 127.0.0.1:0` pinned to
+//! CPU 0 with the bench's RLIMIT_NOFILE, and reads the address from its first stderr line.
+//! They have no control socket, so no io_uring_enter count.
 
 // Each bench uses some of these.
 #![allow(dead_code)]
@@ -28,17 +36,24 @@ pub(crate) const KINDS: &[&str] = &[
     "poll",
     "ringcore_epoll",
     "poll_epoll",
+    "example",
+    "example_plain",
     "tokio",
 ];
 
 const SERVER_ENV: &str = "ECHO_BENCH_SERVER";
 const CONTROL_ENV: &str = "ECHO_BENCH_CONTROL";
 
-/// The kinds named in the comma-separated env var `var` (all of [`KINDS`] when unset), in
-/// the order of [`KINDS`]; panics on a name that is not a kind.
+/// The kinds named in the comma-separated env var `var` (when unset, every kind of
+/// [`KINDS`] but the example kinds, which need a build of their own), in the order of
+/// [`KINDS`]; panics on a name that is not a kind.
 pub(crate) fn selected(var: &str) -> Vec<&'static str> {
     let Ok(list) = std::env::var(var) else {
-        return KINDS.to_vec();
+        return KINDS
+            .iter()
+            .copied()
+            .filter(|k| example_flags(k).is_none())
+            .collect();
     };
     for name in list.split(',').filter(|n| !n.is_empty()) {
         assert!(
@@ -76,6 +91,7 @@ fn serve(kind: &str) {
         "ringcore_epoll" => serve_ringcore(false, true),
         "poll_epoll" => serve_ringcore(true, true),
         "tokio" => serve_tokio(),
+        // Started by `Server::start_example`, never as the bench binary.
         other => panic!("unknown server {other}"),
     }
 }
@@ -83,7 +99,8 @@ fn serve(kind: &str) {
 /// A server process started by the bench.
 pub(crate) struct Server {
     child: Child,
-    out: BufReader<ChildStdout>,
+    /// The bench binary's stdout (`ENTERS n` replies); None for the example kinds.
+    out: Option<BufReader<ChildStdout>>,
     _dir: tempfile::TempDir,
     control: std::path::PathBuf,
     /// Where it listens.
@@ -93,6 +110,9 @@ pub(crate) struct Server {
 impl Server {
     /// Starts a `kind` server and waits for its address.
     pub(crate) fn start(kind: &str) -> Server {
+        if let Some(flags) = example_flags(kind) {
+            return Server::start_example(flags);
+        }
         let exe = std::env::current_exe().expect("current_exe");
         let dir = tempfile::tempdir().expect("temp dir");
         let control = dir.path().join("control.sock");
@@ -108,9 +128,80 @@ impl Server {
             .expect("server address");
         Server {
             child,
-            out,
+            out: Some(out),
             _dir: dir,
             control,
+            addr,
+        }
+    }
+
+    /// Starts `examples/echo_server` with `flags`, pinned to the CPU the bench's own
+    /// servers pin themselves to, and waits for its address.
+    fn start_example(flags: &[&str]) -> Server {
+        use std::os::unix::process::CommandExt;
+
+        let exe = std::env::current_exe().expect("current_exe");
+        // target/release/deps/echo-HASH -> target/release/examples/echo_server
+        let bin = exe
+            .parent()
+            .and_then(|d| d.parent())
+            .expect("target dir")
+            .join("examples")
+            .join("echo_server");
+        assert!(
+            bin.exists(),
+            "{} is missing: run `cargo build --release --example echo_server` first",
+            bin.display()
+        );
+        let cpu = core_affinity::get_core_ids()
+            .unwrap_or_default()
+            .first()
+            .map_or(0, |c| c.id);
+        // SAFETY: an all-zero cpu_set_t is a valid empty set; CPU_SET writes inside it.
+        let set = unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(cpu, &mut set);
+            set
+        };
+        let mut cmd = Command::new(&bin);
+        cmd.args(["--addr", "127.0.0.1:0"])
+            .args(flags)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        // SAFETY: the closure runs in the forked child before exec and only calls
+        // sched_setaffinity(2), which is async-signal-safe, on a set built before the fork.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().expect("spawn examples/echo_server");
+        let mut err = BufReader::new(child.stderr.take().expect("piped stderr"));
+        let mut line = String::new();
+        err.read_line(&mut line).expect("echo_server stderr");
+        // "echo_server: listening on 127.0.0.1:PORT (1 cores, ...)"
+        let addr = line
+            .split_whitespace()
+            .skip_while(|w| *w != "on")
+            .nth(1)
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("echo_server's first line has no address: {line:?}"));
+        // Pass the rest of its stderr (accept errors, the totals) through.
+        std::thread::spawn(move || {
+            let mut rest = String::new();
+            while err.read_line(&mut rest).is_ok_and(|n| n > 0) {
+                eprint!("{rest}");
+                rest.clear();
+            }
+        });
+        Server {
+            child,
+            out: None,
+            _dir: tempfile::tempdir().expect("temp dir"),
+            control: std::path::PathBuf::new(),
             addr,
         }
     }
@@ -122,15 +213,25 @@ impl Server {
     /// The server's io_uring_enter(2) count so far; None for a server without a control
     /// socket (tokio).
     pub(crate) fn enters(&mut self) -> Option<u64> {
+        let out = self.out.as_mut()?;
         let sock = std::os::unix::net::UnixDatagram::unbound().expect("control socket");
         sock.send_to(b"?", &self.control).ok()?;
-        read_value(&mut self.out, "ENTERS").parse().ok()
+        read_value(out, "ENTERS").parse().ok()
     }
 
     /// Kills the server (SIGKILL; nothing is measured after this) and reaps it.
     pub(crate) fn stop(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The example's flags for an example kind; None for the bench's own kinds.
+fn example_flags(kind: &str) -> Option<&'static [&'static str]> {
+    match kind {
+        "example" => Some(&[]),
+        "example_plain" => Some(&["--plain"]),
+        _ => None,
     }
 }
 

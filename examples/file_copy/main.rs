@@ -12,9 +12,17 @@
 //! fast paths").
 //!
 //! Prints `copied <bytes> bytes in <seconds> s (<MiB/s> MiB/s)`. The copy goes to a
-//! temporary file next to DST that is renamed over DST only when complete, so a failed copy
-//! leaves no partial DST behind. Bad input (a missing SRC, a DST in a missing directory,
-//! SRC and DST the same file) prints one `error: ...` line and exits with status 1.
+//! temporary file next to DST (`.NAME.part-PID`) that is renamed over DST only when
+//! complete, so a failed copy leaves no partial DST behind. Bad input (a missing SRC, a DST
+//! in a missing directory, SRC and DST the same file) prints one `error: ...` line and exits
+//! with status 1.
+//!
+//! SIGINT (Ctrl-C) or SIGTERM stops the copy (`ringcore::signal::ctrl_c_or_terminate`):
+//! the copy is dropped, the runtime is shut down (which waits for every op in flight, so
+//! nothing can create or write the part file afterwards), the part file is removed, DST is
+//! left as it was, one `error: stopped by SIGINT|SIGTERM ...` line is printed, and the exit
+//! status is the shell's for a death by that signal: 130 for SIGINT, 143 for SIGTERM. The
+//! self-test stops the same way and removes its temporary directory.
 
 mod pipeline;
 
@@ -25,6 +33,8 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use ringcore::fs::{self, File, OpenOptions};
+use ringcore::future::Either;
+use ringcore::signal::SignalKind;
 
 /// How the bytes move.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -123,8 +133,18 @@ fn parse_size(s: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("bad size {s:?}"))
 }
 
-/// Copies SRC to DST through a temporary file renamed into place; returns bytes copied.
-async fn copy(src_path: &Path, dst_path: &Path, args: &Args) -> io::Result<u64> {
+/// The temporary file a copy to `dst` is written to: `.NAME.part-PID` next to it.
+fn part_path(dst: &Path) -> Result<PathBuf, String> {
+    let name = dst.file_name().ok_or("DST has no file name")?;
+    let mut part = std::ffi::OsString::from(".");
+    part.push(name);
+    part.push(format!(".part-{}", std::process::id()));
+    Ok(dst.with_file_name(part))
+}
+
+/// Copies SRC to DST through the temporary file `tmp_path`, renamed into place; returns
+/// bytes copied.
+async fn copy(src_path: &Path, dst_path: &Path, tmp_path: &Path, args: &Args) -> io::Result<u64> {
     let src = File::open(src_path).await?;
     let meta = src.metadata().await?;
     if !meta.is_file() {
@@ -145,13 +165,6 @@ async fn copy(src_path: &Path, dst_path: &Path, args: &Args) -> io::Result<u64> 
             ),
         ));
     }
-    let name = dst_path
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "DST has no file name"))?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(".part-{}", std::process::id()));
-    let tmp_path = dst_path.with_file_name(tmp_name);
     let result = match args.method {
         // fs::copy creates the temporary file itself. Creating it here and letting fs::copy
         // truncate it would cost about 100 ms on ext4: closing a file that was truncated to
@@ -159,9 +172,9 @@ async fn copy(src_path: &Path, dst_path: &Path, args: &Args) -> io::Result<u64> 
         Method::Range => {
             drop(src);
             async {
-                let n = fs::copy(src_path, &tmp_path).await?;
+                let n = fs::copy(src_path, tmp_path).await?;
                 if args.fsync {
-                    File::open(&tmp_path).await?.sync_all().await?;
+                    File::open(tmp_path).await?.sync_all().await?;
                 }
                 Ok::<u64, io::Error>(n)
             }
@@ -172,7 +185,7 @@ async fn copy(src_path: &Path, dst_path: &Path, args: &Args) -> io::Result<u64> 
                 .write(true)
                 .create_new(true)
                 .mode(meta.permissions())
-                .open(&tmp_path)
+                .open(tmp_path)
                 .await?;
             let (src, dst) = (Rc::new(src), Rc::new(dst));
             let (block, depth) = (args.block_size, args.depth);
@@ -189,11 +202,11 @@ async fn copy(src_path: &Path, dst_path: &Path, args: &Args) -> io::Result<u64> 
     };
     match result {
         Ok(n) => {
-            fs::rename(&tmp_path, dst_path).await?;
+            fs::rename(tmp_path, dst_path).await?;
             Ok(n)
         }
         Err(e) => {
-            let _ = fs::remove_file(&tmp_path).await;
+            let _ = fs::remove_file(tmp_path).await;
             Err(e)
         }
     }
@@ -258,33 +271,84 @@ fn read_full(f: &mut std::fs::File, buf: &mut [u8]) -> io::Result<usize> {
     Ok(n)
 }
 
-fn run(args: Args) -> Result<(), String> {
+/// Why a run did not finish.
+enum Failure {
+    /// One `error: ...` line, exit status 1.
+    Error(String),
+    /// Stopped by a signal: exit status 130 (SIGINT) or 143 (SIGTERM).
+    Signal(SignalKind),
+}
+
+impl From<String> for Failure {
+    fn from(msg: String) -> Self {
+        Failure::Error(msg)
+    }
+}
+
+/// Runs `work` on `rt` until it finishes or SIGINT/SIGTERM arrives. On a signal `work` is
+/// dropped and the runtime shut down before this returns, so no op of the copy is still in
+/// flight (an open that creates the part file, a write into it) when the caller cleans up.
+fn until_signal<T>(
+    rt: ringcore::Runtime,
+    work: impl Future<Output = Result<T, String>>,
+) -> Result<T, Failure> {
+    let outcome = rt.block_on(async {
+        // First: from here on SIGINT and SIGTERM are blocked in this thread and in every
+        // thread the runtime starts (the blocking pool), and come to this future instead.
+        let signal = ringcore::signal::ctrl_c_or_terminate();
+        ringcore::future::select(work, signal).await
+    });
+    match outcome {
+        Either::Left(result) => Ok(result?),
+        Either::Right(signal) => {
+            // Dropping the runtime cancels every task and waits for every op's completion.
+            drop(rt);
+            Err(Failure::Signal(signal.map_err(|e| format!("signal: {e}"))?))
+        }
+    }
+}
+
+fn run(args: Args) -> Result<(), Failure> {
     let rt = ringcore::Runtime::new().map_err(|e| e.to_string())?;
     match (&args.src, &args.dst) {
         (Some(src), Some(dst)) => {
+            let part = part_path(dst)?;
             let start = Instant::now();
-            let n = rt
-                .block_on(copy(src, dst, &args))
-                .map_err(|e| e.to_string())?;
-            report(n, start.elapsed().as_secs_f64());
+            let copied = until_signal(rt, async {
+                copy(src, dst, &part, &args)
+                    .await
+                    .map_err(|e| e.to_string())
+            });
+            if let Err(Failure::Signal(_)) = copied {
+                // The runtime is gone: nothing can recreate the file after this.
+                let _ = std::fs::remove_file(&part);
+            }
+            report(copied?, start.elapsed().as_secs_f64());
         }
         _ => {
             let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
             let (src, dst) = (dir.path().join("random.bin"), dir.path().join("copy.bin"));
-            make_random_file(&src, args.self_test_mib)
-                .map_err(|e| format!("making the input: {e}"))?;
-            let start = Instant::now();
-            let n = rt
-                .block_on(copy(&src, &dst, &args))
-                .map_err(|e| e.to_string())?;
-            let secs = start.elapsed().as_secs_f64();
+            let part = part_path(&dst)?;
+            let mib = args.self_test_mib;
+            // Dropping `dir` on any return removes the input, the copy and the part file.
+            let (n, secs) = until_signal(rt, async {
+                let input = src.clone();
+                ringcore::offload::spawn_blocking(move || make_random_file(&input, mib))
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| format!("making the input: {e}"))?;
+                let start = Instant::now();
+                let n = copy(&src, &dst, &part, &args)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok((n, start.elapsed().as_secs_f64()))
+            })?;
             if !same_contents(&src, &dst).map_err(|e| format!("verifying: {e}"))? {
-                return Err("the copy differs from the source".into());
+                return Err("the copy differs from the source".to_string().into());
             }
             report(n, secs);
             say(&format!(
-                "verified: the copy matches the {} MiB random source byte for byte",
-                args.self_test_mib
+                "verified: the copy matches the {mib} MiB random source byte for byte"
             ));
         }
     }
@@ -292,11 +356,19 @@ fn run(args: Args) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
-    match parse_args().and_then(run) {
+    match parse_args().map_err(Failure::Error).and_then(run) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(msg) => {
+        Err(Failure::Error(msg)) => {
             eprintln!("error: {msg}");
             ExitCode::FAILURE
+        }
+        Err(Failure::Signal(signal)) => {
+            let (name, status) = match signal {
+                SignalKind::Interrupt => ("SIGINT", 130),
+                _ => ("SIGTERM", 143),
+            };
+            eprintln!("error: stopped by {name}; the partial copy was removed, DST is unchanged");
+            ExitCode::from(status)
         }
     }
 }
