@@ -81,6 +81,7 @@ pub mod hyper_rt;
 pub mod io;
 pub mod net;
 pub mod offload;
+pub mod report;
 pub mod signal;
 pub mod stream;
 pub mod sync;

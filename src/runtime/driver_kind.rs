@@ -91,11 +91,12 @@ pub(crate) fn falls_back(err: &BuildError) -> bool {
 
 /// Logs, once per process, why io_uring is not used.
 pub(crate) fn log_fallback(err: &BuildError) {
+    super::report::note_fallback(err);
     static LOGGED: AtomicBool = AtomicBool::new(false);
     if !LOGGED.swap(true, Ordering::Relaxed) {
         log::warn!(
             target: "ringcore::driver",
-            "io_uring is unavailable, running on the epoll readiness driver: {err}"
+            "io_uring is unavailable, running on the epoll readiness driver: {err} (run `cargo run --example doctor` or call ringcore::report::probe() for details)"
         );
     }
 }

@@ -6,6 +6,7 @@ pub(crate) mod core;
 pub(crate) mod cores;
 mod driver_kind;
 mod error;
+pub(crate) mod report;
 pub(crate) mod submit;
 
 use std::future::Future;
