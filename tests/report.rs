@@ -229,6 +229,8 @@ fn under_a_seccomp_filter_the_report_says_unavailable_seccomp_and_epoll() {
         return;
     };
     assert!(run.status.success(), "{run}");
+    // The child's report, for whoever runs this with --nocapture.
+    println!("{}", run.stdout);
 }
 
 #[test]
@@ -298,4 +300,33 @@ fn the_doctor_prints_text_and_json() {
     assert!(v["opcodes"].as_array().is_some_and(|a| !a.is_empty()));
     let bad = Command::new(doctor()).arg("--bogus").output().unwrap();
     assert_eq!(bad.status.code(), Some(2), "{}", show(&bad));
+}
+
+#[test]
+fn the_doctor_with_only_io_uring_enter_denied_names_io_uring_enter() {
+    let mut cmd = Command::new(doctor());
+    cmd.arg("--json")
+        .env_remove(ringcore::DRIVER_ENV)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let deny = [libc::SYS_io_uring_enter];
+    let child = seccomp::deny_syscalls_and_exec(&deny, libc::EPERM, &mut cmd).unwrap();
+    let v = json_of(&child.wait_with_output().unwrap());
+    assert_eq!(v["io_uring"]["available"], false, "{v:#}");
+    assert_eq!(v["io_uring"]["cause"], "enter_denied", "{v:#}");
+    assert!(v["io_uring"]["setup_error"].is_null(), "{v:#}");
+    let enter = v["io_uring"]["enter_error"].as_str().unwrap();
+    assert!(enter.starts_with("EPERM"), "{enter}");
+    assert_eq!(v["driver"]["driver"], "epoll", "{v:#}");
+    let reason = v["runtime"]["driver"]["reason"].as_str().unwrap();
+    assert_eq!(reason, "io_uring_enter returned EPERM (seccomp)");
+    // What needs no io_uring_enter is still probed; the multishot probes are not.
+    let read = v["opcodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "IORING_OP_READ")
+        .unwrap();
+    assert_eq!(read["supported"], true, "{v:#}");
+    assert!(v["multishot"][0]["supported"].is_null(), "{v:#}");
 }

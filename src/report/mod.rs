@@ -171,7 +171,8 @@ pub struct DriverChoice {
 }
 
 impl DriverChoice {
-    /// The choice on one line: "io_uring", or "epoll: <reason>".
+    /// The choice on one line: `io_uring (REASON)`, `epoll: REASON`, or `none: REASON`
+    /// where `build` would fail.
     pub fn summary(&self) -> String {
         match self.driver {
             Some(DriverKind::IoUring) => format!("io_uring ({})", self.reason),
@@ -320,6 +321,15 @@ pub struct CoreReport {
     pub error: Option<String>,
 }
 
+/// An errno's name ("EPERM"), or the error's text where it has no known errno.
+pub(crate) fn errno_name(e: &std::io::Error) -> String {
+    let text = errno_text(e);
+    match e.raw_os_error() {
+        Some(_) => text.split(" (").next().unwrap_or(&text).to_owned(),
+        None => text,
+    }
+}
+
 /// An errno as text: "EPERM (Operation not permitted)"; other errors as they display.
 pub(crate) fn errno_text(e: &std::io::Error) -> String {
     let Some(n) = e.raw_os_error() else {
@@ -349,4 +359,17 @@ pub(crate) fn errno_text(e: &std::io::Error) -> String {
     let text = e.to_string();
     let text = text.split(" (os error").next().unwrap_or(&text);
     format!("{name} ({text})")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errnos_are_named_and_explained() {
+        let e = std::io::Error::from_raw_os_error(libc::EPERM);
+        assert_eq!(errno_text(&e), "EPERM (Operation not permitted)");
+        let other = std::io::Error::other("no ring");
+        assert_eq!(errno_text(&other), "no ring");
+    }
 }

@@ -42,20 +42,24 @@ pub fn probe() -> Report {
     let limits = limits(entries, files);
 
     // A plain ring, entered once: the raw facts behind availability, and the ring the
-    // flag-independent probes run on.
+    // flag-independent probes run on (those that need no io_uring_enter run even where
+    // entering is denied).
     let (plain, setup_error, enter_error) = match sys::ring(PROBE_ENTRIES, Flags::default()) {
-        Ok(ring) => match sys::enter_nothing(&ring) {
-            Ok(()) => (Some(ring), None, None),
-            Err(e) => (None, None, Some(errno_text(&e))),
-        },
+        Ok(ring) => {
+            let entered = sys::enter_nothing(&ring).err().map(|e| errno_text(&e));
+            (Some(ring), None, entered)
+        }
         Err(e) => (None, Some(errno_text(&e)), None),
     };
     // Why the probes on a ring could not run, for the unknowns.
     let no_ring = setup_error
         .as_ref()
         .map(|e| format!("io_uring_setup: {e}"))
-        .or_else(|| enter_error.as_ref().map(|e| format!("io_uring_enter: {e}")))
         .unwrap_or_default();
+    let no_enter = match &enter_error {
+        Some(e) => format!("io_uring_enter: {e}"),
+        None => no_ring.clone(),
+    };
 
     let opcodes_probe = plain.as_ref().map(sys::opcodes);
     let probe_error = match &opcodes_probe {
@@ -140,7 +144,7 @@ pub fn probe() -> Report {
             (unknown(&names, &why), None)
         }
     };
-    let multishot = multishot(plain, &no_ring);
+    let multishot = multishot(plain.filter(|_| io_uring.enter_error.is_none()), &no_enter);
 
     let mut fast_paths = Vec::new();
     match (&attempt, driver.driver) {

@@ -37,7 +37,7 @@ impl Display for Report {
         if u.setup_error.is_none() {
             line(f, "  io_uring_enter", ok(&u.enter_error))?;
         }
-        if u.setup_error.is_none() && u.enter_error.is_none() {
+        if u.setup_error.is_none() {
             line(f, "  register probe", ok(&u.probe_error))?;
         }
         line(f, "driver (build)", self.driver.summary())?;

@@ -63,7 +63,7 @@ pub(crate) fn cause(err: &BuildError) -> (Cause, String) {
             Cause::EnterDenied,
             format!(
                 "io_uring_enter returned {} (seccomp)",
-                crate::report::errno_text(e)
+                crate::report::errno_name(e)
             ),
         ),
         BuildError::Unsupported(_) => (
@@ -242,5 +242,78 @@ impl Runtime {
             });
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+
+    use super::*;
+
+    fn errno(n: i32) -> io::Error {
+        io::Error::from_raw_os_error(n)
+    }
+
+    #[test]
+    fn each_refusal_names_its_syscall_errno_and_cause() {
+        let cases = [
+            (
+                BuildError::Denied(errno(libc::EPERM)),
+                Cause::Seccomp,
+                "io_uring_setup returned EPERM (seccomp)",
+            ),
+            (
+                BuildError::Disabled { value: 2 },
+                Cause::Sysctl,
+                "io_uring_setup returned EPERM (kernel.io_uring_disabled = 2)",
+            ),
+            (
+                BuildError::EnterDenied(errno(libc::EPERM)),
+                Cause::EnterDenied,
+                "io_uring_enter returned EPERM (seccomp)",
+            ),
+            (
+                BuildError::Unsupported(errno(libc::ENOSYS)),
+                Cause::Enosys,
+                "io_uring_setup returned ENOSYS (this kernel has no io_uring)",
+            ),
+            (
+                BuildError::from_setup_error(errno(libc::ENOMEM), None, Some(65536), 256),
+                Cause::Memlock,
+                "io_uring_setup returned ENOMEM (RLIMIT_MEMLOCK 65536 bytes)",
+            ),
+            (
+                BuildError::MissingFeature {
+                    feature: "IORING_FEAT_EXT_ARG",
+                },
+                Cause::MissingFeature,
+                "the kernel lacks IORING_FEAT_EXT_ARG",
+            ),
+        ];
+        for (err, want_cause, want_text) in cases {
+            assert_eq!(cause(&err), (want_cause, want_text.to_owned()));
+        }
+    }
+
+    #[test]
+    fn a_refusal_chooses_epoll_unless_the_env_forces_a_driver() {
+        let choice = decide(&Err(BuildError::Denied(errno(libc::EPERM))));
+        match DriverKind::from_env() {
+            Ok(None | Some(DriverKind::Auto)) => {
+                assert_eq!(choice.driver, Some(DriverKind::Epoll));
+                assert_eq!(choice.reason, "io_uring_setup returned EPERM (seccomp)");
+            }
+            Ok(Some(DriverKind::Epoll)) => {
+                assert_eq!(choice.driver, Some(DriverKind::Epoll));
+                assert_eq!(choice.reason, "forced by RINGCORE_DRIVER=epoll");
+            }
+            Ok(Some(DriverKind::IoUring)) | Err(_) => assert_eq!(choice.driver, None),
+        }
+        // A configuration error is no fallback: `build` would fail.
+        let invalid = decide(&Err(BuildError::Io(errno(libc::EFAULT))));
+        if matches!(DriverKind::from_env(), Ok(None | Some(DriverKind::Auto))) {
+            assert_eq!(invalid.driver, None, "{invalid:?}");
+        }
     }
 }
