@@ -330,3 +330,19 @@ fn the_doctor_with_only_io_uring_enter_denied_names_io_uring_enter() {
     assert_eq!(read["supported"], true, "{v:#}");
     assert!(v["multishot"][0]["supported"].is_null(), "{v:#}");
 }
+
+#[test]
+fn the_doctor_where_io_uring_does_not_exist_says_enosys() {
+    let mut cmd = Command::new(doctor());
+    cmd.args(["--json", "--no-runtime"])
+        .env_remove(ringcore::DRIVER_ENV)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = seccomp::deny_syscalls_and_exec(&IO_URING, libc::ENOSYS, &mut cmd).unwrap();
+    let v = json_of(&child.wait_with_output().unwrap());
+    assert_eq!(v["io_uring"]["available"], false, "{v:#}");
+    assert_eq!(v["io_uring"]["cause"], "enosys", "{v:#}");
+    assert_eq!(v["driver"]["driver"], "epoll", "{v:#}");
+    let reason = v["driver"]["reason"].as_str().unwrap();
+    assert!(reason.contains("ENOSYS"), "{reason}");
+}

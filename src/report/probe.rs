@@ -133,15 +133,15 @@ pub fn probe() -> Report {
         Err(_) => {
             let why = format!("not probed: {}", io_uring.reason.as_deref().unwrap_or("?"));
             let names = [
-                ("IORING_REGISTER_PBUF_RING", 0, Usage::Used),
-                (
-                    "IOU_PBUF_RING_INC (incremental buffer consumption)",
-                    0,
-                    Usage::Used,
-                ),
-                ("IORING_REGISTER_FILES2 (sparse table)", 0, Usage::Used),
+                "IORING_REGISTER_PBUF_RING",
+                "IOU_PBUF_RING_INC (incremental buffer consumption)",
+                "IORING_REGISTER_FILES2 (sparse table)",
             ];
-            (unknown(&names, &why), None)
+            let regs = names
+                .iter()
+                .map(|name| Check::new(name, None, Usage::Used).detail(Some(why.clone())))
+                .collect();
+            (regs, None)
         }
     };
     let multishot = multishot(plain.filter(|_| io_uring.enter_error.is_none()), &no_enter);
