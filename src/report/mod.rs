@@ -278,7 +278,8 @@ pub struct Limits {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct FastPath {
-    /// A short stable name, e.g. "defer_taskrun", "recv_buffer_ring", "multishot_accept".
+    /// A short stable name, e.g. "defer_taskrun", "recv_buffer_ring", "multishot_accept",
+    /// "send_zc_available".
     pub name: String,
     /// Whether it is (or would be) in use.
     pub active: bool,

@@ -417,7 +417,7 @@ pub(crate) fn feature_paths(kind: DriverKind, f: Features) -> Vec<FastPath> {
             "recv_buffer_ring",
             "recv_buffer_ring_incremental",
             "multishot_accept",
-            "send_zc",
+            "send_zc_available",
             "socket_op",
             "ftruncate_op",
             "sqpoll",
@@ -443,9 +443,10 @@ pub(crate) fn feature_paths(kind: DriverKind, f: Features) -> Vec<FastPath> {
             "Incoming arms one multishot ACCEPT (EINVAL falls back to one per connection)",
         ),
         FastPath::new(
-            "send_zc",
+            "send_zc_available",
             f.send_zc,
-            "SEND_ZC available for large TCP writes (opt-in: Builder::send_zerocopy_from)",
+            "SEND_ZC can carry large TCP writes; used only when opted in with \
+             Builder::send_zerocopy_from, which the report cannot see",
         ),
         FastPath::new(
             "socket_op",
