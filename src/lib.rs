@@ -47,6 +47,8 @@
 //!   `Queue`, `oneshot`;
 //! - [`stream`]: async iteration (`generate`, `unfold`, `StreamExt`);
 //! - [`debug`]: `current_task`, `all_tasks`, slow-poll reports, per-core metrics;
+//! - [`report`]: what the kernel lets ringcore do and which driver it chose (the `doctor`
+//!   example prints it);
 //! - thread-per-core: [`Builder::cores`], [`Runtime::run_on_all`], [`current_core`],
 //!   [`submit_to`] and [`spawn_on`] (run work on another core), [`channel`] (bounded
 //!   cross-core channels);
@@ -87,6 +89,7 @@ pub mod hyper_rt;
 pub mod io;
 pub mod net;
 pub mod offload;
+pub mod report;
 pub mod signal;
 pub mod stream;
 pub mod sync;

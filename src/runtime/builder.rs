@@ -76,6 +76,12 @@ impl Default for Builder {
     }
 }
 
+/// `Builder::new()`'s ring entries and registered-file slots (for the capability report).
+pub(crate) fn defaults() -> (u32, u32) {
+    let b = Builder::new();
+    (b.ring_entries, b.registered_files)
+}
+
 impl Builder {
     /// A builder with the defaults: 256 SQEs (512 CQEs), 61 tasks per tick, at most 16
     /// blocking threads that retire after 10 s idle, 1024 registered-file slots.

@@ -8,6 +8,7 @@ mod builder;
 pub(crate) mod context;
 pub(crate) mod core;
 pub(crate) mod cores;
+pub(crate) mod report;
 pub(crate) mod submit;
 
 use std::future::Future;

@@ -7,6 +7,7 @@
 pub(crate) mod affinity;
 pub(crate) mod emulate;
 pub(crate) mod fd;
+pub(crate) mod probe;
 pub(crate) mod process;
 pub(crate) mod signal;
 pub(crate) mod socket;

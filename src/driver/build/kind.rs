@@ -89,13 +89,24 @@ pub(crate) fn falls_back(err: &BuildError) -> bool {
     )
 }
 
+/// Why `DriverKind::Auto` first fell back to epoll in this process (the kernel's refusal
+/// is a property of the process: its seccomp filter, its limits, the sysctl); the
+/// capability report (`Runtime::report`) reads it.
+static FIRST_FALLBACK: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// The first fallback's reason in this process, if `Auto` ever fell back.
+pub(crate) fn first_fallback() -> Option<&'static str> {
+    FIRST_FALLBACK.get().map(String::as_str)
+}
+
 /// Logs, once per process, why io_uring is not used.
 pub(crate) fn log_fallback(err: &BuildError) {
+    let _ = FIRST_FALLBACK.set(err.to_string());
     static LOGGED: AtomicBool = AtomicBool::new(false);
     if !LOGGED.swap(true, Ordering::Relaxed) {
         log::warn!(
             target: "ringcore::driver",
-            "io_uring is unavailable, running on the epoll readiness driver: {err}"
+            "io_uring is unavailable, running on the epoll readiness driver: {err} (run `cargo run --example doctor` or call ringcore::report::probe() for details)"
         );
     }
 }
