@@ -11,7 +11,7 @@ mod kind;
 
 pub use error::BuildError;
 pub use kind::{DRIVER_ENV, DriverKind};
-pub(crate) use kind::{falls_back, first_fallback, log_fallback};
+pub(crate) use kind::{falls_back, log_fallback, on_fallback};
 
 use std::time::Duration;
 

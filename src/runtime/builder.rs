@@ -397,6 +397,7 @@ impl Builder {
             Some(kind) => kind,
             None => DriverKind::from_env()?.unwrap_or(self.driver),
         };
+        driver::build::on_fallback(super::report::note_fallback);
         let (driver, mode, kind) = driver::build::build(&DriverConfig {
             kind,
             ring_entries: self.ring_entries,

@@ -15,6 +15,7 @@ use crate::driver::build as driver_kind;
 use crate::report::{Cause, CoreReport, DriverChoice, Report, RuntimeReport};
 use crate::sys;
 use crate::sys::uring::{Features, Setup};
+use std::sync::OnceLock;
 
 /// `Builder::new()`'s ring entries and registered-file slots.
 pub(crate) fn defaults() -> (u32, u32) {
@@ -120,6 +121,16 @@ pub(crate) fn decide(attempt: &Result<Setup, BuildError>) -> DriverChoice {
     }
 }
 
+/// The first fallback's reason in this process (the kernel's refusal is a property of
+/// the process: its seccomp filter, its limits, the sysctl).
+static FALLBACK: OnceLock<String> = OnceLock::new();
+
+/// Records why `DriverKind::Auto` fell back, for [`Runtime::report`]; subscribed to the
+/// driver's fallbacks by `Builder::build`.
+pub(crate) fn note_fallback(err: &BuildError) {
+    let _ = FALLBACK.set(cause(err).1);
+}
+
 /// How long `Runtime::report` waits for each core's answer.
 const CORE_ANSWER: Duration = Duration::from_secs(1);
 
@@ -155,8 +166,9 @@ impl Runtime {
             DriverKind::Epoll if env_kind == Some(DriverKind::Epoll) => {
                 format!("forced by {DRIVER_ENV}=epoll")
             }
-            DriverKind::Epoll => driver_kind::first_fallback()
-                .map(str::to_owned)
+            DriverKind::Epoll => FALLBACK
+                .get()
+                .cloned()
                 .unwrap_or_else(|| "asked for with Builder::driver(DriverKind::Epoll)".to_owned()),
             _ if env_kind == Some(DriverKind::IoUring) => {
                 format!("forced by {DRIVER_ENV}=uring; setup mode {mode}")

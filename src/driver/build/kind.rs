@@ -89,19 +89,21 @@ pub(crate) fn falls_back(err: &BuildError) -> bool {
     )
 }
 
-/// Why `DriverKind::Auto` first fell back to epoll in this process (the kernel's refusal
-/// is a property of the process: its seccomp filter, its limits, the sysctl); the
-/// capability report (`Runtime::report`) reads it.
-static FIRST_FALLBACK: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+/// Who wants to hear of a fallback (the runtime's capability report subscribes, so the
+/// driver names nothing above it).
+static ON_FALLBACK: std::sync::OnceLock<fn(&BuildError)> = std::sync::OnceLock::new();
 
-/// The first fallback's reason in this process, if `Auto` ever fell back.
-pub(crate) fn first_fallback() -> Option<&'static str> {
-    FIRST_FALLBACK.get().map(String::as_str)
+/// Subscribes `hook` to every fallback of `DriverKind::Auto` to epoll in this process (the
+/// first subscription stays).
+pub(crate) fn on_fallback(hook: fn(&BuildError)) {
+    let _ = ON_FALLBACK.set(hook);
 }
 
 /// Logs, once per process, why io_uring is not used.
 pub(crate) fn log_fallback(err: &BuildError) {
-    let _ = FIRST_FALLBACK.set(err.to_string());
+    if let Some(hook) = ON_FALLBACK.get() {
+        hook(err);
+    }
     static LOGGED: AtomicBool = AtomicBool::new(false);
     if !LOGGED.swap(true, Ordering::Relaxed) {
         log::warn!(
