@@ -275,8 +275,10 @@ impl Builder {
     /// The thread spins on a CPU of its own while awake, and that CPU time is the
     /// process's: on the echo bench it cost more CPU per message than it saved (see
     /// docs/benchmarks.md, "io_uring fast paths"). The ring cannot use DEFER_TASKRUN with
-    /// SQPOLL, so setup starts from COOP_TASKRUN. If the kernel refuses SQPOLL (EINVAL, or
-    /// EPERM under a policy), the ring is built without it.
+    /// SQPOLL, so setup tries COOP_TASKRUN next and then the plain ring (Linux 6.18 refuses
+    /// COOP_TASKRUN with SQPOLL as well: `cargo run --example doctor` shows which the
+    /// kernel takes). If the kernel refuses SQPOLL (EINVAL, or EPERM under a policy), the
+    /// ring is built without it.
     pub fn sqpoll(mut self, idle: Duration) -> Self {
         self.sqpoll = Some(idle);
         self

@@ -79,8 +79,9 @@ pub(crate) struct Setup {
 /// (NODROP, EXT_ARG).
 ///
 /// With `sqpoll` (the kernel thread's idle time before it sleeps), every flag set is
-/// first tried with IORING_SETUP_SQPOLL added (DEFER_TASKRUN excludes it, so the first to
-/// succeed is usually COOP_TASKRUN); if the kernel refuses SQPOLL with every set (EINVAL,
+/// first tried with IORING_SETUP_SQPOLL added (DEFER_TASKRUN excludes it; Linux 6.18
+/// refuses COOP_TASKRUN with it too, as the capability report shows, so there the first to
+/// succeed is the plain ring); if the kernel refuses SQPOLL with every set (EINVAL,
 /// or EPERM where a policy denies it), the ring is set up without it and
 /// `Features::sqpoll` is false.
 pub(crate) fn setup(
