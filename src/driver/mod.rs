@@ -474,6 +474,51 @@ impl Driver {
         inner.take_cqes();
     }
 
+    /// The fd that polls readable while this ring has something for the driver (see
+    /// `Ring::park_fd`): the io_uring fd, or the readiness ring's epoll fd.
+    #[cfg_attr(not(feature = "tokio-context"), allow(dead_code))]
+    pub(crate) fn park_fd(&self) -> Option<RawFd> {
+        self.inner.borrow().ring.park_fd()
+    }
+
+    /// A park whose sleep happens elsewhere (in tokio's reactor, feature `tokio-context`)
+    /// calls this before and after that sleep instead of [`Driver::park`]: it refills the
+    /// tick's inline budget, re-sends due cancels, submits queued SQEs and takes the CQEs
+    /// that are ready, never blocking. A readiness ring is asked with a zero timeout, so it
+    /// looks at its epoll (a skipped look could leave events that epoll has already
+    /// reported to the outer reactor). Returns `true` if the core must not sleep: a task
+    /// waits for the budget, or completions were taken (`dispatch` wakes their tasks).
+    /// The second value is when the next missed cancel is due to be re-sent, if any; the
+    /// sleep must end by then.
+    ///
+    /// An io_uring ring set up with DEFER_TASKRUN must not sleep on its fd: the kernel
+    /// runs deferred completions only inside io_uring_enter(2) and does not wake pollers
+    /// of the ring fd for them (measured: a poll(2) on the fd slept its whole timeout while
+    /// a read completed). The runtime does not combine the two.
+    ///
+    /// # Panics
+    ///
+    /// As [`Driver::flush`].
+    #[cfg_attr(not(feature = "tokio-context"), allow(dead_code))]
+    pub(crate) fn look(&self) -> (bool, Option<Instant>) {
+        let mut inner = self.inner.borrow_mut();
+        if inner.refill_inline_budget() {
+            inner.flush();
+            return (true, None);
+        }
+        inner.resend_due_cancels(Instant::now());
+        if inner.ring.is_readiness() {
+            let res = inner.enter(Wait::One(Some(Duration::ZERO)));
+            inner.note_enter(res.map(drop), None);
+        } else if inner.ring.queued() > 0 || inner.ring.needs_enter() {
+            let res = inner.enter(Wait::No);
+            inner.note_enter(res.map(drop), None);
+        }
+        inner.take_cqes();
+        let busy = !inner.to_wake.is_empty() || !inner.orphans.is_empty();
+        (busy, inner.recancel.iter().map(|r| r.2).min())
+    }
+
     /// Wakes tasks whose ops completed and releases orphaned resources. Call with no
     /// borrow of the driver held (it is not re-entrant by itself, but wakers may be).
     pub(crate) fn dispatch(&self) {

@@ -7,6 +7,8 @@ pub(crate) mod cores;
 mod driver_kind;
 mod error;
 pub(crate) mod submit;
+#[cfg(feature = "tokio-context")]
+pub(crate) mod tokio_context;
 
 use std::future::Future;
 use std::panic::Location;
@@ -86,6 +88,7 @@ pub struct Builder {
     send_zc_from: Option<usize>,
     registered_files: u32,
     sqpoll: Option<Duration>,
+    tokio_context: bool,
 }
 
 /// asyncio's default `loop.slow_callback_duration`.
@@ -114,6 +117,7 @@ impl Default for Builder {
             send_zc_from: crate::driver::multishot::DEFAULT_SEND_ZC_FROM,
             registered_files: DEFAULT_REGISTERED_FILES,
             sqpoll: None,
+            tokio_context: true,
         }
     }
 }
@@ -339,6 +343,51 @@ impl Builder {
         self
     }
 
+    /// With the `tokio-context` feature: whether each core runs a tokio context (default
+    /// on). Without the feature there is no context and this switch does nothing.
+    ///
+    /// With the context, each core's tick runs inside a current-thread tokio runtime and a
+    /// `tokio::task::LocalSet` of its own, so inside any ringcore task (and the future given
+    /// to [`Runtime::block_on`]) `tokio::spawn`, `tokio::task::spawn_local`,
+    /// `tokio::time`, `tokio::net`, `tokio::fs`, `tokio::task::spawn_blocking` and
+    /// `tokio::runtime::Handle::current()` work, and what they start runs on the same core
+    /// (only tokio's blocking pool runs work on other threads). Crates built on them
+    /// (hyper-util's tokio client, `axum::serve`, database and RPC clients) run unmodified.
+    /// An idle core sleeps once, in tokio's reactor, which waits for the ring as well (see
+    /// docs/architecture.md, "The tokio context"). The costs: an idle core's park is an
+    /// epoll_wait(2) plus an io_uring_enter(2) when SQEs are queued, where it was one
+    /// io_uring_enter(2); a tick with work ready ends with one zero-timeout epoll_wait(2);
+    /// an idle core's timers have tokio's millisecond resolution (never early); and the
+    /// ring is set up without DEFER_TASKRUN (SINGLE_ISSUER | DEFER_TASKRUN, whose deferred
+    /// completions do not wake a sleeper in epoll), so [`Builder::setup_mode`] with
+    /// [`SetupMode::DeferTaskrun`] is [`BuildError::InvalidConfig`] while the context is
+    /// on.
+    ///
+    /// Off (or without the feature), tokio's own types panic inside ringcore tasks with
+    /// tokio's "there is no reactor running" message, as outside any runtime. A core whose
+    /// `block_on` runs inside another tokio runtime (a `#[tokio::test]`, or under a
+    /// `Handle::enter` guard) runs without its own context, and tokio calls there reach
+    /// that outer runtime.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = ringcore::Runtime::builder().tokio_context(false).build()?;
+    /// rt.block_on(async {
+    ///     assert!(tokio::runtime::Handle::try_current().is_err());
+    /// });
+    /// # Ok::<(), ringcore::BuildError>(())
+    /// ```
+    pub fn tokio_context(mut self, on: bool) -> Self {
+        self.tokio_context = on;
+        self
+    }
+
+    /// Whether cores get a tokio context: the feature is on and the switch too.
+    fn with_tokio(&self) -> bool {
+        cfg!(feature = "tokio-context") && self.tokio_context
+    }
+
     fn debug_enabled(&self) -> bool {
         self.debug
             .unwrap_or_else(|| std::env::var_os("RINGCORE_DEBUG").is_some_and(|v| v == "1"))
@@ -465,26 +514,58 @@ impl Builder {
         driver.set_recv_pool(buffers, max_buffers, bytes);
         driver.set_send_zc_from(self.send_zc_from);
         let blocking = BlockingPool::new(self.blocking_threads, self.blocking_idle_timeout);
-        let core =
+        #[cfg_attr(not(feature = "tokio-context"), allow(unused_mut))]
+        let mut core =
             Core::new(driver, kind, self.event_interval, blocking).map_err(BuildError::Io)?;
         if self.debug_enabled() {
             core.executor.set_slow_poll(Some(self.slow_poll_threshold));
         }
         core.spin_before_park.set(self.spin_before_park);
+        #[cfg(feature = "tokio-context")]
+        if self.with_tokio() {
+            core.tokio =
+                Some(tokio_context::TokioContext::new(&core.driver).map_err(BuildError::Io)?);
+        }
         Ok((core, mode))
     }
 
     /// An io_uring driver, or the kernel's refusal as a typed error.
     fn uring_driver(&self) -> Result<(Driver, SetupMode), BuildError> {
-        let setup =
-            sys::uring::setup(self.ring_entries, self.setup_mode, self.sqpoll).map_err(|e| {
-                BuildError::from_setup_error(
-                    e,
-                    sys::fd::read_sysctl("/proc/sys/kernel/io_uring_disabled"),
-                    sys::fd::memlock_limit(),
+        let setup = if self.with_tokio() {
+            // An idle core sleeps in tokio's epoll on the ring fd, which DEFER_TASKRUN's
+            // deferred completions do not wake: the fastest mode without it.
+            match self.setup_mode {
+                Some(SetupMode::DeferTaskrun) => {
+                    return Err(BuildError::InvalidConfig(
+                        "setup_mode(DeferTaskrun) cannot run with the tokio context (its \
+                         deferred completions do not wake a core sleeping in tokio's \
+                         reactor); use tokio_context(false) or another mode"
+                            .into(),
+                    ));
+                }
+                Some(mode) => sys::uring::setup(self.ring_entries, Some(mode), self.sqpoll),
+                None => match sys::uring::setup(
                     self.ring_entries,
-                )
-            })?;
+                    Some(SetupMode::CoopTaskrun),
+                    self.sqpoll,
+                ) {
+                    Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                        sys::uring::setup(self.ring_entries, Some(SetupMode::Plain), self.sqpoll)
+                    }
+                    other => other,
+                },
+            }
+        } else {
+            sys::uring::setup(self.ring_entries, self.setup_mode, self.sqpoll)
+        };
+        let setup = setup.map_err(|e| {
+            BuildError::from_setup_error(
+                e,
+                sys::fd::read_sysctl("/proc/sys/kernel/io_uring_disabled"),
+                sys::fd::memlock_limit(),
+                self.ring_entries,
+            )
+        })?;
         let params = setup.ring.params();
         if !params.is_feature_nodrop() {
             return Err(BuildError::MissingFeature {
