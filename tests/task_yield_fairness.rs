@@ -38,6 +38,8 @@ impl Future for WakeSelfOnce {
             return Poll::Ready(());
         }
         self.0 = true;
+        // By value on purpose: the path under test (clippy 1.95's waker_clone_wake).
+        #[allow(clippy::waker_clone_wake)]
         cx.waker().clone().wake();
         Poll::Pending
     }

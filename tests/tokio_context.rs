@@ -415,6 +415,8 @@ fn repeated_block_on_keeps_tokio_tasks() {
     let _fds = support::fd_lock();
     let rt = rt();
     let (tx, rx) = tokio::sync::oneshot::channel::<u32>();
+    // The handle itself is the output: the task runs on in the next block_on.
+    #[allow(clippy::async_yields_async)]
     let handle = rt.block_on(async move { tokio::spawn(async move { rx.await.unwrap() + 1 }) });
     rt.block_on(async move {
         tx.send(1).unwrap();
@@ -422,14 +424,18 @@ fn repeated_block_on_keeps_tokio_tasks() {
     });
 }
 
-#[ringcore::test]
-async fn under_the_attribute_macro_tokio_works() {
+#[test]
+fn under_the_attribute_macro_tokio_works() {
+    // Every test holds the lock: the fd count above is process-wide.
     let _fds = support::fd_lock();
-    let v = tokio::spawn(async {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-        3
-    })
-    .await
-    .unwrap();
-    assert_eq!(v, 3);
+    #[ringcore::main]
+    async fn run() -> u32 {
+        tokio::spawn(async {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            3
+        })
+        .await
+        .unwrap()
+    }
+    assert_eq!(run(), 3);
 }

@@ -128,10 +128,6 @@ impl TokioContext {
         sleep: &mut Option<Pin<Box<tokio::time::Sleep>>>,
         ready: impl Fn() -> bool,
     ) {
-        let parts = self.parts.borrow();
-        let Some(parts) = parts.as_ref() else {
-            return;
-        };
         if let Some(d) = deadline {
             let d = tokio::time::Instant::from_std(d);
             match sleep {
@@ -148,6 +144,11 @@ impl TokioContext {
                 _ => cx.waker().clone(),
             };
             self.waker.set(Some(waker));
+            // Borrowed per poll, never across the await: `shutdown` takes the parts.
+            let parts = self.parts.borrow();
+            let Some(parts) = parts.as_ref() else {
+                return Poll::Ready(());
+            };
             if let Poll::Ready(res) = parts.park_fd.poll_read_ready(cx) {
                 // Cleared at once: what made it readable is reaped next
                 // (`Driver::look`), and a later CQE or event is a new edge.
