@@ -216,9 +216,14 @@ impl Core {
     }
 
     /// `block_on`'s tick loop, run as a future inside the core's tokio runtime and
-    /// `LocalSet` (src/runtime/tokio_context.rs): the same steps, except that a tick with
-    /// work ready ends by yielding to tokio once, and an idle core waits in tokio's
-    /// reactor for the ring's park fd, its next timer, or a wake from tokio's side.
+    /// `LocalSet` (src/runtime/tokio_context.rs): the same steps, except that an idle core
+    /// waits in tokio's reactor for the ring's park fd, its next timer, or a wake from
+    /// tokio's side, and a busy core lets tokio run (its tasks, and its reactor and timers
+    /// with a zero timeout) once `event_interval` task polls or ticks (61 by default, the
+    /// interval at which tokio's own scheduler looks at its reactor) have passed since
+    /// tokio last ran. Yielding after every tick cost 1-2 us per tick (an epoll_wait(2)
+    /// and tokio's scheduler), ten to twenty times a one-task tick (measured with
+    /// examples/tokio_context_cost.rs).
     #[cfg(feature = "tokio-context")]
     async fn tick_in_tokio<F: Future>(
         &self,
@@ -234,6 +239,8 @@ impl Core {
         let mut cx = Context::from_waker(&waker);
         let mut future = pin!(future);
         let mut sleep = None;
+        // The task poll count when tokio last ran, and ticks since (see `TOKIO_EVERY`).
+        let mut yielded_at = (self.executor.counters().1, 0usize);
         loop {
             if main.woken.swap(false, Ordering::AcqRel)
                 && let Poll::Ready(v) = future.as_mut().poll(&mut cx)
@@ -251,7 +258,12 @@ impl Core {
                 self.driver.flush();
                 self.driver.dispatch();
                 self.executor.release_deferred();
-                tokio.yield_now().await;
+                yielded_at.1 += 1;
+                let polls = self.executor.counters().1 - yielded_at.0;
+                if polls >= self.event_interval as u64 || yielded_at.1 >= self.event_interval {
+                    tokio.yield_now().await;
+                    yielded_at = (self.executor.counters().1, 0);
+                }
                 continue;
             }
             let (busy, recancel) = self.driver.look();
@@ -273,6 +285,7 @@ impl Core {
             self.executor.remote().unparked();
             self.driver.dispatch();
             self.executor.release_deferred();
+            yielded_at = (self.executor.counters().1, 0);
         }
     }
 
