@@ -192,8 +192,11 @@ impl Builder {
 
     /// Sets the ring up in exactly this mode, with no fallback (default: the fastest the
     /// kernel accepts: [`SetupMode::DeferTaskrun`], then [`SetupMode::CoopTaskrun`], then
-    /// [`SetupMode::Plain`]). For tests and for comparing modes; `build` fails with the
-    /// kernel's error (usually EINVAL, as [`BuildError::Io`]) if it refuses the mode.
+    /// [`SetupMode::Plain`]; with the [tokio context](Builder::tokio_context) on, the
+    /// same without DEFER_TASKRUN). For tests and for comparing modes; `build` fails with
+    /// the kernel's error (usually EINVAL, as [`BuildError::Io`]) if it refuses the mode,
+    /// and with [`BuildError::InvalidConfig`] for [`SetupMode::DeferTaskrun`] while the
+    /// tokio context is on.
     pub fn setup_mode(mut self, mode: SetupMode) -> Self {
         self.setup_mode = Some(mode);
         self
