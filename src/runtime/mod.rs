@@ -534,33 +534,18 @@ impl Builder {
 
     /// An io_uring driver, or the kernel's refusal as a typed error.
     fn uring_driver(&self) -> Result<(Driver, SetupMode), BuildError> {
-        let setup = if self.with_tokio() {
-            // An idle core sleeps in tokio's epoll on the ring fd, which DEFER_TASKRUN's
-            // deferred completions do not wake: the fastest mode without it.
-            match self.setup_mode {
-                Some(SetupMode::DeferTaskrun) => {
-                    return Err(BuildError::InvalidConfig(
-                        "setup_mode(DeferTaskrun) cannot run with the tokio context (its \
-                         deferred completions do not wake a core sleeping in tokio's \
-                         reactor); use tokio_context(false) or another mode"
-                            .into(),
-                    ));
-                }
-                Some(mode) => sys::uring::setup(self.ring_entries, Some(mode), self.sqpoll),
-                None => match sys::uring::setup(
-                    self.ring_entries,
-                    Some(SetupMode::CoopTaskrun),
-                    self.sqpoll,
-                ) {
-                    Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
-                        sys::uring::setup(self.ring_entries, Some(SetupMode::Plain), self.sqpoll)
-                    }
-                    other => other,
-                },
-            }
-        } else {
-            sys::uring::setup(self.ring_entries, self.setup_mode, self.sqpoll)
-        };
+        // With the tokio context an idle core sleeps in tokio's epoll on the ring fd, which
+        // DEFER_TASKRUN's deferred completions do not wake: the fastest mode without it.
+        let no_defer = self.with_tokio();
+        if no_defer && self.setup_mode == Some(SetupMode::DeferTaskrun) {
+            return Err(BuildError::InvalidConfig(
+                "setup_mode(DeferTaskrun) cannot run with the tokio context (its deferred \
+                 completions do not wake a core sleeping in tokio's reactor); use \
+                 tokio_context(false) or another mode"
+                    .into(),
+            ));
+        }
+        let setup = sys::uring::setup(self.ring_entries, self.setup_mode, self.sqpoll, no_defer);
         let setup = setup.map_err(|e| {
             BuildError::from_setup_error(
                 e,
