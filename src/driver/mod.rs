@@ -172,6 +172,10 @@ struct Inner {
     fast: multishot::FastPaths,
 }
 
+/// How many times `Driver::look` submits what its own reap queued before it gives up on
+/// sleeping this tick.
+const LOOK_RESUBMITS: usize = 4;
+
 /// How many ops per tick may complete inline by default before the rest go through the
 /// ring, so a task reading cached data in a loop still yields to I/O and timers.
 pub(crate) const DEFAULT_INLINE_PER_TICK: u32 = 64;
@@ -486,8 +490,10 @@ impl Driver {
     /// tick's inline budget, re-sends due cancels, submits queued SQEs and takes the CQEs
     /// that are ready, never blocking. A readiness ring is asked with a zero timeout, so it
     /// looks at its epoll (a skipped look could leave events that epoll has already
-    /// reported to the outer reactor). Returns `true` if the core must not sleep: a task
-    /// waits for the budget, or completions were taken (`dispatch` wakes their tasks).
+    /// reported to the outer reactor). What the reap itself queued (the wake-up read
+    /// re-armed by a remote wake's CQE) is submitted before it returns. Returns `true` if
+    /// the core must not sleep: a task waits for the budget, completions were taken
+    /// (`dispatch` wakes their tasks), or SQEs are still queued.
     /// The second value is when the next missed cancel is due to be re-sent, if any; the
     /// sleep must end by then.
     ///
@@ -515,7 +521,23 @@ impl Driver {
             inner.note_enter(res.map(drop), None);
         }
         inner.take_cqes();
-        let busy = !inner.to_wake.is_empty() || !inner.orphans.is_empty();
+        // Reaping queues SQEs of its own: the wake-up read re-armed by its CQE (a remote
+        // wake), a re-sent cancel. They must reach the kernel (or the readiness ring)
+        // before the core sleeps elsewhere, where nothing submits them: an unsubmitted
+        // wake-up read lets the next eventfd write go unnoticed, and the core sleeps
+        // through its remote wakes (`Driver::park` submits them in its own enter).
+        for _ in 0..LOOK_RESUBMITS {
+            if inner.ring.queued() == 0 {
+                break;
+            }
+            let res = inner.enter(Wait::No);
+            inner.note_enter(res.map(drop), None);
+            inner.take_cqes();
+        }
+        // Still queued (an SQ full of cancels, a wake read completing again at once):
+        // not safe to sleep; the next tick submits the rest.
+        let busy =
+            !inner.to_wake.is_empty() || !inner.orphans.is_empty() || inner.ring.queued() > 0;
         (busy, inner.recancel.iter().map(|r| r.2).min())
     }
 
