@@ -439,3 +439,51 @@ fn under_the_attribute_macro_tokio_works() {
     }
     assert_eq!(run(), 3);
 }
+
+#[test]
+fn a_cross_core_ping_pong_through_a_channel_never_loses_a_remote_wake() {
+    // Every test holds the lock: the fd count below is process-wide.
+    let _fds = support::fd_lock();
+    // Each message wakes the other core, usually parked in tokio's reactor: a remote wake
+    // writes its eventfd, whose read armed in the ring must be in the kernel (submitted)
+    // before the core sleeps. When `Driver::look` left the read re-armed by the previous
+    // wake's CQE queued, the next write completed nothing and both cores slept for good
+    // (within a few hundred round trips). The runtime runs on its own thread so a hang
+    // fails here instead of blocking the suite.
+    const ROUND_TRIPS: u32 = 20_000;
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = support::two_cores();
+        let n = rt.block_on(async {
+            assert!(
+                tokio::runtime::Handle::try_current().is_ok(),
+                "the context is on"
+            );
+            let (ping_tx, mut ping_rx) = ringcore::channel::channel::<u32>(1);
+            let (pong_tx, mut pong_rx) = ringcore::channel::channel::<u32>(1);
+            let echo = ringcore::spawn_on(ringcore::CoreId::new(1), move || async move {
+                assert!(tokio::runtime::Handle::try_current().is_ok());
+                while let Some(i) = ping_rx.recv().await {
+                    pong_tx.send(i).await.unwrap();
+                }
+            });
+            let mut n = 0;
+            for i in 0..ROUND_TRIPS {
+                ping_tx.send(i).await.unwrap();
+                assert_eq!(pong_rx.recv().await, Some(i));
+                n += 1;
+            }
+            drop(ping_tx);
+            echo.await.unwrap();
+            n
+        });
+        let _ = done_tx.send((n, rt.metrics().remote_unparks));
+    });
+    match done_rx.recv_timeout(Duration::from_secs(30)) {
+        Ok((n, unparks)) => {
+            assert_eq!(n, ROUND_TRIPS);
+            eprintln!("{n} round trips, {unparks} eventfd unparks on core 0");
+        }
+        Err(_) => panic!("the ping-pong stopped: a remote wake was lost (both cores asleep)"),
+    }
+}
