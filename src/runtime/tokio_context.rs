@@ -10,7 +10,8 @@
 //!   tick loop, as in core.rs, except:
 //!     work ready  -> flush, dispatch, then yield once to tokio (its tasks, its reactor
 //!                    with a zero timeout), and tick again
-//!     idle        -> Driver::look (submit, reap, never block); if nothing came:
+//!     idle        -> Driver::look (submit, reap, submit what the reap queued: the
+//!                    re-armed wake-up read; never block); if nothing came:
 //!                    await { the ring's park fd readable (AsyncFd in tokio's reactor),
 //!                            the next ringcore timer or cancel re-send (tokio sleep),
 //!                            a ringcore task or the main future woken on this thread }
