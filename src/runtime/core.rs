@@ -273,9 +273,15 @@ impl Core {
                     (a, b) => a.or(b),
                 };
                 let start = Instant::now();
+                // The remote queue is checked as well: a remote wake between
+                // `prepare_park` and here wrote the eventfd, and `look` may have reaped
+                // that doorbell's CQE already (the ring fd then polls empty, and tokio
+                // would sleep on it), so the queue itself says whether one came.
                 tokio
                     .park(deadline, &mut sleep, || {
-                        self.executor.has_local() || main.woken.load(Ordering::Acquire)
+                        self.executor.has_local()
+                            || main.woken.load(Ordering::Acquire)
+                            || self.executor.remote().maybe_has_items()
                     })
                     .await;
                 let (total, n) = self.parked.get();
