@@ -14,7 +14,8 @@
 //!                    re-armed wake-up read; never block); if nothing came:
 //!                    await { the ring's park fd readable (AsyncFd in tokio's reactor),
 //!                            the next ringcore timer or cancel re-send (tokio sleep),
-//!                            a ringcore task or the main future woken on this thread }
+//!                            a ringcore task or the main future woken, or a remote
+//!                            task queued (its eventfd CQE may be reaped already) }
 //!                    then Driver::look again, dispatch
 //! ```
 //!
