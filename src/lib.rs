@@ -59,6 +59,10 @@
 //!   (`into_poll_io()`) for the tokio and futures I/O traits;
 //! - `hyper_rt` (feature `hyper`): hyper 1.x's I/O, executor and timer on ringcore, and a
 //!   per-core HTTP client;
+//! - feature `tokio-context`: a tokio runtime and `LocalSet` on every core, so
+//!   `tokio::spawn`, `tokio::net`, `tokio::time` and the crates built on them work inside
+//!   ringcore tasks ([`Builder::tokio_context`]); [`task::spawn_pinned`] runs core-local
+//!   work from a `Send` context;
 //! - [`signal`]: `ctrl_c`, a future that completes on SIGINT;
 //! - [`io`]: `BufReader` (`read_line`, `lines`) and `BufWriter` over sockets and files;
 //! - [`buf`]: the buffer traits I/O calls take;

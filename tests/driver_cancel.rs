@@ -107,6 +107,12 @@ fn timeout_cancels_a_blocked_read_and_the_fd_closes() {
             res.is_err(),
             "the read cannot complete: nothing was written"
         );
+        // The cancel lands first: without DEFER_TASKRUN (COOP_TASKRUN, no flags, and so
+        // with the tokio context) the write below runs the dropped read's retry as task
+        // work on its way back from write(2), before the queued cancel is submitted, and
+        // that read takes the bytes (a dropped file read owns what it read; sockets have
+        // their stash, net_cancel_no_byte_lost).
+        support::wait_until_drained(&rt).await;
         // The pipe works afterwards: a new read gets the bytes.
         std::io::Write::write_all(&mut &writer, b"late").unwrap();
         let (res, buf) = f.read_at(Vec::with_capacity(8), 0).await;

@@ -27,7 +27,12 @@ const MODES: [SetupMode; 3] = [
 
 /// A runtime in `mode`, or `None` (with the reason printed) if this kernel refuses it.
 fn runtime(mode: SetupMode) -> Option<Runtime> {
-    match Runtime::builder().setup_mode(mode).build() {
+    // Without the tokio context, which refuses DEFER_TASKRUN (it is each mode under test).
+    match Runtime::builder()
+        .tokio_context(false)
+        .setup_mode(mode)
+        .build()
+    {
         Ok(rt) => Some(rt),
         Err(e) => {
             eprintln!("skipping {mode:?}: the kernel refused it: {e}");

@@ -26,7 +26,9 @@ fn a_recent_kernel_gets_defer_taskrun() {
     }
     // Kernels from 6.1 accept SINGLE_ISSUER | DEFER_TASKRUN; older ones fall back (and the
     // runtime still works, checked below either way).
-    let rt = Runtime::new().unwrap();
+    // The tokio context (feature `tokio-context`, on by default when built) sets rings up
+    // without DEFER_TASKRUN (tests/tokio_context.rs checks that); this is the mode without.
+    let rt = Runtime::builder().tokio_context(false).build().unwrap();
     assert_eq!(rt.block_on(async { 2 + 2 }), 4);
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let mut parts = release

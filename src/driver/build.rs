@@ -43,6 +43,9 @@ pub(crate) struct DriverConfig {
     pub(crate) recv_pool: (u16, u32),
     pub(crate) recv_pool_max: Option<u16>,
     pub(crate) send_zc_from: Option<usize>,
+    /// Never set the ring up with DEFER_TASKRUN (the tokio context: its cores sleep in
+    /// epoll on the ring fd, which deferred completions do not wake).
+    pub(crate) no_defer: bool,
 }
 
 /// Builds the driver `config` asks for. Returns it, io_uring's setup mode (`None` on the
@@ -90,15 +93,28 @@ pub(crate) fn build(
 impl DriverConfig {
     /// An io_uring driver, or the kernel's refusal as a typed error.
     fn uring(&self) -> Result<(Driver, SetupMode), BuildError> {
-        let setup =
-            sys::uring::setup(self.ring_entries, self.setup_mode, self.sqpoll).map_err(|e| {
-                BuildError::from_setup_error(
-                    e,
-                    sys::fd::read_sysctl("/proc/sys/kernel/io_uring_disabled"),
-                    sys::fd::memlock_limit(),
-                    self.ring_entries,
-                )
-            })?;
+        if self.no_defer && self.setup_mode == Some(SetupMode::DeferTaskrun) {
+            return Err(BuildError::InvalidConfig(
+                "setup_mode(DeferTaskrun) cannot run with the tokio context (its deferred \
+                 completions do not wake a core sleeping in tokio's reactor); use \
+                 tokio_context(false) or another mode"
+                    .into(),
+            ));
+        }
+        let setup = sys::uring::setup(
+            self.ring_entries,
+            self.setup_mode,
+            self.sqpoll,
+            self.no_defer,
+        );
+        let setup = setup.map_err(|e| {
+            BuildError::from_setup_error(
+                e,
+                sys::fd::read_sysctl("/proc/sys/kernel/io_uring_disabled"),
+                sys::fd::memlock_limit(),
+                self.ring_entries,
+            )
+        })?;
         let params = setup.ring.params();
         if !params.is_feature_nodrop() {
             return Err(BuildError::MissingFeature {

@@ -164,6 +164,10 @@ struct Inner {
     resources: resources::RingResources,
 }
 
+/// How many times `Driver::look` submits what its own reap queued before it gives up on
+/// sleeping this tick.
+const LOOK_RESUBMITS: usize = 4;
+
 /// How many ops per tick may complete inline by default before the rest go through the
 /// ring, so a task reading cached data in a loop still yields to I/O and timers.
 pub(crate) const DEFAULT_INLINE_PER_TICK: u32 = 64;
@@ -323,6 +327,73 @@ impl Driver {
     /// the tick should [`flush`](Driver::flush), which wakes it, rather than park.
     pub(crate) fn budget_waiting(&self) -> bool {
         !self.inner.borrow().budget_waiters.is_empty()
+    }
+
+    /// The fd that polls readable while this ring has something for the driver (see
+    /// `Ring::park_fd`): the io_uring fd, or the readiness ring's epoll fd.
+    #[cfg_attr(not(feature = "tokio-context"), allow(dead_code))]
+    pub(crate) fn park_fd(&self) -> Option<RawFd> {
+        self.inner.borrow().ring.park_fd()
+    }
+
+    /// A park whose sleep happens elsewhere (in tokio's reactor, feature `tokio-context`)
+    /// calls this before and after that sleep instead of [`Driver::park`]: it refills the
+    /// tick's inline budget, re-sends due cancels, submits queued SQEs and takes the CQEs
+    /// that are ready, never blocking. A readiness ring is asked with a zero timeout, so it
+    /// looks at its epoll (a skipped look could leave events that epoll has already
+    /// reported to the outer reactor). What the reap itself queued (the wake-up read
+    /// re-armed by a remote wake's CQE) is submitted before it returns. Returns `true` if
+    /// the core must not sleep: a task waits for the budget, completions were taken
+    /// (`dispatch` wakes their tasks), or SQEs are still queued.
+    /// The second value is when the next missed cancel is due to be re-sent, if any; the
+    /// sleep must end by then.
+    ///
+    /// An io_uring ring set up with DEFER_TASKRUN must not sleep on its fd: the kernel
+    /// runs deferred completions only inside io_uring_enter(2) and does not wake pollers
+    /// of the ring fd for them (measured: a poll(2) on the fd slept its whole timeout while
+    /// a read completed). The runtime does not combine the two.
+    ///
+    /// # Panics
+    ///
+    /// As [`Driver::flush`].
+    #[cfg_attr(not(feature = "tokio-context"), allow(dead_code))]
+    pub(crate) fn look(&self) -> (bool, Option<Instant>) {
+        let mut inner = self.inner.borrow_mut();
+        if !inner.budget_waiters.is_empty() {
+            // A task waits for the budget: it is ready now, so do not sleep.
+            inner.flush();
+            inner.refill_inline_budget();
+            return (true, None);
+        }
+        inner.resend_due_cancels(Instant::now());
+        if inner.ring.readiness().is_some() {
+            let res = inner.enter(ring::Wait::One(Some(std::time::Duration::ZERO)));
+            inner.note_enter(res.map(drop), None);
+        } else if inner.ring.queued() > 0 || inner.ring.needs_enter() {
+            let res = inner.enter(ring::Wait::No);
+            inner.note_enter(res.map(drop), None);
+        }
+        inner.take_cqes();
+        // Reaping queues SQEs of its own: the wake-up read re-armed by its CQE (a remote
+        // wake), a re-sent cancel. They must reach the kernel (or the readiness ring)
+        // before the core sleeps elsewhere, where nothing submits them: an unsubmitted
+        // wake-up read lets the next eventfd write go unnoticed, and the core sleeps
+        // through its remote wakes (`Driver::park` submits them in its own enter).
+        for _ in 0..LOOK_RESUBMITS {
+            if inner.ring.queued() == 0 {
+                break;
+            }
+            let res = inner.enter(ring::Wait::No);
+            inner.note_enter(res.map(drop), None);
+            inner.take_cqes();
+        }
+        // After the enters, as `park` does: SQEs pushed before them are in the kernel.
+        inner.refill_inline_budget();
+        // Still queued (an SQ full of cancels, a wake read completing again at once):
+        // not safe to sleep; the next tick submits the rest.
+        let busy =
+            !inner.to_wake.is_empty() || !inner.orphans.is_empty() || inner.ring.queued() > 0;
+        (busy, inner.recancel.iter().map(|r| r.2).min())
     }
 
     /// Wakes tasks whose ops completed and releases orphaned resources. Call with no

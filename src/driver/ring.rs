@@ -104,6 +104,15 @@ pub(crate) trait Ring {
     fn readiness(&mut self) -> Option<&mut dyn ReadinessRing> {
         None
     }
+
+    /// An fd that polls readable (poll(2), epoll) while the ring has something for the
+    /// driver: CQEs to reap (the io_uring fd), or readiness events and finished pool jobs
+    /// (a readiness ring's epoll fd). A core that sleeps in another reactor (tokio's, with
+    /// the `tokio-context` feature) waits for it there. `None` (the default, a fake ring):
+    /// there is none.
+    fn park_fd(&self) -> Option<std::os::fd::RawFd> {
+        None
+    }
 }
 
 /// The real ring.
@@ -158,6 +167,11 @@ impl Ring for Uring {
     fn needs_enter(&mut self) -> bool {
         let sq = self.ring.submission();
         sq.taskrun() || sq.cq_overflow()
+    }
+
+    fn park_fd(&self) -> Option<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        Some(self.ring.as_raw_fd())
     }
 
     unsafe fn register_buf_ring(

@@ -44,6 +44,7 @@ pub struct Builder {
     send_zc_from: Option<usize>,
     registered_files: u32,
     sqpoll: Option<Duration>,
+    tokio_context: bool,
 }
 
 /// asyncio's default `loop.slow_callback_duration`.
@@ -72,6 +73,7 @@ impl Default for Builder {
             send_zc_from: driver::resources::DEFAULT_SEND_ZC_FROM,
             registered_files: DEFAULT_REGISTERED_FILES,
             sqpoll: None,
+            tokio_context: true,
         }
     }
 }
@@ -152,8 +154,11 @@ impl Builder {
 
     /// Sets the ring up in exactly this mode, with no fallback (default: the fastest the
     /// kernel accepts: [`SetupMode::DeferTaskrun`], then [`SetupMode::CoopTaskrun`], then
-    /// [`SetupMode::Plain`]). For tests and for comparing modes; `build` fails with the
-    /// kernel's error (usually EINVAL, as [`BuildError::Io`]) if it refuses the mode.
+    /// [`SetupMode::Plain`]; with the [tokio context](Builder::tokio_context) on, the
+    /// same without DEFER_TASKRUN). For tests and for comparing modes; `build` fails with
+    /// the kernel's error (usually EINVAL, as [`BuildError::Io`]) if it refuses the mode,
+    /// and with [`BuildError::InvalidConfig`] for [`SetupMode::DeferTaskrun`] while the
+    /// tokio context is on.
     pub fn setup_mode(mut self, mode: SetupMode) -> Self {
         self.setup_mode = Some(mode);
         self
@@ -305,6 +310,51 @@ impl Builder {
         self
     }
 
+    /// With the `tokio-context` feature: whether each core runs a tokio context (default
+    /// on). Without the feature there is no context and this switch does nothing.
+    ///
+    /// With the context, each core's tick runs inside a current-thread tokio runtime and a
+    /// `tokio::task::LocalSet` of its own, so inside any ringcore task (and the future given
+    /// to [`Runtime::block_on`]) `tokio::spawn`, `tokio::task::spawn_local`,
+    /// `tokio::time`, `tokio::net`, `tokio::fs`, `tokio::task::spawn_blocking` and
+    /// `tokio::runtime::Handle::current()` work, and what they start runs on the same core
+    /// (only tokio's blocking pool runs work on other threads). Crates built on them
+    /// (hyper-util's tokio client, `axum::serve`, database and RPC clients) run unmodified.
+    /// An idle core sleeps once, in tokio's reactor, which waits for the ring as well (see
+    /// docs/architecture.md, "The tokio context"). The costs: an idle core's park is an
+    /// epoll_wait(2) plus an io_uring_enter(2) when SQEs are queued, where it was one
+    /// io_uring_enter(2); a tick with work ready ends with one zero-timeout epoll_wait(2);
+    /// an idle core's timers have tokio's millisecond resolution (never early); and the
+    /// ring is set up without DEFER_TASKRUN (SINGLE_ISSUER | DEFER_TASKRUN, whose deferred
+    /// completions do not wake a sleeper in epoll), so [`Builder::setup_mode`] with
+    /// [`SetupMode::DeferTaskrun`] is [`BuildError::InvalidConfig`] while the context is
+    /// on.
+    ///
+    /// Off (or without the feature), tokio's own types panic inside ringcore tasks with
+    /// tokio's "there is no reactor running" message, as outside any runtime. A core whose
+    /// `block_on` runs inside another tokio runtime (a `#[tokio::test]`, or under a
+    /// `Handle::enter` guard) runs without its own context, and tokio calls there reach
+    /// that outer runtime.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = ringcore::Runtime::builder().tokio_context(false).build()?;
+    /// rt.block_on(async {
+    ///     assert!(tokio::runtime::Handle::try_current().is_err());
+    /// });
+    /// # Ok::<(), ringcore::BuildError>(())
+    /// ```
+    pub fn tokio_context(mut self, on: bool) -> Self {
+        self.tokio_context = on;
+        self
+    }
+
+    /// Whether cores get a tokio context: the feature is on and the switch too.
+    fn with_tokio(&self) -> bool {
+        cfg!(feature = "tokio-context") && self.tokio_context
+    }
+
     fn debug_enabled(&self) -> bool {
         self.debug
             .unwrap_or_else(|| std::env::var_os("RINGCORE_DEBUG").is_some_and(|v| v == "1"))
@@ -412,14 +462,22 @@ impl Builder {
             recv_pool: self.recv_pool,
             recv_pool_max: self.recv_pool_max,
             send_zc_from: self.send_zc_from,
+            no_defer: self.with_tokio(),
         })?;
         let blocking = BlockingPool::new(self.blocking_threads, self.blocking_idle_timeout);
-        let core =
+        #[cfg_attr(not(feature = "tokio-context"), allow(unused_mut))]
+        let mut core =
             Core::new(driver, kind, self.event_interval, blocking).map_err(BuildError::Io)?;
         if self.debug_enabled() {
             core.executor.set_slow_poll(Some(self.slow_poll_threshold));
         }
         core.spin_before_park.set(self.spin_before_park);
+        #[cfg(feature = "tokio-context")]
+        if self.with_tokio() {
+            core.tokio = Some(
+                super::tokio_context::TokioContext::new(&core.driver).map_err(BuildError::Io)?,
+            );
+        }
         Ok((core, mode))
     }
 }

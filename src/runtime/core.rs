@@ -45,6 +45,11 @@ use crate::time::Timers;
 static NEXT_CORE_ID: AtomicUsize = AtomicUsize::new(1);
 
 pub(crate) struct Core {
+    /// The core's tokio runtime and `LocalSet` (`Builder::tokio_context`); `None`: off.
+    /// First, so a core dropped without `shutdown` drops it before the driver whose fd it
+    /// has registered in tokio's reactor.
+    #[cfg(feature = "tokio-context")]
+    pub(crate) tokio: Option<super::tokio_context::TokioContext>,
     /// Process-unique id (never 0).
     pub(crate) id: usize,
     pub(crate) executor: Executor,
@@ -86,6 +91,8 @@ impl Wake for MainWaker {
     fn wake_by_ref(self: &Arc<Self>) {
         if context::current_id() == self.core_id {
             self.woken.store(true, Ordering::Release);
+            #[cfg(feature = "tokio-context")]
+            context::try_with(|core| core.wake_parked_in_tokio());
         } else {
             self.remote.wake_flag(&self.woken);
         }
@@ -104,6 +111,8 @@ impl Core {
         let id = NEXT_CORE_ID.fetch_add(1, Ordering::Relaxed);
         let remote = Arc::new(Remote::new(id, Box::new(EventFdUnpark(wake_fd))));
         Ok(Self {
+            #[cfg(feature = "tokio-context")]
+            tokio: None,
             id,
             executor: Executor::new(remote),
             driver: Rc::new(driver),
@@ -115,6 +124,15 @@ impl Core {
             spin_before_park: Cell::new(Duration::ZERO),
             placement: OnceCell::new(),
         })
+    }
+
+    /// A ringcore task or the main future was woken on this thread from outside the tick:
+    /// if the core waits in tokio, that wait ends (see `tokio_context`).
+    #[cfg(feature = "tokio-context")]
+    pub(crate) fn wake_parked_in_tokio(&self) {
+        if let Some(t) = &self.tokio {
+            t.wake_parked();
+        }
     }
 
     pub(crate) fn spawn<F>(
@@ -144,6 +162,8 @@ impl Core {
                         core.executor.push_deferred(runnable);
                     } else {
                         core.executor.push_local(runnable);
+                        #[cfg(feature = "tokio-context")]
+                        core.wake_parked_in_tokio();
                     }
                 });
                 debug_assert!(pushed.is_some());
@@ -158,6 +178,10 @@ impl Core {
 
     /// Runs the tick loop until `future` completes. The core must be current.
     pub(crate) fn block_on<F: Future>(&self, future: F) -> F::Output {
+        #[cfg(feature = "tokio-context")]
+        if let Some(tokio) = self.tokio.as_ref().filter(|t| t.runs_here()) {
+            return tokio.block_on(self.tick_in_tokio(tokio, future));
+        }
         let main = Arc::new(MainWaker {
             woken: AtomicBool::new(true),
             remote: self.executor.remote().clone(),
@@ -195,6 +219,87 @@ impl Core {
             }
             self.driver.dispatch();
             self.executor.release_deferred();
+        }
+    }
+
+    /// `block_on`'s tick loop, run as a future inside the core's tokio runtime and
+    /// `LocalSet` (src/runtime/tokio_context.rs): the same steps, except that an idle core
+    /// waits in tokio's reactor for the ring's park fd, its next timer, or a wake from
+    /// tokio's side, and a busy core lets tokio run (its tasks, and its reactor and timers
+    /// with a zero timeout) once `event_interval` task polls or ticks (61 by default, the
+    /// interval at which tokio's own scheduler looks at its reactor) have passed since
+    /// tokio last ran. Yielding after every tick cost 1-2 us per tick (an epoll_wait(2)
+    /// and tokio's scheduler), ten to twenty times a one-task tick (measured with
+    /// examples/tokio_context_cost.rs).
+    #[cfg(feature = "tokio-context")]
+    async fn tick_in_tokio<F: Future>(
+        &self,
+        tokio: &super::tokio_context::TokioContext,
+        future: F,
+    ) -> F::Output {
+        let main = Arc::new(MainWaker {
+            woken: AtomicBool::new(true),
+            remote: self.executor.remote().clone(),
+            core_id: self.id,
+        });
+        let waker = Waker::from(main.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut future = pin!(future);
+        let mut sleep = None;
+        // The task poll count when tokio last ran, and ticks since (see `TOKIO_EVERY`).
+        let mut yielded_at = (self.executor.counters().1, 0usize);
+        loop {
+            if main.woken.swap(false, Ordering::AcqRel)
+                && let Poll::Ready(v) = future.as_mut().poll(&mut cx)
+            {
+                return v;
+            }
+            self.executor.run_batch(self.event_interval);
+            if !self.timers.is_empty() {
+                self.timers.fire(Instant::now());
+            }
+            let ready = self.executor.has_local()
+                || main.woken.load(Ordering::Acquire)
+                || self.driver.budget_waiting()
+                || self.spin_for_remote_work(&main.woken);
+            if ready || !self.executor.remote().prepare_park(&main.woken) {
+                self.driver.flush();
+                self.driver.dispatch();
+                self.executor.release_deferred();
+                yielded_at.1 += 1;
+                let polls = self.executor.counters().1 - yielded_at.0;
+                if polls >= self.event_interval as u64 || yielded_at.1 >= self.event_interval {
+                    tokio.yield_now().await;
+                    yielded_at = (self.executor.counters().1, 0);
+                }
+                continue;
+            }
+            let (busy, recancel) = self.driver.look();
+            if !busy {
+                let deadline = match (self.timers.next_deadline(), recancel) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                let start = Instant::now();
+                // The remote queue is checked as well: a remote wake between
+                // `prepare_park` and here wrote the eventfd, and `look` may have reaped
+                // that doorbell's CQE already (the ring fd then polls empty, and tokio
+                // would sleep on it), so the queue itself says whether one came.
+                tokio
+                    .park(deadline, &mut sleep, || {
+                        self.executor.has_local()
+                            || main.woken.load(Ordering::Acquire)
+                            || self.executor.remote().maybe_has_items()
+                    })
+                    .await;
+                let (total, n) = self.parked.get();
+                self.parked.set((total + start.elapsed(), n + 1));
+                self.driver.look();
+            }
+            self.executor.remote().unparked();
+            self.driver.dispatch();
+            self.executor.release_deferred();
+            yielded_at = (self.executor.counters().1, 0);
         }
     }
 
@@ -248,6 +353,13 @@ impl Core {
     pub(crate) fn shutdown(&self) {
         self.blocking.shutdown();
         self.executor.shutdown();
+        // tokio's tasks go after ringcore's (which may hold tokio sockets and timers, still
+        // registered with tokio's reactor) and before the driver drains (tokio tasks may
+        // hold ringcore ops).
+        #[cfg(feature = "tokio-context")]
+        if let Some(t) = &self.tokio {
+            t.shutdown();
+        }
         self.timers.clear();
         self.driver.dispatch();
         self.driver.shutdown();

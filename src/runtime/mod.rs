@@ -10,6 +10,8 @@ pub(crate) mod core;
 pub(crate) mod cores;
 pub(crate) mod report;
 pub(crate) mod submit;
+#[cfg(feature = "tokio-context")]
+pub(crate) mod tokio_context;
 
 use std::future::Future;
 use std::panic::Location;

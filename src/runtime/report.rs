@@ -26,14 +26,15 @@ pub(crate) fn defaults() -> (u32, u32) {
 /// (the fastest flags the kernel accepts, no SQPOLL) and checks the features ringcore
 /// requires; the error is the `BuildError` `build` would see.
 pub(crate) fn attempt_uring(entries: u32) -> Result<Setup, BuildError> {
-    let setup = sys::uring::setup(entries, None, None).map_err(|e| {
-        BuildError::from_setup_error(
-            e,
-            sys::fd::read_sysctl("/proc/sys/kernel/io_uring_disabled"),
-            sys::fd::memlock_limit(),
-            entries,
-        )
-    })?;
+    let setup =
+        sys::uring::setup(entries, None, None, cfg!(feature = "tokio-context")).map_err(|e| {
+            BuildError::from_setup_error(
+                e,
+                sys::fd::read_sysctl("/proc/sys/kernel/io_uring_disabled"),
+                sys::fd::memlock_limit(),
+                entries,
+            )
+        })?;
     let params = setup.ring.params();
     if !params.is_feature_nodrop() {
         return Err(BuildError::MissingFeature {

@@ -445,3 +445,56 @@ impl<T> std::fmt::Debug for EachCore<T> {
             .finish()
     }
 }
+
+/// Runs core-local work from a `Send` context and gives a `Send` handle to its result:
+/// `f` is called on the current core and the `!Send` future it builds is spawned there as
+/// a ringcore task (tokio-util's `LocalPoolHandle::spawn_pinned`, pinned to this core).
+/// It is [`spawn_on`] with [`current_core`](crate::current_core).
+///
+/// The use: a framework that demands `Send` futures (an axum handler, a `tokio::spawn`ed
+/// task under the `tokio-context` feature) runs on a ringcore core, but ringcore's I/O
+/// futures are `!Send`. The closure is `Send` and builds the future on the core, and the
+/// returned [`CoreJoinHandle`] is `Send` whenever the output is, so the handler can await
+/// a file read through the ring.
+///
+/// The task starts at the core's next tick (the job goes through the core's remote queue
+/// like one from another core, which costs a lock and no wake-up: the core is running).
+/// Its output is `Ok(value)`, or [`SubmitError::Panic`] if `f` or its future panicked
+/// (the core keeps running), or [`SubmitError::Cancelled`] if the runtime shut down first.
+///
+/// # Panics
+///
+/// If called outside a ringcore core (for instance on tokio's blocking pool).
+///
+/// # Cancel safety
+///
+/// Dropping the handle detaches the task: it runs to completion and its output is dropped
+/// on the core.
+///
+/// # Examples
+///
+/// ```
+/// ringcore::block_on(async {
+///     let dir = tempfile::tempdir().unwrap();
+///     let path = dir.path().join("a.txt");
+///     std::fs::write(&path, b"through the ring").unwrap();
+///     // A `Send` future, as axum or `tokio::spawn` want it, that reads through the ring.
+///     let handle = ringcore::task::spawn_pinned(move || async move {
+///         ringcore::fs::read(&path).await
+///     });
+///     fn assert_send<T: Send>(t: T) -> T {
+///         t
+///     }
+///     let bytes = assert_send(handle).await.unwrap().unwrap();
+///     assert_eq!(bytes, b"through the ring");
+/// });
+/// ```
+#[track_caller]
+pub fn spawn_pinned<F, Fut>(f: F) -> CoreJoinHandle<Fut::Output>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future + 'static,
+    Fut::Output: Send + 'static,
+{
+    spawn_on(super::current_core(), f)
+}

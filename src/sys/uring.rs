@@ -83,24 +83,34 @@ pub(crate) struct Setup {
 /// refuses COOP_TASKRUN with it too, as the capability report shows, so there the first to
 /// succeed is the plain ring); if the kernel refuses SQPOLL with every set (EINVAL,
 /// or EPERM where a policy denies it), the ring is set up without it and
-/// `Features::sqpoll` is false.
+/// `Features::sqpoll` is false. (Linux 6.18 refuses COOP_TASKRUN with SQPOLL too, so
+/// there the SQPOLL ring has no taskrun flags.)
+///
+/// With `no_defer` (the tokio context: its cores sleep in epoll on the ring fd, which
+/// deferred completions do not wake), the DEFER_TASKRUN set is never tried.
 pub(crate) fn setup(
     entries: u32,
     only: Option<SetupMode>,
     sqpoll: Option<std::time::Duration>,
+    no_defer: bool,
 ) -> io::Result<Setup> {
     if let Some(idle) = sqpoll {
         let idle_ms = u32::try_from(idle.as_millis()).unwrap_or(u32::MAX).max(1);
-        match setup_with(entries, only, Some(idle_ms)) {
+        match setup_with(entries, only, Some(idle_ms), no_defer) {
             Ok(setup) => return Ok(setup),
             Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::EPERM)) => {}
             Err(e) => return Err(e),
         }
     }
-    setup_with(entries, only, None)
+    setup_with(entries, only, None, no_defer)
 }
 
-fn setup_with(entries: u32, only: Option<SetupMode>, sqpoll: Option<u32>) -> io::Result<Setup> {
+fn setup_with(
+    entries: u32,
+    only: Option<SetupMode>,
+    sqpoll: Option<u32>,
+    no_defer: bool,
+) -> io::Result<Setup> {
     let cq = entries.saturating_mul(2);
     type SetFlags = fn(&mut io_uring::Builder);
     let attempts: [(SetupMode, SetFlags); 3] = [
@@ -116,7 +126,7 @@ fn setup_with(entries: u32, only: Option<SetupMode>, sqpoll: Option<u32>) -> io:
     ];
     let mut last = None;
     for (mode, flags) in attempts {
-        if only.is_some_and(|m| m != mode) {
+        if only.is_some_and(|m| m != mode) || (no_defer && mode == SetupMode::DeferTaskrun) {
             continue;
         }
         let mut builder = IoUring::builder();

@@ -8,6 +8,7 @@ mod builder;
 mod join_set;
 
 pub use crate::executor::task::{JoinError, JoinHandle, TaskId};
+pub use crate::runtime::submit::spawn_pinned;
 pub use crate::runtime::{spawn, spawn_named, yield_now};
 pub use builder::Builder;
 pub use join_set::{GroupError, JoinSet, TaskGroup};

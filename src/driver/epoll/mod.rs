@@ -442,8 +442,14 @@ impl Ring for EpollRing {
             if self.waiting.is_empty() && self.ready_waiters == 0 {
                 return Ok(submitted);
             }
+            // A flush, or a wait that has completions already, may skip the look; a wait
+            // with a zero timeout and nothing done must look: a core about to sleep in
+            // another reactor asks this way (feature `tokio-context`), and an event left
+            // in this epoll would not be reported to that reactor again.
+            let may_skip = matches!(wait, Wait::No) || !self.cq.is_empty();
             self.skipped_polls += 1;
-            if self.skipped_polls < POLL_EVERY && self.last_poll.elapsed() < POLL_AFTER {
+            if may_skip && self.skipped_polls < POLL_EVERY && self.last_poll.elapsed() < POLL_AFTER
+            {
                 return Ok(submitted);
             }
         }
@@ -502,6 +508,11 @@ impl Ring for EpollRing {
 
     fn readiness(&mut self) -> Option<&mut dyn ReadinessRing> {
         Some(self)
+    }
+
+    fn park_fd(&self) -> Option<RawFd> {
+        use std::os::fd::AsRawFd;
+        Some(self.poll.as_raw_fd())
     }
 }
 
