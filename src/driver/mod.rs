@@ -345,8 +345,9 @@ impl Driver {
     /// re-armed by a remote wake's CQE) is submitted before it returns. Returns `true` if
     /// the core must not sleep: a task waits for the budget, completions were taken
     /// (`dispatch` wakes their tasks), or SQEs are still queued.
-    /// The second value is when the next missed cancel is due to be re-sent, if any; the
-    /// sleep must end by then.
+    /// The second value is when the sleep must end, if anything is due: the next missed
+    /// cancel to re-send, or the ring's own next visit (`Ring::next_deadline`: a readiness
+    /// ring's connect retry or pool rescue).
     ///
     /// An io_uring ring set up with DEFER_TASKRUN must not sleep on its fd: the kernel
     /// runs deferred completions only inside io_uring_enter(2) and does not wake pollers
@@ -393,7 +394,11 @@ impl Driver {
         // not safe to sleep; the next tick submits the rest.
         let busy =
             !inner.to_wake.is_empty() || !inner.orphans.is_empty() || inner.ring.queued() > 0;
-        (busy, inner.recancel.iter().map(|r| r.2).min())
+        // The sleep ends by the next re-sent cancel, or by the ring's own next visit (a
+        // readiness ring's connect retry or pool rescue, which epoll does not signal).
+        let recancel = inner.recancel.iter().map(|r| r.2).min();
+        let deadline = recancel.into_iter().chain(inner.ring.next_deadline()).min();
+        (busy, deadline)
     }
 
     /// Wakes tasks whose ops completed and releases orphaned resources. Call with no

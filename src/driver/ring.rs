@@ -113,6 +113,14 @@ pub(crate) trait Ring {
     fn park_fd(&self) -> Option<std::os::fd::RawFd> {
         None
     }
+
+    /// When the ring next needs to be entered even if its [`park_fd`](Ring::park_fd) stays
+    /// quiet: a readiness ring's own timers (a connect retried after EAGAIN, a stalled pool
+    /// job's rescue). A core that sleeps in another reactor must wake by then. `None` (the
+    /// default, io_uring): the kernel needs no such visit.
+    fn next_deadline(&self) -> Option<std::time::Instant> {
+        None
+    }
 }
 
 /// The real ring.

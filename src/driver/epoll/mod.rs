@@ -514,6 +514,11 @@ impl Ring for EpollRing {
         use std::os::fd::AsRawFd;
         Some(self.poll.as_raw_fd())
     }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let retry = self.backoff.iter().map(|b| b.due).min();
+        retry.into_iter().chain(self.rescue_at).min()
+    }
 }
 
 impl ReadinessRing for EpollRing {
