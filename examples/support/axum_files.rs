@@ -41,11 +41,13 @@ async fn slow() -> &'static str {
 }
 
 /// `root/name` when `name` stays in `root`.
-fn file_path(root: &std::path::Path, name: &str) -> Result<PathBuf, Response> {
-    if name.is_empty() || name.starts_with('.') || name.contains('/') || name.contains('\0') {
-        return Err((StatusCode::BAD_REQUEST, "bad file name\n").into_response());
-    }
-    Ok(root.join(name))
+fn file_path(root: &std::path::Path, name: &str) -> Option<PathBuf> {
+    let bad = name.is_empty() || name.starts_with('.') || name.contains('/') || name.contains('\0');
+    (!bad).then(|| root.join(name))
+}
+
+fn bad_name() -> Response {
+    (StatusCode::BAD_REQUEST, "bad file name\n").into_response()
 }
 
 fn io_error(e: &io::Error) -> Response {
@@ -56,9 +58,8 @@ fn io_error(e: &io::Error) -> Response {
 }
 
 async fn read_file(State(root): State<Arc<PathBuf>>, Path(name): Path<String>) -> Response {
-    let path = match file_path(&root, &name) {
-        Ok(p) => p,
-        Err(r) => return r,
+    let Some(path) = file_path(&root, &name) else {
+        return bad_name();
     };
     // The handler's future must be `Send`; ringcore's file futures are not. spawn_pinned
     // builds the read on this core and hands back a `Send` handle.
@@ -75,9 +76,8 @@ async fn write_file(
     Path(name): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    let path = match file_path(&root, &name) {
-        Ok(p) => p,
-        Err(r) => return r,
+    let Some(path) = file_path(&root, &name) else {
+        return bad_name();
     };
     let write = ringcore::task::spawn_pinned(move || async move {
         ringcore::fs::write(path, body.to_vec()).await
