@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use axum::routing::get;
 
-/// The eco app plus `/hold`, which counts the requests in flight and keeps each 50 ms.
+/// The eco app plus `/hold`, which counts the requests in flight and keeps each 300 ms.
 fn app(in_flight: Arc<AtomicUsize>, most: Arc<AtomicUsize>) -> axum::Router {
     eco::app().route(
         "/hold",
@@ -25,7 +25,7 @@ fn app(in_flight: Arc<AtomicUsize>, most: Arc<AtomicUsize>) -> axum::Router {
             async move {
                 let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
                 most.fetch_max(now, Ordering::SeqCst);
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                tokio::time::sleep(Duration::from_millis(300)).await;
                 in_flight.fetch_sub(1, Ordering::SeqCst);
                 "held"
             }
@@ -119,6 +119,6 @@ fn reqwest_mode_keeps_to_the_per_host_limit() {
     assert_eq!(
         most.load(Ordering::SeqCst),
         3,
-        "at most 3 in flight to the host (and 12 requests of 50 ms reach 3)"
+        "at most 3 in flight to the host (and 12 requests of 300 ms reach 3)"
     );
 }

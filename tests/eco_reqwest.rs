@@ -61,6 +61,14 @@ fn get_and_post_over_http1() {
             .await
             .unwrap();
         assert_eq!(version, "HTTP/1.1");
+
+        // A host name: reqwest resolves it with getaddrinfo(3) on tokio's blocking pool.
+        let resp = client
+            .get(format!("http://localhost:{}/hello", addr.port()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.text().await.unwrap(), "hello");
     });
 }
 
