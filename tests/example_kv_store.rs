@@ -12,6 +12,11 @@ use std::process::{Child, ChildStdout, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+// The example's modules, mounted the way a simulation harness mounts them.
+#[allow(dead_code)]
+#[path = "../examples/kv_store/app.rs"]
+mod kv_store;
+
 /// The example binary (`cargo build --release --all-features --example kv_store` first
 /// when running this test alone).
 fn example() -> PathBuf {
@@ -38,10 +43,14 @@ struct Server {
 
 impl Server {
     fn start(dir: &Path, extra: &[&str]) -> Server {
+        Server::start_on(dir, "127.0.0.1:0", extra)
+    }
+
+    fn start_on(dir: &Path, listen: &str, extra: &[&str]) -> Server {
         let mut child = Command::new(example())
             .args(["serve", "--dir"])
             .arg(dir)
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["--listen", listen])
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -142,10 +151,7 @@ fn set_and_get_through_the_client_and_a_raw_socket() {
     assert!(server.banner.contains("snapshot 0 keys, log 0 records"));
 
     assert_eq!(stdout_of(&server.client(&["set", "city", "Lyon"])), "OK\n");
-    assert_eq!(
-        stdout_of(&server.client(&["get", "city"])),
-        "VALUE Lyon\n"
-    );
+    assert_eq!(stdout_of(&server.client(&["get", "city"])), "VALUE Lyon\n");
     assert_eq!(stdout_of(&server.client(&["get", "nope"])), "NOTFOUND\n");
 
     let mut conn = server.connect();
@@ -248,6 +254,50 @@ fn every_acknowledged_write_survives_kill_9() {
     }
 }
 
+#[test]
+fn the_checking_workload_finds_no_violation_across_kill_9_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = ["--compact-bytes", "8192"];
+    let mut server = Server::start(dir.path(), &extra);
+    let addr = server.addr.clone();
+    // The workload's model spans the restarts: every acknowledged value must be read back
+    // (or a later one), and no read may return less than an earlier read.
+    let check = Command::new(example())
+        .args(["check", "--connect", &addr])
+        .args(["--clients", "4", "--ops", "1500", "--seed", "7"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..3 {
+        std::thread::sleep(Duration::from_millis(300));
+        server.kill9();
+        server = Server::start_on(dir.path(), &addr, &extra);
+    }
+    let out = check.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let counts: Vec<u64> = stdout
+        .trim()
+        .strip_prefix("check: acked ")
+        .unwrap_or_else(|| panic!("{stdout}"))
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    let [acked, reads, failures, violations] = counts[..] else {
+        panic!("{stdout}")
+    };
+    assert!(acked > 100 && reads > 100, "{stdout}");
+    assert!(failures > 0, "no kill hit the workload: {stdout}");
+    assert_eq!(violations, 0);
+    assert!(!stdout.contains("incomplete"), "{stdout}");
+    drop(server);
+}
+
 /// The log's records after `n` SETs of `kN` = `vN`.
 fn write_keys(server: &Server, n: usize) {
     let mut conn = server.connect();
@@ -271,11 +321,7 @@ fn a_torn_log_tail_is_cut_on_restart() {
     drop(f);
 
     let server = Server::start(dir.path(), &[]);
-    assert!(
-        server.banner.contains("log 9 records"),
-        "{}",
-        server.banner
-    );
+    assert!(server.banner.contains("log 9 records"), "{}", server.banner);
     let record = len / 10;
     assert!(
         server
@@ -302,9 +348,7 @@ fn a_torn_log_tail_is_cut_on_restart() {
     drop(f);
     let server = Server::start(dir.path(), &[]);
     assert!(
-        server
-            .banner
-            .contains("log 10 records, torn tail 11 bytes"),
+        server.banner.contains("log 10 records, torn tail 11 bytes"),
         "{}",
         server.banner
     );
@@ -324,7 +368,11 @@ fn compaction_keeps_every_key_and_a_corrupt_snapshot_stops_the_start() {
     assert!(!dir.path().join("snapshot.tmp").exists());
 
     let server = Server::start(dir.path(), &[]);
-    assert!(!server.banner.contains("snapshot 0 keys"), "{}", server.banner);
+    assert!(
+        !server.banner.contains("snapshot 0 keys"),
+        "{}",
+        server.banner
+    );
     let mut conn = server.connect();
     for i in 0..100 {
         assert_eq!(conn.get(&format!("k{i}")), format!("VALUE v{i}"));
@@ -395,4 +443,64 @@ fn bad_input_is_answered_err_and_the_server_goes_on() {
     let mut other = server.connect();
     assert_eq!(other.get("a"), "VALUE 1");
     assert_eq!(other.get("unfinished"), "NOTFOUND");
+}
+
+#[test]
+fn the_modules_run_in_process_and_the_checker_catches_a_lost_store() {
+    use kv_store::check::Model;
+    use kv_store::server::{Config, Server};
+    use kv_store::workload;
+    use std::cell::RefCell;
+
+    let dir = tempfile::tempdir().unwrap();
+    let model = RefCell::new(Model::default());
+    let mut state = 0x853c_49e6_748f_ea9bu64;
+    let mut random = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    // A server task and three clients in one runtime, through the modules' own API.
+    let start = |dir: &Path| {
+        let config = Config::new(dir, "127.0.0.1:0");
+        async move {
+            let server = Server::open(config).await.unwrap();
+            let addr = server.local_addr().unwrap().to_string();
+            (addr, ringcore::spawn(server.run()))
+        }
+    };
+    ringcore::block_on(async {
+        let (addr, task) = start(dir.path()).await;
+        for client in 0..3 {
+            let counts = workload::run_client(&addr, client, 3, 4, 200, &model, &mut random)
+                .await
+                .unwrap();
+            assert!(counts.acked > 50 && counts.reads > 50, "{counts:?}");
+            assert_eq!(counts.failures, 0);
+        }
+        assert_eq!(workload::check_all(&addr, &model).await, Ok(true));
+        task.abort();
+    });
+    // A second runtime over the same directory recovers every key (a clean restart).
+    ringcore::block_on(async {
+        let (addr, task) = start(dir.path()).await;
+        assert_eq!(workload::check_all(&addr, &model).await, Ok(true));
+        task.abort();
+    });
+    // A store that lost its files is caught by the same check.
+    for name in ["wal", "snapshot"] {
+        let _ = std::fs::remove_file(dir.path().join(name));
+    }
+    ringcore::block_on(async {
+        let (addr, task) = start(dir.path()).await;
+        let violation = workload::check_all(&addr, &model).await.unwrap_err();
+        assert!(
+            violation
+                .to_string()
+                .starts_with("an acknowledged write was lost"),
+            "{violation}"
+        );
+        task.abort();
+    });
 }

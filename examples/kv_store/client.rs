@@ -4,7 +4,7 @@ use std::io;
 
 use ringcore::net::TcpStream;
 
-use crate::protocol::{self, Line, LineReader};
+use super::protocol::{self, Line, LineReader};
 
 /// A connection to a kv_store server.
 #[derive(Debug)]

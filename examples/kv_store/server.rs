@@ -39,8 +39,8 @@ use ringcore::future::{Either, select};
 use ringcore::net::{TcpListener, TcpStream};
 use ringcore::sync::{Queue, oneshot};
 
-use crate::protocol::{self, Line, LineReader, Request};
-use crate::wal::{self, Log, Map, Recovered};
+use super::protocol::{self, Line, LineReader, Request};
+use super::wal::{self, Log, Map, Recovered};
 
 /// A deliberately planted durability bug (for the simulation to find).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,7 +129,8 @@ impl Server {
     ///
     /// # Errors
     ///
-    /// The file system's errors, `InvalidData` for a corrupt snapshot, bind's errors.
+    /// The file system's errors, `InvalidData` for a corrupt snapshot, bind's errors
+    /// (`AddrInUse` once the address stayed in use for 3 s).
     ///
     /// # Cancel safety
     ///
@@ -137,7 +138,7 @@ impl Server {
     /// tail, which a later recovery would cut again).
     pub(crate) async fn open(config: Config) -> io::Result<Server> {
         let (log, map, recovered) = Log::recover(&config.dir).await?;
-        let listener = TcpListener::bind(config.listen.as_str())?;
+        let listener = bind(&config.listen).await?;
         Ok(Server {
             listener,
             log,
@@ -200,6 +201,28 @@ impl Server {
 #[allow(dead_code)] // the entry point for a simulation harness; main uses `Server` directly
 pub(crate) async fn serve(config: Config) -> io::Result<()> {
     Server::open(config).await?.run().await
+}
+
+/// How often [`bind`] tries an address in use, [`BIND_PAUSE`] apart (3 s in all).
+const BIND_TRIES: u32 = 150;
+/// The pause between two binds of an address in use.
+const BIND_PAUSE: Duration = Duration::from_millis(20);
+
+/// Binds `addr`, retrying for up to 3 s while it is in use: a server restarted right after
+/// a crash finds its port still held for a moment when the crashed process ran on
+/// io_uring, whose teardown (and with it the last reference to a listener an accept was
+/// pending on) the kernel finishes in a worker after the process is gone.
+async fn bind(addr: &str) -> io::Result<TcpListener> {
+    let mut tries = 1;
+    loop {
+        match TcpListener::bind(addr) {
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse && tries < BIND_TRIES => {
+                tries += 1;
+                ringcore::time::sleep(BIND_PAUSE).await;
+            }
+            res => return res,
+        }
+    }
 }
 
 /// Accepts connections forever; a failed accept (EMFILE and friends) is backed off.

@@ -42,7 +42,7 @@ use std::path::{Path, PathBuf};
 use ringcore::fs::{File, OpenOptions};
 
 /// The largest payload a record may carry, in bytes (a key and value of a line of
-/// [`crate::protocol::MAX_LINE`] bytes fit well inside).
+/// [`super::protocol::MAX_LINE`] bytes fit well inside).
 pub(crate) const MAX_PAYLOAD: usize = 1 << 20;
 
 const HEADER: usize = 8;
@@ -156,7 +156,8 @@ pub(crate) fn replay_log(bytes: &[u8], map: &mut Map) -> (usize, u64) {
 /// `InvalidData` if the bytes are not SET records followed by one END record with their
 /// count, and nothing after it.
 pub(crate) fn parse_snapshot(bytes: &[u8]) -> io::Result<Map> {
-    let corrupt = |what: &str| io::Error::new(io::ErrorKind::InvalidData, format!("snapshot {what}"));
+    let corrupt =
+        |what: &str| io::Error::new(io::ErrorKind::InvalidData, format!("snapshot {what}"));
     let (mut map, mut at, mut count) = (Map::new(), 0, 0u64);
     loop {
         let Some((record, used)) = decode(&bytes[at..]) else {
