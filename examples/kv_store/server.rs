@@ -38,6 +38,7 @@ use std::time::Duration;
 use ringcore::future::{Either, select};
 use ringcore::net::{TcpListener, TcpStream};
 use ringcore::sync::{Queue, oneshot};
+use ringcore::task::JoinSet;
 
 use super::protocol::{self, Line, LineReader, Request};
 use super::wal::{self, Log, Map, Recovered};
@@ -170,9 +171,10 @@ impl Server {
     ///
     /// # Cancel safety
     ///
-    /// Dropping the future stops accepting; connection tasks already spawned go on until
-    /// their peer closes (or the runtime is dropped). Every acknowledged SET is durable
-    /// whenever the future is dropped.
+    /// Dropping the future (or its ending with an error) stops accepting, aborts every
+    /// connection task and closes its socket, and drops the log writer wherever it is: SETs
+    /// not yet acknowledged may or may not be in the log, as in a crash, and every
+    /// acknowledged SET is durable.
     pub(crate) async fn run(self) -> io::Result<()> {
         let Server {
             listener,
@@ -225,15 +227,25 @@ async fn bind(addr: &str) -> io::Result<TcpListener> {
     }
 }
 
-/// Accepts connections forever; a failed accept (EMFILE and friends) is backed off.
+/// Accepts connections forever, one task per connection; a failed accept (EMFILE and
+/// friends) is backed off. The connection tasks belong to the loop: dropping it aborts
+/// them all and closes their sockets.
 async fn accept_loop(listener: TcpListener, shared: Rc<Shared>) -> std::convert::Infallible {
+    let mut connections = JoinSet::new();
     loop {
-        match listener.accept().await {
+        // Reap finished connection tasks while waiting for the next connection (a dropped
+        // accept loses no connection: the ring keeps it for the next accept).
+        let accepted = if connections.is_empty() {
+            listener.accept().await
+        } else {
+            match select(listener.accept(), connections.join_next()).await {
+                Either::Left(accepted) => accepted,
+                Either::Right(_) => continue,
+            }
+        };
+        match accepted {
             Ok((stream, _peer)) => {
-                let shared = shared.clone();
-                ringcore::spawn(async move {
-                    let _ = connection(stream, shared).await;
-                });
+                connections.spawn(connection(stream, shared.clone()));
             }
             Err(e) => {
                 eprintln!("kv_store: accept: {e}");
