@@ -213,6 +213,11 @@ impl Log {
     /// # Errors
     ///
     /// The file system's errors, and `InvalidData` for a corrupt snapshot.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future leaves the directory recoverable: the only change recovery
+    /// makes is cutting a torn tail, which the next recovery would cut again.
     pub(crate) async fn recover(dir: &Path) -> io::Result<(Log, Map, Recovered)> {
         ringcore::fs::create_dir_all(dir).await?;
         match ringcore::fs::remove_file(dir.join(SNAPSHOT_TMP)).await {
@@ -266,6 +271,11 @@ impl Log {
     ///
     /// The write's error. The log's end is not moved then, and the caller must stop using
     /// the log: the bytes past the end are unknown.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel-safe: dropped midway, some of the records may be written and the end is
+    /// not moved; drop the log too (the server does: the writer task owns it).
     pub(crate) async fn write(&mut self, records: Vec<u8>) -> io::Result<()> {
         let n = records.len() as u64;
         let (res, _) = self.file.write_all_at(records, self.end).await;
@@ -280,6 +290,11 @@ impl Log {
     ///
     /// fdatasync(2)'s error. After a failed sync the written pages' fate is unknown; the
     /// caller must stop.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future leaves the records' durability unknown, as a crash would; none
+    /// of them may be acknowledged.
     pub(crate) async fn sync(&self) -> io::Result<()> {
         self.file.sync_data().await
     }
@@ -291,6 +306,12 @@ impl Log {
     /// # Errors
     ///
     /// The file system's errors; the caller must stop, as for [`write`](Self::write).
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel-safe for the log's end (drop the log too), but the files stay
+    /// recoverable at every step: the snapshot is replaced only by a synced whole one, and
+    /// the log is truncated only after that.
     pub(crate) async fn compact(&mut self, map: &Map) -> io::Result<()> {
         let tmp = self.dir.join(SNAPSHOT_TMP);
         let file = OpenOptions::new()
