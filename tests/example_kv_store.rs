@@ -262,18 +262,25 @@ fn the_checking_workload_finds_no_violation_across_kill_9_restarts() {
     let addr = server.addr.clone();
     // The workload's model spans the restarts: every acknowledged value must be read back
     // (or a later one), and no read may return less than an earlier read.
-    let check = Command::new(example())
+    let mut check = Command::new(example())
         .args(["check", "--connect", &addr])
-        .args(["--clients", "4", "--ops", "1500", "--seed", "7"])
+        .args(["--clients", "4", "--ops", "2000", "--seed", "7"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    for _ in 0..3 {
-        std::thread::sleep(Duration::from_millis(300));
+    let mut kills = 0;
+    while kills < 3 {
+        std::thread::sleep(Duration::from_millis(150));
+        if check.try_wait().unwrap().is_some() {
+            break;
+        }
         server.kill9();
         server = Server::start_on(dir.path(), &addr, &extra);
+        kills += 1;
     }
+    // With two kills seen from a running workload, the first surely hit it.
+    assert!(kills >= 2, "the workload ended before two kills");
     let out = check.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -503,4 +510,33 @@ fn the_modules_run_in_process_and_the_checker_catches_a_lost_store() {
         );
         task.abort();
     });
+}
+
+#[test]
+fn the_planted_bugs_serve_normally_until_a_crash_hits_their_window() {
+    for bug in ["ack-before-fsync", "apply-before-log"] {
+        let dir = tempfile::tempdir().unwrap();
+        let server = Server::start(dir.path(), &["--bug", bug]);
+        write_keys(&server, 20);
+        let mut conn = server.connect();
+        assert_eq!(conn.get("k19"), "VALUE v19", "{bug}");
+        drop(conn);
+        // kill -9 keeps the page cache, and the write has long reached it.
+        server.kill9();
+        let server = Server::start(dir.path(), &["--bug", bug]);
+        assert!(
+            server.banner.contains("log 20 records"),
+            "{bug}: {}",
+            server.banner
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(example())
+        .args(["serve", "--dir"])
+        .arg(dir.path())
+        .args(["--listen", "127.0.0.1:0", "--bug", "typo"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("usage: "));
 }
