@@ -17,7 +17,8 @@
 //! - `got < seen`: a read went back in time (`--bug apply-before-log` after a crash);
 //! - `got > sent`: the store invented a value.
 //!
-//! One model spans the server's crashes and restarts: durability is exactly that the
+//! The model must be the only writer of its keys: [`Model::new`] takes a prefix for
+//! their names. One model spans the server's crashes and restarts: durability is exactly that the
 //! bounds hold across them. The checks need no clock, so they hold under a simulation's
 //! virtual time as under real time.
 
@@ -67,6 +68,8 @@ impl fmt::Display for Violation {
 /// The model of every key (see the module header).
 #[derive(Debug, Default)]
 pub(crate) struct Model {
+    /// Put before every key name, so runs against one store do not meet.
+    prefix: String,
     keys: BTreeMap<String, KeyState>,
 }
 
@@ -78,6 +81,21 @@ pub(crate) struct ReadFloor {
 }
 
 impl Model {
+    /// A model whose key names start with `prefix`. The model must be the only writer of
+    /// its keys: a store that already holds one of them (from an earlier run) reads as a
+    /// value never written, so each run against a kept store needs a prefix of its own.
+    pub(crate) fn new(prefix: impl Into<String>) -> Model {
+        Model {
+            prefix: prefix.into(),
+            keys: BTreeMap::new(),
+        }
+    }
+
+    /// The name of client `client`'s key in `slot`, generation `generation`.
+    pub(crate) fn key_name(&self, client: u32, slot: u32, generation: u32) -> String {
+        format!("{}c{client}-s{slot}-g{generation}", self.prefix)
+    }
+
     /// The next value the key's writer should send: one past the highest sent.
     pub(crate) fn next_value(&self, key: &str) -> u64 {
         self.keys.get(key).map_or(0, |k| k.sent) + 1

@@ -34,7 +34,8 @@
 //! prints `error: ...` to stderr and exits 1. `check` runs the checking workload
 //! (`workload.rs`: C clients, N operations each, every answer checked against the model
 //! of the contract in `check.rs`, reconnecting while the server is down), so the contract
-//! can be checked by hand while the server is killed and restarted; it prints `check:
+//! can be checked by hand while the server is killed and restarted (its keys carry a
+//! prefix of their own, so runs against one store do not meet); it prints `check:
 //! acked A, reads R, failures F, violations 0` or `check: violation: ...` (exit 1). A
 //! usage error exits 2.
 //!
@@ -198,7 +199,12 @@ fn check_command(args: &[String]) {
     }
     let Some(addr) = addr else { usage() };
     let clients = clients.max(1);
-    let model = RefCell::new(Model::default());
+    // Keys of this run only: the store may hold earlier runs' keys.
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let prefix = format!("run{}.{}-", std::process::id(), since_epoch.as_micros());
+    let model = RefCell::new(Model::new(prefix));
     let result: Result<_, app::check::Violation> = runtime().block_on(async {
         let runs = (0..clients).map(|c| {
             let (addr, model) = (addr.as_str(), &model);

@@ -34,11 +34,6 @@ pub(crate) struct Counts {
     pub(crate) failures: u64,
 }
 
-/// The name of client `client`'s key in `slot`, generation `generation`.
-pub(crate) fn key_name(client: u32, slot: u32, generation: u32) -> String {
-    format!("c{client}-s{slot}-g{generation}")
-}
-
 /// Runs client number `client`'s workload against `addr` (see the module header):
 /// `ops` operations over `slots` keys of its own, reading the keys of clients
 /// `0..clients`; `random` gives the choices (a simulation passes its seeded generator).
@@ -77,7 +72,9 @@ pub(crate) async fn run_client(
         };
         let slot = (random() % u64::from(slots)) as u32;
         if random() % 2 == 0 {
-            let key = key_name(client, slot, generations[slot as usize]);
+            let key = model
+                .borrow()
+                .key_name(client, slot, generations[slot as usize]);
             let value = model.borrow().next_value(&key);
             model.borrow_mut().sent(&key, value);
             match request(c.set(&key, &value_text(value))).await {
@@ -141,10 +138,10 @@ pub(crate) async fn check_all(addr: &str, model: &RefCell<Model>) -> Result<bool
 fn read_key(model: &RefCell<Model>, owner: u32, slot: u32) -> String {
     let model = model.borrow();
     let mut generation = 0;
-    while model.knows(&key_name(owner, slot, generation + 1)) {
+    while model.knows(&model.key_name(owner, slot, generation + 1)) {
         generation += 1;
     }
-    key_name(owner, slot, generation)
+    model.key_name(owner, slot, generation)
 }
 
 /// A request with the workload's timeout; a timeout is an error of kind `TimedOut`.
