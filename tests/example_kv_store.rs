@@ -540,3 +540,38 @@ fn the_planted_bugs_serve_normally_until_a_crash_hits_their_window() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("usage: "));
 }
+
+#[test]
+fn a_storage_failure_stops_the_server_without_acknowledging() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path(), &["--compact-bytes", "300"]);
+    // The next compaction cannot create its temporary file: the write path fails.
+    std::fs::create_dir(dir.path().join("snapshot.tmp")).unwrap();
+    let mut conn = server.connect();
+    let mut acked = 0;
+    let answer = loop {
+        let line = format!("SET k{acked} v{acked}\n");
+        let _ = conn.stream.write_all(line.as_bytes());
+        let mut answer = String::new();
+        let _ = conn.reader.read_line(&mut answer);
+        if answer != "OK\n" {
+            break answer;
+        }
+        acked += 1;
+        assert!(acked < 100, "no compaction failed");
+    };
+    // The SET after the failure is refused (or its connection closed), never acknowledged.
+    assert!(
+        answer.is_empty() || answer == "ERR storage failure\n",
+        "{answer:?}"
+    );
+    let status = server.child.wait().unwrap();
+    assert_eq!(status.code(), Some(1));
+
+    std::fs::remove_dir(dir.path().join("snapshot.tmp")).unwrap();
+    server = Server::start(dir.path(), &[]);
+    let mut conn = server.connect();
+    for i in 0..acked {
+        assert_eq!(conn.get(&format!("k{i}")), format!("VALUE v{i}"));
+    }
+}
