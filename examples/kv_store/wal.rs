@@ -339,3 +339,47 @@ async fn sync_dir(dir: &Path) -> io::Result<()> {
     d.sync_all().await?;
     d.close().await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replay_keeps_exactly_the_whole_records_of_any_torn_or_damaged_log() {
+        let mut log = Vec::new();
+        let mut ends = vec![0];
+        for i in 0..5 {
+            encode_set(&mut log, &format!("key{i}"), &"v".repeat(i * 7 + 1));
+            ends.push(log.len());
+        }
+        // Every cut keeps the records that end at or before it, and no more.
+        for cut in 0..=log.len() {
+            let mut map = Map::new();
+            let (valid, records) = replay_log(&log[..cut], &mut map);
+            let whole = ends.iter().filter(|&&e| e <= cut).count() - 1;
+            assert_eq!((valid, records as usize), (ends[whole], whole), "cut {cut}");
+            assert_eq!(map.len(), whole);
+        }
+        // Any flipped bit in a record stops the replay before that record.
+        for byte in 0..log.len() {
+            let mut damaged = log.clone();
+            damaged[byte] ^= 0x10;
+            let (valid, _) = replay_log(&damaged, &mut Map::new());
+            let record = ends.iter().rposition(|&e| e <= byte).unwrap();
+            assert_eq!(valid, ends[record], "byte {byte}");
+        }
+    }
+
+    #[test]
+    fn a_snapshot_round_trips_and_a_short_one_is_refused() {
+        let map: Map = (0..10)
+            .map(|i| (format!("k{i}"), format!("v{i}")))
+            .collect();
+        let bytes = encode_snapshot(&map);
+        assert_eq!(parse_snapshot(&bytes).unwrap(), map);
+        for cut in 0..bytes.len() {
+            assert!(parse_snapshot(&bytes[..cut]).is_err(), "cut {cut}");
+        }
+        assert!(parse_snapshot(&[bytes.clone(), bytes].concat()).is_err());
+    }
+}
