@@ -235,8 +235,7 @@ impl Core {
                     self.tick_end();
                     yielded_at.1 += 1;
                     let polls = self.executor.counters().1 - yielded_at.0;
-                    if polls >= self.event_interval as u64 || yielded_at.1 >= self.event_interval
-                    {
+                    if polls >= self.event_interval as u64 || yielded_at.1 >= self.event_interval {
                         tokio.yield_now().await;
                         yielded_at = (self.executor.counters().1, 0);
                     }
