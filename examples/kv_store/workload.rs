@@ -71,7 +71,7 @@ pub(crate) async fn run_client(
             },
         };
         let slot = (random() % u64::from(slots)) as u32;
-        if random() % 2 == 0 {
+        if random().is_multiple_of(2) {
             let key = model
                 .borrow()
                 .key_name(client, slot, generations[slot as usize]);
