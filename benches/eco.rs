@@ -17,6 +17,7 @@
 //! ```text
 //! cargo bench --features tokio-context --bench eco
 //! ECO_BENCH_ROUNDS=9 ECO_BENCH_REQUESTS=40000 cargo bench --features tokio-context --bench eco
+//! ECO_BENCH_SIDE=ringcore perf stat -e instructions:u,instructions:k target/release/deps/eco-HASH reqwest
 //! ```
 //!
 //! Each round runs both sides once (which goes first alternates), and the summary gives
@@ -261,7 +262,29 @@ impl Side {
     }
 }
 
+/// `ECO_BENCH_SIDE=ringcore` or `tokio` runs that side alone, rounds times, for a profiler
+/// or syscall counter attached to the whole process (`perf stat`, `strace -c -f`).
+fn one_side(name: &str, rounds: usize, on_ringcore: bool, mut run: impl FnMut(bool) -> Round) {
+    let mut side = Side::default();
+    let mut requests = 0;
+    for _ in 0..rounds {
+        let r = run(on_ringcore);
+        requests += r.requests;
+        side.add(r);
+    }
+    println!(
+        "{name}: {} alone: {requests} measured requests, median {:.0} req per CPU-s",
+        if on_ringcore { "ringcore" } else { "tokio" },
+        side.median()
+    );
+}
+
 fn compare(name: &str, rounds: usize, mut run: impl FnMut(bool) -> Round) {
+    match std::env::var("ECO_BENCH_SIDE").as_deref() {
+        Ok("ringcore") => return one_side(name, rounds, true, run),
+        Ok("tokio") => return one_side(name, rounds, false, run),
+        _ => {}
+    }
     let (mut ring, mut tokio) = (Side::default(), Side::default());
     for round in 0..rounds {
         // Alternate which side goes first.
