@@ -14,6 +14,10 @@
  * - per connection, one multishot receive (io_uring_prep_recv_multishot with
  *   IOSQE_BUFFER_SELECT) into a provided-buffer ring (io_uring_register_buf_ring) shared by
  *   every connection;
+ * - each accepted socket is registered in the ring's file table (a sparse table, slot = fd,
+ *   io_uring_register_files_update) and its receives and sends name the slot
+ *   (IOSQE_FIXED_FILE), so the kernel skips the fget/fput of every op; the slot is emptied
+ *   before the fd closes. `--no-fixed` turns this off (plain fds);
  * - each received buffer is sent back as it is (io_uring_prep_send from the pooled buffer,
  *   no copy), one send in flight per connection so bytes leave in order (later buffers wait
  *   in a per-connection queue linked through the buffer ids), a short send resent from
@@ -26,10 +30,11 @@
  * its receive has ended (end of stream or error) and its last send completed; a failed send
  * shuts the socket down, which ends the receive.
  *
- * Usage: echo_uring [--port N] [--buffers N] [--buffer-size BYTES]
+ * Usage: echo_uring [--port N] [--buffers N] [--buffer-size BYTES] [--no-fixed]
  *   --port         TCP port on 127.0.0.1 (default 0: any free port)
  *   --buffers      provided buffers in the ring, a power of two (default 256)
  *   --buffer-size  bytes per buffer (default 16384)
+ *   --no-fixed     plain fds in every op instead of registered files
  *
  * It prints one line "ADDR 127.0.0.1:PORT" on stdout once listening, then serves until
  * killed. Errors at start-up go to stderr with exit status 1.
@@ -71,6 +76,7 @@ struct conn {
 	char sending;	  /* a send is in flight */
 	char eof;	  /* the receive ended for good (peer closed, error) */
 	char waiting;	  /* in the -ENOBUFS wait list */
+	char failed;	  /* a send failed: received bytes are dropped */
 };
 
 static struct io_uring ring;
@@ -85,6 +91,7 @@ static int max_fd;
 static int *waiters;	    /* fds waiting for a buffer */
 static int nwaiters;
 static int returned;	    /* buffers given back in this batch, not yet advanced */
+static int fixed = 1;	    /* sockets are registered files (slot = fd) */
 
 static void die(const char *what, int err)
 {
@@ -109,7 +116,7 @@ static void arm_recv(int fd)
 {
 	struct io_uring_sqe *sqe = get_sqe();
 	io_uring_prep_recv_multishot(sqe, fd, NULL, 0, 0);
-	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->flags |= IOSQE_BUFFER_SELECT | (fixed ? IOSQE_FIXED_FILE : 0);
 	sqe->buf_group = BGID;
 	io_uring_sqe_set_data64(sqe, UD(OP_RECV, fd));
 	conns[fd].recv_armed = 1;
@@ -129,6 +136,8 @@ static void send_head(int fd)
 	struct io_uring_sqe *sqe = get_sqe();
 	io_uring_prep_send(sqe, fd, bufs + (size_t)bid * buf_size + c->off,
 			   buf_len[bid] - c->off, MSG_NOSIGNAL);
+	if (fixed)
+		sqe->flags |= IOSQE_FIXED_FILE;
 	io_uring_sqe_set_data64(sqe, UD(OP_SEND, fd));
 	c->sending = 1;
 }
@@ -140,12 +149,9 @@ static void give_back(int bid)
 	returned++;
 }
 
-/* Closes the connection once nothing of it is in flight. */
-static void maybe_close(int fd)
+/* Gives every queued buffer of the connection back to the ring. */
+static void drop_queue(struct conn *c)
 {
-	struct conn *c = &conns[fd];
-	if (c->recv_armed || c->sending || c->waiting || !c->eof)
-		return;
 	while (c->head >= 0) {
 		int bid = c->head;
 		c->head = next_bid[bid];
@@ -153,6 +159,19 @@ static void maybe_close(int fd)
 	}
 	c->tail = -1;
 	c->off = 0;
+}
+
+/* Closes the connection once nothing of it is in flight. */
+static void maybe_close(int fd)
+{
+	struct conn *c = &conns[fd];
+	if (c->recv_armed || c->sending || c->waiting || !c->eof)
+		return;
+	drop_queue(c);
+	if (fixed) {
+		int none = -1;
+		io_uring_register_files_update(&ring, fd, &none, 1);
+	}
 	close(fd);
 }
 
@@ -163,6 +182,13 @@ static void on_recv(int fd, int res, unsigned flags)
 		c->recv_armed = 0;
 	if (res > 0) {
 		int bid = flags >> IORING_CQE_BUFFER_SHIFT;
+		if (c->failed) {
+			/* Nowhere to send it: the buffer goes straight back. */
+			give_back(bid);
+			if (!c->recv_armed)
+				maybe_close(fd);
+			return;
+		}
 		buf_len[bid] = res;
 		next_bid[bid] = -1;
 		if (c->tail >= 0)
@@ -198,8 +224,11 @@ static void on_send(int fd, int res)
 	struct conn *c = &conns[fd];
 	c->sending = 0;
 	if (res < 0) {
-		/* The peer is gone: end the receive too, then close. */
+		/* The peer is gone: its queued bytes are dropped at once (the buffers may be
+		 * what other connections wait for), the receive is ended, then it closes. */
 		c->eof = 1;
+		c->failed = 1;
+		drop_queue(c);
 		shutdown(fd, SHUT_RDWR);
 		maybe_close(fd);
 		return;
@@ -233,6 +262,10 @@ static void on_accept(int lfd, int res, unsigned flags)
 	}
 	int one = 1;
 	setsockopt(res, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (fixed && io_uring_register_files_update(&ring, res, &res, 1) != 1) {
+		close(res);
+		return;
+	}
 	struct conn *c = &conns[res];
 	memset(c, 0, sizeof(*c));
 	c->head = c->tail = -1;
@@ -335,9 +368,12 @@ int main(int argc, char **argv)
 			nbufs = parse(argv[i], argv[i + 1]), i++;
 		else if (!strcmp(argv[i], "--buffer-size"))
 			buf_size = parse(argv[i], argv[i + 1]), i++;
+		else if (!strcmp(argv[i], "--no-fixed"))
+			fixed = 0;
 		else {
 			fprintf(stderr,
-				"usage: echo_uring [--port N] [--buffers N] [--buffer-size BYTES]\n");
+				"usage: echo_uring [--port N] [--buffers N] [--buffer-size BYTES] "
+				"[--no-fixed]\n");
 			return 2;
 		}
 	}
@@ -362,6 +398,11 @@ int main(int argc, char **argv)
 	setup_ring();
 	io_uring_register_ring_fd(&ring); /* an optimisation only: ignore a refusal */
 	setup_buffers();
+	if (fixed) {
+		int ret = io_uring_register_files_sparse(&ring, max_fd);
+		if (ret)
+			die("io_uring_register_files_sparse", -ret);
+	}
 	int lfd = listen_on(port);
 	arm_accept(lfd);
 
