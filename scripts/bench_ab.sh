@@ -4,9 +4,9 @@
 # old tree's binary, then the new tree's. Wall-clock figures on a shared machine are noisy;
 # read the ratios of runs next to each other, not one run's absolute figures.
 #
-#   git worktree add /work/old COMMIT            # the old tree, its own target dir
-#   scripts/bench_ab.sh /work/old .              # OLD_TREE NEW_TREE
-#   ROUNDS=5 BENCHES="echo tasks" scripts/bench_ab.sh /work/old .
+#   git worktree add ../old COMMIT               # the old tree, its own target dir
+#   scripts/bench_ab.sh ../old .                 # OLD_TREE NEW_TREE
+#   ROUNDS=5 BENCHES="echo tasks" scripts/bench_ab.sh ../old .
 #   python3 scripts/bench_ab.py target/bench-ab  # per-figure ratios new/old
 #
 # Builds each tree's bench binaries first (`nice -n 10 cargo bench --no-run`, in that
