@@ -155,12 +155,9 @@ const RATIOS: [(&str, &str); 17] = [
 
 /// The median of sorted, non-empty `v`.
 fn median(v: &[f64]) -> f64 {
+    // The middle element, or the mean of the two middle ones.
     let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
+    (v[(n - 1) / 2] + v[n / 2]) / 2.0
 }
 
 struct Row {
