@@ -322,7 +322,7 @@ fn serve_ringcore(poll: bool, epoll: bool) {
                 if res.is_err() {
                     return;
                 }
-                println!("ENTERS {}", rt2.metrics().driver.enters);
+                println!("ENTERS {}", rt2.metrics().cores.remove(0).driver.enters);
                 let _ = std::io::stdout().flush();
             }
         });

@@ -134,7 +134,10 @@ impl Inner {
         loop {
             self.stats.enters += 1;
             match self.ring.enter(wait) {
-                Ok(n) => return Ok(n),
+                Ok(n) => {
+                    self.metrics.entered(n);
+                    return Ok(n);
+                }
                 Err(e) => match e.raw_os_error() {
                     Some(libc::EINTR) => {
                         if matches!(wait, Wait::One(_)) {
@@ -162,6 +165,12 @@ impl Inner {
         }
         let mut cqes = std::mem::take(&mut self.cqes);
         self.ring.reap(&mut cqes);
+        if !cqes.is_empty() {
+            self.metrics.tick_clock();
+            if self.ring.cq_overflow() {
+                self.metrics.cq_overflowed();
+            }
+        }
         for mut cqe in cqes.drain(..) {
             if let Some(pool) = &self.resources.pool
                 && let Some(bid) = bufring::selected(cqe.flags)

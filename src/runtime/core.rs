@@ -110,11 +110,12 @@ impl Core {
         driver.arm_wake_fd(wake_fd.clone())?;
         let id = NEXT_CORE_ID.fetch_add(1, Ordering::Relaxed);
         let remote = Arc::new(Remote::new(id, Box::new(EventFdUnpark(wake_fd))));
+        driver.metrics().set_kind(kind);
         Ok(Self {
             #[cfg(feature = "tokio-context")]
             tokio: None,
             id,
-            executor: Executor::new(remote),
+            executor: Executor::new(remote, driver.metrics().clone()),
             driver: Rc::new(driver),
             kind,
             timers: Rc::new(Timers::default()),
@@ -177,10 +178,12 @@ impl Core {
     }
 
     /// Runs the tick loop until `future` completes. The core must be current.
+    #[track_caller]
     pub(crate) fn block_on<F: Future>(&self, future: F) -> F::Output {
+        let location = Location::caller();
         #[cfg(feature = "tokio-context")]
         if let Some(tokio) = self.tokio.as_ref().filter(|t| t.runs_here()) {
-            return tokio.block_on(self.tick_in_tokio(tokio, future));
+            return tokio.block_on(self.tick_in_tokio(tokio, future, location));
         }
         let main = Arc::new(MainWaker {
             woken: AtomicBool::new(true),
@@ -192,7 +195,9 @@ impl Core {
         let mut future = pin!(future);
         loop {
             if main.woken.swap(false, Ordering::AcqRel)
-                && let Poll::Ready(v) = future.as_mut().poll(&mut cx)
+                && let Poll::Ready(v) = self
+                    .executor
+                    .poll_main(location, || future.as_mut().poll(&mut cx))
             {
                 return v;
             }
@@ -205,8 +210,10 @@ impl Core {
                 || self.driver.budget_waiting()
                 || self.spin_for_remote_work(&main.woken);
             if ready || !self.executor.remote().prepare_park(&main.woken) {
+                self.metrics_tick(false);
                 self.driver.flush();
             } else {
+                self.metrics_tick(true);
                 let timeout = self
                     .timers
                     .next_deadline()
@@ -236,6 +243,7 @@ impl Core {
         &self,
         tokio: &super::tokio_context::TokioContext,
         future: F,
+        location: &'static Location<'static>,
     ) -> F::Output {
         let main = Arc::new(MainWaker {
             woken: AtomicBool::new(true),
@@ -250,7 +258,9 @@ impl Core {
         let mut yielded_at = (self.executor.counters().1, 0usize);
         loop {
             if main.woken.swap(false, Ordering::AcqRel)
-                && let Poll::Ready(v) = future.as_mut().poll(&mut cx)
+                && let Poll::Ready(v) = self
+                    .executor
+                    .poll_main(location, || future.as_mut().poll(&mut cx))
             {
                 return v;
             }
@@ -263,6 +273,7 @@ impl Core {
                 || self.driver.budget_waiting()
                 || self.spin_for_remote_work(&main.woken);
             if ready || !self.executor.remote().prepare_park(&main.woken) {
+                self.metrics_tick(false);
                 self.driver.flush();
                 self.driver.dispatch();
                 self.executor.release_deferred();
@@ -276,6 +287,7 @@ impl Core {
             }
             let (busy, recancel) = self.driver.look();
             if !busy {
+                self.metrics_tick(true);
                 let deadline = match (self.timers.next_deadline(), recancel) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
@@ -303,11 +315,20 @@ impl Core {
         }
     }
 
-    /// The core's counters.
-    pub(crate) fn metrics(&self) -> crate::CoreMetrics {
+    /// Publishes the core's counters for readers on other threads (src/metrics/): before
+    /// a park, and every 32nd tick.
+    #[inline]
+    fn metrics_tick(&self, parking: bool) {
+        if self.driver.metrics().tick(parking) {
+            self.publish_metrics();
+        }
+    }
+
+    /// Copies the core's counters into its shared metrics cells.
+    pub(crate) fn publish_metrics(&self) {
         let (tasks_spawned, tasks_polled) = self.executor.counters();
         let (time_parked, parks) = self.parked.get();
-        crate::CoreMetrics {
+        self.driver.metrics().publish(&crate::metrics::Published {
             tasks_spawned,
             tasks_polled,
             live_tasks: self.executor.live_tasks(),
@@ -316,8 +337,14 @@ impl Core {
             time_parked,
             parks,
             remote_unparks: self.executor.remote().unparks(),
-            driver_kind: self.kind,
-        }
+        });
+    }
+
+    /// This core's metrics, published first so they are exact.
+    pub(crate) fn metrics(&self) -> crate::CoreMetrics {
+        self.publish_metrics();
+        let index = self.placement.get().map_or(0, |p| p.index.index());
+        crate::CoreMetrics::read(super::CoreId::new(index), self.driver.metrics().shared())
     }
 
     /// With `spin_before_park` set: submits queued SQEs, then watches the remote queue and
@@ -351,6 +378,8 @@ impl Core {
     /// Cancels every task, drops timers, cancels and drains every op. The core must be
     /// current.
     pub(crate) fn shutdown(&self) {
+        self.publish_metrics();
+        self.driver.metrics().set_state(crate::metrics::SHUTTING_DOWN);
         self.blocking.shutdown();
         self.executor.shutdown();
         // tokio's tasks go after ringcore's (which may hold tokio sockets and timers, still
@@ -366,6 +395,8 @@ impl Core {
         // Dropping cancelled ops' resources may have woken or spawned nothing we could
         // run: every task is gone. Anything woken now is discarded.
         self.executor.shutdown();
+        self.publish_metrics();
+        self.driver.metrics().set_state(crate::metrics::STOPPED);
     }
 }
 

@@ -60,7 +60,7 @@ use std::time::Instant;
 use slab::Slab;
 
 use super::remote::Remote;
-use crate::loom::{AtomicU8, Ordering};
+use crate::loom::{AtomicU8, AtomicU64, Ordering};
 
 pub use catch_panic::{CatchPanic, Panicked};
 pub use join::{JoinError, JoinHandle};
@@ -104,6 +104,9 @@ pub(crate) struct TaskMeta {
     remote: Option<Arc<Remote>>,
     key: u32,
     flags: AtomicU8,
+    /// When the task was last queued to run, in telemetry nanoseconds (0: not stamped;
+    /// `crate::metrics`). Written and read by the owning core only.
+    queued_at: AtomicU64,
 }
 
 impl TaskMeta {
@@ -122,7 +125,20 @@ impl TaskMeta {
             remote,
             key,
             flags: AtomicU8::new(if aborted { ABORTED } else { 0 }),
+            queued_at: AtomicU64::new(0),
         }
+    }
+
+    /// Stamps the time the task was queued (telemetry on; the owning core only).
+    #[inline]
+    pub(crate) fn set_queued_at(&self, nanos: u64) {
+        self.queued_at.store(nanos, Ordering::Relaxed);
+    }
+
+    /// The last [`set_queued_at`](TaskMeta::set_queued_at) stamp; 0 if none.
+    #[inline]
+    pub(crate) fn queued_at(&self) -> u64 {
+        self.queued_at.load(Ordering::Relaxed)
     }
 
     /// Metadata of a task with no registry entry (it cannot be aborted or listed).
