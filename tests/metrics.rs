@@ -7,8 +7,8 @@
 mod prometheus_text;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use ringcore::Runtime;
@@ -51,7 +51,14 @@ fn every_core_reports_tasks_ops_and_histograms() {
             }
         }
     });
-    let m = rt.metrics();
+    // Core 1 publishes its counters before it parks: run_on_all may return (on core 0's
+    // wake) before core 1 has got there, so wait for its published figures to settle.
+    let until = Instant::now() + Duration::from_secs(10);
+    let mut m = rt.metrics();
+    while m.cores.iter().any(|c| c.live_tasks > 0) && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(1));
+        m = rt.metrics();
+    }
     assert_eq!(m.num_workers(), 2);
     for (i, c) in m.cores.iter().enumerate() {
         assert_eq!(c.core.index(), i);
@@ -78,7 +85,10 @@ fn every_core_reports_tasks_ops_and_histograms() {
     }
     assert!(m.spawned_tasks_count() >= 20);
     assert_eq!(m.schedule_delay().count(), {
-        m.cores.iter().map(|c| c.schedule_delay.count()).sum::<u64>()
+        m.cores
+            .iter()
+            .map(|c| c.schedule_delay.count())
+            .sum::<u64>()
     });
 }
 
@@ -155,7 +165,11 @@ fn another_thread_reads_a_busy_core_without_stopping_it() {
         busy.await.unwrap();
     });
     let seen = reader.join().unwrap();
-    assert_eq!(seen.len(), 5, "the busy core's counters never moved: {seen:?}");
+    assert_eq!(
+        seen.len(),
+        5,
+        "the busy core's counters never moved: {seen:?}"
+    );
     assert!(seen.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
 }
 

@@ -23,7 +23,11 @@ fn dropped_accepts_leak_nothing() {
             drop(fut);
         }
         support::settle().await;
-        assert_eq!(rt.metrics().cores.remove(0).ops_in_flight, ops, "op slots leaked");
+        assert_eq!(
+            rt.metrics().cores.remove(0).ops_in_flight,
+            ops,
+            "op slots leaked"
+        );
         assert_eq!(support::open_fds(), fds, "fds leaked");
     });
 }
@@ -87,7 +91,11 @@ fn connection_accepted_by_a_cancelled_accept_goes_to_the_next_accept() {
         }
         drop(clients);
         support::settle().await;
-        assert_eq!(rt.metrics().cores.remove(0).ops_in_flight, 0, "op slots leaked");
+        assert_eq!(
+            rt.metrics().cores.remove(0).ops_in_flight,
+            0,
+            "op slots leaked"
+        );
         assert_eq!(support::open_fds(), fds, "fds leaked");
     });
 }
@@ -138,7 +146,11 @@ fn dropped_connects_leak_nothing() {
             drop(fut);
         }
         support::settle().await;
-        assert_eq!(rt.metrics().cores.remove(0).ops_in_flight, ops, "op slots leaked");
+        assert_eq!(
+            rt.metrics().cores.remove(0).ops_in_flight,
+            ops,
+            "op slots leaked"
+        );
         assert_eq!(support::open_fds(), fds, "fds leaked");
     });
 }
@@ -162,7 +174,11 @@ fn dropped_reads_leak_nothing_and_lose_no_later_bytes() {
                 drop(fut);
             }
             support::settle().await;
-            assert_eq!(rt.metrics().cores.remove(0).ops_in_flight, ops, "op slots leaked");
+            assert_eq!(
+                rt.metrics().cores.remove(0).ops_in_flight,
+                ops,
+                "op slots leaked"
+            );
             // Reads cancelled before any data arrived consumed nothing.
             let (res, _) = client.write_all(b"after" as &'static [u8]).await;
             res.unwrap();

@@ -78,7 +78,10 @@ fn accept_under_emfile_errors_then_recovers_without_spinning() {
                         burnt < Duration::from_millis(50),
                         "spun {burnt:?} while idle"
                     );
-                    assert!(rt.metrics().cores.remove(0).parks > parks, "the core never parked");
+                    assert!(
+                        rt.metrics().cores.remove(0).parks > parks,
+                        "the core never parked"
+                    );
                     // Free descriptors: answer and close every held connection.
                     for stream in held.drain(..) {
                         let (res, _) = stream.write_all(b"ok" as &'static [u8]).await;

@@ -360,7 +360,9 @@ fn metrics() -> Response<Body> {
     Response::builder()
         .status(StatusCode::OK)
         .header("content-type", ringcore::metrics::prometheus::CONTENT_TYPE)
-        .body(Box::pin(Full::new(Bytes::from(body)).map_err(|e| -> io::Error { match e {} })) as Body)
+        .body(
+            Box::pin(Full::new(Bytes::from(body)).map_err(|e| -> io::Error { match e {} })) as Body,
+        )
         .expect("static response parts are valid")
 }
 

@@ -143,7 +143,9 @@ impl Readiness {
             self.clear(dir);
             let res = f();
             if let Ok(n) = res {
-                self.driver.metrics().inline_bytes(dir == Direction::Read, n);
+                self.driver
+                    .metrics()
+                    .inline_bytes(dir == Direction::Read, n);
             }
             if self.on_ring {
                 // The ring learns what the syscall found (a drained read, a full send

@@ -212,10 +212,7 @@ impl Executor {
         self.polls.set(self.polls.get() + 1);
         crate::coop::task_poll_begins();
         let prev = self.current.replace(current);
-        let started = self
-            .metrics
-            .is_on()
-            .then(|| self.metrics.poll_starts(meta));
+        let started = self.metrics.is_on().then(|| self.metrics.poll_starts(meta));
         let span = crate::metrics::trace::poll(Some(meta));
         // TaskFuture catches panics of the user's future (and of its `Drop`); a panic
         // escaping here comes from async-task itself and must not take the core down.

@@ -33,7 +33,10 @@ fn bucket(v: u64) -> usize {
 /// no locked instruction).
 #[inline]
 pub(crate) fn bump(cell: &AtomicU64, n: u64) {
-    cell.store(cell.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+    cell.store(
+        cell.load(Ordering::Relaxed).wrapping_add(n),
+        Ordering::Relaxed,
+    );
 }
 
 /// A histogram one core writes and any thread reads.

@@ -40,7 +40,7 @@ mod snapshot;
 pub(crate) mod trace;
 
 pub use histogram::{BUCKETS, Histogram};
-pub(crate) use recorder::{Published, Recorder, STOPPED, SHUTTING_DOWN, Shared};
+pub(crate) use recorder::{Published, Recorder, SHUTTING_DOWN, STOPPED, Shared};
 pub use snapshot::{
     CoreMetrics, CoreState, MetricsError, MetricsHandle, OpMetrics, RuntimeMetrics, opcode_name,
 };

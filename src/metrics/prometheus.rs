@@ -134,9 +134,11 @@ pub fn render(m: &RuntimeMetrics) -> String {
         );
     }
     let gauges: [(&str, &str, fn(&CoreMetrics) -> f64); 6] = [
-        ("ringcore_tasks_live", "Tasks spawned and not finished.", |c| {
-            c.live_tasks as f64
-        }),
+        (
+            "ringcore_tasks_live",
+            "Tasks spawned and not finished.",
+            |c| c.live_tasks as f64,
+        ),
         (
             "ringcore_ops_in_flight",
             "Ops whose final CQE has not arrived.",
@@ -190,7 +192,9 @@ pub fn render(m: &RuntimeMetrics) -> String {
         histogram(&mut out, hist, c, None, &c.enter_submissions, Unit::Count);
     }
     let per_op: [(&str, &str, fn(&super::OpMetrics) -> u64); 4] = [
-        ("ringcore_op_submitted_total", "SQEs pushed.", |o| o.submitted),
+        ("ringcore_op_submitted_total", "SQEs pushed.", |o| {
+            o.submitted
+        }),
         (
             "ringcore_op_completed_total",
             "Final CQEs with a result of 0 or more.",

@@ -265,7 +265,10 @@ impl Recorder {
         if !self.on.get() {
             return;
         }
-        bump(&self.shared.ops[usize::from(opcode).min(OPCODES - 1)].submitted, 1);
+        bump(
+            &self.shared.ops[usize::from(opcode).min(OPCODES - 1)].submitted,
+            1,
+        );
         let mut started = self.started.borrow_mut();
         if started.len() <= index {
             started.resize(index + 1, Started::default());

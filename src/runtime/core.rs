@@ -379,7 +379,9 @@ impl Core {
     /// current.
     pub(crate) fn shutdown(&self) {
         self.publish_metrics();
-        self.driver.metrics().set_state(crate::metrics::SHUTTING_DOWN);
+        self.driver
+            .metrics()
+            .set_state(crate::metrics::SHUTTING_DOWN);
         self.blocking.shutdown();
         self.executor.shutdown();
         // tokio's tasks go after ringcore's (which may hold tokio sockets and timers, still

@@ -91,7 +91,10 @@ pub async fn wait_until_drained(rt: &ringcore::Runtime) {
         }
         ringcore::time::sleep(std::time::Duration::from_millis(1)).await;
     }
-    panic!("{} ops still in flight", rt.metrics().cores.remove(0).ops_in_flight);
+    panic!(
+        "{} ops still in flight",
+        rt.metrics().cores.remove(0).ops_in_flight
+    );
 }
 
 /// Polls `fut` exactly once (so its SQE is queued) and hands it back unfinished, or its

@@ -101,7 +101,9 @@ pub fn parse(text: &str) -> Result<Exposition, String> {
         };
         let (name, labels) = match head.split_once('{') {
             Some((name, rest)) => {
-                let body = rest.strip_suffix('}').ok_or_else(|| err("unclosed labels"))?;
+                let body = rest
+                    .strip_suffix('}')
+                    .ok_or_else(|| err("unclosed labels"))?;
                 let mut labels = Vec::new();
                 for pair in body.split(',').filter(|p| !p.is_empty()) {
                     let (k, v) = pair.split_once('=').ok_or_else(|| err("bad label"))?;
@@ -151,16 +153,24 @@ fn check_histograms(out: &Exposition) -> Result<(), String> {
         };
         let mut key: Vec<_> = s.labels.iter().filter(|(k, _)| k != "le").collect();
         key.sort();
-        series.entry(format!("{family}{key:?}")).or_default().push(s);
+        series
+            .entry(format!("{family}{key:?}"))
+            .or_default()
+            .push(s);
     }
     for (key, buckets) in series {
         let mut last = (f64::NEG_INFINITY, 0.0);
         for b in &buckets {
-            let le = b.labels.iter().find(|(k, _)| k == "le").ok_or("bucket without le")?;
+            let le = b
+                .labels
+                .iter()
+                .find(|(k, _)| k == "le")
+                .ok_or("bucket without le")?;
             let le: f64 = if le.1 == "+Inf" {
                 f64::INFINITY
             } else {
-                le.1.parse().map_err(|_| format!("{key}: bad le {}", le.1))?
+                le.1.parse()
+                    .map_err(|_| format!("{key}: bad le {}", le.1))?
             };
             if le <= last.0 || b.value < last.1 {
                 return Err(format!("{key}: buckets out of order at le={le}"));
