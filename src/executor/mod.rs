@@ -213,15 +213,16 @@ impl Executor {
         crate::coop::task_poll_begins();
         let prev = self.current.replace(current);
         let started = self.metrics.is_on().then(|| self.metrics.poll_starts(meta));
-        let span = crate::metrics::trace::poll(Some(meta));
         // TaskFuture catches panics of the user's future (and of its `Drop`); a panic
         // escaping here comes from async-task itself and must not take the core down.
-        let escaped = if let Some(threshold) = self.slow_poll.get() {
-            self.run_timed(runnable, threshold)
-        } else {
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runnable.run())).is_err()
+        let escaped = {
+            let _span = crate::metrics::trace::poll(Some(meta));
+            if let Some(threshold) = self.slow_poll.get() {
+                self.run_timed(runnable, threshold)
+            } else {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runnable.run())).is_err()
+            }
         };
-        drop(span);
         if let Some(start) = started {
             self.metrics.poll_ends(start);
         }

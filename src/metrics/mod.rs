@@ -4,7 +4,7 @@
 //!
 //! # Who writes what
 //!
-//! Each core owns one [`Recorder`] (`Rc`, shared by its executor and driver) and one
+//! Each core owns one `Recorder` (`Rc`, shared by its executor and driver) and one
 //! `Shared` block (`Arc`, shared with every reader). Only the core's thread writes the
 //! block, with relaxed loads and stores (one writer, so no locked read-modify-write); a
 //! reader on any thread loads it without stopping the core.

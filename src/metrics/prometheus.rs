@@ -39,6 +39,9 @@ use super::snapshot::{CoreMetrics, RuntimeMetrics};
 /// The `Content-Type` of [`render`]'s output.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
+/// A family of one value per core (or per core and opcode): name, help, the value.
+type Family<T, V> = (&'static str, &'static str, fn(&T) -> V);
+
 /// How a histogram's values are scaled to the exported unit.
 #[derive(Clone, Copy)]
 enum Unit {
@@ -60,7 +63,7 @@ enum Unit {
 /// ```
 pub fn render(m: &RuntimeMetrics) -> String {
     let mut out = String::with_capacity(16 * 1024);
-    let counters: [(&str, &str, fn(&CoreMetrics) -> f64); 12] = [
+    let counters: [Family<CoreMetrics, f64>; 12] = [
         ("ringcore_tasks_spawned_total", "Tasks spawned.", |c| {
             c.tasks_spawned as f64
         }),
@@ -133,7 +136,7 @@ pub fn render(m: &RuntimeMetrics) -> String {
             c.remote_unparks as f64,
         );
     }
-    let gauges: [(&str, &str, fn(&CoreMetrics) -> f64); 6] = [
+    let gauges: [Family<CoreMetrics, f64>; 6] = [
         (
             "ringcore_tasks_live",
             "Tasks spawned and not finished.",
@@ -191,7 +194,7 @@ pub fn render(m: &RuntimeMetrics) -> String {
     for c in &m.cores {
         histogram(&mut out, hist, c, None, &c.enter_submissions, Unit::Count);
     }
-    let per_op: [(&str, &str, fn(&super::OpMetrics) -> u64); 4] = [
+    let per_op: [Family<super::OpMetrics, u64>; 4] = [
         ("ringcore_op_submitted_total", "SQEs pushed.", |o| {
             o.submitted
         }),

@@ -11,12 +11,12 @@ use std::time::Duration;
 
 use crate::executor::task::TaskMeta;
 
-/// What `poll` returns: the entered span (a unit without the feature).
-#[cfg(feature = "tracing")]
-pub(crate) type PollGuard = tracing::span::EnteredSpan;
-/// What `poll` returns: the entered span (a unit without the feature).
-#[cfg(not(feature = "tracing"))]
-pub(crate) type PollGuard = ();
+/// What `poll` returns: the entered span, exited when dropped (empty without the
+/// feature).
+pub(crate) struct PollGuard {
+    #[cfg(feature = "tracing")]
+    _span: tracing::span::EnteredSpan,
+}
 
 /// A task was spawned.
 #[inline]
@@ -41,19 +41,30 @@ pub(crate) fn poll(meta: Option<&TaskMeta>) -> PollGuard {
     #[cfg(feature = "tracing")]
     {
         match meta {
-            Some(meta) => tracing::trace_span!(
-                target: "ringcore::task",
-                "poll",
-                task_id = meta.id().0,
-                task_name = meta.name().unwrap_or(""),
-            )
-            .entered(),
-            None => tracing::trace_span!(target: "ringcore::task", "poll", task_name = "block_on")
+            Some(meta) => PollGuard {
+                _span: tracing::trace_span!(
+                    target: "ringcore::task",
+                    "poll",
+                    task_id = meta.id().0,
+                    task_name = meta.name().unwrap_or(""),
+                )
                 .entered(),
+            },
+            None => PollGuard {
+                _span: tracing::trace_span!(
+                    target: "ringcore::task",
+                    "poll",
+                    task_name = "block_on"
+                )
+                .entered(),
+            },
         }
     }
     #[cfg(not(feature = "tracing"))]
-    let _ = meta;
+    {
+        let _ = meta;
+        PollGuard {}
+    }
 }
 
 /// A poll took `took`, over the debug threshold.

@@ -325,11 +325,14 @@ impl Launch {
     }
 }
 
+/// What a worker reports once its core is built: its remote queue and metrics cells.
+type Ready = Result<(Arc<Remote>, Arc<Shared>), BuildError>;
+
 fn worker_main(
     builder: Builder,
     index: usize,
     cpu: Option<usize>,
-    ready: mpsc::Sender<Result<(Arc<Remote>, Arc<Shared>), BuildError>>,
+    ready: mpsc::Sender<Ready>,
     peers: mpsc::Receiver<Arc<Peers>>,
     stop: Arc<Stop>,
 ) {
