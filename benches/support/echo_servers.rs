@@ -110,8 +110,14 @@ pub(crate) struct Server {
 impl Server {
     /// Starts a `kind` server and waits for its address.
     pub(crate) fn start(kind: &str) -> Server {
+        Server::start_with_env(kind, &[])
+    }
+
+    /// Starts a `kind` server with `env` added to its environment (the A/B runs of
+    /// benches/support/ab.rs) and waits for its address.
+    pub(crate) fn start_with_env(kind: &str, env: &[(&str, &str)]) -> Server {
         if let Some(flags) = example_flags(kind) {
-            return Server::start_example(flags);
+            return Server::start_example(flags, env);
         }
         let exe = std::env::current_exe().expect("current_exe");
         let dir = tempfile::tempdir().expect("temp dir");
@@ -119,6 +125,7 @@ impl Server {
         let mut child = Command::new(exe)
             .env(SERVER_ENV, kind)
             .env(CONTROL_ENV, &control)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .spawn()
             .expect("spawn the server");
@@ -137,7 +144,7 @@ impl Server {
 
     /// Starts `examples/echo_server` with `flags`, pinned to the CPU the bench's own
     /// servers pin themselves to, and waits for its address.
-    fn start_example(flags: &[&str]) -> Server {
+    fn start_example(flags: &[&str], env: &[(&str, &str)]) -> Server {
         use std::os::unix::process::CommandExt;
 
         let exe = std::env::current_exe().expect("current_exe");
@@ -166,6 +173,7 @@ impl Server {
         let mut cmd = Command::new(&bin);
         cmd.args(["--addr", "127.0.0.1:0"])
             .args(flags)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         // SAFETY: the closure runs in the forked child before exec and only calls

@@ -100,7 +100,6 @@ impl<B: IoBufMut> Future for ReadAt<'_, B> {
                         let done = match usize::try_from(res) {
                             Ok(n) => {
                                 file.nowait.record(Outcome::Hit);
-                                file.driver.metrics().inline_bytes(true, n);
                                 // SAFETY: preadv2 initialised the first `n <= len` bytes.
                                 unsafe { buf.set_init(n) };
                                 Some(Ok(n))
