@@ -164,12 +164,11 @@ impl Inner {
             ring.take_woken(&mut self.to_wake, all);
         }
         let mut cqes = std::mem::take(&mut self.cqes);
+        // The tick's one clock reading outside task polls (src/metrics/).
+        self.metrics.tick_clock();
         self.ring.reap(&mut cqes);
-        if !cqes.is_empty() {
-            self.metrics.tick_clock();
-            if self.ring.cq_overflow() {
-                self.metrics.cq_overflowed();
-            }
+        if !cqes.is_empty() && self.ring.cq_overflow() {
+            self.metrics.cq_overflowed();
         }
         for mut cqe in cqes.drain(..) {
             if let Some(pool) = &self.resources.pool

@@ -184,8 +184,8 @@ impl Executor {
     /// Runs up to `max` ready tasks. Returns how many ran.
     pub(crate) fn run_batch(&self, max: usize) -> usize {
         if self.metrics.is_on() {
-            // Tasks woken from other threads are stamped as the core takes them.
-            self.metrics.tick_clock();
+            // Tasks woken from other threads are stamped as the core takes them (with the
+            // tick's reap reading: the clock is not read again here).
             let mut local = self.local.borrow_mut();
             let before = local.len();
             self.remote.drain_into(&mut local);
@@ -267,7 +267,7 @@ impl Executor {
             return poll();
         }
         let _span = crate::metrics::trace::poll(None);
-        let started = self.metrics.is_on().then(|| self.metrics.clock());
+        let started = self.metrics.is_on().then(|| self.metrics.last_reading());
         let timer = threshold.map(|t| (t, Instant::now()));
         let out = poll();
         if let Some(start) = started {

@@ -21,14 +21,15 @@
 //! # Clock
 //!
 //! With telemetry on ([`Builder::telemetry`](crate::Builder::telemetry), the default), the
-//! core reads the clock once per task poll (the end of one poll is the start of the next),
-//! once per executor batch and once per reap that took CQEs; every other timestamp is the
-//! last reading (`now`): a wake is stamped with it, and so is an op's submission. So a
-//! scheduling delay is measured from the start of the poll (or reap) that woke the task to
-//! the start of its own poll, and an op's latency from the start of the poll that
-//! submitted it to the reap that took its CQE; both err by at most one poll. A task woken
-//! from another thread is stamped when the core takes it from its remote queue. Measured
-//! costs are in docs/benchmarks.md ("Telemetry").
+//! core reads the clock once per task poll (at its end, which is the start of the next
+//! poll in the batch) and once per reap (the driver's, once per tick, after any sleep);
+//! every other timestamp is the last reading: a wake is stamped with it, an op's
+//! submission too, and the batch's first poll starts at the reap's reading. So a
+//! scheduling delay is measured from the end of the poll (or the reap) that woke the task
+//! to the start of its own poll, and an op's latency from the poll that submitted it to the
+//! reap that took its CQE; each errs by at most one poll (or the timers fired between the
+//! reap and the batch). A task woken from another thread is stamped when the core takes it
+//! from its remote queue. Measured costs are in docs/benchmarks.md ("Telemetry").
 //!
 //! With telemetry off nothing reads the clock and nothing but the counters is kept; each
 //! hook is one well-predicted branch on a `Cell<bool>`.

@@ -2,7 +2,6 @@
 //! every reader loads). See the module docs of `crate::metrics` for who writes what.
 
 use std::cell::{Cell, RefCell};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use super::histogram::{Cells, bump};
@@ -23,12 +22,6 @@ const PUBLISH_EVERY: u32 = 32;
 pub(crate) const RUNNING: u8 = 0;
 pub(crate) const SHUTTING_DOWN: u8 = 1;
 pub(crate) const STOPPED: u8 = 2;
-
-/// The clock's origin: timestamps are nanoseconds since the first telemetry reading.
-fn epoch() -> Instant {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    *EPOCH.get_or_init(Instant::now)
-}
 
 /// One opcode's cells.
 #[derive(Default)]
@@ -143,7 +136,9 @@ struct Started {
 pub(crate) struct Recorder {
     shared: Arc<Shared>,
     on: Cell<bool>,
-    /// The last clock reading, in nanoseconds since `epoch()`.
+    /// The clock's origin: stamps are nanoseconds since then (compared on this core only).
+    epoch: Instant,
+    /// The last clock reading, in nanoseconds since `epoch`.
     now: Cell<u64>,
     /// Ops in flight by slot index (telemetry on only).
     started: RefCell<Vec<Started>>,
@@ -155,6 +150,7 @@ impl Default for Recorder {
         Self {
             shared: Arc::new(Shared::default()),
             on: Cell::new(false),
+            epoch: Instant::now(),
             now: Cell::new(0),
             started: RefCell::new(Vec::new()),
             ticks: Cell::new(0),
@@ -203,14 +199,22 @@ impl Recorder {
 
     /// Reads the clock and remembers the reading.
     #[inline]
-    pub(crate) fn clock(&self) -> u64 {
-        // + 1: a stamp of 0 means "not stamped" (`TaskMeta::queued_at`).
-        let now = u64::try_from(epoch().elapsed().as_nanos()).unwrap_or(u64::MAX - 1) + 1;
+    fn clock(&self) -> u64 {
+        let d = self.epoch.elapsed();
+        // + 1: a stamp of 0 means "not stamped" (`TaskMeta::queued_at`). u64 nanoseconds
+        // last 584 years; this avoids `as_nanos`'s u128.
+        let now = d.as_secs() * 1_000_000_000 + u64::from(d.subsec_nanos()) + 1;
         self.now.set(now);
         now
     }
 
-    /// With telemetry on, reads the clock (a batch starts, a reap took CQEs).
+    /// The last clock reading.
+    #[inline]
+    pub(crate) fn last_reading(&self) -> u64 {
+        self.now.get()
+    }
+
+    /// With telemetry on, reads the clock (the driver is about to reap: once per tick).
     #[inline]
     pub(crate) fn tick_clock(&self) {
         if self.on.get() {
