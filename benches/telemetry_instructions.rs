@@ -98,7 +98,9 @@ fn callgrind(exe: &Path, dir: &Path, on: &str, n: usize) -> u64 {
 /// The measured process: the server on this thread, `CONNS` client threads.
 fn child(n: usize) {
     let rt = ringcore::Runtime::new().unwrap();
-    let listener = rt.block_on(async { TcpListener::bind("127.0.0.1:0") }).unwrap();
+    let listener = rt
+        .block_on(async { TcpListener::bind("127.0.0.1:0") })
+        .unwrap();
     let addr = listener.local_addr().unwrap();
     let clients: Vec<_> = (0..CONNS)
         .map(|_| std::thread::spawn(move || client(addr, n)))

@@ -11,8 +11,9 @@
 //! blocks through the ring (a temp dir), a task sleeping 1 ms 200 times, and, on core 1
 //! only, a task that blocks its core for 5 ms every 20 ms (so core 1's scheduling delay
 //! grows a tail that core 0's lacks). Bars are log2 buckets (`ringcore::metrics::Histogram`);
-//! a bar's height is its share of the panel's largest bucket; each panel's title gives the
-//! count, p50 and p99 (bucket upper bounds).
+//! a bar's height is log(count + 1) over log(largest + 1) in its panel, so a tail of a few
+//! shows beside thousands; each panel's title gives the count, p50 and p99 (bucket upper
+//! bounds).
 
 use std::fmt::Write as _;
 use std::rc::Rc;
@@ -104,11 +105,15 @@ async fn workload(core: usize, dir: std::path::PathBuf) {
         .await
         .unwrap();
     for i in 0..256u64 {
-        let (res, _) = f.write_all_at(vec![i as u8; 16 * 1024], i * 16 * 1024).await;
+        let (res, _) = f
+            .write_all_at(vec![i as u8; 16 * 1024], i * 16 * 1024)
+            .await;
         res.unwrap();
     }
     for i in 0..256u64 {
-        let (res, _) = f.read_at(Vec::with_capacity(16 * 1024), i * 16 * 1024).await;
+        let (res, _) = f
+            .read_at(Vec::with_capacity(16 * 1024), i * 16 * 1024)
+            .await;
         res.unwrap();
     }
     echo_clients(addr).await;
@@ -130,7 +135,12 @@ fn human(ns: u64) -> String {
 
 fn panel(out: &mut String, x0: f64, y0: f64, title: &str, h: &Histogram, colour: &str) {
     let counts = h.counts();
-    let max = counts[FIRST..=LAST].iter().copied().max().unwrap_or(0).max(1);
+    let max = counts[FIRST..=LAST]
+        .iter()
+        .copied()
+        .max()
+        .unwrap_or(0)
+        .max(1);
     let q = |p: f64| h.quantile(p).map_or("-".into(), human);
     let _ = writeln!(
         out,
@@ -140,7 +150,7 @@ fn panel(out: &mut String, x0: f64, y0: f64, title: &str, h: &Histogram, colour:
     );
     let _ = writeln!(
         out,
-        r#"<text x="{:.1}" y="{:.1}" font-size="10" fill="#444">n={} p50&lt;={} p99&lt;={}</text>"#,
+        r##"<text x="{:.1}" y="{:.1}" font-size="10" fill="#444">n={} p50&lt;={} p99&lt;={}</text>"##,
         x0,
         y0 + 25.0,
         h.count(),
@@ -160,7 +170,8 @@ fn panel(out: &mut String, x0: f64, y0: f64, title: &str, h: &Histogram, colour:
     for (i, &c) in counts[FIRST..=LAST].iter().enumerate() {
         let bx = x0 + i as f64 * bar_w;
         if c > 0 {
-            let bh = (c as f64 / max as f64 * plot_h).max(1.0);
+            // Log scale, so a tail of a few slow polls shows beside thousands of fast ones.
+            let bh = ((c as f64 + 1.0).ln() / (max as f64 + 1.0).ln() * plot_h).max(1.0);
             let _ = writeln!(
                 out,
                 r#"<rect x="{bx:.1}" y="{:.1}" width="{:.1}" height="{bh:.1}" fill="{colour}"><title>&lt;= {}: {c}</title></rect>"#,
@@ -191,7 +202,7 @@ fn render(cores: &[CoreMetrics]) -> String {
     );
     let _ = writeln!(
         out,
-        r#"<rect width="100%" height="100%" fill="white"/><text x="10" y="20" font-size="14" font-weight="bold">ringcore telemetry: one row per core (log2 buckets; examples/metrics_svg.rs)</text>"#
+        r#"<rect width="100%" height="100%" fill="white"/><text x="10" y="20" font-size="14" font-weight="bold">ringcore telemetry: one row per core (log2 buckets, log-scale bar heights; examples/metrics_svg.rs)</text>"#
     );
     for (row, c) in cores.iter().enumerate() {
         let y0 = 35.0 + row as f64 * (PANEL_H + 20.0);
@@ -205,13 +216,34 @@ fn render(cores: &[CoreMetrics]) -> String {
             c.driver_kind.as_str()
         );
         let y0 = y0 + 10.0;
-        panel(&mut out, 10.0, y0, "scheduling delay", &c.schedule_delay, "#c0392b");
-        panel(&mut out, 10.0 + PANEL_W, y0, "poll duration", &c.poll_duration, "#2c3e50");
+        panel(
+            &mut out,
+            10.0,
+            y0,
+            "scheduling delay",
+            &c.schedule_delay,
+            "#c0392b",
+        );
+        panel(
+            &mut out,
+            10.0 + PANEL_W,
+            y0,
+            "poll duration",
+            &c.poll_duration,
+            "#2c3e50",
+        );
         let mut ops: Vec<_> = c.ops.iter().collect();
         ops.sort_by_key(|o| std::cmp::Reverse(o.submitted));
         for (i, o) in ops.iter().take(PANELS - 2).enumerate() {
             let x0 = 10.0 + (i + 2) as f64 * PANEL_W;
-            panel(&mut out, x0, y0, &format!("op {} latency", o.name), &o.latency, "#2980b9");
+            panel(
+                &mut out,
+                x0,
+                y0,
+                &format!("op {} latency", o.name),
+                &o.latency,
+                "#2980b9",
+            );
         }
     }
     out.push_str("</svg>\n");

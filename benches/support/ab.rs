@@ -25,7 +25,11 @@ pub(crate) fn setting() -> Option<(String, usize)> {
 
 /// The values of round `round`, in the order to run them.
 pub(crate) fn order(round: usize) -> [&'static str; 2] {
-    if round % 2 == 0 { ["1", "0"] } else { ["0", "1"] }
+    if round % 2 == 0 {
+        ["1", "0"]
+    } else {
+        ["0", "1"]
+    }
 }
 
 /// Median, lowest and highest of `on[i] / off[i]`.
