@@ -125,8 +125,6 @@ impl Inner {
             cancels: 0,
         });
         let (mut sqe, fixed) = build();
-        self.metrics
-            .op_started(index, sqe.get_opcode() as u8, multishot);
         if let (Some(table), Some(fd)) = (&self.resources.fixed, fixed) {
             fd.fixed_sqe(table, &mut sqe);
         }
@@ -135,6 +133,8 @@ impl Inner {
         match unsafe { self.push(&sqe) } {
             Ok(()) => {
                 self.stats.ops_submitted += 1;
+                self.metrics
+                    .op_started(index, sqe.get_opcode() as u8, multishot);
                 Ok((index, generation))
             }
             Err(e) => {

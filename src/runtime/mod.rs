@@ -210,10 +210,11 @@ impl Runtime {
     ///
     /// ```
     /// let rt = ringcore::Runtime::builder().cores(2).build()?;
-    /// rt.run_on_all(|_| async { ringcore::yield_now().await });
+    /// rt.block_on(async { ringcore::spawn(async {}).await.unwrap() });
     /// let m = rt.metrics();
     /// assert_eq!(m.num_workers(), 2);
-    /// assert!(m.cores.iter().all(|c| c.tasks_polled > 0));
+    /// assert_eq!(m.cores[0].tasks_spawned, 1);
+    /// assert!(m.cores[0].schedule_delay.count() >= 1);
     /// # Ok::<(), ringcore::BuildError>(())
     /// ```
     pub fn metrics(&self) -> RuntimeMetrics {
