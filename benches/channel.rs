@@ -172,11 +172,11 @@ fn summary(rt: &Runtime) {
     let mut rows = Vec::new();
     for (name, run) in runs {
         let mut per_sec = Vec::new();
-        let unparks_before = rt.metrics().remote_unparks;
+        let unparks_before = rt.metrics().cores.remove(0).remote_unparks;
         for _ in 0..5 {
             per_sec.push(N as f64 / run(rt, N).as_secs_f64());
         }
-        let unparks = rt.metrics().remote_unparks - unparks_before;
+        let unparks = rt.metrics().cores.remove(0).remote_unparks - unparks_before;
         rows.push((
             name,
             median(per_sec),

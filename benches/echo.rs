@@ -17,6 +17,9 @@
 //!     ECHO_BENCH_SERVERS=multishot,example,example_plain,tokio cargo bench --bench echo
 //! ```
 //!
+//! `BENCH_AB=VAR` (e.g. `RINGCORE_TELEMETRY`, `RINGCORE_TOKIO_CONTEXT`) runs each server
+//! with `VAR=1` and `VAR=0` in turn and prints the ratio (benches/support/ab.rs).
+//!
 //! `example` and `example_plain` are the shipped `examples/echo_server` binary itself (its
 //! default multishot paths, and `--plain`), not a copy of its loop. `c_uring` is a
 //! hand-tuned C liburing server (`benches/c/echo_uring.c`: multishot accept, multishot
@@ -43,6 +46,9 @@
 #[path = "../examples/support/load.rs"]
 #[allow(dead_code)]
 mod load;
+
+#[path = "support/ab.rs"]
+mod ab;
 
 #[path = "support/server_proc.rs"]
 mod server_proc;
@@ -85,11 +91,40 @@ fn main() {
         {
             continue;
         }
+        if let Some((var, rounds)) = ab::setting() {
+            for &kind in &servers {
+                let mut pairs = Vec::new();
+                for round in 0..rounds {
+                    let (mut on, mut off) = (0.0, 0.0);
+                    for value in ab::order(round) {
+                        let row = run_one(&rt, kind, &[(&var, value)], conns, size, secs);
+                        println!(
+                            "| {kind} {var}={value} | {conns} | {size} | {:.0} | {:.1} | {:.1} | {:.2} | {:.0} | {} | {} |",
+                            row.report.msgs_per_sec(),
+                            row.report.percentile(50.0),
+                            row.report.percentile(99.0),
+                            row.cpu_secs,
+                            row.msgs_per_cpu,
+                            row.enters_per_msg
+                                .map_or_else(|| "-".to_string(), |e| format!("{e:.3}")),
+                            row.report.errors,
+                        );
+                        *(if value == "1" { &mut on } else { &mut off }) = row.msgs_per_cpu;
+                    }
+                    pairs.push((on, off));
+                }
+                let (median, lo, hi) = ab::ratios(&pairs);
+                println!(
+                    "| ratio {kind} {var}=1/{var}=0 (msgs per server CPU-s, median of {rounds}) | {conns} | {size} | | | | | {median:.3}x ({lo:.3}-{hi:.3}) | | |"
+                );
+            }
+            continue;
+        }
         let mut ratios: Vec<(&str, &str, Vec<f64>)> = Vec::new();
         for _round in 0..rounds {
             let mut per_cpu = Vec::new();
             for &kind in &servers {
-                let row = run_one(&rt, kind, conns, size, secs);
+                let row = run_one(&rt, kind, &[], conns, size, secs);
                 per_cpu.push((kind, row.msgs_per_cpu));
                 println!(
                     "| {kind} | {conns} | {size} | {:.0} | {:.1} | {:.1} | {:.2} | {:.0} | {} | {} |",
@@ -167,8 +202,15 @@ struct Row {
     enters_per_msg: Option<f64>,
 }
 
-fn run_one(rt: &ringcore::Runtime, kind: &str, conns: usize, size: usize, secs: f64) -> Row {
-    let mut server = Server::start(kind);
+fn run_one(
+    rt: &ringcore::Runtime,
+    kind: &str,
+    env: &[(&str, &str)],
+    conns: usize,
+    size: usize,
+    secs: f64,
+) -> Row {
+    let mut server = Server::start_with_env(kind, env);
     let addr = server.addr;
     let cfg = |d: f64| load::LoadConfig {
         addr,

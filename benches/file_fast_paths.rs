@@ -229,9 +229,9 @@ fn warm_reads(src: &Path, len: u64, rounds: usize, rt: &Runtime) {
         },
     );
     for depth in [1, 32] {
-        let m0 = rt.metrics();
+        let m0 = rt.metrics().cores.remove(0);
         rt.block_on(ring_reads(ring_file.clone(), offs.clone(), depth));
-        let m1 = rt.metrics();
+        let m1 = rt.metrics().cores.remove(0);
         println!(
             "  ringcore QD{depth}, {WARM_READS} warm reads: {} through the ring, {} task polls, {} io_uring_enter",
             m1.driver.ops_submitted - m0.driver.ops_submitted,

@@ -14,10 +14,16 @@
 //! HTTP_BENCH_SERVERS=ring,tokio cargo bench --features hyper --bench http   # some servers
 //! ```
 //!
+//! `BENCH_AB=RINGCORE_TELEMETRY` runs each server with telemetry on and off in turn and
+//! prints the ratio (benches/support/ab.rs).
+//!
 //! For 1, 64 and 256 connections it prints requests/s, wrk's p50/p99 latency, the
 //! server's CPU time (utime + stime of the whole server process from /proc/PID/stat over
 //! the measured run), requests per server CPU-second, and the ringcore/tokio ratio of the
 //! latter. Without `wrk` on PATH it says how to install it and exits successfully.
+
+#[path = "support/ab.rs"]
+mod ab;
 
 #[path = "support/server_proc.rs"]
 mod server_proc;
@@ -70,7 +76,27 @@ fn main() {
             if std::env::var("HTTP_BENCH_SERVERS").is_ok_and(|k| !k.split(',').any(|k| k == kind)) {
                 continue;
             }
-            let row = run_one(kind, conns, secs);
+            if let Some((var, rounds)) = ab::setting() {
+                let mut pairs = Vec::new();
+                for round in 0..rounds {
+                    let (mut on, mut off) = (0.0, 0.0);
+                    for value in ab::order(round) {
+                        let row = run_one(kind, &[(&var, value)], conns, secs);
+                        println!(
+                            "| {kind} {var}={value} | {conns} | {:.0} | {:.3} | {:.3} | {:.2} | {:.0} |",
+                            row.rps, row.p50_ms, row.p99_ms, row.cpu_secs, row.per_cpu
+                        );
+                        *(if value == "1" { &mut on } else { &mut off }) = row.per_cpu;
+                    }
+                    pairs.push((on, off));
+                }
+                let (median, lo, hi) = ab::ratios(&pairs);
+                println!(
+                    "| ratio {kind} {var}=1/{var}=0 (req per server CPU-s, median of {rounds}) | {conns} | | | | | {median:.3}x ({lo:.3}-{hi:.3}) |"
+                );
+                continue;
+            }
+            let row = run_one(kind, &[], conns, secs);
             println!(
                 "| {kind} | {conns} | {:.0} | {:.3} | {:.3} | {:.2} | {:.0} |",
                 row.rps, row.p50_ms, row.p99_ms, row.cpu_secs, row.per_cpu
@@ -97,10 +123,11 @@ struct Row {
     per_cpu: f64,
 }
 
-fn run_one(kind: &str, conns: usize, secs: u32) -> Row {
+fn run_one(kind: &str, env: &[(&str, &str)], conns: usize, secs: u32) -> Row {
     let exe = std::env::current_exe().expect("current_exe");
     let mut child = Command::new(exe)
         .env(SERVER_ENV, kind)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .spawn()
         .expect("spawn the server");

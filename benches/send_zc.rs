@@ -89,7 +89,7 @@ fn run(size: usize, total: usize, zc: bool) -> Run {
         s.shutdown(std::net::Shutdown::Write).unwrap();
         out
     });
-    let zerocopy_sends = rt.metrics().driver.zerocopy_sends;
+    let zerocopy_sends = rt.metrics().cores.remove(0).driver.zerocopy_sends;
     let (received, recv_cpu) = receiver.join().unwrap();
     assert!(received >= total);
     let gib = received as f64 / (1u64 << 30) as f64;

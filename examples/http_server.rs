@@ -6,6 +6,7 @@
 //! curl http://127.0.0.1:8080/slow                   # after 1 s: Hello, slowly
 //! curl http://127.0.0.1:8080/file/README.md         # the file, streamed through the ring
 //! curl --http2-prior-knowledge http://127.0.0.1:8080/   # the same over h2c
+//! curl http://127.0.0.1:8080/metrics                # every core's telemetry (Prometheus)
 //! cargo run --release --features hyper --example http_server -- --cores 2
 //! ```
 //!
@@ -13,7 +14,8 @@
 //! `/` and `/?name=X` answer `Hello, X` (default `Anonymous`), `/slow` sleeps on the
 //! core's timer (thousands of them wait at once without blocking anything), `/file/NAME`
 //! streams from `--dir` (`..`, absolute paths and symlinks out of the directory get 400 or
-//! 404), `/status/CODE` answers with that status. `ringcore::hyper_rt::serve` runs each
+//! 404), `/status/CODE` answers with that status, `/metrics` every core's telemetry in the
+//! Prometheus text format (names `ringcore_*`, a `core` label per series). `ringcore::hyper_rt::serve` runs each
 //! core's listener: each connection speaks HTTP/1.1 or HTTP/2 with prior knowledge. A
 //! client that sends a malformed request gets 400, one whose request head is larger than
 //! 16 KiB gets 431, and one that stalls mid-headers for 10 s gets 408; each costs only its

@@ -91,6 +91,7 @@ pub mod future;
 #[cfg(feature = "hyper")]
 pub mod hyper_rt;
 pub mod io;
+pub mod metrics;
 pub mod net;
 pub mod offload;
 pub mod report;

@@ -55,7 +55,7 @@ fn a_burst_of_sends_wakes_the_receiver_once() {
         for _ in 0..5 {
             ringcore::yield_now().await;
         }
-        let before = rt_ref.metrics().remote_unparks;
+        let before = rt_ref.metrics().cores.remove(0).remote_unparks;
         // The burst comes from another thread while this core is busy (blocked in this
         // task), so the receiver cannot run in between: exactly one wake.
         std::thread::spawn(move || {
@@ -65,7 +65,7 @@ fn a_burst_of_sends_wakes_the_receiver_once() {
         })
         .join()
         .unwrap();
-        let unparks = rt_ref.metrics().remote_unparks - before;
+        let unparks = rt_ref.metrics().cores.remove(0).remote_unparks - before;
         (receiver.await.unwrap(), unparks)
     });
     assert_eq!(received, BURST);

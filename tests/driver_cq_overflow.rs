@@ -28,7 +28,7 @@ fn sq4_cq8_with_ten_thousand_unreaped_reads_completes_every_one() {
     let path = dir.path().join("data");
     let data = support::make_file(&path, 1 << 20, 21);
     let rt = tiny_ring();
-    let before = rt.metrics().driver;
+    let before = rt.metrics().cores.remove(0).driver;
     rt.block_on(async {
         let f = Rc::new(File::open(&path).await.unwrap());
         // One task pushes all 10,000 reads without awaiting any, so their CQEs pile up far
@@ -59,7 +59,7 @@ fn sq4_cq8_with_ten_thousand_unreaped_reads_completes_every_one() {
             .await
             .expect("hang: ops never completed after the CQ overflowed");
     });
-    let after = rt.metrics();
+    let after = rt.metrics().cores.remove(0);
     let submitted = after.driver.ops_submitted - before.ops_submitted;
     let completed = after.driver.ops_completed - before.ops_completed;
     assert!(submitted >= OPS as u64, "{after:?}");
@@ -78,7 +78,7 @@ fn sq4_cq8_with_bursts_of_2500_completions_loses_none_and_does_not_hang() {
     const ROUNDS: usize = 4;
     support::raise_nofile(3 * CONNS as u64 + 256);
     let rt = tiny_ring();
-    let before = rt.metrics().driver;
+    let before = rt.metrics().cores.remove(0).driver;
     rt.block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
@@ -137,7 +137,7 @@ fn sq4_cq8_with_bursts_of_2500_completions_loses_none_and_does_not_hang() {
         }
         writer.join().unwrap();
     });
-    let after = rt.metrics();
+    let after = rt.metrics().cores.remove(0);
     let submitted = after.driver.ops_submitted - before.ops_submitted;
     let completed = after.driver.ops_completed - before.ops_completed;
     // On io_uring every receive is an op (the CQ overflowed with them); on the epoll

@@ -15,7 +15,7 @@ fn dropped_accepts_leak_nothing() {
     rt.block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let fds = support::open_fds();
-        let ops = rt.metrics().ops_in_flight;
+        let ops = rt.metrics().cores.remove(0).ops_in_flight;
         for _ in 0..200 {
             let fut = support::poll_once(Box::pin(listener.accept())).await;
             assert!(fut.is_err(), "accept completed with no client");
@@ -23,7 +23,11 @@ fn dropped_accepts_leak_nothing() {
             drop(fut);
         }
         support::settle().await;
-        assert_eq!(rt.metrics().ops_in_flight, ops, "op slots leaked");
+        assert_eq!(
+            rt.metrics().cores.remove(0).ops_in_flight,
+            ops,
+            "op slots leaked"
+        );
         assert_eq!(support::open_fds(), fds, "fds leaked");
     });
 }
@@ -87,7 +91,11 @@ fn connection_accepted_by_a_cancelled_accept_goes_to_the_next_accept() {
         }
         drop(clients);
         support::settle().await;
-        assert_eq!(rt.metrics().ops_in_flight, 0, "op slots leaked");
+        assert_eq!(
+            rt.metrics().cores.remove(0).ops_in_flight,
+            0,
+            "op slots leaked"
+        );
         assert_eq!(support::open_fds(), fds, "fds leaked");
     });
 }
@@ -127,7 +135,7 @@ fn dropped_connects_leak_nothing() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let fds = support::open_fds();
-        let ops = rt.metrics().ops_in_flight;
+        let ops = rt.metrics().cores.remove(0).ops_in_flight;
         for i in 0..200 {
             let fut = Box::pin(TcpStream::connect(addr));
             let fut = support::poll_once(fut).await;
@@ -138,7 +146,11 @@ fn dropped_connects_leak_nothing() {
             drop(fut);
         }
         support::settle().await;
-        assert_eq!(rt.metrics().ops_in_flight, ops, "op slots leaked");
+        assert_eq!(
+            rt.metrics().cores.remove(0).ops_in_flight,
+            ops,
+            "op slots leaked"
+        );
         assert_eq!(support::open_fds(), fds, "fds leaked");
     });
 }
@@ -150,7 +162,7 @@ fn dropped_reads_leak_nothing_and_lose_no_later_bytes() {
     rt.block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let fds = support::open_fds();
-        let ops = rt.metrics().ops_in_flight;
+        let ops = rt.metrics().cores.remove(0).ops_in_flight;
         {
             let client = TcpStream::connect(listener.local_addr().unwrap())
                 .await
@@ -162,7 +174,11 @@ fn dropped_reads_leak_nothing_and_lose_no_later_bytes() {
                 drop(fut);
             }
             support::settle().await;
-            assert_eq!(rt.metrics().ops_in_flight, ops, "op slots leaked");
+            assert_eq!(
+                rt.metrics().cores.remove(0).ops_in_flight,
+                ops,
+                "op slots leaked"
+            );
             // Reads cancelled before any data arrived consumed nothing.
             let (res, _) = client.write_all(b"after" as &'static [u8]).await;
             res.unwrap();

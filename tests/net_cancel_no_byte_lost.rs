@@ -192,7 +192,7 @@ fn tcp_reads_under_random_timeouts_lose_no_byte_in_every_setup_mode() {
                 busy.abort();
                 eprintln!(
                     "{mode:?} {cut:?}: {cut_short} reads cut short; {:?}",
-                    rt.metrics().driver
+                    rt.metrics().cores.remove(0).driver
                 );
                 assert!(
                     cut_short > 0,
@@ -462,7 +462,7 @@ fn ten_thousand_dropped_reads_then_every_marker_arrives_in_every_setup_mode() {
                     "connection {i} ({mode:?}) lost or reordered bytes"
                 );
             }
-            eprintln!("{mode:?}: {:?}", rt.metrics().driver);
+            eprintln!("{mode:?}: {:?}", rt.metrics().cores.remove(0).driver);
         });
     }
 }

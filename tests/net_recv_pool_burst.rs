@@ -128,7 +128,7 @@ fn a_burst_on_ten_thousand_connections_empties_the_pool_loses_no_byte_and_recove
             .await;
             assert!(armed, "a stream yielded before any byte was sent");
         }
-        let pool_exists = metrics.metrics().driver.recv_pool_buffers > 0;
+        let pool_exists = metrics.metrics().cores.remove(0).driver.recv_pool_buffers > 0;
 
         let mut pooled_by_round = Vec::new();
         for round in 0..2 {
@@ -154,7 +154,7 @@ fn a_burst_on_ten_thousand_connections_empties_the_pool_loses_no_byte_and_recove
             let pooled = held.iter().flatten().filter(|b| b.is_pooled()).count();
             pooled_by_round.push(pooled);
             drop(held);
-            let stats = metrics.metrics().driver;
+            let stats = metrics.metrics().cores.remove(0).driver;
             assert_eq!(
                 stats.recv_bufs_out, 0,
                 "round {round}: pool buffers still out"
@@ -165,7 +165,7 @@ fn a_burst_on_ten_thousand_connections_empties_the_pool_loses_no_byte_and_recove
             eprintln!("no provided-buffer pool on this driver: only the bytes were checked");
             return;
         }
-        let stats = metrics.metrics().driver;
+        let stats = metrics.metrics().cores.remove(0).driver;
         assert!(
             stats.recv_pool_exhausted > 0,
             "20 MiB never emptied a 1 MiB pool"

@@ -177,7 +177,7 @@ fn all_finish(how: Reader) {
             .await
             .is_err()
         {
-            let stats = metrics.metrics();
+            let stats = metrics.metrics().cores.remove(0);
             panic!(
                 "parked receive streams stalled: {} of {CONNS} connections read to their \
                  end in 60 s ({} ops in flight, {} pool buffers out, {} parks)",
@@ -188,7 +188,7 @@ fn all_finish(how: Reader) {
             );
         }
         client.finish();
-        let stats = metrics.metrics().driver;
+        let stats = metrics.metrics().cores.remove(0).driver;
         assert_eq!(stats.recv_bufs_out, 0, "pool buffers still out");
         if stats.recv_pool_buffers == 0 {
             eprintln!("no provided-buffer pool on this driver: only the bytes were checked");

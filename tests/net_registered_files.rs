@@ -81,17 +81,17 @@ fn a_busy_socket_takes_a_slot_keeps_every_byte_and_dropping_it_closes_it() {
         let (stream, mut peer) = pair(&listener).await;
         round_trips(&stream, &mut peer, 4).await;
         assert_eq!(
-            rt.metrics().driver.files_registered,
+            rt.metrics().cores.remove(0).driver.files_registered,
             0,
             "a slot before the 64th op"
         );
         round_trips(&stream, &mut peer, 36).await;
         let want = if epoll { 0 } else { 1 };
-        assert_eq!(rt.metrics().driver.files_registered, want);
+        assert_eq!(rt.metrics().cores.remove(0).driver.files_registered, want);
         drop(stream);
         // The slot is given back inside the drop, before the fd closes: EOF with no tick.
         assert_closed(&mut peer);
-        assert_eq!(rt.metrics().driver.files_registered, 0);
+        assert_eq!(rt.metrics().cores.remove(0).driver.files_registered, 0);
     });
 }
 
@@ -107,7 +107,7 @@ fn a_full_table_leaves_sockets_on_plain_fds_and_a_freed_slot_is_taken_again() {
             round_trips(&stream, &mut peer, 40).await;
             conns.push((stream, peer));
         }
-        let m = rt.metrics().driver;
+        let m = rt.metrics().cores.remove(0).driver;
         if !epoll {
             assert_eq!(m.files_registered, 2, "a table of 2 slots holds 2 sockets");
             assert_eq!(m.files_table_full, 2, "the third and fourth found no slot");
@@ -122,7 +122,7 @@ fn a_full_table_leaves_sockets_on_plain_fds_and_a_freed_slot_is_taken_again() {
         assert_closed(&mut first_peer);
         let (stream, mut peer) = pair(&listener).await;
         round_trips(&stream, &mut peer, 40).await;
-        let m = rt.metrics().driver;
+        let m = rt.metrics().cores.remove(0).driver;
         if epoll {
             assert_eq!((m.files_registered, m.files_table_full), (0, 0));
         } else {
@@ -135,7 +135,7 @@ fn a_full_table_leaves_sockets_on_plain_fds_and_a_freed_slot_is_taken_again() {
             drop(stream);
             assert_closed(&mut peer);
         }
-        assert_eq!(rt.metrics().driver.files_registered, 0);
+        assert_eq!(rt.metrics().cores.remove(0).driver.files_registered, 0);
     });
 }
 
@@ -148,7 +148,7 @@ fn a_multishot_receive_runs_on_a_registered_socket() {
         let (stream, mut peer) = pair(&listener).await;
         round_trips(&stream, &mut peer, 40).await;
         assert_eq!(
-            rt.metrics().driver.files_registered,
+            rt.metrics().cores.remove(0).driver.files_registered,
             if epoll { 0 } else { 1 }
         );
         let mut items = stream.recv_stream();
@@ -175,7 +175,7 @@ fn a_multishot_receive_runs_on_a_registered_socket() {
             ringcore::time::sleep(Duration::from_millis(1)).await;
         }
         assert_closed(&mut peer);
-        assert_eq!(rt.metrics().driver.files_registered, 0);
+        assert_eq!(rt.metrics().cores.remove(0).driver.files_registered, 0);
     });
 }
 
@@ -186,7 +186,7 @@ fn a_table_of_zero_slots_is_never_used() {
         let listener = StdListener::bind("127.0.0.1:0").unwrap();
         let (stream, mut peer) = pair(&listener).await;
         round_trips(&stream, &mut peer, 40).await;
-        let m = rt.metrics().driver;
+        let m = rt.metrics().cores.remove(0).driver;
         assert_eq!((m.files_registered, m.files_table_full), (0, 0));
         drop(stream);
         assert_closed(&mut peer);
@@ -246,7 +246,7 @@ fn a_socket_on_a_worker_core_takes_a_slot_in_that_cores_table() {
         peer.join()
             .expect("no EOF within 10 s: the dropped socket is still open");
         assert_eq!(
-            rt.metrics().driver.files_registered,
+            rt.metrics().cores.remove(0).driver.files_registered,
             0,
             "core 0 took no slot"
         );

@@ -76,7 +76,7 @@ fn the_driver_asked_for_is_the_driver_that_runs() {
         .build()
         .unwrap();
     assert_eq!(rt.driver_kind(), DriverKind::Epoll);
-    assert_eq!(rt.metrics().driver_kind, DriverKind::Epoll);
+    assert_eq!(rt.metrics().cores.remove(0).driver_kind, DriverKind::Epoll);
     assert_eq!(rt.setup_mode(), None);
     assert_eq!(rt.block_on(async { 1 + 1 }), 2);
     drop(rt);

@@ -2,12 +2,17 @@
 //! (connections on both cores, Ctrl-C finishing an in-flight request), `crawler` with no
 //! arguments (its own server, 200 URLs), and `postgres` with no server running (a clear
 //! error, exit status 1). `cargo test --features hyper` builds the examples these run.
+//! `http_server`'s `/metrics` is parsed as Prometheus text and scraped 10,000 times, 100
+//! at once.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+#[path = "support/prometheus.rs"]
+mod prometheus_text;
 
 fn example(name: &str) -> PathBuf {
     // Tests run from target/<profile>/deps; `cargo test` builds examples next to it.
@@ -224,6 +229,129 @@ fn http_server_answers_404_for_a_fifo_and_keeps_serving_regular_files() {
         r.starts_with("HTTP/1.1 200") && r.ends_with("a regular file"),
         "/file/page: {r:?}"
     );
+}
+
+/// Starts `http_server --cores 2` on a free port; returns it and its address.
+fn http_server_two_cores() -> (KillOnDrop, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut server = KillOnDrop(
+        Command::new(example("http_server"))
+            .args(["--addr", &addr, "--cores", "2"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut stderr = BufReader::new(server.0.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    assert!(line.contains("listening"), "{line}");
+    (server, addr)
+}
+
+/// The head and body of an HTTP/1.1 answer.
+fn split_answer(answer: &str) -> (&str, &str) {
+    answer
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no header end: {answer:?}"))
+}
+
+#[test]
+fn http_server_metrics_route_serves_every_core_as_prometheus_text() {
+    let (_server, addr) = http_server_two_cores();
+    // Enough connections that SO_REUSEPORT gives both cores some.
+    for i in 0..40 {
+        let r = get(&addr, &format!("/?name={i}"));
+        assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+    }
+    let answer = get(&addr, "/metrics");
+    let (head, body) = split_answer(&answer);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: text/plain; version=0.0.4"),
+        "{head}"
+    );
+    let parsed = prometheus_text::parse(body).unwrap_or_else(|e| panic!("{e}\n{body}"));
+    assert!(parsed.families.keys().all(|n| n.starts_with("ringcore_")));
+    assert_eq!(
+        parsed.families["ringcore_task_schedule_delay_seconds"],
+        "histogram"
+    );
+    let mut accepts = 0.0;
+    for core in ["0", "1"] {
+        let delay = parsed
+            .histogram("ringcore_task_schedule_delay_seconds", &[("core", core)])
+            .unwrap_or_else(|| panic!("core {core}: no schedule delay\n{body}"));
+        assert!(delay.count > 0.0, "core {core}: {delay:?}");
+        assert!(
+            parsed
+                .value("ringcore_task_polls_total", &[("core", core)])
+                .unwrap()
+                > 0.0
+        );
+        accepts += parsed
+            .value("ringcore_tasks_spawned_total", &[("core", core)])
+            .unwrap();
+    }
+    // A task per connection (and per core's listener).
+    assert!(accepts >= 40.0, "{accepts}");
+}
+
+#[test]
+fn http_server_metrics_route_survives_ten_thousand_concurrent_scrapes() {
+    let (_server, addr) = http_server_two_cores();
+    // 25 threads, each with 4 scrapes in flight at once: 100 concurrent, 100 rounds.
+    let threads: Vec<_> = (0..25)
+        .map(|_| {
+            let addr = addr.clone();
+            std::thread::spawn(move || {
+                for _ in 0..100 {
+                    let mut batch: Vec<TcpStream> = (0..4)
+                        .map(|_| {
+                            let mut s = TcpStream::connect(&addr).unwrap();
+                            s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+                            write!(
+                                s,
+                                "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                            )
+                            .unwrap();
+                            s
+                        })
+                        .collect();
+                    for s in &mut batch {
+                        let mut out = String::new();
+                        s.read_to_string(&mut out).unwrap();
+                        assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+                        assert!(
+                            out.contains("ringcore_task_schedule_delay_seconds_count{core=\"1\"}"),
+                            "{out}"
+                        );
+                    }
+                }
+            })
+        })
+        .collect();
+    threads.into_iter().for_each(|t| t.join().unwrap());
+    // Still serving, and the last scrape still parses.
+    let answer = get(&addr, "/metrics");
+    let (_, body) = split_answer(&answer);
+    let parsed = prometheus_text::parse(body).unwrap_or_else(|e| panic!("{e}"));
+    let polls: f64 = ["0", "1"]
+        .iter()
+        .map(|c| {
+            parsed
+                .value("ringcore_task_polls_total", &[("core", c)])
+                .unwrap()
+        })
+        .sum();
+    assert!(polls >= 10_000.0, "{polls}");
+    let r = get(&addr, "/?name=after");
+    assert!(r.ends_with("Hello, after"), "{r}");
 }
 
 /// A server process killed (SIGKILL: one whose pool threads are stuck would not finish a

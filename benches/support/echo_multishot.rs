@@ -84,7 +84,7 @@ pub(crate) fn serve(sqpoll: bool) {
                 if res.is_err() {
                     return;
                 }
-                println!("ENTERS {}", rt2.metrics().driver.enters);
+                println!("ENTERS {}", rt2.metrics().cores.remove(0).driver.enters);
                 let _ = std::io::stdout().flush();
             }
         });

@@ -125,8 +125,14 @@ pub(crate) struct Server {
 impl Server {
     /// Starts a `kind` server and waits for its address.
     pub(crate) fn start(kind: &str) -> Server {
+        Server::start_with_env(kind, &[])
+    }
+
+    /// Starts a `kind` server with `env` added to its environment (the A/B runs of
+    /// benches/support/ab.rs) and waits for its address.
+    pub(crate) fn start_with_env(kind: &str, env: &[(&str, &str)]) -> Server {
         if let Some(ext) = external(kind) {
-            return Server::start_external(ext);
+            return Server::start_external(ext, env);
         }
         let exe = std::env::current_exe().expect("current_exe");
         let dir = tempfile::tempdir().expect("temp dir");
@@ -134,6 +140,7 @@ impl Server {
         let mut child = Command::new(exe)
             .env(SERVER_ENV, kind)
             .env(CONTROL_ENV, &control)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .spawn()
             .expect("spawn the server");
@@ -152,7 +159,7 @@ impl Server {
 
     /// Starts an external server (the example, the C server), pinned to the CPU the bench's
     /// own servers pin themselves to, and waits for its address.
-    fn start_external(ext: External) -> Server {
+    fn start_external(ext: External, env: &[(&str, &str)]) -> Server {
         use std::os::unix::process::CommandExt;
 
         let (bin, args, addr_on_stdout) = match ext {
@@ -187,7 +194,7 @@ impl Server {
             set
         };
         let mut cmd = Command::new(&bin);
-        cmd.args(&args);
+        cmd.args(&args).envs(env.iter().copied());
         if addr_on_stdout {
             cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
         } else {
@@ -420,7 +427,7 @@ fn serve_ringcore(poll: bool, epoll: bool) {
                 if res.is_err() {
                     return;
                 }
-                println!("ENTERS {}", rt2.metrics().driver.enters);
+                println!("ENTERS {}", rt2.metrics().cores.remove(0).driver.enters);
                 let _ = std::io::stdout().flush();
             }
         });

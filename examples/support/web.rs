@@ -5,7 +5,9 @@
 //! sleeps (1 s by default) on the core's timer, then answers; `GET /file/NAME` streams
 //! `NAME` from the file directory through the ring; `GET /status/CODE` answers with that
 //! status, and `GET /flaky?key=K&fail=N` with 503 for the first N requests with key K,
-//! then 200 (the crawler's retry tests use these two). `ringcore::hyper_rt::serve` runs it:
+//! then 200 (the crawler's retry tests use these two); `GET /metrics` answers every core's
+//! telemetry in the Prometheus text format (`ringcore::metrics::prometheus`, read from
+//! whichever core took the request). `ringcore::hyper_rt::serve` runs it:
 //! each connection is HTTP/1.1 or HTTP/2 with prior knowledge (h2c), told apart from the
 //! first bytes, and a graceful shutdown finishes the requests in flight.
 
@@ -194,6 +196,8 @@ pub(crate) async fn handle(
         }
     } else if let Some(name) = path.strip_prefix("/file/") {
         serve_file(&app, name).await
+    } else if path == "/metrics" {
+        metrics()
     } else {
         text(StatusCode::NOT_FOUND, "not found\n")
     };
@@ -347,6 +351,21 @@ where
 /// core-local futures (`time::sleep`, files, sockets); `/slow` sleeps on
 /// `RingTimer::sleep`, whose future is `Send` (it stays on its core all the same). The
 /// file route is left out: a `PollFile` body is not `Send`.
+/// `/metrics`: every core's telemetry, rendered for Prometheus.
+fn metrics() -> Response<Body> {
+    let Some(m) = ringcore::metrics::current() else {
+        return text(StatusCode::INTERNAL_SERVER_ERROR, "no runtime\n");
+    };
+    let body = ringcore::metrics::prometheus::render(&m);
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", ringcore::metrics::prometheus::CONTENT_TYPE)
+        .body(
+            Box::pin(Full::new(Bytes::from(body)).map_err(|e| -> io::Error { match e {} })) as Body,
+        )
+        .expect("static response parts are valid")
+}
+
 pub(crate) fn axum_router(slow: Duration) -> axum::Router {
     use axum::extract::Query;
     use axum::routing::get;
@@ -364,6 +383,14 @@ pub(crate) fn axum_router(slow: Duration) -> axum::Router {
             get(move || async move {
                 RingTimer.sleep(slow).await;
                 "Hello, slowly"
+            }),
+        )
+        .route(
+            "/metrics",
+            get(|| async {
+                ringcore::metrics::current()
+                    .map(|m| ringcore::metrics::prometheus::render(&m))
+                    .unwrap_or_default()
             }),
         )
 }

@@ -120,9 +120,10 @@ fn info(meta: &TaskMeta, last_poll: Option<Instant>, running: bool, now: Instant
     }
 }
 
-/// The current core's counters (tasks spawned and polled, ops submitted and completed,
-/// ring enters, time parked); `None` outside a runtime. Same as
-/// [`Runtime::metrics`](crate::Runtime::metrics), reachable from inside a task.
+/// The current core's counters and histograms (tasks spawned and polled, ops submitted
+/// and completed, ring enters, time parked, scheduling delay); `None` outside a runtime.
+/// One core of [`Runtime::metrics`](crate::Runtime::metrics), exact, reachable from inside
+/// a task; [`metrics::current`](crate::metrics::current) reads every core.
 pub fn metrics() -> Option<CoreMetrics> {
     context::try_with(|core| core.metrics())
 }

@@ -134,7 +134,10 @@ impl Inner {
         loop {
             self.stats.enters += 1;
             match self.ring.enter(wait) {
-                Ok(n) => return Ok(n),
+                Ok(n) => {
+                    self.metrics.entered(n);
+                    return Ok(n);
+                }
                 Err(e) => match e.raw_os_error() {
                     Some(libc::EINTR) => {
                         if matches!(wait, Wait::One(_)) {
@@ -161,7 +164,12 @@ impl Inner {
             ring.take_woken(&mut self.to_wake, all);
         }
         let mut cqes = std::mem::take(&mut self.cqes);
+        // The tick's one clock reading outside task polls (src/metrics/).
+        self.metrics.tick_clock();
         self.ring.reap(&mut cqes);
+        if !cqes.is_empty() && self.ring.cq_overflow() {
+            self.metrics.cq_overflowed();
+        }
         for mut cqe in cqes.drain(..) {
             if let Some(pool) = &self.resources.pool
                 && let Some(bid) = bufring::selected(cqe.flags)

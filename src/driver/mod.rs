@@ -124,6 +124,8 @@ pub(crate) struct Driver {
     /// The tick's inline budget, read and spent without borrowing `inner`
     /// (src/driver/inline.rs); `Inner` holds the same `Rc` to reset it.
     budget: Rc<InlineBudget>,
+    /// The core's telemetry hooks (src/metrics/); `Inner` holds the same `Rc`.
+    metrics: Rc<crate::metrics::Recorder>,
 }
 
 struct Inner {
@@ -162,6 +164,8 @@ struct Inner {
     /// The receive buffer pool, the registered-file table, the SEND_ZC threshold and
     /// the multishot ops the kernel refused (src/driver/resources.rs).
     resources: resources::RingResources,
+    /// The core's telemetry hooks (src/metrics/).
+    metrics: Rc<crate::metrics::Recorder>,
 }
 
 /// How many times `Driver::look` submits what its own reap queued before it gives up on
@@ -183,8 +187,10 @@ impl Driver {
         let budget = Rc::new(InlineBudget::default());
         let mut stats = DriverStats::default();
         budget.reset(DEFAULT_INLINE_PER_TICK, &mut stats);
+        let metrics = Rc::new(crate::metrics::Recorder::default());
         Self {
             budget: budget.clone(),
+            metrics: metrics.clone(),
             inner: RefCell::new(Inner {
                 ring,
                 slots: Slab::with_capacity(256),
@@ -205,8 +211,14 @@ impl Driver {
                 leaked: false,
                 multipoll: multipoll::Registry::default(),
                 resources: resources::RingResources::default(),
+                metrics,
             }),
         }
+    }
+
+    /// The core's telemetry hooks, shared with its executor (src/metrics/).
+    pub(crate) fn metrics(&self) -> &Rc<crate::metrics::Recorder> {
+        &self.metrics
     }
 
     /// Keeps a read of `fd` (an eventfd) armed in the ring so a write to it from any

@@ -118,6 +118,7 @@ impl Inner {
                 "ringcore: too many ops in flight on one core",
             ));
         }
+        let multishot = matches!(state, Lifecycle::Streaming(_));
         entry.insert(Slot {
             generation,
             state,
@@ -132,6 +133,8 @@ impl Inner {
         match unsafe { self.push(&sqe) } {
             Ok(()) => {
                 self.stats.ops_submitted += 1;
+                self.metrics
+                    .op_started(index, sqe.get_opcode() as u8, multishot);
                 Ok((index, generation))
             }
             Err(e) => {
@@ -207,16 +210,22 @@ impl Inner {
                 }
                 if !more {
                     self.stats.ops_completed += 1;
+                    self.metrics.op_finished(index, cqe.result, false);
+                } else {
+                    self.metrics.op_more(index, cqe.result);
                 }
                 return;
             }
             Lifecycle::Cancelled(data) if more => {
                 data.late_more(cqe);
+                self.metrics.op_more(index, cqe.result);
                 return;
             }
             _ => {}
         }
         self.stats.ops_completed += 1;
+        let cancelled = matches!(slot.state, Lifecycle::Cancelled(_));
+        self.metrics.op_finished(index, cqe.result, cancelled);
         match std::mem::replace(&mut slot.state, Lifecycle::Completed(cqe)) {
             Lifecycle::Waiting(w) => self.to_wake.push(w),
             Lifecycle::Cancelled(data) => {

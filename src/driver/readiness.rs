@@ -142,6 +142,11 @@ impl Readiness {
             ready!(self.poll_ready(cx, dir))?;
             self.clear(dir);
             let res = f();
+            if let Ok(n) = res {
+                self.driver
+                    .metrics()
+                    .inline_bytes(dir == Direction::Read, n);
+            }
             if self.on_ring {
                 // The ring learns what the syscall found (a drained read, a full send
                 // buffer), so the next wait needs no syscall to learn it.

@@ -121,6 +121,13 @@ pub(crate) trait Ring {
     fn next_deadline(&self) -> Option<std::time::Instant> {
         None
     }
+
+    /// True while the kernel holds completions in its overflow backlog because the CQ was
+    /// full (IORING_SQ_CQ_OVERFLOW), for telemetry. `false` (the default): a ring whose
+    /// completions cannot overflow (a readiness ring, the fake ring).
+    fn cq_overflow(&mut self) -> bool {
+        false
+    }
 }
 
 /// The real ring.
@@ -175,6 +182,10 @@ impl Ring for Uring {
     fn needs_enter(&mut self) -> bool {
         let sq = self.ring.submission();
         sq.taskrun() || sq.cq_overflow()
+    }
+
+    fn cq_overflow(&mut self) -> bool {
+        self.ring.submission().cq_overflow()
     }
 
     fn park_fd(&self) -> Option<std::os::fd::RawFd> {

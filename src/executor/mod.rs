@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use async_task::{Builder, Runnable};
 
+use crate::metrics::Recorder;
 use remote::Remote;
 use task::{JoinHandle, NO_KEY, TaskFuture, TaskId, TaskMeta, TaskRegistry};
 
@@ -52,28 +53,39 @@ pub(crate) struct Executor {
     current: Cell<Option<(usize, NonNull<TaskMeta>)>>,
     /// Debug mode: report polls longer than this (`None`: off, the hot path skips it).
     slow_poll: Cell<Option<Duration>>,
+    /// The core's telemetry hooks (shared with its driver; `crate::metrics`).
+    metrics: Rc<Recorder>,
 }
 
 /// Reports a poll longer than the debug threshold as a `log` warning with target
 /// `ringcore::debug` (see `crate::debug` for the format).
 fn report_slow_poll(
-    id: TaskId,
+    id: Option<TaskId>,
     name: Option<&str>,
     location: &'static Location<'static>,
     took: Duration,
 ) {
-    log::warn!(
-        target: "ringcore::debug",
-        "slow poll: task {} {:?} ({}) blocked the core for {:.1} ms",
-        id,
-        name.unwrap_or("<unnamed>"),
-        location,
-        took.as_secs_f64() * 1e3,
-    );
+    match id {
+        Some(id) => log::warn!(
+            target: "ringcore::debug",
+            "slow poll: task {} {:?} ({}) blocked the core for {:.1} ms",
+            id,
+            name.unwrap_or("<unnamed>"),
+            location,
+            took.as_secs_f64() * 1e3,
+        ),
+        None => log::warn!(
+            target: "ringcore::debug",
+            "slow poll: block_on's future ({}) blocked the core for {:.1} ms",
+            location,
+            took.as_secs_f64() * 1e3,
+        ),
+    }
+    crate::metrics::trace::slow_poll(id.map(|i| i.0), name, location, took);
 }
 
 impl Executor {
-    pub(crate) fn new(remote: Arc<Remote>) -> Self {
+    pub(crate) fn new(remote: Arc<Remote>, metrics: Rc<Recorder>) -> Self {
         let registry = Rc::new(TaskRegistry::default());
         task::register(&registry);
         Self {
@@ -86,6 +98,7 @@ impl Executor {
             spawned: Cell::new(0),
             current: Cell::new(None),
             slow_poll: Cell::new(None),
+            metrics,
         }
     }
 
@@ -136,18 +149,21 @@ impl Executor {
         slot.insert(TaskRegistry::entry(runnable.waker(), runnable.metadata()));
         drop(entries);
         self.spawned.set(self.spawned.get() + 1);
+        crate::metrics::trace::spawn(runnable.metadata());
         runnable.schedule();
         JoinHandle::new(task)
     }
 
     /// Queues a runnable woken on this thread.
     pub(crate) fn push_local(&self, runnable: Runnable<TaskMeta>) {
+        self.metrics.task_queued(runnable.metadata());
         self.local.borrow_mut().push_back(runnable);
     }
 
     /// Defers a runnable woken on this thread while it was running (a self-wake): it is
     /// queued by the next [`release_deferred`](Executor::release_deferred).
     pub(crate) fn push_deferred(&self, runnable: Runnable<TaskMeta>) {
+        self.metrics.task_queued(runnable.metadata());
         self.deferred.borrow_mut().push(runnable);
     }
 
@@ -167,7 +183,18 @@ impl Executor {
 
     /// Runs up to `max` ready tasks. Returns how many ran.
     pub(crate) fn run_batch(&self, max: usize) -> usize {
-        self.remote.drain_into(&mut self.local.borrow_mut());
+        if self.metrics.is_on() {
+            // Tasks woken from other threads are stamped as the core takes them (with the
+            // tick's reap reading: the clock is not read again here).
+            let mut local = self.local.borrow_mut();
+            let before = local.len();
+            self.remote.drain_into(&mut local);
+            for r in local.range(before..) {
+                self.metrics.task_queued(r.metadata());
+            }
+        } else {
+            self.remote.drain_into(&mut self.local.borrow_mut());
+        }
         let mut ran = 0;
         while ran < max {
             let Some(runnable) = self.local.borrow_mut().pop_front() else {
@@ -185,13 +212,20 @@ impl Executor {
         self.polls.set(self.polls.get() + 1);
         crate::coop::task_poll_begins();
         let prev = self.current.replace(current);
+        let started = self.metrics.is_on().then(|| self.metrics.poll_starts(meta));
         // TaskFuture catches panics of the user's future (and of its `Drop`); a panic
         // escaping here comes from async-task itself and must not take the core down.
-        let escaped = if let Some(threshold) = self.slow_poll.get() {
-            self.run_timed(runnable, threshold)
-        } else {
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runnable.run())).is_err()
+        let escaped = {
+            let _span = crate::metrics::trace::poll(Some(meta));
+            if let Some(threshold) = self.slow_poll.get() {
+                self.run_timed(runnable, threshold)
+            } else {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runnable.run())).is_err()
+            }
         };
+        if let Some(start) = started {
+            self.metrics.poll_ends(start);
+        }
         self.current.set(prev);
         if let Some((key, meta)) = current {
             self.registry.finish_run(key, meta, escaped);
@@ -214,9 +248,38 @@ impl Executor {
         };
         self.registry.set_last_poll(key, id, start + took);
         if took >= threshold {
-            report_slow_poll(id, name.as_deref(), location, took);
+            report_slow_poll(Some(id), name.as_deref(), location, took);
         }
         escaped
+    }
+
+    /// Polls `block_on`'s own future through `poll`: timed into the poll-duration
+    /// histogram with telemetry on, reported as a slow poll in debug mode (`location` is
+    /// where `block_on` was called), inside a `poll` span with feature `tracing`.
+    #[inline]
+    pub(crate) fn poll_main<T>(
+        &self,
+        location: &'static Location<'static>,
+        poll: impl FnOnce() -> T,
+    ) -> T {
+        let threshold = self.slow_poll.get();
+        if threshold.is_none() && !self.metrics.is_on() && !cfg!(feature = "tracing") {
+            return poll();
+        }
+        let _span = crate::metrics::trace::poll(None);
+        let started = self.metrics.is_on().then(|| self.metrics.last_reading());
+        let timer = threshold.map(|t| (t, Instant::now()));
+        let out = poll();
+        if let Some(start) = started {
+            self.metrics.poll_ends(start);
+        }
+        if let Some((threshold, start)) = timer {
+            let took = start.elapsed();
+            if took >= threshold {
+                report_slow_poll(None, None, location, took);
+            }
+        }
+        out
     }
 
     /// The registered task being polled right now, if any: its registry key and metadata.

@@ -35,6 +35,7 @@ pub struct Builder {
     blocking_idle_timeout: Duration,
     debug: Option<bool>,
     slow_poll_threshold: Duration,
+    telemetry: Option<bool>,
     setup_mode: Option<SetupMode>,
     driver: DriverKind,
     /// The driver core 0 ended up with, which cores 1.. then use (set by `build`).
@@ -65,6 +66,7 @@ impl Default for Builder {
             blocking_idle_timeout: Duration::from_secs(10),
             debug: None,
             slow_poll_threshold: DEFAULT_SLOW_POLL,
+            telemetry: None,
             setup_mode: None,
             driver: DriverKind::Auto,
             resolved: None,
@@ -289,6 +291,35 @@ impl Builder {
         self
     }
 
+    /// Telemetry: the scheduling-delay and poll-duration histograms, per-opcode counts
+    /// and latency histograms, bytes in and out, SQEs per enter (see
+    /// [`metrics`](crate::metrics) and [`CoreMetrics`](crate::CoreMetrics)). On by default;
+    /// unless set here, the environment variable `RINGCORE_TELEMETRY=0` turns it off.
+    /// Off, the core reads no clock for it and each hook is one branch; the counters
+    /// (tasks, ops, enters, parks, pool, registered files) are kept either way. Its cost
+    /// is measured in docs/benchmarks.md ("Telemetry").
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = ringcore::Runtime::builder().telemetry(false).build()?;
+    /// rt.block_on(async { ringcore::spawn(async {}).await.unwrap() });
+    /// let m = rt.metrics();
+    /// assert!(!m.cores[0].telemetry);
+    /// assert_eq!(m.cores[0].schedule_delay.count(), 0);
+    /// assert_eq!(m.cores[0].tasks_polled, 1);
+    /// # Ok::<(), ringcore::BuildError>(())
+    /// ```
+    pub fn telemetry(mut self, on: bool) -> Self {
+        self.telemetry = Some(on);
+        self
+    }
+
+    fn telemetry_enabled(&self) -> bool {
+        self.telemetry
+            .unwrap_or_else(|| std::env::var_os("RINGCORE_TELEMETRY").is_none_or(|v| v != "0"))
+    }
+
     /// Debug mode (asyncio's `loop.set_debug(True)`): every task poll is timed, and a poll
     /// that takes longer than the [slow-poll threshold](Builder::slow_poll_threshold)
     /// (default 100 ms, asyncio's `slow_callback_duration`) is reported at `warn` level
@@ -478,6 +509,7 @@ impl Builder {
         if self.debug_enabled() {
             core.executor.set_slow_poll(Some(self.slow_poll_threshold));
         }
+        core.driver.metrics().set_enabled(self.telemetry_enabled());
         core.spin_before_park.set(self.spin_before_park);
         #[cfg(feature = "tokio-context")]
         if self.with_tokio() {

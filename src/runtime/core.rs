@@ -110,11 +110,12 @@ impl Core {
         driver.arm_wake_fd(wake_fd.clone())?;
         let id = NEXT_CORE_ID.fetch_add(1, Ordering::Relaxed);
         let remote = Arc::new(Remote::new(id, Box::new(EventFdUnpark(wake_fd))));
+        driver.metrics().set_kind(kind);
         Ok(Self {
             #[cfg(feature = "tokio-context")]
             tokio: None,
             id,
-            executor: Executor::new(remote),
+            executor: Executor::new(remote, driver.metrics().clone()),
             driver: Rc::new(driver),
             kind,
             timers: Rc::new(Timers::default()),
@@ -177,20 +178,26 @@ impl Core {
     }
 
     /// Runs the tick loop until `future` completes. The core must be current.
+    #[track_caller]
     pub(crate) fn block_on<F: Future>(&self, future: F) -> F::Output {
+        let location = Location::caller();
         #[cfg(feature = "tokio-context")]
         if let Some(tokio) = self.tokio.as_ref().filter(|t| t.runs_here()) {
-            return tokio.block_on(self.tick_in_tokio(tokio, future));
+            return tokio.block_on(self.tick_in_tokio(tokio, future, location));
         }
         let main = self.main_waker();
         let waker = Waker::from(main.clone());
         let mut cx = Context::from_waker(&waker);
         let mut future = pin!(future);
         loop {
-            match self.tick_run(&main, future.as_mut(), &mut cx) {
+            match self.tick_run(&main, future.as_mut(), &mut cx, location) {
                 Tick::Done(v) => return v,
-                Tick::Busy => self.driver.flush(),
+                Tick::Busy => {
+                    self.metrics_tick(false);
+                    self.driver.flush();
+                }
                 Tick::Idle => {
+                    self.metrics_tick(true);
                     let timeout = self
                         .timers
                         .next_deadline()
@@ -219,6 +226,7 @@ impl Core {
         &self,
         tokio: &super::tokio_context::TokioContext,
         future: F,
+        location: &'static Location<'static>,
     ) -> F::Output {
         let main = self.main_waker();
         let waker = Waker::from(main.clone());
@@ -228,9 +236,10 @@ impl Core {
         // The task poll count when tokio last ran, and ticks since.
         let mut yielded_at = (self.executor.counters().1, 0usize);
         loop {
-            match self.tick_run(&main, future.as_mut(), &mut cx) {
+            match self.tick_run(&main, future.as_mut(), &mut cx, location) {
                 Tick::Done(v) => return v,
                 Tick::Busy => {
+                    self.metrics_tick(false);
                     self.driver.flush();
                     self.tick_end();
                     yielded_at.1 += 1;
@@ -245,6 +254,7 @@ impl Core {
             }
             let (busy, recancel) = self.driver.look();
             if !busy {
+                self.metrics_tick(true);
                 let deadline = match (self.timers.next_deadline(), recancel) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
@@ -281,7 +291,8 @@ impl Core {
     }
 
     /// The first half of a tick, shared by both park strategies: polls the main future if
-    /// it was woken, runs up to `event_interval` ready tasks, fires expired timers, and
+    /// it was woken (through the executor, which times it and reports a slow poll as
+    /// `location`'s), runs up to `event_interval` ready tasks, fires expired timers, and
     /// says whether the core may park (`Idle`: nothing ready and `prepare_park` agreed, so
     /// a remote wake from now on writes the eventfd).
     fn tick_run<F: Future>(
@@ -289,9 +300,10 @@ impl Core {
         main: &MainWaker,
         future: std::pin::Pin<&mut F>,
         cx: &mut Context<'_>,
+        location: &'static Location<'static>,
     ) -> Tick<F::Output> {
         if main.woken.swap(false, Ordering::AcqRel)
-            && let Poll::Ready(v) = future.poll(cx)
+            && let Poll::Ready(v) = self.executor.poll_main(location, || future.poll(cx))
         {
             return Tick::Done(v);
         }
@@ -323,11 +335,20 @@ impl Core {
         self.parked.set((total + start.elapsed(), n + 1));
     }
 
-    /// The core's counters.
-    pub(crate) fn metrics(&self) -> crate::CoreMetrics {
+    /// Publishes the core's counters for readers on other threads (src/metrics/): before
+    /// a park, and every 32nd tick.
+    #[inline]
+    fn metrics_tick(&self, parking: bool) {
+        if self.driver.metrics().tick(parking) {
+            self.publish_metrics();
+        }
+    }
+
+    /// Copies the core's counters into its shared metrics cells.
+    pub(crate) fn publish_metrics(&self) {
         let (tasks_spawned, tasks_polled) = self.executor.counters();
         let (time_parked, parks) = self.parked.get();
-        crate::CoreMetrics {
+        self.driver.metrics().publish(&crate::metrics::Published {
             tasks_spawned,
             tasks_polled,
             live_tasks: self.executor.live_tasks(),
@@ -336,8 +357,14 @@ impl Core {
             time_parked,
             parks,
             remote_unparks: self.executor.remote().unparks(),
-            driver_kind: self.kind,
-        }
+        });
+    }
+
+    /// This core's metrics, published first so they are exact.
+    pub(crate) fn metrics(&self) -> crate::CoreMetrics {
+        self.publish_metrics();
+        let index = self.placement.get().map_or(0, |p| p.index.index());
+        crate::CoreMetrics::read(super::CoreId::new(index), self.driver.metrics().shared())
     }
 
     /// With `spin_before_park` set: submits queued SQEs, then watches the remote queue and
@@ -371,6 +398,10 @@ impl Core {
     /// Cancels every task, drops timers, cancels and drains every op. The core must be
     /// current.
     pub(crate) fn shutdown(&self) {
+        self.publish_metrics();
+        self.driver
+            .metrics()
+            .set_state(crate::metrics::SHUTTING_DOWN);
         self.blocking.shutdown();
         self.executor.shutdown();
         // tokio's tasks go after ringcore's (which may hold tokio sockets and timers, still
@@ -386,6 +417,8 @@ impl Core {
         // Dropping cancelled ops' resources may have woken or spawned nothing we could
         // run: every task is gone. Anything woken now is discarded.
         self.executor.shutdown();
+        self.publish_metrics();
+        self.driver.metrics().set_state(crate::metrics::STOPPED);
     }
 }
 

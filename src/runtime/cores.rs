@@ -33,6 +33,7 @@ use crate::executor::next_task_id;
 use crate::executor::remote::Remote;
 use crate::executor::task::TaskMeta;
 use crate::loom::{AtomicBool, Lock, Ordering};
+use crate::metrics::{MetricsHandle, Shared};
 
 /// The index of a core within its runtime: `0..cores`.
 ///
@@ -63,6 +64,8 @@ impl std::fmt::Display for CoreId {
 /// One core as the other cores see it.
 pub(crate) struct Peer {
     remote: Arc<Remote>,
+    /// Its telemetry cells (src/metrics/).
+    metrics: Arc<Shared>,
 }
 
 /// Every core of a runtime, in core order. Shared by all cores.
@@ -73,6 +76,11 @@ pub(crate) struct Peers {
 impl Peers {
     pub(crate) fn len(&self) -> usize {
         self.cores.len()
+    }
+
+    /// A handle on every core's metrics cells.
+    pub(crate) fn metrics(&self) -> MetricsHandle {
+        MetricsHandle::new(self.cores.iter().map(|p| p.metrics.clone()).collect())
     }
 
     /// Runs `job` on core `core`, inside its tick, with its context set. Returns `false`
@@ -148,11 +156,26 @@ pub(crate) fn peers() -> Arc<Peers> {
     context::with(|c| match c.placement.get() {
         Some(p) => p.peers.clone(),
         None => Arc::new(Peers {
-            cores: vec![Peer {
-                remote: c.executor.remote().clone(),
-            }],
+            cores: vec![Peer::of(c)],
         }),
     })
+}
+
+/// A handle on the metrics of `core`'s runtime (just `core` if it is not placed yet).
+pub(crate) fn metrics_handle(core: &Core) -> MetricsHandle {
+    match core.placement.get() {
+        Some(p) => p.peers.metrics(),
+        None => MetricsHandle::new(vec![core.driver.metrics().shared().clone()]),
+    }
+}
+
+impl Peer {
+    fn of(core: &Core) -> Self {
+        Peer {
+            remote: core.executor.remote().clone(),
+            metrics: core.driver.metrics().shared().clone(),
+        }
+    }
 }
 
 /// Asks a worker core to leave its tick loop: `request` sets `flag` and then takes the
@@ -222,7 +245,7 @@ impl std::fmt::Debug for Worker {
 pub(crate) struct Launch {
     workers: Vec<Worker>,
     peer_txs: Vec<mpsc::Sender<Arc<Peers>>>,
-    remotes: Vec<Arc<Remote>>,
+    peers: Vec<Peer>,
 }
 
 /// Starts worker cores 1..`cores` (pinned to `cpus[i]` if given) and waits until each has
@@ -235,7 +258,7 @@ pub(crate) fn launch(
     let mut launch = Launch {
         workers: Vec::new(),
         peer_txs: Vec::new(),
-        remotes: Vec::new(),
+        peers: Vec::new(),
     };
     for index in 1..cores {
         let (ready_tx, ready_rx) = mpsc::channel();
@@ -260,7 +283,7 @@ pub(crate) fn launch(
         });
         launch.peer_txs.push(peers_tx);
         match ready_rx.recv() {
-            Ok(Ok(remote)) => launch.remotes.push(remote),
+            Ok(Ok((remote, metrics))) => launch.peers.push(Peer { remote, metrics }),
             Ok(Err(e)) => {
                 launch.abort();
                 return Err(e);
@@ -279,10 +302,8 @@ pub(crate) fn launch(
 impl Launch {
     /// Hands every worker the table (core 0 first) and returns the table and the workers.
     pub(crate) fn finish(self, core0: &Rc<Core>) -> (Arc<Peers>, Vec<Worker>) {
-        let mut cores = vec![Peer {
-            remote: core0.executor.remote().clone(),
-        }];
-        cores.extend(self.remotes.into_iter().map(|remote| Peer { remote }));
+        let mut cores = vec![Peer::of(core0)];
+        cores.extend(self.peers);
         let peers = Arc::new(Peers { cores });
         let _ = core0.placement.set(Placement {
             index: CoreId(0),
@@ -304,11 +325,14 @@ impl Launch {
     }
 }
 
+/// What a worker reports once its core is built: its remote queue and metrics cells.
+type Ready = Result<(Arc<Remote>, Arc<Shared>), BuildError>;
+
 fn worker_main(
     builder: Builder,
     index: usize,
     cpu: Option<usize>,
-    ready: mpsc::Sender<Result<Arc<Remote>, BuildError>>,
+    ready: mpsc::Sender<Ready>,
     peers: mpsc::Receiver<Arc<Peers>>,
     stop: Arc<Stop>,
 ) {
@@ -332,7 +356,8 @@ fn worker_main(
         }
     };
     let remote = core.executor.remote().clone();
-    let _ = ready.send(Ok(remote.clone()));
+    let metrics = core.driver.metrics().shared().clone();
+    let _ = ready.send(Ok((remote.clone(), metrics)));
     // No table means the build was abandoned: shut down without running anything.
     let placed = peers.recv().ok().map(|peers| {
         core.placement.set(Placement {

@@ -17,43 +17,18 @@ use std::future::Future;
 use std::panic::Location;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Duration;
 
 pub use crate::driver::build::{BuildError, DRIVER_ENV, DriverKind};
 pub use builder::Builder;
 use context::is_set;
 pub use cores::{CoreId, current_core, num_cores};
 
-use crate::driver::DriverStats;
 use crate::executor::task::{CatchPanic, JoinHandle};
+pub use crate::metrics::CoreMetrics;
+use crate::metrics::{MetricsHandle, RuntimeMetrics};
 pub use crate::sys::uring::SetupMode;
 use core::Core;
 use submit::SubmitError;
-
-/// Counters of one core, from [`Runtime::metrics`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct CoreMetrics {
-    /// Tasks spawned on this core since it started.
-    pub tasks_spawned: u64,
-    /// Task polls since it started.
-    pub tasks_polled: u64,
-    /// Tasks spawned and not yet finished.
-    pub live_tasks: usize,
-    /// Ops whose final CQE has not arrived yet (including those of dropped futures).
-    pub ops_in_flight: usize,
-    /// The driver's counters (ops, io_uring_enter calls, stale CQEs).
-    pub driver: DriverStats,
-    /// Time the core spent blocked in the kernel waiting for completions, wakes or timers.
-    pub time_parked: Duration,
-    /// Times the core parked.
-    pub parks: u64,
-    /// Foreign-thread wakes that had to unpark this core (eventfd writes). A burst of wakes
-    /// while the core is parked costs one.
-    pub remote_unparks: u64,
-    /// The driver this core runs: [`DriverKind::IoUring`] or [`DriverKind::Epoll`].
-    pub driver_kind: DriverKind,
-}
 
 /// A ringcore runtime: one or more cores, each an io_uring, an executor and timers on one
 /// thread. Core 0 is the thread that built it; cores 1.. (see [`Builder::cores`]) are
@@ -96,6 +71,7 @@ impl Runtime {
     ///
     /// If called while a ringcore runtime is already running on this thread (from inside
     /// a task). Panics of `future` itself propagate.
+    #[track_caller]
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         assert!(
             !is_set(),
@@ -225,9 +201,33 @@ impl Runtime {
         self.core.kind
     }
 
-    /// Counters of core 0: tasks, ops, ring enters.
-    pub fn metrics(&self) -> CoreMetrics {
-        self.core.metrics()
+    /// Every core's counters and histograms, core 0 first (see [`CoreMetrics`] and the
+    /// [`metrics`](crate::metrics) module). Core 0's are exact (it publishes them first, on
+    /// this thread); the other cores' are as of their last publish, at most 32 ticks ago
+    /// and exact for a parked core. Reading stops no core.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = ringcore::Runtime::builder().cores(2).build()?;
+    /// rt.block_on(async { ringcore::spawn(async {}).await.unwrap() });
+    /// let m = rt.metrics();
+    /// assert_eq!(m.num_workers(), 2);
+    /// assert_eq!(m.cores[0].tasks_spawned, 1);
+    /// assert!(m.cores[0].schedule_delay.count() >= 1);
+    /// # Ok::<(), ringcore::BuildError>(())
+    /// ```
+    pub fn metrics(&self) -> RuntimeMetrics {
+        self.core.publish_metrics();
+        self.peers.metrics().snapshot_now()
+    }
+
+    /// A `Send + Sync` handle that reads every core's metrics from any thread, during the
+    /// runtime's life, its shutdown and after it (then
+    /// [`MetricsError::Stopped`](crate::metrics::MetricsError::Stopped) with the final
+    /// counters).
+    pub fn metrics_handle(&self) -> MetricsHandle {
+        self.peers.metrics()
     }
 
     /// Ops whose final CQE has not arrived yet (including those of dropped futures).
@@ -290,6 +290,7 @@ impl std::fmt::Debug for Runtime {
 /// });
 /// assert_eq!(n, 42);
 /// ```
+#[track_caller]
 pub fn block_on<F: Future>(future: F) -> F::Output {
     let rt = Runtime::new().unwrap_or_else(|e| panic!("ringcore: cannot start the runtime: {e}"));
     rt.block_on(future)

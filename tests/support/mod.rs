@@ -177,12 +177,15 @@ pub fn two_cores() -> ringcore::Runtime {
 /// panics with the number left otherwise.
 pub async fn wait_until_drained(rt: &ringcore::Runtime) {
     for _ in 0..10_000 {
-        if rt.metrics().ops_in_flight == 0 {
+        if rt.metrics().cores.remove(0).ops_in_flight == 0 {
             return;
         }
         ringcore::time::sleep(std::time::Duration::from_millis(1)).await;
     }
-    panic!("{} ops still in flight", rt.metrics().ops_in_flight);
+    panic!(
+        "{} ops still in flight",
+        rt.metrics().cores.remove(0).ops_in_flight
+    );
 }
 
 /// Polls `fut` exactly once (so its SQE is queued) and hands it back unfinished, or its

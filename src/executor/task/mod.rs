@@ -60,7 +60,7 @@ use std::time::Instant;
 use slab::Slab;
 
 use super::remote::Remote;
-use crate::loom::{AtomicU8, Ordering};
+use crate::loom::{AtomicU8, AtomicU64, Ordering};
 
 pub use catch_panic::{CatchPanic, Panicked};
 pub use join::{JoinError, JoinHandle};
@@ -104,6 +104,9 @@ pub(crate) struct TaskMeta {
     remote: Option<Arc<Remote>>,
     key: u32,
     flags: AtomicU8,
+    /// When the task was last queued to run, in telemetry nanoseconds (0: not stamped;
+    /// `crate::metrics`). Written and read by the owning core only.
+    queued_at: AtomicU64,
 }
 
 impl TaskMeta {
@@ -122,7 +125,20 @@ impl TaskMeta {
             remote,
             key,
             flags: AtomicU8::new(if aborted { ABORTED } else { 0 }),
+            queued_at: AtomicU64::new(0),
         }
+    }
+
+    /// Stamps the time the task was queued (telemetry on; the owning core only).
+    #[inline]
+    pub(crate) fn set_queued_at(&self, nanos: u64) {
+        self.queued_at.store(nanos, Ordering::Relaxed);
+    }
+
+    /// The last [`set_queued_at`](TaskMeta::set_queued_at) stamp; 0 if none.
+    #[inline]
+    pub(crate) fn queued_at(&self) -> u64 {
+        self.queued_at.load(Ordering::Relaxed)
     }
 
     /// Metadata of a task with no registry entry (it cannot be aborted or listed).
@@ -413,8 +429,9 @@ mod tests {
     #[test]
     #[cfg(target_pointer_width = "64")]
     fn sizes() {
-        // The bytes every idle task pays (docs/benchmarks.md, issue 6).
-        assert_eq!(std::mem::size_of::<TaskMeta>(), 40);
+        // The bytes every idle task pays (docs/benchmarks.md, issue 6); 48 since the
+        // telemetry's queued-at stamp (docs/benchmarks.md, "Telemetry").
+        assert_eq!(std::mem::size_of::<TaskMeta>(), 48);
         assert_eq!(std::mem::size_of::<TaskEntry>(), 24);
         assert_eq!(std::mem::size_of::<Outcome<()>>(), 16);
         assert_eq!(std::mem::size_of::<JoinHandle<()>>(), 8);

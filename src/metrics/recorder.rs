@@ -1,0 +1,363 @@
+//! The writer's side: [`Recorder`] (the core's hooks, `!Send`) and [`Shared`] (the cells
+//! every reader loads). See the module docs of `crate::metrics` for who writes what.
+
+use std::cell::{Cell, RefCell};
+use std::time::{Duration, Instant};
+
+use super::histogram::{Cells, bump};
+use crate::driver::DriverStats;
+use crate::executor::task::TaskMeta;
+use std::sync::Arc;
+
+use crate::loom::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+
+/// Opcodes with cells of their own; higher opcodes share the last cell.
+pub(crate) const OPCODES: usize = 64;
+
+/// Publish every this many ticks while the core is busy (it always publishes before it
+/// parks).
+const PUBLISH_EVERY: u32 = 32;
+
+/// Core states, in `Shared::state`.
+pub(crate) const RUNNING: u8 = 0;
+pub(crate) const SHUTTING_DOWN: u8 = 1;
+pub(crate) const STOPPED: u8 = 2;
+
+/// One opcode's cells.
+#[derive(Default)]
+pub(crate) struct OpCells {
+    pub(crate) submitted: AtomicU64,
+    pub(crate) completed: AtomicU64,
+    pub(crate) cancelled: AtomicU64,
+    pub(crate) failed: AtomicU64,
+    pub(crate) latency: Cells,
+}
+
+/// What the core copies into [`Shared`] when it publishes (its own `Cell` counters).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Published {
+    pub(crate) tasks_spawned: u64,
+    pub(crate) tasks_polled: u64,
+    pub(crate) live_tasks: usize,
+    pub(crate) ops_in_flight: usize,
+    pub(crate) time_parked: Duration,
+    pub(crate) parks: u64,
+    pub(crate) remote_unparks: u64,
+    pub(crate) driver: DriverStats,
+}
+
+/// The cells of one core that any thread may read. Written only by the core's thread.
+pub(crate) struct Shared {
+    pub(crate) state: AtomicU8,
+    pub(crate) enabled: AtomicBool,
+    /// `DriverKind` as `Shared::kind_code` encodes it.
+    pub(crate) kind: AtomicU8,
+    /// The published counters, in `Published` order, with `DriverStats` flattened
+    /// (`snapshot::driver_from`).
+    pub(crate) published: [AtomicU64; PUBLISHED],
+    pub(crate) schedule_delay: Cells,
+    pub(crate) poll_duration: Cells,
+    pub(crate) enter_submissions: Cells,
+    pub(crate) sqes_submitted: AtomicU64,
+    pub(crate) cq_overflows: AtomicU64,
+    pub(crate) bytes_in: AtomicU64,
+    pub(crate) bytes_out: AtomicU64,
+    pub(crate) ops: Box<[OpCells]>,
+}
+
+/// Counters in `Shared::published`: 7 of the core's own, 17 of `DriverStats`.
+pub(crate) const PUBLISHED: usize = 7 + 17;
+
+impl Default for Shared {
+    fn default() -> Self {
+        Self {
+            state: AtomicU8::new(RUNNING),
+            enabled: AtomicBool::new(false),
+            kind: AtomicU8::new(0),
+            published: std::array::from_fn(|_| AtomicU64::new(0)),
+            schedule_delay: Cells::default(),
+            poll_duration: Cells::default(),
+            enter_submissions: Cells::default(),
+            sqes_submitted: AtomicU64::new(0),
+            cq_overflows: AtomicU64::new(0),
+            bytes_in: AtomicU64::new(0),
+            bytes_out: AtomicU64::new(0),
+            ops: (0..OPCODES).map(|_| OpCells::default()).collect(),
+        }
+    }
+}
+
+impl Shared {
+    fn publish(&self, p: &Published) {
+        let d = &p.driver;
+        let values: [u64; PUBLISHED] = [
+            p.tasks_spawned,
+            p.tasks_polled,
+            p.live_tasks as u64,
+            p.ops_in_flight as u64,
+            u64::try_from(p.time_parked.as_nanos()).unwrap_or(u64::MAX),
+            p.parks,
+            p.remote_unparks,
+            d.ops_submitted,
+            d.ops_completed,
+            d.enters,
+            d.stale_cqes,
+            d.ops_cancelled,
+            d.sq_full_flushes,
+            d.enter_errors,
+            d.ops_inline,
+            d.cancels_missed,
+            d.cancels_resent,
+            d.recv_bufs_out,
+            d.recv_pool_exhausted,
+            d.recv_pool_buffers,
+            d.recv_pool_parks,
+            d.zerocopy_sends,
+            d.files_registered,
+            d.files_table_full,
+        ];
+        for (cell, v) in self.published.iter().zip(values) {
+            cell.store(v, Ordering::Relaxed);
+        }
+    }
+}
+
+/// One op in flight, as the recorder remembers it (by slot index).
+#[derive(Clone, Copy, Default)]
+struct Started {
+    opcode: u8,
+    /// A multishot op: its lifetime is no latency, so none is recorded.
+    multishot: bool,
+    at: u64,
+}
+
+/// A core's telemetry hooks. Shared (`Rc`) by the core's executor and driver; every
+/// method is called on the core's thread only.
+pub(crate) struct Recorder {
+    shared: Arc<Shared>,
+    on: Cell<bool>,
+    /// The clock's origin: stamps are nanoseconds since then (compared on this core only).
+    epoch: Instant,
+    /// The last clock reading, in nanoseconds since `epoch`.
+    now: Cell<u64>,
+    /// Ops in flight by slot index (telemetry on only).
+    started: RefCell<Vec<Started>>,
+    ticks: Cell<u32>,
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Self {
+            shared: Arc::new(Shared::default()),
+            on: Cell::new(false),
+            epoch: Instant::now(),
+            now: Cell::new(0),
+            started: RefCell::new(Vec::new()),
+            ticks: Cell::new(0),
+        }
+    }
+}
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder")
+            .field("on", &self.on.get())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Recorder {
+    /// The cells readers load.
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Turns the histograms and per-opcode cells on or off.
+    pub(crate) fn set_enabled(&self, on: bool) {
+        self.on.set(on);
+        self.shared.enabled.store(on, Ordering::Relaxed);
+        if on {
+            self.clock();
+        }
+    }
+
+    /// True with telemetry on.
+    #[inline]
+    pub(crate) fn is_on(&self) -> bool {
+        self.on.get()
+    }
+
+    pub(crate) fn set_kind(&self, kind: crate::DriverKind) {
+        self.shared
+            .kind
+            .store(super::snapshot::kind_code(kind), Ordering::Relaxed);
+    }
+
+    pub(crate) fn set_state(&self, state: u8) {
+        self.shared.state.store(state, Ordering::Release);
+    }
+
+    /// Reads the clock and remembers the reading.
+    #[inline]
+    fn clock(&self) -> u64 {
+        let d = self.epoch.elapsed();
+        // + 1: a stamp of 0 means "not stamped" (`TaskMeta::queued_at`). u64 nanoseconds
+        // last 584 years; this avoids `as_nanos`'s u128.
+        let now = d.as_secs() * 1_000_000_000 + u64::from(d.subsec_nanos()) + 1;
+        self.now.set(now);
+        now
+    }
+
+    /// The last clock reading.
+    #[inline]
+    pub(crate) fn last_reading(&self) -> u64 {
+        self.now.get()
+    }
+
+    /// With telemetry on, reads the clock (the driver is about to reap: once per tick).
+    #[inline]
+    pub(crate) fn tick_clock(&self) {
+        if self.on.get() {
+            self.clock();
+        }
+    }
+
+    /// Copies the core's counters into the shared cells.
+    pub(crate) fn publish(&self, p: &Published) {
+        self.shared.publish(p);
+    }
+
+    /// Counts a tick; true when the core should publish now (`parking`: always).
+    #[inline]
+    pub(crate) fn tick(&self, parking: bool) -> bool {
+        let n = self.ticks.get().wrapping_add(1);
+        self.ticks.set(n);
+        parking || n.is_multiple_of(PUBLISH_EVERY)
+    }
+
+    /// A task is queued to run: stamps it with the last clock reading.
+    #[inline]
+    pub(crate) fn task_queued(&self, meta: &TaskMeta) {
+        if self.on.get() {
+            meta.set_queued_at(self.now.get());
+        }
+    }
+
+    /// A task poll starts: records its scheduling delay; returns the poll's start.
+    #[inline]
+    pub(crate) fn poll_starts(&self, meta: &TaskMeta) -> u64 {
+        let now = self.now.get();
+        let queued = meta.queued_at();
+        if queued != 0 {
+            self.shared
+                .schedule_delay
+                .record(now.saturating_sub(queued));
+        }
+        now
+    }
+
+    /// A poll that started at `start` ended: records its duration.
+    #[inline]
+    pub(crate) fn poll_ends(&self, start: u64) {
+        let end = self.clock();
+        self.shared.poll_duration.record(end.saturating_sub(start));
+    }
+
+    /// An op took slot `index` (telemetry on: per-opcode count, submit stamp).
+    #[inline]
+    pub(crate) fn op_started(&self, index: usize, opcode: u8, multishot: bool) {
+        if !self.on.get() {
+            return;
+        }
+        bump(
+            &self.shared.ops[usize::from(opcode).min(OPCODES - 1)].submitted,
+            1,
+        );
+        let mut started = self.started.borrow_mut();
+        if started.len() <= index {
+            started.resize(index + 1, Started::default());
+        }
+        started[index] = Started {
+            opcode,
+            multishot,
+            at: self.now.get(),
+        };
+    }
+
+    /// A CQE with IORING_CQE_F_MORE for the multishot op in slot `index`: its bytes.
+    #[inline]
+    pub(crate) fn op_more(&self, index: usize, result: i32) {
+        if !self.on.get() {
+            return;
+        }
+        if let Some(s) = self.started.borrow().get(index) {
+            self.count_bytes(s.opcode, result);
+        }
+    }
+
+    /// The final CQE of the op in slot `index` (`cancelled`: its future was dropped).
+    #[inline]
+    pub(crate) fn op_finished(&self, index: usize, result: i32, cancelled: bool) {
+        if !self.on.get() {
+            return;
+        }
+        let Some(s) = self.started.borrow().get(index).copied() else {
+            return;
+        };
+        let cells = &self.shared.ops[usize::from(s.opcode).min(OPCODES - 1)];
+        if cancelled || result == -libc::ECANCELED {
+            bump(&cells.cancelled, 1);
+        } else if result < 0 {
+            bump(&cells.failed, 1);
+        } else {
+            bump(&cells.completed, 1);
+        }
+        if !s.multishot {
+            cells.latency.record(self.now.get().saturating_sub(s.at));
+        }
+        self.count_bytes(s.opcode, result);
+    }
+
+    /// Bytes moved by a CQE of `opcode` with `result`.
+    #[inline]
+    fn count_bytes(&self, opcode: u8, result: i32) {
+        if result <= 0 {
+            return;
+        }
+        match super::snapshot::direction(opcode) {
+            Some(true) => bump(&self.shared.bytes_in, result as u64),
+            Some(false) => bump(&self.shared.bytes_out, result as u64),
+            None => {}
+        }
+    }
+
+    /// Bytes a socket syscall made on the core's thread moved (readiness I/O, without an
+    /// op): `inbound` for a receive.
+    #[inline]
+    pub(crate) fn inline_bytes(&self, inbound: bool, n: usize) {
+        if !self.on.get() || n == 0 {
+            return;
+        }
+        let cell = if inbound {
+            &self.shared.bytes_in
+        } else {
+            &self.shared.bytes_out
+        };
+        bump(cell, n as u64);
+    }
+
+    /// An io_uring_enter(2) (or a readiness ring's turn) submitted `n` SQEs.
+    #[inline]
+    pub(crate) fn entered(&self, n: usize) {
+        if self.on.get() {
+            self.shared.enter_submissions.record(n as u64);
+            bump(&self.shared.sqes_submitted, n as u64);
+        }
+    }
+
+    /// A reap found the kernel's CQ-overflow flag set (CQEs waited in its backlog).
+    #[inline]
+    pub(crate) fn cq_overflowed(&self) {
+        bump(&self.shared.cq_overflows, 1);
+    }
+}
