@@ -95,6 +95,9 @@ pub mod net;
 pub mod offload;
 pub mod report;
 pub mod signal;
+#[cfg(feature = "sim")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sim")))]
+pub mod sim;
 pub mod stream;
 pub mod sync;
 pub mod task;

@@ -146,6 +146,11 @@ impl Lookup {
                 None => {}
             }
         }
+        #[cfg(feature = "sim")]
+        if let Err(source) = crate::sim::refuse_real_io("a name lookup") {
+            let kind = source.kind();
+            return Err(io::Error::new(kind, ResolveError { host, source }));
+        }
         let job = crate::offload::spawn_blocking(move || {
             let addrs = match &query {
                 Lookup::Name(s) => std::net::ToSocketAddrs::to_socket_addrs(s.as_str()),

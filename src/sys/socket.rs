@@ -194,12 +194,16 @@ impl SockAddr {
 /// socket(2) with SOCK_CLOEXEC: the fallback where IORING_OP_SOCKET is missing, and the
 /// path for synchronous constructors (`bind`). `ty` may carry SOCK_NONBLOCK.
 pub(crate) fn socket(domain: i32, ty: i32, protocol: i32) -> io::Result<OwnedFd> {
+    #[cfg(feature = "sim")]
+    crate::sim::refuse_real_io("a socket")?;
     let protocol = (protocol != 0).then(|| Protocol::from(protocol));
     Socket::new(Domain::from(domain), Type::from(ty), protocol).map(OwnedFd::from)
 }
 
 /// socketpair(2) with SOCK_CLOEXEC.
 pub(crate) fn socketpair(domain: i32, ty: i32) -> io::Result<(OwnedFd, OwnedFd)> {
+    #[cfg(feature = "sim")]
+    crate::sim::refuse_real_io("a socket pair")?;
     let (a, b) = Socket::pair(Domain::from(domain), Type::from(ty), None)?;
     Ok((OwnedFd::from(a), OwnedFd::from(b)))
 }
