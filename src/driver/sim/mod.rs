@@ -178,14 +178,9 @@ pub(crate) fn perform(world: &mut World, host: usize, sqe: &RawSqe) -> i32 {
             world.fds.remove(&sqe.fd);
             // The caller owned the number (it came from `into_raw_fd`): close it, as the
             // kernel would. A placeholder closes; nothing is written anywhere.
-            // SAFETY: a CLOSE SQE names an fd its submitter owns and no longer uses.
-            if unsafe { libc::close(sqe.fd) } == 0 {
-                Ok(0)
-            } else {
-                Err(-io::Error::last_os_error()
-                    .raw_os_error()
-                    .unwrap_or(libc::EBADF))
-            }
+            crate::sys::placeholder::close(sqe.fd)
+                .map(|()| 0)
+                .map_err(|e| errno(&e))
         }
         _ => Err(-libc::EOPNOTSUPP),
     };
@@ -281,20 +276,12 @@ fn open(world: &mut World, host: usize, sqe: &RawSqe) -> Result<i32, i32> {
 
 /// A new placeholder fd (see the module docs).
 fn placeholder() -> Result<i32, i32> {
-    // SAFETY: a constant NUL-terminated path; O_PATH opens nothing for I/O.
-    let fd = unsafe {
-        libc::open(
-            c"/".as_ptr(),
-            libc::O_PATH | libc::O_CLOEXEC | libc::O_DIRECTORY,
-        )
-    };
-    if fd < 0 {
-        Err(-io::Error::last_os_error()
-            .raw_os_error()
-            .unwrap_or(libc::EMFILE))
-    } else {
-        Ok(fd)
-    }
+    crate::sys::placeholder::open().map_err(|e| errno(&e))
+}
+
+/// `-errno` of an I/O error.
+fn errno(e: &io::Error) -> i32 {
+    -e.raw_os_error().unwrap_or(libc::EIO)
 }
 
 fn read(world: &mut World, host: usize, sqe: &RawSqe) -> Result<i32, i32> {
