@@ -139,22 +139,28 @@ fn the_virtual_time_budget_fails_with_the_seed() {
     assert!(sim.elapsed() <= Duration::from_secs(10));
 }
 
+/// What the simulation has no model of fails with `Unsupported` instead of doing real I/O;
+/// a name that is no simulated host fails without a DNS query.
 #[test]
 fn real_io_is_refused() {
     let mut sim = Sim::new(3);
     sim.host("h", || async {}).unwrap();
-    let (bind, lookup, dir) = sim
+    let (udp, pair, dir, lookup) = sim
         .run_until("h", async {
-            let bind = ringcore::net::TcpListener::bind("127.0.0.1:0").map(drop);
-            let lookup = ringcore::net::lookup_host("db:5432").await.map(drop);
+            let udp = ringcore::net::UdpSocket::bind("0.0.0.0:53").map(drop);
+            let pair = ringcore::net::UnixStream::pair().map(drop);
             let dir = ringcore::fs::read_dir("/").await.map(drop);
-            (bind, lookup, dir)
+            let lookup = ringcore::net::lookup_host("example.com:80").await.map(drop);
+            (udp, pair, dir, lookup)
         })
         .unwrap();
-    for (what, res) in [("bind", bind), ("lookup", lookup), ("read_dir", dir)] {
+    for (what, res) in [("udp", udp), ("socketpair", pair), ("read_dir", dir)] {
         let err = res.expect_err(what);
         assert_eq!(err.kind(), std::io::ErrorKind::Unsupported, "{what}: {err}");
     }
+    let err = lookup.unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::NotFound, "{err}");
+    assert!(err.to_string().contains("example.com"), "{err}");
 }
 
 #[test]

@@ -146,10 +146,13 @@ impl Lookup {
                 None => {}
             }
         }
+        // In a deterministic simulation, names are the simulated hosts' (src/sim/net.rs).
         #[cfg(feature = "sim")]
-        if let Err(source) = crate::sim::refuse_real_io("a name lookup") {
-            let kind = source.kind();
-            return Err(io::Error::new(kind, ResolveError { host, source }));
+        if let Some(res) = crate::driver::sim::net::resolve(&host, port) {
+            return res.map_err(|source| {
+                let kind = source.kind();
+                io::Error::new(kind, ResolveError { host, source })
+            });
         }
         let job = crate::offload::spawn_blocking(move || {
             let addrs = match &query {

@@ -56,6 +56,7 @@
 //! ```
 
 pub(crate) mod disk;
+pub(crate) mod net;
 pub(crate) mod trace;
 pub(crate) mod world;
 
@@ -71,7 +72,7 @@ use std::time::Duration;
 pub use disk::DiskFaults;
 use trace::Kind;
 pub(crate) use world::virtual_now;
-use world::{Active, HostState, World};
+use world::{Active, Event, HostState, World};
 
 use crate::driver::Driver;
 use crate::driver::sim::{SimRing, perform};
@@ -96,6 +97,12 @@ pub fn seed_from_env() -> Option<u64> {
 /// [`Sim`] method).
 pub fn is_simulated() -> bool {
     virtual_now().is_some()
+}
+
+/// The index of the simulated host named `name` in the simulation running on this
+/// thread.
+pub(crate) fn host_index(name: &str) -> Option<usize> {
+    world::with_current(|w| w.hosts.iter().position(|h| h.name == name)).flatten()
 }
 
 /// `Err(Unsupported)` naming `what` while a simulation runs on this thread: the guard of
@@ -304,7 +311,10 @@ impl Sim {
         if self.hosts.iter().any(|h| h.name == name) {
             return Err(SimError::DuplicateHost(name.into()));
         }
-        self.world.borrow_mut().hosts.push(HostState::default());
+        self.world.borrow_mut().hosts.push(HostState {
+            name: name.into(),
+            ..HostState::default()
+        });
         let entry: Entry = Rc::new(move || Box::pin(entry()));
         self.hosts.push(Host {
             name: name.into(),
@@ -436,6 +446,7 @@ impl Sim {
             .clone()
             .ok_or_else(|| SimError::HostDown(host.into()))?;
         let mut handle = {
+            self.world.borrow_mut().current_host = i;
             let _enter = context::enter(&core);
             core.spawn(future, Some("sim::run_until".into()), location)
         };
@@ -492,11 +503,15 @@ impl Sim {
             .core
             .take()
             .ok_or_else(|| SimError::HostDown(host.into()))?;
+        self.world.borrow_mut().current_host = i;
         stop(&core);
         drop(core);
         let mut w = self.world.borrow_mut();
         let w = &mut *w;
-        w.forget_released();
+        crate::driver::sim::net::crash(w, i);
+        for fd in w.take_released() {
+            crate::driver::sim::net::close(w, fd);
+        }
         w.forget_host(i);
         let h = &mut w.hosts[i];
         h.incarnation += 1;
@@ -522,6 +537,64 @@ impl Sim {
             return Ok(());
         }
         self.start(i)
+    }
+
+    /// The IPv4 address of `host` in the simulated network (`10.0.x.y`, by the order
+    /// hosts were added); `lookup_host("name:port")` inside the simulation resolves to it.
+    ///
+    /// # Errors
+    ///
+    /// [`SimError::UnknownHost`].
+    pub fn addr(&self, host: &str) -> Result<std::net::IpAddr, SimError> {
+        Ok(net::host_ip(self.index(host)?).into())
+    }
+
+    /// Cuts every link between a host of `a` and a host of `b`: messages between them
+    /// (connection requests, data, FINs, resets) are held until [`heal`](Sim::heal);
+    /// a connect across the cut fails with `ETIMEDOUT` after 10 virtual seconds.
+    ///
+    /// # Errors
+    ///
+    /// [`SimError::UnknownHost`] for a name in either set.
+    pub fn partition(&mut self, a: &[&str], b: &[&str]) -> Result<&mut Self, SimError> {
+        let (a, b) = (self.indexes(a)?, self.indexes(b)?);
+        let mut w = self.world.borrow_mut();
+        for &x in &a {
+            for &y in &b {
+                if x != y {
+                    w.net.cut.insert(net::link(x, y));
+                }
+            }
+        }
+        drop(w);
+        Ok(self)
+    }
+
+    /// Heals every partition: the held messages leave now, in the order they were sent,
+    /// each with its link's latency.
+    pub fn heal(&mut self) -> &mut Self {
+        let mut w = self.world.borrow_mut();
+        w.net.cut.clear();
+        for (from, to, packet) in std::mem::take(&mut w.net.held) {
+            w.send(from, to, packet);
+        }
+        drop(w);
+        self
+    }
+
+    /// Sets the range links' base latencies are drawn from (each pair of hosts draws once,
+    /// at its first message; each message adds up to a quarter of the base). Default
+    /// 50 us-2 ms.
+    pub fn net_latency(&mut self, min: Duration, max: Duration) -> &mut Self {
+        let mut w = self.world.borrow_mut();
+        w.net.latency = (min, max.max(min));
+        w.net.base.clear();
+        drop(w);
+        self
+    }
+
+    fn indexes(&self, names: &[&str]) -> Result<Vec<usize>, SimError> {
+        names.iter().map(|n| self.index(n)).collect()
     }
 
     fn index(&self, host: &str) -> Result<usize, SimError> {
@@ -556,6 +629,7 @@ impl Sim {
             Core::new(driver, crate::DriverKind::Auto, 61, blocking).map_err(SimError::Io)?;
         let core = Rc::new(core);
         {
+            self.world.borrow_mut().current_host = i;
             let _enter = context::enter(&core);
             let entry = (self.hosts[i].entry)();
             drop(core.spawn(entry, Some(self.hosts[i].name.clone().into()), location));
@@ -587,6 +661,7 @@ impl Sim {
                 return Ok(Step::Ran);
             };
             let ran = {
+                self.world.borrow_mut().current_host = i;
                 let _enter = context::enter(&core);
                 let world = &self.world;
                 let ran = core
@@ -627,12 +702,19 @@ impl Sim {
         let now = {
             let mut w = self.world.borrow_mut();
             w.advance(next);
-            while let Some(p) = w.pop_due() {
-                if p.incarnation != w.hosts[p.host].incarnation {
-                    continue;
+            while let Some(event) = w.pop_due() {
+                match event {
+                    Event::Sqe(p) => {
+                        if p.incarnation != w.hosts[p.host].incarnation {
+                            continue;
+                        }
+                        match perform(&mut w, p.host, &p.sqe) {
+                            Some(res) => w.complete(p.host, p.sqe.user_data, res),
+                            None => w.park(p.host, p.sqe),
+                        }
+                    }
+                    Event::Net(packet) => crate::driver::sim::net::deliver(&mut w, packet),
                 }
-                let res = perform(&mut w, p.host, &p.sqe);
-                w.complete(p.host, p.sqe.user_data, res);
             }
             w.instant()
         };
@@ -641,6 +723,7 @@ impl Sim {
             let due = core.timers.next_deadline().is_some_and(|t| t <= now);
             let cqes = std::mem::take(&mut self.world.borrow_mut().hosts[i].has_cqes);
             if due || cqes {
+                self.world.borrow_mut().current_host = i;
                 let _enter = context::enter(core);
                 if due {
                     core.timers.fire(now);

@@ -12,6 +12,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use super::disk::Disk;
+use super::net::{Net, Packet, link};
 use super::trace::{Kind, Trace};
 use crate::driver::ring::Cqe;
 use crate::driver::shared_fd::ReleasedFds;
@@ -69,6 +70,15 @@ pub(crate) struct Pending {
     pub(crate) sqe: RawSqe,
 }
 
+/// Something the world does at a virtual time.
+#[derive(Debug)]
+pub(crate) enum Event {
+    /// Perform an SQE.
+    Sqe(Pending),
+    /// A message arrives (src/sim/net.rs).
+    Net(Packet),
+}
+
 /// What a simulated fd is.
 #[derive(Debug, Clone)]
 pub(crate) struct OpenFile {
@@ -84,6 +94,8 @@ pub(crate) struct OpenFile {
 /// One host's share of the world.
 #[derive(Debug, Default)]
 pub(crate) struct HostState {
+    /// The host's name (what `lookup_host` resolves).
+    pub(crate) name: String,
     pub(crate) disk: Disk,
     /// CQEs waiting for the host's driver to reap them (shared with its `SimRing`).
     pub(crate) cq: Rc<RefCell<Vec<Cqe>>>,
@@ -105,8 +117,8 @@ pub(crate) struct World {
     pub(crate) now: Duration,
     /// The real instant the virtual clock counts from (only differences of it are used).
     base: Instant,
-    /// SQEs to perform, by (virtual time, sequence).
-    pub(crate) queue: BTreeMap<(Duration, u64), Pending>,
+    /// SQEs to perform and messages to deliver, by (virtual time, sequence).
+    pub(crate) queue: BTreeMap<(Duration, u64), Event>,
     /// Where each in-flight SQE sits in `queue`, by (host, user_data).
     pub(crate) index: BTreeMap<(usize, u64), (Duration, u64)>,
     seq: u64,
@@ -116,6 +128,14 @@ pub(crate) struct World {
     pub(crate) fds: BTreeMap<RawFd, OpenFile>,
     released: ReleasedFds,
     pub(crate) trace: Trace,
+    /// Ops waiting for a socket (a receive with nothing to read, an accept, a connect),
+    /// by the sequence they parked in: (host, SQE).
+    pub(crate) parked: BTreeMap<u64, (usize, RawSqe)>,
+    /// Where each parked op sits in `parked`, by (host, user_data).
+    pub(crate) parked_index: BTreeMap<(usize, u64), u64>,
+    pub(crate) net: Net,
+    /// The host whose core is current (set by the `Sim` as it enters one).
+    pub(crate) current_host: usize,
 }
 
 impl World {
@@ -132,6 +152,10 @@ impl World {
             fds: BTreeMap::new(),
             released: ReleasedFds::subscribe(),
             trace: Trace::default(),
+            parked: BTreeMap::new(),
+            parked_index: BTreeMap::new(),
+            net: Net::default(),
+            current_host: 0,
         }
     }
 
@@ -177,35 +201,96 @@ impl World {
         let incarnation = self.hosts[host].incarnation;
         self.queue.insert(
             key,
-            Pending {
+            Event::Sqe(Pending {
                 host,
                 incarnation,
                 sqe,
-            },
+            }),
         );
     }
 
-    /// Takes `host`'s queued SQE whose `user_data` is `target`, if it is still queued.
-    pub(crate) fn unschedule(&mut self, host: usize, target: u64) -> Option<Pending> {
-        let key = self.index.remove(&(host, target))?;
-        self.queue.remove(&key)
+    /// Sends `packet` from host `from` to host `to`: it arrives after the link's latency,
+    /// never before the previous message to the same end, or is held while the link is
+    /// cut.
+    pub(crate) fn send(&mut self, from: usize, to: usize, packet: Packet) {
+        if from != to && self.net.cut.contains(&link(from, to)) {
+            self.net.held.push((from, to, packet));
+            return;
+        }
+        let range = self.net.latency;
+        let base = match self.net.base.get(&link(from, to)) {
+            Some(b) => *b,
+            None => {
+                let b = self.draw(range);
+                self.net.base.insert(link(from, to), b);
+                b
+            }
+        };
+        let jitter = self.draw((Duration::ZERO, base / 4));
+        let mut at = self.now + base + jitter;
+        if let Some(end) = self
+            .net
+            .conns
+            .get_mut(&packet.conn)
+            .map(|c| &mut c.ends[packet.to])
+        {
+            at = at.max(end.last_arrival);
+            end.last_arrival = at;
+        }
+        self.at(at, Event::Net(packet));
     }
 
-    /// The virtual time of the first queued SQE.
+    /// Queues `event` at virtual time `at`.
+    pub(crate) fn at(&mut self, at: Duration, event: Event) {
+        let key = (at.max(self.now), self.seq);
+        self.seq += 1;
+        self.queue.insert(key, event);
+    }
+
+    /// Parks `sqe` of `host` until its socket changes (or, for a connect, its answer).
+    pub(crate) fn park(&mut self, host: usize, sqe: RawSqe) {
+        let seq = self.seq;
+        self.seq += 1;
+        self.parked_index.insert((host, sqe.user_data), seq);
+        self.parked.insert(seq, (host, sqe));
+    }
+
+    /// Takes `host`'s parked op whose `user_data` is `target`.
+    pub(crate) fn unpark(&mut self, host: usize, target: u64) -> Option<RawSqe> {
+        let seq = self.parked_index.remove(&(host, target))?;
+        self.parked.remove(&seq).map(|(_, sqe)| sqe)
+    }
+
+    /// Takes `host`'s queued or parked SQE whose `user_data` is `target`, if it has not
+    /// been performed.
+    pub(crate) fn unschedule(&mut self, host: usize, target: u64) -> Option<RawSqe> {
+        if let Some(sqe) = self.unpark(host, target) {
+            return Some(sqe);
+        }
+        let key = self.index.remove(&(host, target))?;
+        match self.queue.remove(&key)? {
+            Event::Sqe(p) => Some(p.sqe),
+            Event::Net(_) => None,
+        }
+    }
+
+    /// The virtual time of the first queued SQE or message.
     pub(crate) fn next_due(&self) -> Option<Duration> {
         self.queue.keys().next().map(|(t, _)| *t)
     }
 
-    /// Takes the first queued SQE if it is due now.
-    pub(crate) fn pop_due(&mut self) -> Option<Pending> {
+    /// Takes the first queued event if it is due now.
+    pub(crate) fn pop_due(&mut self) -> Option<Event> {
         let (&key, _) = self
             .queue
             .iter()
             .next()
             .filter(|((t, _), _)| *t <= self.now)?;
-        let pending = self.queue.remove(&key)?;
-        self.index.remove(&(pending.host, pending.sqe.user_data));
-        Some(pending)
+        let event = self.queue.remove(&key)?;
+        if let Event::Sqe(p) = &event {
+            self.index.remove(&(p.host, p.sqe.user_data));
+        }
+        Some(event)
     }
 
     /// Queues a CQE for `host`'s driver.
@@ -220,19 +305,28 @@ impl World {
         h.has_cqes = true;
     }
 
-    /// Forgets the fds ringcore closed (or handed out) since the last look: their
-    /// placeholders are closed or about to be, and the number may come back for a new one.
-    pub(crate) fn forget_released(&mut self) {
-        if !self.released.is_empty() {
-            for fd in self.released.take() {
-                self.fds.remove(&fd);
+    /// Takes the fds ringcore closed (or handed out) since the last look: their
+    /// placeholders are closed or about to be, and the number may come back for a new
+    /// one. Files are forgotten here; sockets are returned for the network to close.
+    pub(crate) fn take_released(&mut self) -> Vec<RawFd> {
+        if self.released.is_empty() {
+            return Vec::new();
+        }
+        let mut sockets = Vec::new();
+        for fd in self.released.take() {
+            self.fds.remove(&fd);
+            if self.net.socks.contains_key(&fd) {
+                sockets.push(fd);
             }
         }
+        sockets
     }
 
-    /// Forgets every fd of `host` (a crash).
+    /// Forgets every file fd, queued SQE and parked op of `host` (a crash).
     pub(crate) fn forget_host(&mut self, host: usize) {
         self.fds.retain(|_, f| f.host != host);
+        self.parked.retain(|_, (h, _)| *h != host);
+        self.parked_index.retain(|(h, _), _| *h != host);
         let keys: Vec<_> = self
             .index
             .iter()

@@ -20,6 +20,8 @@
 //! - The driver's wake-up read (an eventfd) stays pending until cancelled: no other thread
 //!   wakes a simulated core.
 
+pub(crate) mod net;
+
 use std::cell::RefCell;
 use std::ffi::CStr;
 use std::io;
@@ -105,11 +107,11 @@ fn submit(world: &mut World, host: usize, sqe: RawSqe) {
 
 /// ASYNC_CANCEL (`user_data`) of `target`.
 fn cancel(world: &mut World, host: usize, user_data: u64, target: u64) {
-    let res = if let Some(p) = world.unschedule(host, target) {
+    let res = if let Some(sqe) = world.unschedule(host, target) {
         let now = world.now;
         world
             .trace
-            .record(now, host, Kind::Cancelled, i64::from(p.sqe.opcode), 0);
+            .record(now, host, Kind::Cancelled, i64::from(sqe.opcode), 0);
         world.complete(host, target, -libc::ECANCELED);
         0
     } else if world.hosts[host].wake_read == Some(target) {
@@ -129,9 +131,17 @@ fn cancel(world: &mut World, host: usize, user_data: u64, target: u64) {
     world.complete(host, user_data, res);
 }
 
-/// Performs a due SQE of `host` and returns its CQE's `res`.
-pub(crate) fn perform(world: &mut World, host: usize, sqe: &RawSqe) -> i32 {
-    world.forget_released();
+/// Performs a due SQE of `host` and returns its CQE's `res`, or `None` when it waits for
+/// a socket (the caller parks it).
+pub(crate) fn perform(world: &mut World, host: usize, sqe: &RawSqe) -> Option<i32> {
+    for fd in world.take_released() {
+        net::close(world, fd);
+    }
+    if world.net.socks.contains_key(&sqe.fd) && net::is_socket_op(sqe.opcode) {
+        let res = net::perform(world, host, sqe)?;
+        trace_completion(world, host, sqe, res);
+        return Some(res);
+    }
     let res = match sqe.opcode {
         opcode::OpenAt::CODE => open(world, host, sqe),
         opcode::Read::CODE => read(world, host, sqe),
@@ -182,9 +192,22 @@ pub(crate) fn perform(world: &mut World, host: usize, sqe: &RawSqe) -> i32 {
                 .map(|()| 0)
                 .map_err(|e| errno(&e))
         }
+        code if net::is_socket_op(code) => Err(-libc::ENOTSOCK),
         _ => Err(-libc::EOPNOTSUPP),
     };
     let res = res.unwrap_or_else(|e| e);
+    trace_completion(world, host, sqe, res);
+    Some(res)
+}
+
+/// Records a completion in the trace. A new fd (of an open or accept) is recorded as 0:
+/// its number comes from the process's fd table, which other threads share, and must not
+/// make two runs of one seed differ.
+pub(crate) fn trace_completion(world: &mut World, host: usize, sqe: &RawSqe, res: i32) {
+    let res = match sqe.opcode {
+        opcode::OpenAt::CODE | opcode::Accept::CODE => res.min(0),
+        _ => res,
+    };
     let now = world.now;
     world.trace.record(
         now,
@@ -193,7 +216,6 @@ pub(crate) fn perform(world: &mut World, host: usize, sqe: &RawSqe) -> i32 {
         i64::from(sqe.opcode),
         i64::from(res),
     );
-    res
 }
 
 /// The simulated file at `fd` of `host`, if `allowed` by its open mode (else `denied`).
@@ -259,7 +281,7 @@ fn open(world: &mut World, host: usize, sqe: &RawSqe) -> Result<i32, i32> {
         inode.data.clear();
         inode.mtime = now;
     }
-    let fd = placeholder()?;
+    let fd = placeholder(world)?;
     world.fds.insert(
         fd,
         OpenFile {
@@ -275,8 +297,8 @@ fn open(world: &mut World, host: usize, sqe: &RawSqe) -> Result<i32, i32> {
 }
 
 /// A new placeholder fd (see the module docs).
-fn placeholder() -> Result<i32, i32> {
-    crate::sys::placeholder::open().map_err(|e| errno(&e))
+fn placeholder(world: &mut World) -> Result<i32, i32> {
+    net::fresh_fd(world).map_err(|e| errno(&e))
 }
 
 /// `-errno` of an I/O error.
