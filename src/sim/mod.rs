@@ -5,15 +5,17 @@
 //! A [`Sim`] holds named hosts. Each host is one ringcore core (executor, timers, and the
 //! real driver over a simulation ring, src/driver/sim/mod.rs) running an *entry function*:
 //! an `async` function that builds the host's program with ordinary ringcore APIs
-//! ([`spawn`](crate::spawn), [`time`](crate::time), [`fs`](crate::fs),
-//! [`channel`](crate::channel), [`sync`](crate::sync)). The test drives the simulation
-//! ([`Sim::run_for`], [`Sim::run_until`]), crashes and restarts hosts ([`Sim::crash`],
-//! [`Sim::restart`]) and checks what it wants, on the hosts' disks too
-//! ([`Sim::file`]).
+//! ([`spawn`](crate::spawn), [`time`](crate::time), [`fs`](crate::fs), TCP in
+//! [`net`](crate::net), [`channel`](crate::channel), [`sync`](crate::sync)). The test drives
+//! the simulation ([`Sim::run_for`], [`Sim::run_until`]), crashes and restarts hosts
+//! ([`Sim::crash`], [`Sim::restart`]), cuts and heals the network ([`Sim::partition`],
+//! [`Sim::heal`]) and checks what it wants, on the hosts' disks too ([`Sim::file`]).
+//! Hosts reach each other by name: `TcpStream::connect("db:5432")` and
+//! `lookup_host("db:5432")` resolve the host named `db` ([`Sim::addr`]).
 //!
 //! **What the seed decides.** Which host runs next and which of its ready tasks (any of
-//! them, not the oldest), every op's latency and so the order completions arrive in,
-//! every injected fault ([`DiskFaults`]), which unsynced pages a crash keeps, and what
+//! them, not the oldest), every op's and message's latency and so the order completions
+//! and messages arrive in, every injected fault ([`DiskFaults`]), which unsynced pages a crash keeps, and what
 //! [`rng`] gives the application. Nothing else is random: maps are ordered, and the
 //! virtual clock ([`time::now`](crate::time::now), the deadlines of
 //! [`sleep`](crate::time::sleep) and [`timeout`](crate::time::timeout)) moves only when no
@@ -21,9 +23,10 @@
 //! milliseconds. Every decision goes into a trace whose hash ([`Sim::trace_hash`]) is the
 //! same for two runs with one seed.
 //!
-//! **What cannot be simulated yet is an error, never real I/O**: creating a socket
-//! (`net`: the simulated network is not built yet) fails with `Unsupported`, as do
-//! [`fs::read_dir`](crate::fs::read_dir), [`fs::copy`](crate::fs::copy) and name lookups;
+//! **What cannot be simulated yet is an error, never real I/O**: creating a UDP or Unix
+//! socket fails with `Unsupported`, as do [`fs::read_dir`](crate::fs::read_dir),
+//! [`fs::copy`](crate::fs::copy) and a `ProcessPool` call; a name that is no simulated
+//! host fails with `NotFound`, without a DNS query;
 //! an SQE on an fd that is not simulated (a file adopted with `File::from_std`) fails with
 //! `EBADF`; [`spawn_blocking`](crate::offload::spawn_blocking) runs its closure on the
 //! host's core as a task, deterministically. `Instant::now()` reads the real clock: use
