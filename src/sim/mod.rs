@@ -60,6 +60,7 @@
 
 pub(crate) mod disk;
 pub(crate) mod net;
+mod seeds;
 pub(crate) mod trace;
 pub(crate) mod world;
 
@@ -73,6 +74,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 pub use disk::DiskFaults;
+pub use seeds::{SeedsReport, run_seeds};
 use trace::Kind;
 pub(crate) use world::virtual_now;
 use world::{Active, Event, HostState, World};

@@ -1,5 +1,7 @@
 //! The simulation's event trace: every scheduling decision, clock jump, completion, crash
-//! and restart, folded into a 64-bit FNV-1a hash (and, when asked, kept as text lines).
+//! and restart, folded into a 64-bit hash (FNV-1a's offset basis and prime, applied to
+//! each record's five 64-bit words rather than to its bytes: a fifth of the multiplies),
+//! and, when asked, kept as text lines.
 //! Two runs with one seed give the same hash; a different hash means the runs diverged.
 //!
 //! Only values that the seed determines go in: virtual nanoseconds, host indexes, queue
@@ -8,7 +10,7 @@
 
 use std::time::Duration;
 
-/// FNV-1a, 64-bit (offset basis and prime from the FNV specification).
+/// FNV-1a's 64-bit offset basis and prime (from the FNV specification).
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 
@@ -67,17 +69,16 @@ impl Trace {
     /// Folds one record into the hash.
     pub(crate) fn record(&mut self, now: Duration, host: usize, kind: Kind, a: i64, b: i64) {
         let mut h = self.hash;
-        let mut eat = |bytes: &[u8]| {
-            for &byte in bytes {
-                h ^= u64::from(byte);
-                h = h.wrapping_mul(FNV_PRIME);
-            }
-        };
-        eat(&(now.as_nanos() as u64).to_le_bytes());
-        eat(&(host as u64).to_le_bytes());
-        eat(&[kind as u8]);
-        eat(&a.to_le_bytes());
-        eat(&b.to_le_bytes());
+        for word in [
+            now.as_nanos() as u64,
+            host as u64,
+            kind as u64,
+            a as u64,
+            b as u64,
+        ] {
+            h ^= word;
+            h = h.wrapping_mul(FNV_PRIME);
+        }
         self.hash = h;
         self.events += 1;
         if let Some(log) = &mut self.log {

@@ -338,17 +338,19 @@ fn read(world: &mut World, host: usize, sqe: &RawSqe) -> Result<i32, i32> {
 
 fn write(world: &mut World, host: usize, sqe: &RawSqe) -> Result<i32, i32> {
     let f = file_of(world, host, sqe.fd, |f| f.write, -libc::EBADF)?;
-    let faults = world.hosts[host].disk.faults.clone();
-    if world.chance(faults.write_eio) {
+    let faults = &world.hosts[host].disk.faults;
+    let (write_eio, short_write, capacity) =
+        (faults.write_eio, faults.short_write, faults.capacity);
+    if world.chance(write_eio) {
         return Err(-libc::EIO);
     }
     let mut len = sqe.len as usize;
-    if len > 1 && world.chance(faults.short_write) {
+    if len > 1 && world.chance(short_write) {
         len = world.rng.usize(1..len);
     }
     let now = world.now;
     let disk = &mut world.hosts[host].disk;
-    let used = disk.used();
+    let used = if capacity.is_some() { disk.used() } else { 0 };
     let inode = disk.inodes.get_mut(&f.ino).ok_or(-libc::EBADF)?;
     let at = if f.append {
         inode.data.len() as u64
@@ -360,7 +362,7 @@ fn write(world: &mut World, host: usize, sqe: &RawSqe) -> Result<i32, i32> {
     let start = usize::try_from(at).map_err(|_| -libc::EFBIG)?;
     let end = start.checked_add(len).ok_or(-libc::EFBIG)?;
     let growth = end.saturating_sub(inode.data.len()) as u64;
-    if faults.capacity.is_some_and(|cap| used + growth > cap) {
+    if capacity.is_some_and(|cap| used + growth > cap) {
         return Err(-libc::ENOSPC);
     }
     if inode.data.len() < end {
