@@ -25,6 +25,8 @@
 
 #[path = "support/random_reads.rs"]
 mod random_reads;
+#[path = "support/sync_reads.rs"]
+mod sync_reads;
 use random_reads::random_reads;
 
 use std::fs::File as StdFile;
@@ -195,40 +197,6 @@ fn evict(path: &Path) {
     assert_eq!(rc, 0, "posix_fadvise");
 }
 
-fn std_reads(f: &StdFile, offsets: &[u64]) {
-    let mut buf = vec![0u8; 4096];
-    for &off in offsets {
-        assert_eq!(f.read_at(&mut buf, off).unwrap(), 4096);
-    }
-}
-
-fn preadv2_reads(f: &StdFile, offsets: &[u64]) {
-    let mut buf = vec![0u8; 4096];
-    for &off in offsets {
-        let iov = libc::iovec {
-            iov_base: buf.as_mut_ptr().cast(),
-            iov_len: buf.len(),
-        };
-        // SAFETY: one iovec over our own buffer; the fd is live.
-        let n = unsafe {
-            libc::syscall(
-                libc::SYS_preadv2,
-                f.as_raw_fd(),
-                &iov as *const libc::iovec,
-                1,
-                off as libc::off_t,
-                0,
-                libc::RWF_NOWAIT,
-            )
-        };
-        // EAGAIN if the page left the cache since the warm-up (DAMON reclaim, other
-        // sessions): read it as std does.
-        if n != 4096 {
-            assert_eq!(f.read_at(&mut buf, off).unwrap(), 4096);
-        }
-    }
-}
-
 async fn ring_reads(f: Rc<File>, offsets: Rc<Vec<u64>>, depth: usize) {
     random_reads(f, offsets, depth, || Vec::with_capacity(4096)).await
 }
@@ -240,7 +208,7 @@ fn warm_reads(src: &Path, len: u64, rounds: usize, rt: &Runtime) {
     warm(src);
     // Before every timed run, the same reads untimed: pages that left the cache since
     // (proactive reclaim, other processes) are back, so "warm" means warm on both sides.
-    let rewarm = || std_reads(&std_file, &offs);
+    let rewarm = || sync_reads::std_reads(&std_file, &offs, 4096);
     // The floor: the same reads as raw preadv2(RWF_NOWAIT) syscalls on this thread, what
     // the inline path costs without any runtime around it.
     ab(
@@ -249,11 +217,15 @@ fn warm_reads(src: &Path, len: u64, rounds: usize, rt: &Runtime) {
         false,
         || {
             rewarm();
-            measure(libc::RUSAGE_SELF, || std_reads(&std_file, &offs))
+            measure(libc::RUSAGE_SELF, || {
+                sync_reads::std_reads(&std_file, &offs, 4096)
+            })
         },
         || {
             rewarm();
-            measure(libc::RUSAGE_SELF, || preadv2_reads(&std_file, &offs))
+            measure(libc::RUSAGE_SELF, || {
+                sync_reads::preadv2_reads(&std_file, &offs, 4096)
+            })
         },
     );
     for depth in [1, 32] {
@@ -272,7 +244,9 @@ fn warm_reads(src: &Path, len: u64, rounds: usize, rt: &Runtime) {
             false,
             || {
                 rewarm();
-                measure(libc::RUSAGE_SELF, || std_reads(&std_file, &offs))
+                measure(libc::RUSAGE_SELF, || {
+                    sync_reads::std_reads(&std_file, &offs, 4096)
+                })
             },
             || {
                 rewarm();
@@ -323,7 +297,7 @@ fn cold_reads(src: &Path, len: u64, rounds: usize, rt: &Runtime) {
                 };
                 let offs = Rc::new(offs.to_vec());
                 let s = measure(libc::RUSAGE_SELF, || match side {
-                    0 => std_reads(&std_file, &offs),
+                    0 => sync_reads::std_reads(&std_file, &offs, 4096),
                     1 => rt.block_on(ring_reads(ring_file.clone(), offs.clone(), 1)),
                     _ => rt_ring.block_on(ring_reads(ring_only_file.clone(), offs.clone(), 1)),
                 });

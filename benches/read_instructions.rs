@@ -31,6 +31,9 @@
 //! `READ_INSTR_BUDGET` sets `Builder::inline_reads_per_tick` of the ringcore QD1 and QD32
 //! runtime (default 64).
 
+#[path = "support/sync_reads.rs"]
+mod sync_reads;
+
 use std::cell::Cell;
 use std::fs::File as StdFile;
 use std::io::Write;
@@ -198,8 +201,8 @@ impl Setup {
     /// Runs `offs` as 4 KiB reads the way `mode` reads.
     fn run(&mut self, mode: &str, offs: &Rc<Vec<u64>>) {
         match mode {
-            "std" => std_reads(&self.std_file, offs),
-            "preadv2" => preadv2_reads(&self.std_file, offs),
+            "std" => sync_reads::std_reads(&self.std_file, offs, BLOCK),
+            "preadv2" => sync_reads::preadv2_reads(&self.std_file, offs, BLOCK),
             "preadv2_asm" => preadv2_asm_reads(&self.std_file, offs),
             "uring_batch" => uring_batch(&mut self.uring, &self.std_file, &mut self.bufs, offs, 0),
             "uring_batch_fixed_file" => {
@@ -236,40 +239,6 @@ impl Setup {
         };
         let m = rt.metrics();
         (m.driver.ops_submitted, m.driver.enters, m.tasks_polled)
-    }
-}
-
-fn std_reads(f: &StdFile, offs: &[u64]) {
-    let mut buf = vec![0u8; BLOCK];
-    for &off in offs {
-        // EAGAIN-free: a blocking read reads whatever the cache holds or not.
-        assert_eq!(f.read_at(&mut buf, off).unwrap(), BLOCK);
-    }
-}
-
-fn preadv2_reads(f: &StdFile, offs: &[u64]) {
-    let mut buf = vec![0u8; BLOCK];
-    for &off in offs {
-        let iov = libc::iovec {
-            iov_base: buf.as_mut_ptr().cast(),
-            iov_len: buf.len(),
-        };
-        // SAFETY: one iovec over our own buffer; the fd is live.
-        let n = unsafe {
-            libc::syscall(
-                libc::SYS_preadv2,
-                f.as_raw_fd(),
-                &iov as *const libc::iovec,
-                1,
-                off as libc::off_t,
-                0,
-                libc::RWF_NOWAIT,
-            )
-        };
-        // EAGAIN if the page left the cache since the warm-up: read it as std does.
-        if n != BLOCK as i64 {
-            assert_eq!(f.read_at(&mut buf, off).unwrap(), BLOCK);
-        }
     }
 }
 
@@ -654,11 +623,11 @@ fn main() {
             let r = ab(
                 rounds,
                 || {
-                    std_reads(&std_file, &offs);
-                    timed_cpu(&std_cpu, || std_reads(&std_file, &offs))
+                    sync_reads::std_reads(&std_file, &offs, BLOCK);
+                    timed_cpu(&std_cpu, || sync_reads::std_reads(&std_file, &offs, BLOCK))
                 },
                 || {
-                    std_reads(&std_file, &offs);
+                    sync_reads::std_reads(&std_file, &offs, BLOCK);
                     timed_cpu(&acc, || setup.borrow_mut().run(mode, &offs))
                 },
             );

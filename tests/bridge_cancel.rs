@@ -70,7 +70,7 @@ async fn run(reader: Reader, seed: u64, stream: TcpStream, writer: TcpStream) {
             res.unwrap();
             at += n;
             chunks += 1;
-            if chunks % 3 == 0 {
+            if chunks.is_multiple_of(3) {
                 // Once the reader has caught up, a pause longer than any read's limit: the
                 // read now waiting on an empty socket is cut short, on either driver and
                 // however the ticks' timing falls.

@@ -17,18 +17,6 @@ use ringcore::fs::File;
 use ringcore::net::{ListenOptions, UnixListener, UnixStream};
 use ringcore::time::timeout;
 
-/// CPU time consumed by the calling thread (the core's thread).
-fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes the timespec we own.
-    let res = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(res, 0);
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
-
 fn mkfifo(path: &Path) {
     let c = CString::new(path.as_os_str().as_bytes()).unwrap();
     // SAFETY: a NUL-terminated path that lives across the call.
@@ -102,9 +90,9 @@ fn a_unix_connect_to_a_full_backlog_completes_once_the_listener_accepts() {
             })
             .collect();
         // While nobody accepts, the waiting connects must not spin the core.
-        let cpu = thread_cpu();
+        let cpu = support::thread_cpu();
         ringcore::time::sleep(Duration::from_millis(100)).await;
-        let spent = thread_cpu() - cpu;
+        let spent = support::thread_cpu() - cpu;
         assert!(
             spent < Duration::from_millis(50),
             "the core spent {spent:?} of CPU in 100 ms waiting for the backlog"

@@ -79,7 +79,7 @@ fn write_from_thread(
         let mut chunks = 0u64;
         while at < data.len() {
             chunks += 1;
-            if chunks % 32 == 0 {
+            if chunks.is_multiple_of(32) {
                 while cuts.try_recv().is_ok() {}
                 if cuts.recv_timeout(Duration::from_secs(30)).is_err() {
                     return;
@@ -311,7 +311,7 @@ fn udp_recv_from_under_random_timeouts_loses_no_datagram_or_sender() {
                     let seq = u32::from_le_bytes(buf[..4].try_into().unwrap());
                     assert_eq!(seq, next, "datagram lost or reordered");
                     next += 1;
-                    if next % 16 == 0 {
+                    if next.is_multiple_of(16) {
                         let _ = acks.send(());
                     }
                 }

@@ -17,33 +17,6 @@ const LIMIT: u64 = 256;
 /// Set (to the listener's address) in the client process.
 const CLIENT_ENV: &str = "RINGCORE_TEST_EMFILE_CLIENT";
 
-fn set_soft_nofile(soft: u64) -> u64 {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit read and write the rlimit struct we own.
-    unsafe {
-        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
-        let old = lim.rlim_cur;
-        lim.rlim_cur = soft;
-        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0);
-        old
-    }
-}
-
-/// CPU time consumed by the calling thread (the core's thread).
-fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes the timespec we own.
-    let res = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(res, 0);
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
-
 #[test]
 fn accept_under_emfile_errors_then_recovers_without_spinning() {
     if std::env::var_os(CLIENT_ENV).is_some() {
@@ -58,7 +31,7 @@ fn accept_under_emfile_errors_then_recovers_without_spinning() {
         let mut client = support::child_role("client_process", CLIENT_ENV, &addr.to_string())
             .spawn()
             .unwrap();
-        let old_limit = set_soft_nofile(LIMIT);
+        let old_limit = support::set_soft_nofile(LIMIT);
 
         let deadline = Instant::now() + Duration::from_secs(60);
         let (mut attempts, mut emfile, mut served) = (0usize, 0usize, 0usize);
@@ -71,9 +44,9 @@ fn accept_under_emfile_errors_then_recovers_without_spinning() {
                 Err(e) if e.raw_os_error() == Some(libc::EMFILE) => {
                     emfile += 1;
                     // Back off while out of descriptors: the core must park, not spin.
-                    let (cpu, parks) = (thread_cpu(), rt.metrics().parks);
+                    let (cpu, parks) = (support::thread_cpu(), rt.metrics().parks);
                     ringcore::time::sleep(Duration::from_millis(100)).await;
-                    let burnt = thread_cpu() - cpu;
+                    let burnt = support::thread_cpu() - cpu;
                     assert!(
                         burnt < Duration::from_millis(50),
                         "spun {burnt:?} while idle"
@@ -96,7 +69,7 @@ fn accept_under_emfile_errors_then_recovers_without_spinning() {
                 }
             }
         }
-        set_soft_nofile(old_limit);
+        support::set_soft_nofile(old_limit);
 
         // Each EMFILE freed about LIMIT descriptors' worth of connections.
         let bound = 2 * CLIENTS / (LIMIT as usize / 2) + 4;

@@ -25,9 +25,8 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, Write};
 use std::net::SocketAddr;
-use std::process::Stdio;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -40,12 +39,6 @@ const CONNS: usize = 10_000;
 const BYTES: usize = 2048;
 /// Set (to the listener's address) in the client process.
 const CLIENT_ENV: &str = "RINGCORE_TEST_RECV_POOL_BURST_CLIENT";
-
-/// Bytes `seed, seed + 1, ...` (mod 251). Each connection's seed is its client's port plus
-/// the round, so a lost, duplicated, reordered or misdelivered chunk shows.
-fn pattern(len: usize, seed: usize) -> Vec<u8> {
-    (0..len).map(|i| ((i + seed) % 251) as u8).collect()
-}
 
 /// Raises the soft RLIMIT_NOFILE as far as the hard one allows; false if that stays
 /// below `want`.
@@ -72,7 +65,9 @@ fn client_process() {
         let round: usize = line.unwrap().trim().parse().unwrap();
         for mut client in &clients {
             let port = client.local_addr().unwrap().port() as usize;
-            client.write_all(&pattern(BYTES, port + round)).unwrap();
+            client
+                .write_all(&support::pattern(BYTES, port + round))
+                .unwrap();
         }
         writeln!(out, "SENT {round}").unwrap();
         out.flush().unwrap();
@@ -115,28 +110,7 @@ fn a_burst_on_ten_thousand_connections_empties_the_pool_loses_no_byte_and_recove
         let opts = ListenOptions::new().backlog(CONNS as i32);
         let listener = TcpListener::bind_with("127.0.0.1:0", &opts).unwrap();
         let addr = listener.local_addr().unwrap();
-        let mut client = support::child_role("client_process", CLIENT_ENV, &addr.to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut to_client = client.stdin.take().unwrap();
-        let mut from_client = BufReader::new(client.stdout.take().unwrap());
-        // Waits (blocking the core, which has nothing else to do then) for the client's
-        // line holding `word` (the test harness may print on the same line).
-        let mut wait_for = |word: &str| {
-            let mut line = String::new();
-            loop {
-                line.clear();
-                assert!(
-                    from_client.read_line(&mut line).unwrap() > 0,
-                    "client exited"
-                );
-                if line.contains(word) {
-                    return;
-                }
-            }
-        };
+        let mut client = support::LineChild::spawn("client_process", CLIENT_ENV, &addr.to_string());
 
         let mut incoming = listener.incoming();
         let mut streams: Vec<(usize, RecvStream)> = Vec::with_capacity(CONNS);
@@ -145,7 +119,7 @@ fn a_burst_on_ten_thousand_connections_empties_the_pool_loses_no_byte_and_recove
             let port = server.peer_addr().unwrap().port() as usize;
             streams.push((port, server.recv_stream()));
         }
-        wait_for("CONNECTED");
+        client.wait_for("CONNECTED");
         // Arm every receive stream before the burst: poll each once (no data yet).
         for (_, items) in streams.iter_mut() {
             let armed = std::future::poll_fn(|cx| {
@@ -158,11 +132,10 @@ fn a_burst_on_ten_thousand_connections_empties_the_pool_loses_no_byte_and_recove
 
         let mut pooled_by_round = Vec::new();
         for round in 0..2 {
-            writeln!(to_client, "{round}").unwrap();
-            to_client.flush().unwrap();
+            client.send(&round.to_string());
             // The core is blocked until the client has sent everything, as a busy core
             // would be: the 20 MiB wait in the sockets and meet the pool all at once.
-            wait_for("SENT");
+            client.wait_for("SENT");
             // Every item is held until every connection has its 2 KiB: 20 MiB against a
             // 1 MiB pool, so the pool empties at its cap whatever the kernel's pace, and
             // the streams must get on through the fallbacks (a fallback never waits for the
@@ -170,7 +143,7 @@ fn a_burst_on_ten_thousand_connections_empties_the_pool_loses_no_byte_and_recove
             let reads = join_all(streams.iter_mut().map(|(port, items)| async move {
                 let (got, held) = read_burst(items).await;
                 assert!(
-                    got == pattern(BYTES, *port + round),
+                    got == support::pattern(BYTES, *port + round),
                     "connection from port {port}: bytes differ"
                 );
                 held
@@ -187,11 +160,7 @@ fn a_burst_on_ten_thousand_connections_empties_the_pool_loses_no_byte_and_recove
                 "round {round}: pool buffers still out"
             );
         }
-        drop(to_client);
-        assert!(
-            client.wait().unwrap().success(),
-            "the client process failed"
-        );
+        client.finish();
         if !pool_exists {
             eprintln!("no provided-buffer pool on this driver: only the bytes were checked");
             return;

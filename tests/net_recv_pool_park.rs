@@ -24,9 +24,8 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, Write};
 use std::net::SocketAddr;
-use std::process::Stdio;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -39,11 +38,6 @@ const CONNS: usize = 2_000;
 const BYTES: usize = 16 * 1024;
 /// Set (to the listener's address) in the client process.
 const CLIENT_ENV: &str = "RINGCORE_TEST_RECV_POOL_PARK_CLIENT";
-
-/// Bytes `seed, seed + 1, ...` (mod 251); each connection's seed is its client's port.
-fn pattern(len: usize, seed: usize) -> Vec<u8> {
-    (0..len).map(|i| ((i + seed) % 251) as u8).collect()
-}
 
 /// The client role: connect `CONNS` blocking sockets, say so on stdout, wait for a line on
 /// stdin, then write `BYTES` bytes on every connection and shut its writing side down;
@@ -68,7 +62,7 @@ fn client_process() {
     lines.next();
     for mut client in &clients {
         let port = client.local_addr().unwrap().port() as usize;
-        client.write_all(&pattern(BYTES, port)).unwrap();
+        client.write_all(&support::pattern(BYTES, port)).unwrap();
         client.shutdown(std::net::Shutdown::Write).unwrap();
     }
     writeln!(out, "SENT").unwrap();
@@ -136,13 +130,7 @@ fn all_finish(how: Reader) {
         )
         .unwrap();
         let addr = listener.local_addr().unwrap();
-        let mut client = support::child_role("client_process", CLIENT_ENV, &addr.to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut to_client = client.stdin.take().unwrap();
-        let mut from_client = BufReader::new(client.stdout.take().unwrap());
+        let mut client = support::LineChild::spawn("client_process", CLIENT_ENV, &addr.to_string());
         let mut servers = Vec::with_capacity(CONNS);
         let mut incoming = listener.incoming();
         while servers.len() < CONNS {
@@ -150,19 +138,7 @@ fn all_finish(how: Reader) {
             let port = server.peer_addr().unwrap().port() as usize;
             servers.push((port, server));
         }
-        // Blocks the core (it has nothing else to do then) until the client's line holding
-        // `word` (the test harness may print on the same line).
-        let mut wait_for = |word: &str| {
-            let mut line = String::new();
-            while !line.contains(word) {
-                line.clear();
-                assert!(
-                    from_client.read_line(&mut line).unwrap() > 0,
-                    "client exited"
-                );
-            }
-        };
-        wait_for("CONNECTED");
+        client.wait_for("CONNECTED");
         // Arm every receive stream before the bytes are sent: poll each once (no data yet).
         let mut streams = Vec::with_capacity(CONNS);
         for (_, server) in &servers {
@@ -176,9 +152,8 @@ fn all_finish(how: Reader) {
         }
         // The core is blocked until the client has sent everything, as a busy core would
         // be: the 32 MiB wait in the sockets and meet the 32 KiB pool all at once.
-        writeln!(to_client, "go").unwrap();
-        to_client.flush().unwrap();
-        wait_for("SENT");
+        client.send("go");
+        client.wait_for("SENT");
 
         let finished = Rc::new(std::cell::Cell::new(0usize));
         let readers: Vec<_> = servers
@@ -189,7 +164,7 @@ fn all_finish(how: Reader) {
                 ringcore::spawn(async move {
                     let got = read_to_end(&server, items, how).await;
                     assert!(
-                        got == pattern(BYTES, port),
+                        got == support::pattern(BYTES, port),
                         "connection from port {port}: {} bytes, or bytes that differ",
                         got.len()
                     );
@@ -212,11 +187,7 @@ fn all_finish(how: Reader) {
                 stats.driver.recv_pool_parks,
             );
         }
-        drop(to_client);
-        assert!(
-            client.wait().unwrap().success(),
-            "the client process failed"
-        );
+        client.finish();
         let stats = metrics.metrics().driver;
         assert_eq!(stats.recv_bufs_out, 0, "pool buffers still out");
         if stats.recv_pool_buffers == 0 {

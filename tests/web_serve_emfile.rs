@@ -5,6 +5,8 @@
 //!
 //! The limit is process-wide, so this binary holds this one test.
 
+mod support;
+
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -31,33 +33,6 @@ impl log::Log for CountWarnings {
     fn flush(&self) {}
 }
 
-fn set_soft_nofile(soft: u64) -> u64 {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit read and write the rlimit struct we own.
-    unsafe {
-        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
-        let old = lim.rlim_cur;
-        lim.rlim_cur = soft;
-        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0);
-        old
-    }
-}
-
-/// CPU time used by this process so far.
-fn process_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes the timespec we own.
-    let res = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
-    assert_eq!(res, 0);
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
-
 /// The highest descriptor number open now.
 fn highest_fd() -> u64 {
     std::fs::read_dir("/proc/self/fd")
@@ -74,6 +49,10 @@ fn serve_keeps_serving_through_emfile_and_accepts_again_after() {
     ringcore::block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
+        // The limit a little above the highest open descriptor, set before the server
+        // arms its accept: io_uring reads RLIMIT_NOFILE when it prepares an accept SQE,
+        // so a multishot accept armed earlier would go on allocating under the old limit.
+        let old_limit = support::set_soft_nofile(highest_fd() + 16);
         let hello = service_fn(|_req| async {
             Ok::<_, std::convert::Infallible>(Response::new(Body::from("hello")))
         });
@@ -85,9 +64,8 @@ fn serve_keeps_serving_through_emfile_and_accepts_again_after() {
         assert_eq!(text.unwrap(), "hello");
         assert_eq!(client.pooled(), 1);
 
-        // Every descriptor below the limit taken (the limit a little above the highest
-        // open one, the gaps and the rest filled with /dev/null).
-        let old_limit = set_soft_nofile(highest_fd() + 16);
+        // Every descriptor below the limit taken (the gaps and the rest filled with
+        // /dev/null).
         let mut placeholders = Vec::new();
         while let Ok(f) = std::fs::File::open("/dev/null") {
             placeholders.push(f);
@@ -110,13 +88,13 @@ fn serve_keeps_serving_through_emfile_and_accepts_again_after() {
             ringcore::time::sleep(Duration::from_millis(5)).await;
         }
         // While out of descriptors: connection A is still served, and nothing spins.
-        let cpu = process_cpu();
+        let cpu = support::cpu_time(libc::CLOCK_PROCESS_CPUTIME_ID);
         for _ in 0..3 {
             let text = client.get(&url).await.unwrap().into_body().text().await;
             assert_eq!(text.unwrap(), "hello");
         }
         ringcore::time::sleep(Duration::from_millis(300)).await;
-        let burnt = process_cpu() - cpu;
+        let burnt = support::cpu_time(libc::CLOCK_PROCESS_CPUTIME_ID) - cpu;
         assert!(burnt < Duration::from_millis(150), "spun {burnt:?}");
         let warnings = WARNINGS.load(Ordering::SeqCst);
         // At least the one failure waited for above (the retry may find a descriptor come
@@ -127,7 +105,7 @@ fn serve_keeps_serving_through_emfile_and_accepts_again_after() {
 
         // Descriptors back: B is accepted and answered (within the 1 s backoff cap).
         drop(placeholders);
-        set_soft_nofile(old_limit);
+        support::set_soft_nofile(old_limit);
         let answer = ringcore::offload::spawn_blocking(move || b.join().unwrap())
             .await
             .unwrap();

@@ -79,11 +79,11 @@ impl Inner {
     /// Unregisters the pool once no op can select from it (end of shutdown) and drops the
     /// driver's reference (buffers users still hold keep it alive).
     pub(super) fn release_pool(&mut self) {
-        if let Some(pool) = self.resources.pool.take() {
-            if self.ring.unregister_buf_ring(POOL_BGID).is_err() {
-                // Still registered: the kernel may refer to it until the ring is closed.
-                std::mem::forget(pool);
-            }
+        if let Some(pool) = self.resources.pool.take()
+            && self.ring.unregister_buf_ring(POOL_BGID).is_err()
+        {
+            // Still registered: the kernel may refer to it until the ring is closed.
+            std::mem::forget(pool);
         }
     }
 }

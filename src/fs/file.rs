@@ -454,3 +454,31 @@ fn offset_error(pos: u64) -> io::Error {
         format!("file offset {pos} is past i64::MAX"),
     )
 }
+
+// The owned-buffer stream traits of `crate::io`: a buffered reader or writer holding a
+// `File` reads or writes at its own running position (`pos`, bytes from offset 0).
+impl crate::io::traits::sealed::Read for File {
+    fn read_owned<B: crate::buf::IoBufMut>(
+        &self,
+        buf: B,
+        pos: u64,
+    ) -> impl std::future::Future<Output = crate::buf::BufResult<usize, B>> {
+        self.read_at(buf, pos)
+    }
+}
+impl crate::io::AsyncReadOwned for File {}
+
+impl crate::io::traits::sealed::Write for File {
+    fn write_owned<B: crate::buf::IoBuf>(
+        &self,
+        buf: B,
+        pos: u64,
+    ) -> impl std::future::Future<Output = crate::buf::BufResult<usize, B>> {
+        self.write_at(buf, pos)
+    }
+
+    fn shutdown_write(&self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+impl crate::io::AsyncWriteOwned for File {}

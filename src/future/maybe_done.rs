@@ -77,10 +77,10 @@ where
         if !self.as_mut().poll_done(cx) {
             return Poll::Pending;
         }
-        if let MaybeDoneProj::Done { output: Err(_) } = self.as_mut().project() {
-            if let Some(Err(e)) = self.take() {
-                return Poll::Ready(Err(e));
-            }
+        if let MaybeDoneProj::Done { output: Err(_) } = self.as_mut().project()
+            && let Some(Err(e)) = self.take()
+        {
+            return Poll::Ready(Err(e));
         }
         Poll::Ready(Ok(()))
     }

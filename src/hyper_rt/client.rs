@@ -214,10 +214,10 @@ where
     /// its `:authority`.
     fn prepare(&self, req: &mut Request<B>, authority: &Authority) {
         if let Sender::H1(_) = self {
-            if !req.headers().contains_key(http::header::HOST) {
-                if let Ok(v) = http::HeaderValue::from_str(authority.as_str()) {
-                    req.headers_mut().insert(http::header::HOST, v);
-                }
+            if !req.headers().contains_key(http::header::HOST)
+                && let Ok(v) = http::HeaderValue::from_str(authority.as_str())
+            {
+                req.headers_mut().insert(http::header::HOST, v);
             }
             let origin = req
                 .uri()

@@ -326,11 +326,14 @@ where
         .max_header_list_size(u32::try_from(max_header_bytes).unwrap_or(u32::MAX));
     let builder = Rc::new(builder);
 
+    // Connections come through `incoming()`: one multishot accept where the kernel has it
+    // (one SQE for many connections), plain accepts otherwise. It never ends.
+    let mut incoming = listener.incoming();
     let accept = async {
         let mut backoff = BACKOFF.0;
-        loop {
-            match listener.accept().await {
-                Ok((stream, _peer)) => {
+        while let Some(next) = futures_util::StreamExt::next(&mut incoming).await {
+            match next {
+                Ok(stream) => {
                     backoff = BACKOFF.0;
                     let counters = &shared.stats.inner;
                     counters.accepted.set(counters.accepted.get() + 1);
@@ -355,6 +358,7 @@ where
     };
     let signal = pin!(signal);
     let _ = crate::future::select(pin!(accept), signal).await;
+    drop(incoming);
     drop(listener);
     shared.stopping.set();
     let counters = &shared.stats.inner;

@@ -37,7 +37,7 @@ mod buf_reader;
 mod buf_writer;
 mod copy;
 pub(crate) mod poll_traits;
-mod traits;
+pub(crate) mod traits;
 
 pub use buf_reader::{BufReader, Lines};
 pub use buf_writer::BufWriter;

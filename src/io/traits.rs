@@ -3,11 +3,12 @@
 
 use std::future::Future;
 use std::io;
-use std::net::Shutdown;
 use std::rc::Rc;
 
 use crate::buf::{BufResult, IoBuf, IoBufMut};
+#[cfg(doc)]
 use crate::fs::File;
+#[cfg(doc)]
 use crate::net::{OwnedReadHalf, OwnedWriteHalf, TcpStream, UnixStream};
 
 /// A source of bytes read in sequence with owned buffers: a stream socket, the read half
@@ -54,69 +55,46 @@ pub(crate) mod sealed {
     }
 }
 
+/// `AsyncReadOwned` for socket types whose `read(buf)` reads the next bytes (the position
+/// is ignored). Invoked beside the types (src/net/mod.rs), so `io/` imports no socket type.
 macro_rules! read_impls {
     ($($t:ty),+) => {$(
-        impl sealed::Read for $t {
-            fn read_owned<B: IoBufMut>(
+        impl $crate::io::traits::sealed::Read for $t {
+            fn read_owned<B: $crate::buf::IoBufMut>(
                 &self,
                 buf: B,
                 _pos: u64,
-            ) -> impl Future<Output = BufResult<usize, B>> {
+            ) -> impl ::std::future::Future<Output = $crate::buf::BufResult<usize, B>> {
                 self.read(buf)
             }
         }
-        impl AsyncReadOwned for $t {}
+        impl $crate::io::AsyncReadOwned for $t {}
     )+};
 }
+pub(crate) use read_impls;
 
+/// `AsyncWriteOwned` for socket types whose `write(buf)` writes the next bytes, with the
+/// given shutdown. Invoked beside the types (src/net/mod.rs), as `read_impls!`.
 macro_rules! write_impls {
     ($($t:ty => |$s:ident| $shutdown:expr),+) => {$(
-        impl sealed::Write for $t {
-            fn write_owned<B: IoBuf>(
+        impl $crate::io::traits::sealed::Write for $t {
+            fn write_owned<B: $crate::buf::IoBuf>(
                 &self,
                 buf: B,
                 _pos: u64,
-            ) -> impl Future<Output = BufResult<usize, B>> {
+            ) -> impl ::std::future::Future<Output = $crate::buf::BufResult<usize, B>> {
                 self.write(buf)
             }
 
-            fn shutdown_write(&self) -> io::Result<()> {
+            fn shutdown_write(&self) -> ::std::io::Result<()> {
                 let $s = self;
                 $shutdown
             }
         }
-        impl AsyncWriteOwned for $t {}
+        impl $crate::io::AsyncWriteOwned for $t {}
     )+};
 }
-
-read_impls!(TcpStream, UnixStream, OwnedReadHalf);
-write_impls!(
-    TcpStream => |s| s.shutdown(Shutdown::Write),
-    UnixStream => |s| s.shutdown(Shutdown::Write),
-    OwnedWriteHalf => |s| s.shutdown()
-);
-
-impl sealed::Read for File {
-    fn read_owned<B: IoBufMut>(
-        &self,
-        buf: B,
-        pos: u64,
-    ) -> impl Future<Output = BufResult<usize, B>> {
-        self.read_at(buf, pos)
-    }
-}
-impl AsyncReadOwned for File {}
-
-impl sealed::Write for File {
-    fn write_owned<B: IoBuf>(&self, buf: B, pos: u64) -> impl Future<Output = BufResult<usize, B>> {
-        self.write_at(buf, pos)
-    }
-
-    fn shutdown_write(&self) -> io::Result<()> {
-        Ok(())
-    }
-}
-impl AsyncWriteOwned for File {}
+pub(crate) use write_impls;
 
 macro_rules! forward_impls {
     ($($wrapper:ty),+) => {$(

@@ -106,3 +106,11 @@ fn domain_of(addr: &SocketAddr) -> i32 {
         libc::AF_INET6
     }
 }
+
+// The owned-buffer stream traits of `crate::io` (what `BufReader`/`BufWriter` wrap).
+crate::io::traits::read_impls!(TcpStream, UnixStream, OwnedReadHalf);
+crate::io::traits::write_impls!(
+    TcpStream => |s| s.shutdown(std::net::Shutdown::Write),
+    UnixStream => |s| s.shutdown(std::net::Shutdown::Write),
+    OwnedWriteHalf => |s| s.shutdown()
+);

@@ -179,7 +179,9 @@ impl TcpListener {
     /// # Errors
     ///
     /// Items are accept4(2)'s errors: `EMFILE`/`ENFILE` when out of descriptors,
-    /// `ConnectionAborted`.
+    /// `ConnectionAborted`. io_uring reads RLIMIT_NOFILE when it prepares the accept, so a
+    /// multishot accept armed before the process lowers its limit goes on allocating
+    /// descriptors under the old one until it is re-armed.
     ///
     /// # Cancel safety
     ///

@@ -182,97 +182,66 @@ impl Core {
         if let Some(tokio) = self.tokio.as_ref().filter(|t| t.runs_here()) {
             return tokio.block_on(self.tick_in_tokio(tokio, future));
         }
-        let main = Arc::new(MainWaker {
-            woken: AtomicBool::new(true),
-            remote: self.executor.remote().clone(),
-            core_id: self.id,
-        });
+        let main = self.main_waker();
         let waker = Waker::from(main.clone());
         let mut cx = Context::from_waker(&waker);
         let mut future = pin!(future);
         loop {
-            if main.woken.swap(false, Ordering::AcqRel)
-                && let Poll::Ready(v) = future.as_mut().poll(&mut cx)
-            {
-                return v;
+            match self.tick_run(&main, future.as_mut(), &mut cx) {
+                Tick::Done(v) => return v,
+                Tick::Busy => self.driver.flush(),
+                Tick::Idle => {
+                    let timeout = self
+                        .timers
+                        .next_deadline()
+                        .map(|d| d.saturating_duration_since(Instant::now()));
+                    let start = Instant::now();
+                    self.driver.park(timeout);
+                    self.executor.remote().unparked();
+                    self.count_park(start);
+                }
             }
-            self.executor.run_batch(self.event_interval);
-            if !self.timers.is_empty() {
-                self.timers.fire(Instant::now());
-            }
-            let ready = self.executor.has_local()
-                || main.woken.load(Ordering::Acquire)
-                || self.driver.budget_waiting()
-                || self.spin_for_remote_work(&main.woken);
-            if ready || !self.executor.remote().prepare_park(&main.woken) {
-                self.driver.flush();
-            } else {
-                let timeout = self
-                    .timers
-                    .next_deadline()
-                    .map(|d| d.saturating_duration_since(Instant::now()));
-                let start = Instant::now();
-                self.driver.park(timeout);
-                self.executor.remote().unparked();
-                let (total, n) = self.parked.get();
-                self.parked.set((total + start.elapsed(), n + 1));
-            }
-            self.driver.dispatch();
-            self.executor.release_deferred();
+            self.tick_end();
         }
     }
 
     /// `block_on`'s tick loop, run as a future inside the core's tokio runtime and
-    /// `LocalSet` (src/runtime/tokio_context.rs): the same steps, except that an idle core
-    /// waits in tokio's reactor for the ring's park fd, its next timer, or a wake from
-    /// tokio's side, and a busy core lets tokio run (its tasks, and its reactor and timers
-    /// with a zero timeout) once `event_interval` task polls or ticks (61 by default, the
-    /// interval at which tokio's own scheduler looks at its reactor) have passed since
-    /// tokio last ran. Yielding after every tick cost 1-2 us per tick (an epoll_wait(2)
-    /// and tokio's scheduler), ten to twenty times a one-task tick (measured with
-    /// examples/tokio_context_cost.rs).
+    /// `LocalSet` (src/runtime/tokio_context.rs): the same steps (`tick_run`, `tick_end`),
+    /// except that an idle core waits in tokio's reactor for the ring's park fd, its next
+    /// timer, or a wake from tokio's side, and a busy core lets tokio run (its tasks, and
+    /// its reactor and timers with a zero timeout) once `event_interval` task polls or
+    /// ticks (61 by default, the interval at which tokio's own scheduler looks at its
+    /// reactor) have passed since tokio last ran. Yielding after every tick cost 1-2 us per
+    /// tick (an epoll_wait(2) and tokio's scheduler), ten to twenty times a one-task tick
+    /// (measured with examples/tokio_context_cost.rs).
     #[cfg(feature = "tokio-context")]
     async fn tick_in_tokio<F: Future>(
         &self,
         tokio: &super::tokio_context::TokioContext,
         future: F,
     ) -> F::Output {
-        let main = Arc::new(MainWaker {
-            woken: AtomicBool::new(true),
-            remote: self.executor.remote().clone(),
-            core_id: self.id,
-        });
+        let main = self.main_waker();
         let waker = Waker::from(main.clone());
         let mut cx = Context::from_waker(&waker);
         let mut future = pin!(future);
         let mut sleep = None;
-        // The task poll count when tokio last ran, and ticks since (see `TOKIO_EVERY`).
+        // The task poll count when tokio last ran, and ticks since.
         let mut yielded_at = (self.executor.counters().1, 0usize);
         loop {
-            if main.woken.swap(false, Ordering::AcqRel)
-                && let Poll::Ready(v) = future.as_mut().poll(&mut cx)
-            {
-                return v;
-            }
-            self.executor.run_batch(self.event_interval);
-            if !self.timers.is_empty() {
-                self.timers.fire(Instant::now());
-            }
-            let ready = self.executor.has_local()
-                || main.woken.load(Ordering::Acquire)
-                || self.driver.budget_waiting()
-                || self.spin_for_remote_work(&main.woken);
-            if ready || !self.executor.remote().prepare_park(&main.woken) {
-                self.driver.flush();
-                self.driver.dispatch();
-                self.executor.release_deferred();
-                yielded_at.1 += 1;
-                let polls = self.executor.counters().1 - yielded_at.0;
-                if polls >= self.event_interval as u64 || yielded_at.1 >= self.event_interval {
-                    tokio.yield_now().await;
-                    yielded_at = (self.executor.counters().1, 0);
+            match self.tick_run(&main, future.as_mut(), &mut cx) {
+                Tick::Done(v) => return v,
+                Tick::Busy => {
+                    self.driver.flush();
+                    self.tick_end();
+                    yielded_at.1 += 1;
+                    let polls = self.executor.counters().1 - yielded_at.0;
+                    if polls >= self.event_interval as u64 || yielded_at.1 >= self.event_interval {
+                        tokio.yield_now().await;
+                        yielded_at = (self.executor.counters().1, 0);
+                    }
+                    continue;
                 }
-                continue;
+                Tick::Idle => {}
             }
             let (busy, recancel) = self.driver.look();
             if !busy {
@@ -292,15 +261,66 @@ impl Core {
                             || self.executor.remote().maybe_has_items()
                     })
                     .await;
-                let (total, n) = self.parked.get();
-                self.parked.set((total + start.elapsed(), n + 1));
+                self.count_park(start);
                 self.driver.look();
             }
             self.executor.remote().unparked();
-            self.driver.dispatch();
-            self.executor.release_deferred();
+            self.tick_end();
             yielded_at = (self.executor.counters().1, 0);
         }
+    }
+
+    /// The waker of a `block_on` main future on this core (starts woken: the first tick
+    /// polls it).
+    fn main_waker(&self) -> Arc<MainWaker> {
+        Arc::new(MainWaker {
+            woken: AtomicBool::new(true),
+            remote: self.executor.remote().clone(),
+            core_id: self.id,
+        })
+    }
+
+    /// The first half of a tick, shared by both park strategies: polls the main future if
+    /// it was woken, runs up to `event_interval` ready tasks, fires expired timers, and
+    /// says whether the core may park (`Idle`: nothing ready and `prepare_park` agreed, so
+    /// a remote wake from now on writes the eventfd).
+    fn tick_run<F: Future>(
+        &self,
+        main: &MainWaker,
+        future: std::pin::Pin<&mut F>,
+        cx: &mut Context<'_>,
+    ) -> Tick<F::Output> {
+        if main.woken.swap(false, Ordering::AcqRel)
+            && let Poll::Ready(v) = future.poll(cx)
+        {
+            return Tick::Done(v);
+        }
+        self.executor.run_batch(self.event_interval);
+        if !self.timers.is_empty() {
+            self.timers.fire(Instant::now());
+        }
+        let ready = self.executor.has_local()
+            || main.woken.load(Ordering::Acquire)
+            || self.driver.budget_waiting()
+            || self.spin_for_remote_work(&main.woken);
+        if ready || !self.executor.remote().prepare_park(&main.woken) {
+            Tick::Busy
+        } else {
+            Tick::Idle
+        }
+    }
+
+    /// The last half of a tick: wakes the tasks whose ops completed, releases orphaned
+    /// resources, and queues the deferred (self-woken) tasks behind them.
+    fn tick_end(&self) {
+        self.driver.dispatch();
+        self.executor.release_deferred();
+    }
+
+    /// Counts one park that began at `start`.
+    fn count_park(&self, start: Instant) {
+        let (total, n) = self.parked.get();
+        self.parked.set((total + start.elapsed(), n + 1));
     }
 
     /// The core's counters.
@@ -367,6 +387,16 @@ impl Core {
         // run: every task is gone. Anything woken now is discarded.
         self.executor.shutdown();
     }
+}
+
+/// What the first half of a tick found (`Core::tick_run`).
+enum Tick<T> {
+    /// The main future is ready with its output.
+    Done(T),
+    /// Something is ready to run: flush without blocking.
+    Busy,
+    /// Nothing is ready and a remote wake will write the eventfd: the core may sleep.
+    Idle,
 }
 
 /// Fails the build if `T` (a schedule function) has a size: see `Core::spawn`.

@@ -174,10 +174,10 @@ impl SockAddr {
             .iter()
             .map(|c| *c as u8)
             .collect();
-        if bytes.first() != Some(&0) {
-            if let Some(nul) = bytes.iter().position(|b| *b == 0) {
-                bytes.truncate(nul);
-            }
+        if bytes.first() != Some(&0)
+            && let Some(nul) = bytes.iter().position(|b| *b == 0)
+        {
+            bytes.truncate(nul);
         }
         bytes
     }

@@ -52,6 +52,97 @@ pub fn raise_nofile(want: u64) -> u64 {
     lim.rlim_cur
 }
 
+/// Sets the soft RLIMIT_NOFILE to `soft`; returns the soft limit it replaced.
+pub fn set_soft_nofile(soft: u64) -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit read and write the rlimit struct we own.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
+        let old = lim.rlim_cur;
+        lim.rlim_cur = soft;
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0);
+        old
+    }
+}
+
+/// CPU time used so far by the calling thread (`libc::CLOCK_THREAD_CPUTIME_ID`) or the
+/// process (`libc::CLOCK_PROCESS_CPUTIME_ID`).
+pub fn cpu_time(clock: libc::clockid_t) -> std::time::Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the timespec we own.
+    let res = unsafe { libc::clock_gettime(clock, &mut ts) };
+    assert_eq!(res, 0);
+    std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// CPU time used so far by the calling thread.
+pub fn thread_cpu() -> std::time::Duration {
+    cpu_time(libc::CLOCK_THREAD_CPUTIME_ID)
+}
+
+/// Bytes `seed, seed + 1, ...` (mod 251): a stream in which a lost, duplicated, reordered
+/// or misdelivered chunk shows (give each connection its own seed).
+pub fn pattern(len: usize, seed: usize) -> Vec<u8> {
+    (0..len).map(|i| ((i + seed) % 251) as u8).collect()
+}
+
+/// A child role (`child_role`) driven by lines: its stdin and stdout piped.
+pub struct LineChild {
+    child: std::process::Child,
+    to: Option<std::process::ChildStdin>,
+    from: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl LineChild {
+    /// Starts this test binary's `role` with `env` set to `value`.
+    pub fn spawn(role: &str, env: &str, value: &str) -> LineChild {
+        use std::process::Stdio;
+        let mut child = child_role(role, env, value)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let to = child.stdin.take();
+        let from = std::io::BufReader::new(child.stdout.take().unwrap());
+        LineChild { child, to, from }
+    }
+
+    /// Writes `line` and a newline to the child's stdin.
+    pub fn send(&mut self, line: &str) {
+        use std::io::Write;
+        let to = self.to.as_mut().unwrap();
+        writeln!(to, "{line}").unwrap();
+        to.flush().unwrap();
+    }
+
+    /// Blocks (a core that calls it has nothing else to do then) until the child prints a
+    /// line holding `word` (the test harness may print on the same line); panics if the
+    /// child exits first.
+    pub fn wait_for(&mut self, word: &str) {
+        use std::io::BufRead;
+        let mut line = String::new();
+        while !line.contains(word) {
+            line.clear();
+            assert!(self.from.read_line(&mut line).unwrap() > 0, "client exited");
+        }
+    }
+
+    /// Closes the child's stdin and waits for it; panics unless it exited successfully.
+    pub fn finish(mut self) {
+        drop(self.to.take());
+        assert!(
+            self.child.wait().unwrap().success(),
+            "the client process failed"
+        );
+    }
+}
+
 /// This test binary re-executed to run only its test `role` (with `--nocapture`, one test
 /// thread), with `env` set to `value`: the child-process half of a test. The role's test
 /// function does nothing unless `env` is set.

@@ -357,7 +357,7 @@ fn parked_streams_are_never_left_while_the_pool_can_serve_them() {
                 }
                 // Streams are dropped and made again early on only, so a stall at the end
                 // is not hidden by a stream made again.
-                if step < 500 && next(&mut x) % 50 == 0 {
+                if step < 500 && next(&mut x).is_multiple_of(50) {
                     moves.push((4, i));
                 }
             }
