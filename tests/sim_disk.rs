@@ -215,3 +215,32 @@ fn short_writes_are_finished_by_write_all() {
         assert!(chunk.iter().all(|&b| b == i as u8));
     }
 }
+
+/// A truncation writes no data: after a crash the file has its old length with its old
+/// (synced) bytes, or the new length, never zeroed pages inside the old length.
+#[test]
+fn an_unsynced_truncation_keeps_or_loses_only_the_length() {
+    let mut lengths = std::collections::BTreeSet::new();
+    for seed in 0..20 {
+        let mut sim = Sim::new(seed);
+        sim.host("h", || async {
+            let f = File::create("/log").await.unwrap();
+            f.write_all_at(vec![b'x'; 3 * PAGE], 0).await.0.unwrap();
+            f.sync_all().await.unwrap();
+            f.set_len(0).await.unwrap();
+            std::future::pending::<()>().await;
+        })
+        .unwrap();
+        sim.run_for(Duration::from_secs(1)).unwrap();
+        sim.crash("h").unwrap();
+        let data = sim.file("h", "/log").unwrap().unwrap();
+        assert!(
+            data.is_empty() || data == vec![b'x'; 3 * PAGE],
+            "seed {seed}: {} bytes, {} zero",
+            data.len(),
+            data.iter().filter(|&&b| b == 0).count()
+        );
+        lengths.insert(data.len());
+    }
+    assert_eq!(lengths.len(), 2, "both outcomes over 20 seeds");
+}

@@ -7,7 +7,9 @@
 //!   copies its cached bytes to its durable bytes. A crash keeps, for every 4 KiB page that
 //!   differs between the two, either the old or the new page (the seed decides, as the
 //!   kernel's writeback might have written it or not), and a length of either the durable
-//!   or the cached length: a write not synced may be lost, kept, or torn at a page boundary.
+//!   or the cached length: a write not synced may be lost, kept, or torn at a page
+//!   boundary. A truncation writes no data: the pages it cut keep their durable bytes if
+//!   the old length survives.
 //! - **Names.** Creating, renaming and removing files and directories change the cached
 //!   namespace at once. Like a journaling file system's single journal, any `fsync` or
 //!   `fdatasync` on the host (of a file or of a directory) commits the whole namespace; a
@@ -267,6 +269,11 @@ impl Disk {
     /// A crash: the namespace of the last commit, each surviving file's bytes torn between
     /// its durable and cached states at page boundaries by `coin`. Returns the number of
     /// pages that kept unsynced data.
+    ///
+    /// The length is the durable or the cached one. A page the cached state still has
+    /// (below its length) is the old or the new page; a page only the durable state has
+    /// (the cache truncated it) keeps its durable bytes, as a truncation writes no data:
+    /// it is only the length that may not have survived.
     pub(crate) fn crash(&mut self, mut coin: impl FnMut() -> bool) -> u64 {
         self.names = self.durable_names.clone();
         let live: std::collections::BTreeSet<u64> = self.names.values().copied().collect();
@@ -283,14 +290,10 @@ impl Disk {
             };
             let mut out = inode.durable.clone();
             out.resize(len, 0);
-            for start in (0..len).step_by(PAGE) {
+            for start in (0..len.min(inode.data.len())).step_by(PAGE) {
                 let end = (start + PAGE).min(len);
-                let page = |v: &Vec<u8>| -> Vec<u8> {
-                    let mut p = v.get(start..end.min(v.len())).unwrap_or(&[]).to_vec();
-                    p.resize(end - start, 0);
-                    p
-                };
-                let new = page(&inode.data);
+                let mut new = inode.data[start..end.min(inode.data.len())].to_vec();
+                new.resize(end - start, 0);
                 if new != out[start..end] && coin() {
                     out[start..end].copy_from_slice(&new);
                     kept += 1;
