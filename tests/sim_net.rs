@@ -239,3 +239,22 @@ fn udp_is_refused() {
         .unwrap();
     assert_eq!(res.unwrap_err().kind(), io::ErrorKind::Unsupported);
 }
+
+/// The tokio I/O bridge (`into_poll_io`: readiness polls and non-blocking calls instead of
+/// ring ops) runs on simulated sockets too.
+#[test]
+fn the_poll_io_bridge_runs_simulated() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut sim = sim_with_server(7);
+    let reply = sim
+        .run_until("client", async {
+            let stream = TcpStream::connect("server:7").await.unwrap();
+            let mut io = stream.into_poll_io();
+            io.write_all(b"through the bridge").await.unwrap();
+            let mut buf = [0u8; 18];
+            io.read_exact(&mut buf).await.unwrap();
+            buf
+        })
+        .unwrap();
+    assert_eq!(&reply, b"through the bridge");
+}

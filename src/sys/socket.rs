@@ -341,6 +341,11 @@ pub(crate) unsafe fn send_nowait(
     ptr: *const u8,
     len: usize,
 ) -> io::Result<usize> {
+    #[cfg(feature = "sim")]
+    if let Some(res) = crate::driver::sim::net::nowait(fd.as_raw_fd(), false, &[(ptr as u64, len)])
+    {
+        return res;
+    }
     // SAFETY: the caller guarantees `len` readable bytes at `ptr`; the fd is borrowed and live.
     let n = cvt_libc(unsafe {
         libc::send(
@@ -364,6 +369,10 @@ pub(crate) unsafe fn recv_nowait(
     ptr: *mut u8,
     len: usize,
 ) -> io::Result<usize> {
+    #[cfg(feature = "sim")]
+    if let Some(res) = crate::driver::sim::net::nowait(fd.as_raw_fd(), true, &[(ptr as u64, len)]) {
+        return res;
+    }
     // SAFETY: the caller guarantees `len` writable bytes at `ptr`; the fd is borrowed and live.
     let n = cvt_libc(unsafe { libc::recv(fd.as_raw_fd(), ptr.cast(), len, libc::MSG_DONTWAIT) })?;
     Ok(n as usize)
@@ -372,6 +381,13 @@ pub(crate) unsafe fn recv_nowait(
 /// sendmsg(2) with MSG_DONTWAIT | MSG_NOSIGNAL of `bufs` in order (gather): sends what fits
 /// in the socket buffer now. `WouldBlock` (EAGAIN) if nothing fits.
 pub(crate) fn sendmsg_nowait(fd: BorrowedFd<'_>, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+    #[cfg(feature = "sim")]
+    {
+        let iov: Vec<(u64, usize)> = bufs.iter().map(|b| (b.as_ptr() as u64, b.len())).collect();
+        if let Some(res) = crate::driver::sim::net::nowait(fd.as_raw_fd(), false, &iov) {
+            return res;
+        }
+    }
     // SAFETY: msghdr is plain data (pointers and integers); all-zero is valid.
     let mut hdr: libc::msghdr = unsafe { zeroed() };
     // `IoSlice` is guaranteed ABI-compatible with `iovec` on Unix; the kernel only reads

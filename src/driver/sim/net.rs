@@ -601,6 +601,26 @@ pub(crate) fn sockopt(fd: RawFd, level: i32, name: i32) -> Option<io::Result<i32
     })
 }
 
+/// recv(2) (`recv` true) or send(2)/sendmsg(2) with MSG_DONTWAIT on a simulated socket,
+/// `bufs` being (address, length) pairs the caller guarantees valid for the call (writable
+/// for a receive): `WouldBlock` when a receive finds nothing (the caller then waits for
+/// readiness with a POLL_ADD, which the world parks until a message arrives).
+pub(crate) fn nowait(fd: RawFd, recv_: bool, bufs: &[(u64, usize)]) -> Option<io::Result<usize>> {
+    on_socket(fd, |w| {
+        let host = w.current_host;
+        let res = if recv_ {
+            recv(w, fd, bufs, false)
+        } else {
+            send(w, host, fd, bufs)
+        };
+        match res {
+            None => Err(io::ErrorKind::WouldBlock.into()),
+            Some(n) if n < 0 => Err(err(-n)),
+            Some(n) => Ok(n as usize),
+        }
+    })
+}
+
 /// The addresses of `host:port` in the current simulation: the simulated host of that
 /// name (`None` when no simulation runs).
 pub(crate) fn resolve(host: &str, port: Option<u16>) -> Option<io::Result<Vec<SocketAddr>>> {
