@@ -747,11 +747,11 @@ impl Sim {
                 Some(core) => {
                     let tasks = core.executor.describe_tasks();
                     out.push_str(&format!(
-                        "host {:?}: {} live tasks, {} ops in flight, {} timers\n",
+                        "host {:?}: {} live tasks, {} ops in flight, {}\n",
                         host.name,
                         tasks.len(),
                         core.driver.in_flight(),
-                        usize::from(!core.timers.is_empty())
+                        if core.timers.is_empty() { "no timer" } else { "timers set" }
                     ));
                     for t in tasks {
                         out.push_str(&format!("  {t}: waiting\n"));
