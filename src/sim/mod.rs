@@ -5,7 +5,7 @@
 //! A [`Sim`] holds named hosts. Each host is one ringcore core (executor, timers, and the
 //! real driver over a simulation ring, src/driver/sim/mod.rs) running an *entry function*:
 //! an `async` function that builds the host's program with ordinary ringcore APIs
-//! ([`spawn`](crate::spawn), [`time`](crate::time), [`fs`](crate::fs), TCP in
+//! ([`spawn`](crate::spawn), [`time`](crate::time), [`fs`](crate::fs), TCP and UDP in
 //! [`net`](crate::net), [`channel`](crate::channel), [`sync`](crate::sync)). The test drives
 //! the simulation ([`Sim::run_for`], [`Sim::run_until`]), crashes and restarts hosts
 //! ([`Sim::crash`], [`Sim::restart`]), cuts and heals the network ([`Sim::partition`],
@@ -23,8 +23,8 @@
 //! milliseconds. Every decision goes into a trace whose hash ([`Sim::trace_hash`]) is the
 //! same for two runs with one seed.
 //!
-//! **What cannot be simulated yet is an error, never real I/O**: creating a UDP or Unix
-//! socket fails with `Unsupported`, as do [`fs::read_dir`](crate::fs::read_dir),
+//! **What cannot be simulated yet is an error, never real I/O**: creating a Unix socket
+//! fails with `Unsupported`, as do [`fs::read_dir`](crate::fs::read_dir),
 //! [`fs::copy`](crate::fs::copy) and a `ProcessPool` call; a name that is no simulated
 //! host fails with `NotFound`, without a DNS query;
 //! an SQE on an fd that is not simulated (a file adopted with `File::from_std`) fails with
@@ -598,6 +598,18 @@ impl Sim {
         self
     }
 
+    /// Sets the probability (`0.0..=1.0`, drawn from the seed per datagram) that a UDP
+    /// datagram is lost, and that one is delivered twice. Datagrams are reordered by their
+    /// latencies on their own (each takes its link's base plus up to a quarter more).
+    /// Default: no loss, no duplicates.
+    pub fn udp_faults(&mut self, loss: f64, duplicate: f64) -> &mut Self {
+        let mut w = self.world.borrow_mut();
+        w.net.udp_loss = loss;
+        w.net.udp_duplicate = duplicate;
+        drop(w);
+        self
+    }
+
     fn indexes(&self, names: &[&str]) -> Result<Vec<usize>, SimError> {
         names.iter().map(|n| self.index(n)).collect()
     }
@@ -751,7 +763,11 @@ impl Sim {
                         host.name,
                         tasks.len(),
                         core.driver.in_flight(),
-                        if core.timers.is_empty() { "no timer" } else { "timers set" }
+                        if core.timers.is_empty() {
+                            "no timer"
+                        } else {
+                            "timers set"
+                        }
                     ));
                     for t in tasks {
                         out.push_str(&format!("  {t}: waiting\n"));

@@ -1,5 +1,7 @@
-//! The simulated network's state (feature `sim`): TCP sockets of simulated hosts, the
-//! connections between them as two byte queues, and the links' latencies and partitions.
+//! The simulated network's state (feature `sim`): TCP and UDP sockets of simulated hosts,
+//! the TCP connections between them as two byte queues, and the links' latencies and
+//! partitions. A UDP datagram is a message of its own, with no order kept, lost or
+//! duplicated by the probabilities `Sim::udp_faults` sets.
 //! The SQEs on these sockets are performed in src/driver/sim/net.rs; the socket calls
 //! ringcore makes without an SQE (bind, listen, getsockname, setsockopt, shutdown) reach
 //! [`call`] through one line in src/sys/socket.rs.
@@ -61,7 +63,16 @@ pub(crate) enum State {
     Connecting(u64),
     /// One end (`side`: 0 client, 1 server) of connection `conn`.
     Stream { conn: u64, side: usize },
+    /// A UDP socket: datagrams arrived and not read (sender, bytes), and the peer it is
+    /// connected to, if any.
+    Datagram {
+        rx: VecDeque<(SocketAddr, Vec<u8>)>,
+        peer: Option<SocketAddr>,
+    },
 }
+
+/// Datagrams a UDP socket holds before it drops new ones (as a full receive buffer does).
+pub(crate) const UDP_QUEUE: usize = 256;
 
 /// A simulated socket.
 #[derive(Debug)]
@@ -118,6 +129,8 @@ pub(crate) enum Msg {
     Rst,
     /// The connect's deadline (local, never held).
     ConnectTimeout,
+    /// A UDP datagram (in `Packet::dgram`).
+    Datagram,
 }
 
 /// A message in flight: to end `to` of `conn`.
@@ -127,6 +140,8 @@ pub(crate) struct Packet {
     pub(crate) to: usize,
     pub(crate) msg: Msg,
     pub(crate) bytes: Vec<u8>,
+    /// For a datagram: (sender, destination) addresses; `conn` is unused then.
+    pub(crate) dgram: Option<(SocketAddr, SocketAddr)>,
 }
 
 /// The network; see the module docs.
@@ -135,6 +150,11 @@ pub(crate) struct Net {
     pub(crate) socks: BTreeMap<RawFd, Sock>,
     /// Listening sockets by (host, port).
     pub(crate) listeners: BTreeMap<(usize, u16), RawFd>,
+    /// Bound UDP sockets by (host, port).
+    pub(crate) udp: BTreeMap<(usize, u16), RawFd>,
+    /// Probability that a datagram is lost, and that one is delivered twice.
+    pub(crate) udp_loss: f64,
+    pub(crate) udp_duplicate: f64,
     pub(crate) conns: BTreeMap<u64, Conn>,
     next_conn: u64,
     next_port: BTreeMap<usize, u16>,
@@ -153,6 +173,9 @@ impl Default for Net {
         Self {
             socks: BTreeMap::new(),
             listeners: BTreeMap::new(),
+            udp: BTreeMap::new(),
+            udp_loss: 0.0,
+            udp_duplicate: 0.0,
             conns: BTreeMap::new(),
             next_conn: 0,
             next_port: BTreeMap::new(),
@@ -180,7 +203,8 @@ impl Net {
             } else {
                 *next + 1
             };
-            if !self.listeners.contains_key(&(host, port)) {
+            if !self.listeners.contains_key(&(host, port)) && !self.udp.contains_key(&(host, port))
+            {
                 return port;
             }
         }

@@ -13,7 +13,7 @@ use std::os::fd::{OwnedFd, RawFd};
 
 use io_uring::opcode;
 
-use crate::sim::net::{CONNECT_TIMEOUT, Msg, Packet, Sock, State, host_ip, host_of};
+use crate::sim::net::{CONNECT_TIMEOUT, Msg, Packet, Sock, State, UDP_QUEUE, host_ip, host_of};
 use crate::sim::world::{Event, World, with_current};
 use crate::sys::socket::SockAddr;
 use crate::sys::sqe::RawSqe;
@@ -42,6 +42,9 @@ pub(crate) fn perform(world: &mut World, host: usize, sqe: &RawSqe) -> Option<i3
     };
     if sock.host != host {
         return Some(-libc::EBADF);
+    }
+    if matches!(sock.state, State::Datagram { .. }) && sqe.opcode != opcode::PollAdd::CODE {
+        return datagram(world, host, sqe);
     }
     match sqe.opcode {
         opcode::Connect::CODE => connect(world, host, sqe),
@@ -149,6 +152,148 @@ fn packet(conn: u64, to: usize, msg: Msg) -> Packet {
         to,
         msg,
         bytes: Vec::new(),
+        dgram: None,
+    }
+}
+
+/// Reads a sockaddr of `len` bytes at `ptr` as an IP address.
+fn read_addr(ptr: u64, len: usize) -> Option<SocketAddr> {
+    let len = len.min(size_of::<libc::sockaddr_storage>());
+    if ptr == 0 || len == 0 {
+        return None;
+    }
+    let mut addr = SockAddr::empty();
+    // SAFETY: the SQE (or msghdr) points at `len` bytes of a sockaddr its op owns until the
+    // CQE; we copy at most the storage's size.
+    unsafe {
+        std::ptr::copy_nonoverlapping(ptr as *const u8, (&raw mut addr.storage).cast::<u8>(), len);
+    }
+    addr.len = len as libc::socklen_t;
+    addr.to_inet().ok()
+}
+
+/// Binds a UDP socket with no address to an ephemeral port of its host.
+fn auto_bind(world: &mut World, host: usize, fd: RawFd) -> Option<SocketAddr> {
+    if let Some(local) = world.net.socks.get(&fd)?.local {
+        return Some(local);
+    }
+    let local = SocketAddr::new(host_ip(host).into(), world.net.ephemeral(host));
+    world.net.socks.get_mut(&fd)?.local = Some(local);
+    world.net.udp.insert((host, local.port()), fd);
+    Some(local)
+}
+
+/// An SQE on a UDP socket: CONNECT sets the peer; SEND/WRITE/SENDMSG send one datagram;
+/// RECV/READ/RECVMSG take one (truncated to the buffers), or park.
+fn datagram(world: &mut World, host: usize, sqe: &RawSqe) -> Option<i32> {
+    let fd = sqe.fd;
+    let peer = match &world.net.socks.get(&fd)?.state {
+        State::Datagram { peer, .. } => *peer,
+        _ => return Some(-libc::EBADF),
+    };
+    match sqe.opcode {
+        opcode::Connect::CODE => {
+            let Some(to) = read_addr(sqe.addr, sqe.off as usize) else {
+                return Some(-libc::EINVAL);
+            };
+            auto_bind(world, host, fd);
+            if let Some(State::Datagram { peer, .. }) =
+                world.net.socks.get_mut(&fd).map(|s| &mut s.state)
+            {
+                *peer = Some(to);
+            }
+            Some(0)
+        }
+        opcode::Send::CODE | opcode::Write::CODE | opcode::SendMsg::CODE => {
+            let (bufs, named) = if sqe.opcode == opcode::SendMsg::CODE {
+                // SAFETY: a SENDMSG SQE points at a msghdr its op owns until the CQE.
+                let hdr = unsafe { &*(sqe.addr as *const libc::msghdr) };
+                let named = read_addr(hdr.msg_name as u64, hdr.msg_namelen as usize);
+                // SAFETY: as above.
+                (unsafe { iovecs(sqe.addr) }, named)
+            } else {
+                (vec![(sqe.addr, sqe.len as usize)], None)
+            };
+            let Some(to) = named.or(peer) else {
+                return Some(-libc::EDESTADDRREQ);
+            };
+            let mut bytes = Vec::new();
+            for (ptr, len) in bufs {
+                if len > 0 {
+                    // SAFETY: a send's buffers are `len` readable bytes its op owns until
+                    // the CQE.
+                    bytes.extend_from_slice(unsafe {
+                        std::slice::from_raw_parts(ptr as *const u8, len)
+                    });
+                }
+            }
+            let from = auto_bind(world, host, fd)?;
+            let n = bytes.len() as i32;
+            let Some(to_host) = host_of(to.ip(), host, world.hosts.len()) else {
+                // Nobody at that address: the datagram is lost, as on a real network.
+                return Some(n);
+            };
+            let (loss, dup) = (world.net.udp_loss, world.net.udp_duplicate);
+            if world.chance(loss) {
+                return Some(n);
+            }
+            let copies = if world.chance(dup) { 2 } else { 1 };
+            for _ in 0..copies {
+                let p = Packet {
+                    conn: u64::MAX,
+                    to: to_host,
+                    msg: Msg::Datagram,
+                    bytes: bytes.clone(),
+                    dgram: Some((from, to)),
+                };
+                world.send(host, to_host, p);
+            }
+            Some(n)
+        }
+        opcode::Recv::CODE | opcode::Read::CODE | opcode::RecvMsg::CODE => {
+            let State::Datagram { rx, .. } = &mut world.net.socks.get_mut(&fd)?.state else {
+                return Some(-libc::EBADF);
+            };
+            let (from, bytes) = rx.pop_front()?;
+            let bufs = if sqe.opcode == opcode::RecvMsg::CODE {
+                // SAFETY: a RECVMSG SQE points at a msghdr its op owns until the CQE.
+                unsafe { iovecs(sqe.addr) }
+            } else {
+                vec![(sqe.addr, sqe.len as usize)]
+            };
+            let mut n = 0;
+            for (ptr, len) in bufs {
+                let take = len.min(bytes.len() - n);
+                if take == 0 {
+                    break;
+                }
+                // SAFETY: a receive's buffers are `len` writable bytes its op owns until
+                // the CQE; `take <= len`.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(bytes[n..].as_ptr(), ptr as *mut u8, take);
+                }
+                n += take;
+            }
+            if sqe.opcode == opcode::RecvMsg::CODE {
+                let sa = SockAddr::from_inet(&from);
+                // SAFETY: as above; the name buffer is `msg_namelen` writable bytes.
+                unsafe {
+                    let hdr = &mut *(sqe.addr as *mut libc::msghdr);
+                    if !hdr.msg_name.is_null() {
+                        let k = (hdr.msg_namelen).min(sa.len) as usize;
+                        std::ptr::copy_nonoverlapping(
+                            (&raw const sa.storage).cast::<u8>(),
+                            hdr.msg_name.cast::<u8>(),
+                            k,
+                        );
+                        hdr.msg_namelen = sa.len;
+                    }
+                    hdr.msg_flags = if n < bytes.len() { libc::MSG_TRUNC } else { 0 };
+                }
+            }
+            Some(n as i32)
+        }
+        _ => Some(-libc::EOPNOTSUPP),
     }
 }
 
@@ -196,6 +341,12 @@ fn poll(world: &mut World, sqe: &RawSqe) -> Option<i32> {
     let mut ready: i16 = 0;
     match &sock.state {
         State::Listening(backlog) if !backlog.is_empty() => ready |= libc::POLLIN,
+        State::Datagram { rx, .. } => {
+            if !rx.is_empty() {
+                ready |= libc::POLLIN;
+            }
+            ready |= libc::POLLOUT;
+        }
         State::Stream { conn, side } => {
             let end = &world.net.conns.get(conn)?.ends[*side];
             if !end.rx.is_empty() || end.eof {
@@ -284,6 +435,7 @@ fn send(world: &mut World, host: usize, fd: RawFd, bufs: &[(u64, usize)]) -> Opt
                 to: 1 - side,
                 msg: Msg::Data,
                 bytes,
+                dgram: None,
             },
         );
     }
@@ -303,6 +455,23 @@ pub(crate) fn fresh_fd(world: &mut World) -> io::Result<RawFd> {
 pub(crate) fn deliver(world: &mut World, p: Packet) {
     for fd in world.take_released() {
         close(world, fd);
+    }
+    if let Some((from, to)) = p.dgram {
+        let Some(&fd) = world.net.udp.get(&(p.to, to.port())) else {
+            return;
+        };
+        if let Some(Sock {
+            state: State::Datagram { rx, peer },
+            ..
+        }) = world.net.socks.get_mut(&fd)
+        {
+            // A connected socket takes only its peer's datagrams; a full queue drops.
+            if peer.is_none_or(|p| p == from) && rx.len() < UDP_QUEUE {
+                rx.push_back((from, p.bytes));
+                wake(world, p.to, fd);
+            }
+        }
+        return;
     }
     let Some(c) = world.net.conns.get(&p.conn) else {
         return;
@@ -362,6 +531,8 @@ pub(crate) fn deliver(world: &mut World, p: Packet) {
                 world.send(host, from_host, packet(p.conn, 1, Msg::Rst));
             }
         }
+        // Datagrams were handled above.
+        Msg::Datagram => {}
         Msg::Data | Msg::Fin | Msg::Rst => {
             let Some(c) = world.net.conns.get_mut(&p.conn) else {
                 return;
@@ -415,6 +586,13 @@ pub(crate) fn close(world: &mut World, fd: RawFd) {
     };
     match sock.state {
         State::Fresh => {}
+        State::Datagram { .. } => {
+            if let Some(local) = sock.local
+                && world.net.udp.get(&(sock.host, local.port())) == Some(&fd)
+            {
+                world.net.udp.remove(&(sock.host, local.port()));
+            }
+        }
         State::Listening(backlog) => {
             if let Some(local) = sock.local {
                 world.net.listeners.remove(&(sock.host, local.port()));
@@ -462,25 +640,36 @@ pub(crate) fn crash(world: &mut World, host: usize) {
     }
     world.net.socks.retain(|_, s| s.host != host);
     world.net.listeners.retain(|(h, _), _| *h != host);
+    world.net.udp.retain(|(h, _), _| *h != host);
 }
 
 // The socket calls ringcore makes without an SQE (src/sys/socket.rs). Each answers `None`
 // when no simulation runs on the thread or `fd` is not a simulated socket: the caller then
 // makes the real call.
 
-/// socket(2) in a simulation: a TCP socket of the current host (UDP and Unix sockets are
+/// socket(2) in a simulation: a TCP or UDP socket of the current host (Unix sockets are
 /// `Unsupported`).
 pub(crate) fn socket(domain: i32, ty: i32) -> Option<io::Result<OwnedFd>> {
     if !crate::sim::is_simulated() {
         return None;
     }
-    let stream = ty & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) == libc::SOCK_STREAM;
-    if !matches!(domain, libc::AF_INET | libc::AF_INET6) || !stream {
+    let ty = ty & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC);
+    if !matches!(domain, libc::AF_INET | libc::AF_INET6)
+        || !matches!(ty, libc::SOCK_STREAM | libc::SOCK_DGRAM)
+    {
         return Some(Err(io::Error::new(
             io::ErrorKind::Unsupported,
-            "ringcore::sim: only TCP sockets are simulated (UDP and Unix sockets would do real I/O)",
+            "ringcore::sim: only TCP and UDP sockets are simulated (a Unix socket would do real I/O)",
         )));
     }
+    let state = if ty == libc::SOCK_DGRAM {
+        State::Datagram {
+            rx: VecDeque::new(),
+            peer: None,
+        }
+    } else {
+        State::Fresh
+    };
     with_current(|w| {
         let raw = fresh_fd(w)?;
         let fd = crate::sys::fd::adopt(raw as u32);
@@ -489,7 +678,7 @@ pub(crate) fn socket(domain: i32, ty: i32) -> Option<io::Result<OwnedFd>> {
             raw,
             Sock {
                 host,
-                state: State::Fresh,
+                state,
                 local: None,
             },
         );
@@ -514,9 +703,13 @@ pub(crate) fn bind(fd: RawFd, addr: &SockAddr) -> Option<io::Result<()>> {
         if host_of(want.ip(), host, w.hosts.len()) != Some(host) {
             return Err(err(libc::EADDRNOTAVAIL));
         }
+        let udp = matches!(w.net.socks[&fd].state, State::Datagram { .. });
         let port = match want.port() {
             0 => w.net.ephemeral(host),
-            p if w.net.listeners.contains_key(&(host, p)) => return Err(err(libc::EADDRINUSE)),
+            p if !udp && w.net.listeners.contains_key(&(host, p)) => {
+                return Err(err(libc::EADDRINUSE));
+            }
+            p if udp && w.net.udp.contains_key(&(host, p)) => return Err(err(libc::EADDRINUSE)),
             p => p,
         };
         let sock = w.net.socks.get_mut(&fd).ok_or_else(|| err(libc::EBADF))?;
@@ -524,6 +717,9 @@ pub(crate) fn bind(fd: RawFd, addr: &SockAddr) -> Option<io::Result<()>> {
             return Err(err(libc::EINVAL));
         }
         sock.local = Some(SocketAddr::new(host_ip(host).into(), port));
+        if udp {
+            w.net.udp.insert((host, port), fd);
+        }
         Ok(())
     })
 }
@@ -554,6 +750,7 @@ pub(crate) fn addr(fd: RawFd, peer: bool) -> Option<io::Result<SockAddr>> {
     on_socket(fd, |w| {
         let sock = &w.net.socks[&fd];
         let addr = match (&sock.state, peer) {
+            (State::Datagram { peer: Some(p), .. }, true) => *p,
             (State::Stream { conn, side }, _) => {
                 let c = w.net.conns.get(conn).ok_or_else(|| err(libc::ENOTCONN))?;
                 c.ends[if peer { 1 - side } else { *side }].addr
