@@ -100,7 +100,7 @@ fn a_partition_holds_messages_until_healed() {
     sim.run_until("client", async {
         let stream = TcpStream::connect("server:7").await.unwrap();
         // Park the connection in a task the test can keep using across runs.
-        std::mem::forget(ringcore::spawn(async move {
+        drop(ringcore::spawn(async move {
             sleep(Duration::from_secs(1)).await;
             stream.write_all(b"ping".to_vec()).await.0.unwrap();
             let got = timeout(Duration::from_secs(5), read_n(&stream, 4)).await;
@@ -140,7 +140,7 @@ fn a_crashed_server_resets_its_connections_and_comes_back() {
     let mut sim = sim_with_server(5);
     sim.run_until("client", async {
         let stream = TcpStream::connect("server:7").await.unwrap();
-        std::mem::forget(ringcore::spawn(async move {
+        drop(ringcore::spawn(async move {
             let res = read_n(&stream, 1).await;
             RESET.with(|r| r.set(res.err().map(|e| e.kind())));
         }));
