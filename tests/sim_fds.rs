@@ -35,19 +35,16 @@ fn no_descriptor_outlives_the_simulation() {
         let mut sim = Sim::new(seed);
         sim.host("server", busy_server).unwrap();
         sim.host("client", || async {}).unwrap();
-        let mut streams = Vec::new();
         for _ in 0..3 {
-            streams.push(
-                sim.run_until("client", async {
-                    let s = TcpStream::connect("server:7").await.unwrap();
-                    s.write_all(b"hello".to_vec()).await.0.unwrap();
-                    // Left open: the crash resets it under a receive in flight.
-                    drop(ringcore::spawn(async move {
-                        let _ = s.read(Vec::with_capacity(16)).await;
-                    }));
-                })
-                .unwrap(),
-            );
+            sim.run_until("client", async {
+                let s = TcpStream::connect("server:7").await.unwrap();
+                s.write_all(b"hello".to_vec()).await.0.unwrap();
+                // Left open: the crash resets it under a receive in flight.
+                drop(ringcore::spawn(async move {
+                    let _ = s.read(Vec::with_capacity(16)).await;
+                }));
+            })
+            .unwrap();
         }
         sim.run_for(Duration::from_millis(50)).unwrap();
         assert!(
