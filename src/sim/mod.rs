@@ -8,7 +8,7 @@
 //! ([`spawn`](crate::spawn), [`time`](crate::time), [`fs`](crate::fs), TCP and UDP in
 //! [`net`](crate::net), [`channel`](crate::channel), [`sync`](crate::sync)). The test drives
 //! the simulation ([`Sim::run_for`], [`Sim::run_until`]), crashes and restarts hosts
-//! ([`Sim::crash`], [`Sim::restart`]), cuts and heals the network ([`Sim::partition`],
+//! ([`Sim::crash`], [`Sim::restart`], or at random times: [`Sim::random_crashes`]), cuts and heals the network ([`Sim::partition`],
 //! [`Sim::heal`]) and checks what it wants, on the hosts' disks too ([`Sim::file`]).
 //! Hosts reach each other by name: `TcpStream::connect("db:5432")` and
 //! `lookup_host("db:5432")` resolve the host named `db` ([`Sim::addr`]).
@@ -236,6 +236,20 @@ pub struct Sim {
     hosts: Vec<Host>,
     time_limit: Duration,
     step_limit: u64,
+    /// Hosts crashed and restarted at random times ([`Sim::random_crashes`]).
+    chaos: Vec<Chaos>,
+}
+
+/// A host the simulation crashes at times drawn from the seed.
+struct Chaos {
+    host: usize,
+    /// Up time before a crash, drawn uniformly in this range.
+    every: (Duration, Duration),
+    /// Down time before the restart, drawn uniformly in this range.
+    down: (Duration, Duration),
+    /// Virtual time of the next crash (or restart, while down).
+    next: Duration,
+    down_now: bool,
 }
 
 impl fmt::Debug for Sim {
@@ -272,6 +286,7 @@ impl Sim {
             hosts: Vec::new(),
             time_limit: Duration::from_secs(86_400),
             step_limit: 50_000_000,
+            chaos: Vec::new(),
         }
     }
 
@@ -530,6 +545,65 @@ impl Sim {
         Ok(())
     }
 
+    /// From now on, crashes `host` (as [`crash`](Sim::crash)) after an up time drawn from
+    /// the seed uniformly in `every`, and restarts it (as [`restart`](Sim::restart)) after
+    /// a down time drawn in `down`, again and again, while the simulation runs. The crashes
+    /// land between task polls, wherever the host's program is: with ops in flight, between
+    /// a write and its sync.
+    ///
+    /// # Errors
+    ///
+    /// [`SimError::UnknownHost`].
+    pub fn random_crashes(
+        &mut self,
+        host: &str,
+        every: (Duration, Duration),
+        down: (Duration, Duration),
+    ) -> Result<&mut Self, SimError> {
+        let host = self.index(host)?;
+        let mut w = self.world.borrow_mut();
+        let next = w.now + w.draw(every);
+        drop(w);
+        self.chaos.retain(|c| c.host != host);
+        self.chaos.push(Chaos {
+            host,
+            every,
+            down,
+            next,
+            down_now: false,
+        });
+        Ok(self)
+    }
+
+    /// Crashes or restarts the hosts whose random crash or restart is due.
+    fn chaos_due(&mut self) -> Result<(), SimError> {
+        let now = self.elapsed();
+        for k in 0..self.chaos.len() {
+            if self.chaos[k].next > now {
+                continue;
+            }
+            let c = &self.chaos[k];
+            let name = self.hosts[c.host].name.clone();
+            let (range, down_now) = if c.down_now {
+                (c.every, false)
+            } else {
+                (c.down, true)
+            };
+            if down_now {
+                if self.hosts[c.host].core.is_some() {
+                    self.crash(&name)?;
+                }
+            } else {
+                self.restart(&name)?;
+            }
+            let next = now + self.world.borrow_mut().draw(range);
+            let c = &mut self.chaos[k];
+            c.down_now = down_now;
+            c.next = next;
+        }
+        Ok(())
+    }
+
     /// Starts a crashed `host` again: its entry function runs anew on what its disk kept.
     ///
     /// # Errors
@@ -699,13 +773,14 @@ impl Sim {
             .iter()
             .filter_map(|h| h.core.as_ref()?.timers.next_deadline())
             .min();
+        let next_chaos = self.chaos.iter().map(|c| c.next).min();
         let next = {
             let w = self.world.borrow();
             let timer = next_timer.map(|t| w.since_start(t));
-            match (timer, w.next_due()) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            }
+            [timer, w.next_due(), next_chaos]
+                .into_iter()
+                .flatten()
+                .min()
         };
         let Some(next) = next else {
             return Ok(Step::Idle);
@@ -715,6 +790,11 @@ impl Sim {
         }
         if next > self.time_limit {
             return Err(self.time_error());
+        }
+        if next_chaos == Some(next) {
+            self.world.borrow_mut().advance(next);
+            self.chaos_due()?;
+            return Ok(Step::Advanced);
         }
         let now = {
             let mut w = self.world.borrow_mut();
