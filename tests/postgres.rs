@@ -1,5 +1,6 @@
 //! examples/postgres.rs's session (examples/support/pg.rs) against a real PostgreSQL: a
-//! throwaway cluster this test makes with `initdb` in a temporary directory and starts with
+//! throwaway cluster (tests/support/pg_cluster.rs, shared with tests/eco_sqlx.rs) this test
+//! makes with `initdb` in a temporary directory and starts with
 //! `pg_ctl`, listening only on a Unix socket in that directory (no TCP), stopped at the
 //! end even when the test fails. initdb refuses to run as root, so as root the cluster
 //! runs as the `postgres` user through `runuser`.
@@ -12,169 +13,14 @@
 
 #[path = "../examples/support/pg.rs"]
 mod pg;
+#[path = "support/pg_cluster.rs"]
+mod pg_cluster;
 mod support;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-/// The directory holding initdb and pg_ctl.
-fn pg_bin() -> Option<PathBuf> {
-    if let Ok(path) = std::env::var("PATH") {
-        for dir in std::env::split_paths(&path) {
-            if dir.join("initdb").is_file() && dir.join("pg_ctl").is_file() {
-                return Some(dir);
-            }
-        }
-    }
-    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .ok()?
-        .filter_map(|e| {
-            let e = e.ok()?;
-            let version = e.file_name().to_str()?.parse().ok()?;
-            let bin = e.path().join("bin");
-            bin.join("initdb").is_file().then_some((version, bin))
-        })
-        .collect();
-    versions.sort();
-    versions.pop().map(|(_, bin)| bin)
-}
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
-}
-
-/// A started cluster; dropping it stops the server.
-struct Cluster {
-    bin: PathBuf,
-    data: PathBuf,
-    socket_dir: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Cluster {
-    /// Runs `program args` as the cluster's owner: `postgres` through runuser as root,
-    /// else the current user.
-    fn run(&self, program: &str, args: &[&str]) -> std::process::Output {
-        run_as_owner(&self.bin.join(program), args)
-    }
-
-    fn start() -> Option<Cluster> {
-        let Some(bin) = pg_bin() else {
-            let required = std::env::var_os("CI").is_some()
-                || std::env::var_os("RINGCORE_REQUIRE_POSTGRES").is_some();
-            if !required {
-                eprintln!(
-                    "postgres test skipped: initdb not found on PATH or under \
-                     /usr/lib/postgresql/*/bin (apt-get update && apt-get install -y \
-                     postgresql to run it; .ci/run does this and requires it)"
-                );
-                return None;
-            }
-            panic!(
-                "initdb not found on PATH or under /usr/lib/postgresql/*/bin, and CI or \
-                 RINGCORE_REQUIRE_POSTGRES requires this test: install PostgreSQL \
-                 (apt-get update && apt-get install -y postgresql; .ci/run does this)"
-            );
-        };
-        let dir = tempfile::tempdir().unwrap();
-        if is_root() {
-            let out = Command::new("id")
-                .args(["-u", "postgres"])
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "running as root needs the `postgres` user (the postgresql package makes it)"
-            );
-            let uid: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
-            std::os::unix::fs::chown(dir.path(), Some(uid), None).unwrap();
-        }
-        let data = dir.path().join("data");
-        let socket_dir = dir.path().to_owned();
-        let cluster = Cluster {
-            bin,
-            data,
-            socket_dir,
-            _dir: dir,
-        };
-        let data = cluster.data.to_str().unwrap();
-        let out = cluster.run(
-            "initdb",
-            &[
-                "-D",
-                data,
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "-E",
-                "UTF8",
-                "--no-sync",
-                "--locale=C",
-            ],
-        );
-        assert!(
-            out.status.success(),
-            "initdb failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let log = cluster.socket_dir.join("server.log");
-        let options = format!(
-            "-c listen_addresses='' -k {} -p 5432 -F",
-            cluster.socket_dir.display()
-        );
-        let out = cluster.run(
-            "pg_ctl",
-            &[
-                "-D",
-                data,
-                "-l",
-                log.to_str().unwrap(),
-                "-w",
-                "-t",
-                "60",
-                "-o",
-                &options,
-                "start",
-            ],
-        );
-        if !out.status.success() {
-            let log = std::fs::read_to_string(&log).unwrap_or_default();
-            panic!(
-                "pg_ctl start failed: {}\n{log}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        Some(cluster)
-    }
-
-    fn conninfo(&self) -> String {
-        format!(
-            "host={} port=5432 user=postgres dbname=postgres",
-            self.socket_dir.display()
-        )
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let data = self.data.to_str().unwrap().to_owned();
-        let _ = self.run("pg_ctl", &["-D", &data, "-m", "immediate", "-w", "stop"]);
-    }
-}
-
-fn run_as_owner(program: &Path, args: &[&str]) -> std::process::Output {
-    let mut cmd = if is_root() {
-        let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--"]).arg(program);
-        c
-    } else {
-        Command::new(program)
-    };
-    // The cluster's files live in a directory only its owner can enter; start there.
-    cmd.args(args).current_dir("/").output().unwrap()
-}
+use pg_cluster::Cluster;
 
 #[test]
 fn session_against_a_throwaway_cluster() {

@@ -8,20 +8,34 @@
 //! then prints `ADDR host:port`. A new kind is one more name in [`KINDS`] and one more
 //! arm in [`serve`].
 //!
-//! Two kinds are not the bench binary but the shipped example, `examples/echo_server.rs`,
-//! run as users run it: `example` (its default, multishot accept and receive) and
-//! `example_plain` (`--plain`). They need `cargo build --release --example echo_server`
-//! first (`cargo bench` does not build examples, and a stale binary measures old code);
-//! the bench starts `target/release/examples/echo_server --addr 127.0.0.1:0` pinned to
-//! CPU 0 with the bench's RLIMIT_NOFILE, and reads the address from its first stderr line.
-//! They have no control socket, so no io_uring_enter count.
+//! Three kinds are not the bench binary but programs of their own, started pinned to CPU 0
+//! with the bench's RLIMIT_NOFILE. They have no control socket, so no io_uring_enter count.
+//!
+//! - `example` and `example_plain`: the shipped example, `examples/echo_server.rs`, run as
+//!   users run it (its default, multishot accept and receive, and `--plain`). They need
+//!   `cargo build --release --example echo_server` first (`cargo bench` does not build
+//!   examples, and a stale binary measures old code); the bench starts
+//!   `target/release/examples/echo_server --addr 127.0.0.1:0` and reads the address from
+//!   its first stderr line.
+//! - `c_uring`: the hand-tuned C liburing server `benches/c/echo_uring.c` (multishot
+//!   accept, multishot receive into a provided-buffer ring, send from the pooled buffer),
+//!   the comparison point from outside ringcore. The bench compiles it once per run with
+//!   the system C compiler (`$CC`, default `cc -O2`) against liburing into
+//!   `target/release/c/echo_uring`; when that fails it runs `scripts/bench-deps.sh`
+//!   (installs liburing-dev where missing) and tries once more. `ECHO_C_ARGS` passes
+//!   flags to it (`--buffers N --buffer-size BYTES`, default 256 buffers of 16 KiB). It
+//!   prints `ADDR host:port` on stdout like the bench's own servers.
+//!
+//! The kinds that are not the bench binary run only when named (`selected`).
 
 // Each bench uses some of these.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::OnceLock;
 
 use crate::server_proc::{announce, pin, raise_nofile};
 
@@ -38,6 +52,7 @@ pub(crate) const KINDS: &[&str] = &[
     "poll_epoll",
     "example",
     "example_plain",
+    "c_uring",
     "tokio",
 ];
 
@@ -45,14 +60,14 @@ const SERVER_ENV: &str = "ECHO_BENCH_SERVER";
 const CONTROL_ENV: &str = "ECHO_BENCH_CONTROL";
 
 /// The kinds named in the comma-separated env var `var` (when unset, every kind of
-/// [`KINDS`] but the example kinds, which need a build of their own), in the order of
-/// [`KINDS`]; panics on a name that is not a kind.
+/// [`KINDS`] but the external ones, the example and C kinds, which need a build of their
+/// own), in the order of [`KINDS`]; panics on a name that is not a kind.
 pub(crate) fn selected(var: &str) -> Vec<&'static str> {
     let Ok(list) = std::env::var(var) else {
         return KINDS
             .iter()
             .copied()
-            .filter(|k| example_flags(k).is_none())
+            .filter(|k| external(k).is_none())
             .collect();
     };
     for name in list.split(',').filter(|n| !n.is_empty()) {
@@ -91,7 +106,7 @@ fn serve(kind: &str) {
         "ringcore_epoll" => serve_ringcore(false, true),
         "poll_epoll" => serve_ringcore(true, true),
         "tokio" => serve_tokio(),
-        // Started by `Server::start_example`, never as the bench binary.
+        // Started by `Server::start_external`, never as the bench binary.
         other => panic!("unknown server {other}"),
     }
 }
@@ -99,7 +114,7 @@ fn serve(kind: &str) {
 /// A server process started by the bench.
 pub(crate) struct Server {
     child: Child,
-    /// The bench binary's stdout (`ENTERS n` replies); None for the example kinds.
+    /// The bench binary's stdout (`ENTERS n` replies); None for the external kinds.
     out: Option<BufReader<ChildStdout>>,
     _dir: tempfile::TempDir,
     control: std::path::PathBuf,
@@ -110,8 +125,8 @@ pub(crate) struct Server {
 impl Server {
     /// Starts a `kind` server and waits for its address.
     pub(crate) fn start(kind: &str) -> Server {
-        if let Some(flags) = example_flags(kind) {
-            return Server::start_example(flags);
+        if let Some(ext) = external(kind) {
+            return Server::start_external(ext);
         }
         let exe = std::env::current_exe().expect("current_exe");
         let dir = tempfile::tempdir().expect("temp dir");
@@ -135,24 +150,32 @@ impl Server {
         }
     }
 
-    /// Starts `examples/echo_server` with `flags`, pinned to the CPU the bench's own
-    /// servers pin themselves to, and waits for its address.
-    fn start_example(flags: &[&str]) -> Server {
+    /// Starts an external server (the example, the C server), pinned to the CPU the bench's
+    /// own servers pin themselves to, and waits for its address.
+    fn start_external(ext: External) -> Server {
         use std::os::unix::process::CommandExt;
 
-        let exe = std::env::current_exe().expect("current_exe");
-        // target/release/deps/echo-HASH -> target/release/examples/echo_server
-        let bin = exe
-            .parent()
-            .and_then(|d| d.parent())
-            .expect("target dir")
-            .join("examples")
-            .join("echo_server");
-        assert!(
-            bin.exists(),
-            "{} is missing: run `cargo build --release --example echo_server` first",
-            bin.display()
-        );
+        let (bin, args, addr_on_stdout) = match ext {
+            External::Example(flags) => {
+                let bin = target_dir().join("examples").join("echo_server");
+                assert!(
+                    bin.exists(),
+                    "{} is missing: run `cargo build --release --example echo_server` first",
+                    bin.display()
+                );
+                let mut args = vec!["--addr".to_string(), "127.0.0.1:0".to_string()];
+                args.extend(flags.iter().map(|f| f.to_string()));
+                (bin, args, false)
+            }
+            External::CUring => {
+                let args = std::env::var("ECHO_C_ARGS")
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .map(String::from)
+                    .collect();
+                (c_server(), args, true)
+            }
+        };
         let cpu = core_affinity::get_core_ids()
             .unwrap_or_default()
             .first()
@@ -164,10 +187,12 @@ impl Server {
             set
         };
         let mut cmd = Command::new(&bin);
-        cmd.args(["--addr", "127.0.0.1:0"])
-            .args(flags)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+        cmd.args(&args);
+        if addr_on_stdout {
+            cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
+        } else {
+            cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+        }
         // SAFETY: the closure runs in the forked child before exec and only calls
         // sched_setaffinity(2), which is async-signal-safe, on a set built before the fork.
         unsafe {
@@ -178,25 +203,35 @@ impl Server {
                 Ok(())
             });
         }
-        let mut child = cmd.spawn().expect("spawn examples/echo_server");
-        let mut err = BufReader::new(child.stderr.take().expect("piped stderr"));
-        let mut line = String::new();
-        err.read_line(&mut line).expect("echo_server stderr");
-        // "echo_server: listening on 127.0.0.1:PORT (1 cores, ...)"
-        let addr = line
-            .split_whitespace()
-            .skip_while(|w| *w != "on")
-            .nth(1)
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("echo_server's first line has no address: {line:?}"));
-        // Pass the rest of its stderr (accept errors, the totals) through.
-        std::thread::spawn(move || {
-            let mut rest = String::new();
-            while err.read_line(&mut rest).is_ok_and(|n| n > 0) {
-                eprint!("{rest}");
-                rest.clear();
-            }
-        });
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
+        let addr = if addr_on_stdout {
+            let mut out = BufReader::new(child.stdout.take().expect("piped stdout"));
+            read_value(&mut out, "ADDR")
+                .parse()
+                .expect("server address")
+        } else {
+            let mut err = BufReader::new(child.stderr.take().expect("piped stderr"));
+            let mut line = String::new();
+            err.read_line(&mut line).expect("echo_server stderr");
+            // "echo_server: listening on 127.0.0.1:PORT (1 cores, ...)"
+            let addr = line
+                .split_whitespace()
+                .skip_while(|w| *w != "on")
+                .nth(1)
+                .and_then(|a| a.parse().ok())
+                .unwrap_or_else(|| panic!("echo_server's first line has no address: {line:?}"));
+            // Pass the rest of its stderr (accept errors, the totals) through.
+            std::thread::spawn(move || {
+                let mut rest = String::new();
+                while err.read_line(&mut rest).is_ok_and(|n| n > 0) {
+                    eprint!("{rest}");
+                    rest.clear();
+                }
+            });
+            addr
+        };
         Server {
             child,
             out: None,
@@ -226,13 +261,76 @@ impl Server {
     }
 }
 
-/// The example's flags for an example kind; None for the bench's own kinds.
-fn example_flags(kind: &str) -> Option<&'static [&'static str]> {
+/// A server kind that is a program of its own rather than the bench binary.
+#[derive(Clone, Copy)]
+enum External {
+    /// `examples/echo_server` with these flags.
+    Example(&'static [&'static str]),
+    /// `benches/c/echo_uring.c`.
+    CUring,
+}
+
+/// The external program behind `kind`; None for the bench's own kinds.
+fn external(kind: &str) -> Option<External> {
     match kind {
-        "example" => Some(&[]),
-        "example_plain" => Some(&["--plain"]),
+        "example" => Some(External::Example(&[])),
+        "example_plain" => Some(External::Example(&["--plain"])),
+        "c_uring" => Some(External::CUring),
         _ => None,
     }
+}
+
+/// The profile's target directory (`target/release`): the bench binary is
+/// `target/release/deps/NAME-HASH`.
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    exe.parent()
+        .and_then(|d| d.parent())
+        .expect("target dir")
+        .to_path_buf()
+}
+
+/// Compiles `benches/c/echo_uring.c` (once per bench run, so never stale) into
+/// `target/release/c/echo_uring` and returns its path. When the compile fails, runs
+/// `scripts/bench-deps.sh` (which installs liburing-dev and a C compiler where missing)
+/// and compiles once more; panics if that fails too.
+fn c_server() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+            let src = root.join("benches/c/echo_uring.c");
+            let dir = target_dir().join("c");
+            std::fs::create_dir_all(&dir).expect("create target/release/c");
+            let bin = dir.join("echo_uring");
+            let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_string());
+            let compile = || {
+                Command::new(&cc)
+                    .args(["-O2", "-Wall", "-o"])
+                    .arg(&bin)
+                    .arg(&src)
+                    .arg("-luring")
+                    .status()
+                    .is_ok_and(|s| s.success())
+            };
+            if !compile() {
+                eprintln!(
+                    "echo bench: `{cc}` could not build {}; running scripts/bench-deps.sh",
+                    src.display()
+                );
+                let deps = Command::new("sh")
+                    .arg(root.join("scripts/bench-deps.sh"))
+                    .status()
+                    .is_ok_and(|s| s.success());
+                assert!(
+                    deps && compile(),
+                    "could not build {} (needs cc and liburing-dev: scripts/bench-deps.sh)",
+                    src.display()
+                );
+            }
+            bin
+        })
+        .clone()
 }
 
 fn read_value(out: &mut BufReader<ChildStdout>, key: &str) -> String {

@@ -44,7 +44,7 @@ pub struct Builder {
     send_zc_from: Option<usize>,
     registered_files: u32,
     sqpoll: Option<Duration>,
-    tokio_context: bool,
+    tokio_context: Option<bool>,
 }
 
 /// asyncio's default `loop.slow_callback_duration`.
@@ -73,7 +73,7 @@ impl Default for Builder {
             send_zc_from: driver::resources::DEFAULT_SEND_ZC_FROM,
             registered_files: DEFAULT_REGISTERED_FILES,
             sqpoll: None,
-            tokio_context: true,
+            tokio_context: None,
         }
     }
 }
@@ -330,6 +330,10 @@ impl Builder {
     /// [`SetupMode::DeferTaskrun`] is [`BuildError::InvalidConfig`] while the context is
     /// on.
     ///
+    /// Unless set here, the context is on, or off where the environment variable
+    /// `RINGCORE_TOKIO_CONTEXT` is `0` (so a benchmark or a deployment can compare or
+    /// switch without a rebuild; any other value means on).
+    ///
     /// Off (or without the feature), tokio's own types panic inside ringcore tasks with
     /// tokio's "there is no reactor running" message, as outside any runtime. A core whose
     /// `block_on` runs inside another tokio runtime (a `#[tokio::test]`, or under a
@@ -346,13 +350,16 @@ impl Builder {
     /// # Ok::<(), ringcore::BuildError>(())
     /// ```
     pub fn tokio_context(mut self, on: bool) -> Self {
-        self.tokio_context = on;
+        self.tokio_context = Some(on);
         self
     }
 
     /// Whether cores get a tokio context: the feature is on and the switch too.
     fn with_tokio(&self) -> bool {
-        cfg!(feature = "tokio-context") && self.tokio_context
+        cfg!(feature = "tokio-context")
+            && self.tokio_context.unwrap_or_else(|| {
+                std::env::var_os("RINGCORE_TOKIO_CONTEXT").is_none_or(|v| v != "0")
+            })
     }
 
     fn debug_enabled(&self) -> bool {
