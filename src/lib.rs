@@ -67,7 +67,10 @@
 //! - [`io`]: `BufReader` (`read_line`, `lines`) and `BufWriter` over sockets and files;
 //! - [`buf`]: the buffer traits I/O calls take;
 //! - [`offload`]: `spawn_blocking` for calls that would block the core, and `ProcessPool`
-//!   for CPU-bound jobs in worker processes.
+//!   for CPU-bound jobs in worker processes;
+//! - `sim` (feature `sim`): deterministic simulation of the unmodified program on simulated
+//!   hosts (virtual clock, seeded scheduler, simulated disk and network, crashes), one seed
+//!   replaying a run.
 //!
 //! The [`guide`] (docs/asyncio.md) maps each asyncio feature to its ringcore form.
 
@@ -96,6 +99,9 @@ pub mod net;
 pub mod offload;
 pub mod report;
 pub mod signal;
+#[cfg(feature = "sim")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sim")))]
+pub mod sim;
 pub mod stream;
 pub mod sync;
 pub mod task;

@@ -62,6 +62,8 @@
 //! - `workload.rs`: the checking client workload.
 
 mod app;
+#[cfg(feature = "sim")]
+mod sim;
 
 use std::cell::RefCell;
 use std::io;
@@ -87,11 +89,14 @@ fn main() {
         Some("client") => client_command(&args[1..]),
         Some("check") => check_command(&args[1..]),
         // ---- The `sim` subcommand -------------------------------------------------------
-        // Filled in by the simulation harness (feature `sim`, `ringcore::sim`): it runs
-        // `server::serve` and `client::Client` on simulated hosts, crashes and restarts the
-        // server, and checks the contract above. `sim --seeds N [--bug B]` ends with one line
-        // `seeds N, failed F, first failing seed S, trace hash H`; `sim --seed S [--bug B]`
-        // prints `seed S, failed true|false, trace hash H`.
+        // The simulation harness (feature `sim`, `ringcore::sim`; sim.rs): it runs
+        // `server::serve` and the checking workload on simulated hosts, crashes and restarts
+        // the server, cuts the network, and checks the contract above. `sim --seeds N
+        // [--bug B]` ends with one line `seeds N, failed F, first failing seed S, trace hash
+        // H`; `sim --seed S [--bug B]` prints `seed S, failed true|false, trace hash H`.
+        #[cfg(feature = "sim")]
+        Some("sim") => sim::command(&args[1..], usage),
+        #[cfg(not(feature = "sim"))]
         Some("sim") => {
             eprintln!("kv_store: the sim subcommand needs --features sim");
             std::process::exit(2)

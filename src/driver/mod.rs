@@ -41,6 +41,8 @@ pub(crate) mod readiness;
 pub(crate) mod resources;
 pub(crate) mod ring;
 pub(crate) mod shared_fd;
+#[cfg(feature = "sim")]
+pub(crate) mod sim;
 
 #[cfg(test)]
 mod tests;

@@ -13,6 +13,8 @@
 //! at most one poll of each ready task plus the tick (hazard H24).
 
 pub(crate) mod remote;
+#[cfg(feature = "sim")]
+mod sim;
 pub(crate) mod task;
 
 use std::cell::{Cell, RefCell};

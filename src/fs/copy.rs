@@ -88,6 +88,8 @@ pub(crate) async fn copy_in_chunks(
     chunk: usize,
     may_splice: bool,
 ) -> io::Result<u64> {
+    #[cfg(feature = "sim")]
+    crate::sim::refuse_real_io("fs::copy")?;
     let src = File::open(from).await?;
     let meta = src
         .metadata()

@@ -82,6 +82,8 @@ const BATCH: usize = 64;
 /// .unwrap();
 /// ```
 pub async fn read_dir(path: impl AsRef<Path>) -> io::Result<ReadDir> {
+    #[cfg(feature = "sim")]
+    crate::sim::refuse_real_io("fs::read_dir")?;
     let path = path.as_ref().to_owned();
     let opened = {
         let path = path.clone();

@@ -146,6 +146,14 @@ impl Lookup {
                 None => {}
             }
         }
+        // In a deterministic simulation, names are the simulated hosts' (src/sim/net.rs).
+        #[cfg(feature = "sim")]
+        if let Some(res) = crate::driver::sim::net::resolve(&host, port) {
+            return res.map_err(|source| {
+                let kind = source.kind();
+                io::Error::new(kind, ResolveError { host, source })
+            });
+        }
         let job = crate::offload::spawn_blocking(move || {
             let addrs = match &query {
                 Lookup::Name(s) => std::net::ToSocketAddrs::to_socket_addrs(s.as_str()),

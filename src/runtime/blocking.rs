@@ -54,6 +54,12 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
+    // In a deterministic simulation the closure runs on the core as a task, in the order
+    // the seed picks (src/sim/).
+    #[cfg(feature = "sim")]
+    if crate::sim::is_simulated() {
+        return crate::spawn(async move { f() });
+    }
     let pool = context::with(|core| core.blocking.clone());
     pool.spawn(f)
 }

@@ -7,6 +7,8 @@
 pub(crate) mod affinity;
 pub(crate) mod emulate;
 pub(crate) mod fd;
+#[cfg(feature = "sim")]
+pub(crate) mod placeholder;
 pub(crate) mod probe;
 pub(crate) mod process;
 pub(crate) mod signal;

@@ -194,18 +194,28 @@ impl SockAddr {
 /// socket(2) with SOCK_CLOEXEC: the fallback where IORING_OP_SOCKET is missing, and the
 /// path for synchronous constructors (`bind`). `ty` may carry SOCK_NONBLOCK.
 pub(crate) fn socket(domain: i32, ty: i32, protocol: i32) -> io::Result<OwnedFd> {
+    #[cfg(feature = "sim")]
+    if let Some(res) = crate::driver::sim::net::socket(domain, ty) {
+        return res;
+    }
     let protocol = (protocol != 0).then(|| Protocol::from(protocol));
     Socket::new(Domain::from(domain), Type::from(ty), protocol).map(OwnedFd::from)
 }
 
 /// socketpair(2) with SOCK_CLOEXEC.
 pub(crate) fn socketpair(domain: i32, ty: i32) -> io::Result<(OwnedFd, OwnedFd)> {
+    #[cfg(feature = "sim")]
+    crate::sim::refuse_real_io("a socket pair")?;
     let (a, b) = Socket::pair(Domain::from(domain), Type::from(ty), None)?;
     Ok((OwnedFd::from(a), OwnedFd::from(b)))
 }
 
 /// setsockopt(2) of an `int` option.
 pub(crate) fn set_int(fd: BorrowedFd<'_>, level: i32, name: i32, value: i32) -> io::Result<()> {
+    #[cfg(feature = "sim")]
+    if let Some(res) = crate::driver::sim::net::sockopt(fd.as_raw_fd(), level, name) {
+        return res.map(drop);
+    }
     // SAFETY: passes a pointer to a live int and its size.
     cvt_libc(unsafe {
         libc::setsockopt(
@@ -221,6 +231,10 @@ pub(crate) fn set_int(fd: BorrowedFd<'_>, level: i32, name: i32, value: i32) -> 
 
 /// getsockopt(2) of an `int` option.
 pub(crate) fn get_int(fd: BorrowedFd<'_>, level: i32, name: i32) -> io::Result<i32> {
+    #[cfg(feature = "sim")]
+    if let Some(res) = crate::driver::sim::net::sockopt(fd.as_raw_fd(), level, name) {
+        return res;
+    }
     let mut value: i32 = 0;
     let mut len = size_of::<i32>() as libc::socklen_t;
     // SAFETY: passes pointers to a live int and its length, which the kernel fills.
@@ -239,12 +253,20 @@ pub(crate) fn get_int(fd: BorrowedFd<'_>, level: i32, name: i32) -> io::Result<i
 /// SO_LINGER: `None` turns lingering off, `Some(secs)` turns it on (0 makes close send RST;
 /// more than `i32::MAX` seconds is taken as `i32::MAX`).
 pub(crate) fn set_linger(fd: BorrowedFd<'_>, secs: Option<u32>) -> io::Result<()> {
+    #[cfg(feature = "sim")]
+    if let Some(res) = crate::driver::sim::net::sockopt(fd.as_raw_fd(), 0, 0) {
+        return res.map(drop);
+    }
     let linger = secs.map(|s| Duration::from_secs(u64::from(s.min(i32::MAX as u32))));
     SockRef::from(&fd).set_linger(linger)
 }
 
 /// bind(2).
 pub(crate) fn bind(fd: BorrowedFd<'_>, addr: &SockAddr) -> io::Result<()> {
+    #[cfg(feature = "sim")]
+    if let Some(res) = crate::driver::sim::net::bind(fd.as_raw_fd(), addr) {
+        return res;
+    }
     // SAFETY: the address pointer and length describe a live SockAddr.
     cvt_libc(unsafe { libc::bind(fd.as_raw_fd(), addr.as_ptr(), addr.len) })?;
     Ok(())
@@ -252,11 +274,19 @@ pub(crate) fn bind(fd: BorrowedFd<'_>, addr: &SockAddr) -> io::Result<()> {
 
 /// listen(2).
 pub(crate) fn listen(fd: BorrowedFd<'_>, backlog: i32) -> io::Result<()> {
+    #[cfg(feature = "sim")]
+    if let Some(res) = crate::driver::sim::net::listen(fd.as_raw_fd()) {
+        return res;
+    }
     SockRef::from(&fd).listen(backlog)
 }
 
 /// getsockname(2).
 pub(crate) fn local_addr(fd: BorrowedFd<'_>) -> io::Result<SockAddr> {
+    #[cfg(feature = "sim")]
+    if let Some(res) = crate::driver::sim::net::addr(fd.as_raw_fd(), false) {
+        return res;
+    }
     let mut addr = SockAddr::empty();
     // SAFETY: the kernel writes at most `addr.len` bytes into the storage we own.
     cvt_libc(unsafe { libc::getsockname(fd.as_raw_fd(), addr.as_mut_ptr(), &mut addr.len) })?;
@@ -265,6 +295,10 @@ pub(crate) fn local_addr(fd: BorrowedFd<'_>) -> io::Result<SockAddr> {
 
 /// getpeername(2).
 pub(crate) fn peer_addr(fd: BorrowedFd<'_>) -> io::Result<SockAddr> {
+    #[cfg(feature = "sim")]
+    if let Some(res) = crate::driver::sim::net::addr(fd.as_raw_fd(), true) {
+        return res;
+    }
     let mut addr = SockAddr::empty();
     // SAFETY: the kernel writes at most `addr.len` bytes into the storage we own.
     cvt_libc(unsafe { libc::getpeername(fd.as_raw_fd(), addr.as_mut_ptr(), &mut addr.len) })?;
@@ -274,6 +308,10 @@ pub(crate) fn peer_addr(fd: BorrowedFd<'_>) -> io::Result<SockAddr> {
 /// shutdown(2); `how` is SHUT_RD, SHUT_WR or SHUT_RDWR (anything else is EINVAL, as the
 /// kernel would answer).
 pub(crate) fn shutdown(fd: BorrowedFd<'_>, how: i32) -> io::Result<()> {
+    #[cfg(feature = "sim")]
+    if let Some(res) = crate::driver::sim::net::shutdown(fd.as_raw_fd(), how) {
+        return res;
+    }
     let how = match how {
         libc::SHUT_RD => Shutdown::Read,
         libc::SHUT_WR => Shutdown::Write,
@@ -285,6 +323,10 @@ pub(crate) fn shutdown(fd: BorrowedFd<'_>, how: i32) -> io::Result<()> {
 
 /// Takes the pending socket error (SO_ERROR), if any.
 pub(crate) fn take_error(fd: BorrowedFd<'_>) -> io::Result<Option<io::Error>> {
+    #[cfg(feature = "sim")]
+    if let Some(res) = crate::driver::sim::net::sockopt(fd.as_raw_fd(), 0, 0) {
+        return res.map(|_| None);
+    }
     SockRef::from(&fd).take_error()
 }
 
@@ -299,6 +341,11 @@ pub(crate) unsafe fn send_nowait(
     ptr: *const u8,
     len: usize,
 ) -> io::Result<usize> {
+    #[cfg(feature = "sim")]
+    if let Some(res) = crate::driver::sim::net::nowait(fd.as_raw_fd(), false, &[(ptr as u64, len)])
+    {
+        return res;
+    }
     // SAFETY: the caller guarantees `len` readable bytes at `ptr`; the fd is borrowed and live.
     let n = cvt_libc(unsafe {
         libc::send(
@@ -322,6 +369,10 @@ pub(crate) unsafe fn recv_nowait(
     ptr: *mut u8,
     len: usize,
 ) -> io::Result<usize> {
+    #[cfg(feature = "sim")]
+    if let Some(res) = crate::driver::sim::net::nowait(fd.as_raw_fd(), true, &[(ptr as u64, len)]) {
+        return res;
+    }
     // SAFETY: the caller guarantees `len` writable bytes at `ptr`; the fd is borrowed and live.
     let n = cvt_libc(unsafe { libc::recv(fd.as_raw_fd(), ptr.cast(), len, libc::MSG_DONTWAIT) })?;
     Ok(n as usize)
@@ -330,6 +381,13 @@ pub(crate) unsafe fn recv_nowait(
 /// sendmsg(2) with MSG_DONTWAIT | MSG_NOSIGNAL of `bufs` in order (gather): sends what fits
 /// in the socket buffer now. `WouldBlock` (EAGAIN) if nothing fits.
 pub(crate) fn sendmsg_nowait(fd: BorrowedFd<'_>, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+    #[cfg(feature = "sim")]
+    {
+        let iov: Vec<(u64, usize)> = bufs.iter().map(|b| (b.as_ptr() as u64, b.len())).collect();
+        if let Some(res) = crate::driver::sim::net::nowait(fd.as_raw_fd(), false, &iov) {
+            return res;
+        }
+    }
     // SAFETY: msghdr is plain data (pointers and integers); all-zero is valid.
     let mut hdr: libc::msghdr = unsafe { zeroed() };
     // `IoSlice` is guaranteed ABI-compatible with `iovec` on Unix; the kernel only reads

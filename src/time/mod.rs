@@ -6,8 +6,10 @@
 //! most until the earliest deadline (io_uring_enter(2) with IORING_ENTER_EXT_ARG and a
 //! timeout), so timers need no SQE of their own.
 //!
-//! Deadlines are [`Instant`]s (CLOCK_MONOTONIC). A timer never fires before its deadline.
+//! Deadlines are [`Instant`]s on the runtime's clock ([`now`]: CLOCK_MONOTONIC, or a
+//! simulation's virtual clock). A timer never fires before its deadline.
 
+mod clock;
 mod interval;
 mod sleep;
 mod timeout;
@@ -17,6 +19,7 @@ use std::collections::BTreeMap;
 use std::task::Waker;
 use std::time::Instant;
 
+pub use clock::now;
 pub use interval::{Interval, MissedTickBehavior, interval, interval_at};
 pub use sleep::{Sleep, sleep, sleep_until};
 pub use timeout::{Elapsed, Timeout, timeout, timeout_at};

@@ -55,7 +55,7 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 }
 
 pub(crate) fn deadline_after(duration: Duration) -> Instant {
-    let now = Instant::now();
+    let now = super::now();
     now.checked_add(duration)
         .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365 * 30))
 }
@@ -76,7 +76,7 @@ impl Sleep {
 
     /// True once the deadline has passed.
     pub fn is_elapsed(&self) -> bool {
-        Instant::now() >= self.deadline
+        super::now() >= self.deadline
     }
 
     /// Moves the deadline (earlier or later); the sleep completes at the new one.
@@ -97,7 +97,7 @@ impl Future for Sleep {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        if Instant::now() >= this.deadline {
+        if super::now() >= this.deadline {
             this.unregister();
             return Poll::Ready(());
         }

@@ -299,6 +299,8 @@ impl ProcessPool {
         A: Serialize + ?Sized,
         R: DeserializeOwned,
     {
+        #[cfg(feature = "sim")]
+        crate::sim::refuse_real_io("a ProcessPool").map_err(PoolError::Spawn)?;
         let max_frame = self.shared.config.max_frame;
         let bad_args = |reason: String| PoolError::BadArguments {
             job: job.to_owned(),

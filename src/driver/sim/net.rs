@@ -1,0 +1,836 @@
+//! Socket SQEs and socket calls on simulated TCP sockets (feature `sim`; the model is
+//! src/sim/net.rs): CONNECT, ACCEPT, RECV, SEND, RECVMSG, SENDMSG, READ, WRITE and
+//! POLL_ADD performed on connections' byte queues, messages delivered, sockets closed.
+//!
+//! An op that cannot finish now (a receive with nothing to read, an accept with no
+//! connection, a connect waiting for its answer) is parked in the world and tried again
+//! when a message reaches its socket, in the order ops parked; a cancel takes it out.
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{OwnedFd, RawFd};
+
+use io_uring::opcode;
+
+use crate::sim::net::{CONNECT_TIMEOUT, Msg, Packet, Sock, State, UDP_QUEUE, host_ip, host_of};
+use crate::sim::world::{Event, World, with_current};
+use crate::sys::socket::SockAddr;
+use crate::sys::sqe::RawSqe;
+
+/// True for the opcodes this module performs on a socket.
+pub(crate) fn is_socket_op(code: u8) -> bool {
+    matches!(
+        code,
+        opcode::Connect::CODE
+            | opcode::Accept::CODE
+            | opcode::Recv::CODE
+            | opcode::Send::CODE
+            | opcode::RecvMsg::CODE
+            | opcode::SendMsg::CODE
+            | opcode::Read::CODE
+            | opcode::Write::CODE
+            | opcode::PollAdd::CODE
+    )
+}
+
+/// Performs a socket SQE of `host`: its result, or `None` when it must wait (parked by
+/// the caller).
+pub(crate) fn perform(world: &mut World, host: usize, sqe: &RawSqe) -> Option<i32> {
+    let Some(sock) = world.net.socks.get(&sqe.fd) else {
+        return Some(-libc::EBADF);
+    };
+    if sock.host != host {
+        return Some(-libc::EBADF);
+    }
+    if matches!(sock.state, State::Datagram { .. }) && sqe.opcode != opcode::PollAdd::CODE {
+        return datagram(world, host, sqe);
+    }
+    match sqe.opcode {
+        opcode::Connect::CODE => connect(world, host, sqe),
+        opcode::Accept::CODE => accept(world, host, sqe),
+        opcode::PollAdd::CODE => poll(world, sqe),
+        opcode::Recv::CODE | opcode::Read::CODE => {
+            let peek =
+                sqe.opcode == opcode::Recv::CODE && sqe.op_flags as i32 & libc::MSG_PEEK != 0;
+            recv(world, sqe.fd, &[(sqe.addr, sqe.len as usize)], peek)
+        }
+        opcode::RecvMsg::CODE => {
+            // SAFETY: a RECVMSG SQE points at a msghdr its op owns until the CQE.
+            let iov = unsafe { iovecs(sqe.addr) };
+            let res = recv(world, sqe.fd, &iov, false);
+            if res.is_some() {
+                // SAFETY: as above; a stream has no sender address to report.
+                unsafe {
+                    let hdr = sqe.addr as *mut libc::msghdr;
+                    (*hdr).msg_namelen = 0;
+                    (*hdr).msg_flags = 0;
+                }
+            }
+            res
+        }
+        opcode::Send::CODE | opcode::Write::CODE => {
+            send(world, host, sqe.fd, &[(sqe.addr, sqe.len as usize)])
+        }
+        opcode::SendMsg::CODE => {
+            // SAFETY: a SENDMSG SQE points at a msghdr its op owns until the CQE.
+            let iov = unsafe { iovecs(sqe.addr) };
+            send(world, host, sqe.fd, &iov)
+        }
+        _ => Some(-libc::EOPNOTSUPP),
+    }
+}
+
+/// The (address, length) pairs of a msghdr's iovecs.
+///
+/// # Safety
+///
+/// `hdr` points at a live `msghdr` whose `msg_iov` holds `msg_iovlen` live iovecs.
+unsafe fn iovecs(hdr: u64) -> Vec<(u64, usize)> {
+    if hdr == 0 {
+        return Vec::new();
+    }
+    // SAFETY: forwarded from the caller.
+    let hdr = unsafe { &*(hdr as *const libc::msghdr) };
+    if hdr.msg_iov.is_null() {
+        return Vec::new();
+    }
+    // SAFETY: forwarded from the caller.
+    let iov = unsafe { std::slice::from_raw_parts(hdr.msg_iov, hdr.msg_iovlen) };
+    iov.iter().map(|v| (v.iov_base as u64, v.iov_len)).collect()
+}
+
+fn connect(world: &mut World, host: usize, sqe: &RawSqe) -> Option<i32> {
+    let mut addr = SockAddr::empty();
+    let len = (sqe.off as usize).min(size_of::<libc::sockaddr_storage>());
+    if sqe.addr == 0 || len == 0 {
+        return Some(-libc::EFAULT);
+    }
+    // SAFETY: a CONNECT SQE points at `off` bytes of a sockaddr its op owns until the
+    // CQE; we copy at most the storage's size.
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            sqe.addr as *const u8,
+            (&raw mut addr.storage).cast::<u8>(),
+            len,
+        );
+    }
+    addr.len = len as libc::socklen_t;
+    let Ok(dest) = addr.to_inet() else {
+        return Some(-libc::EAFNOSUPPORT);
+    };
+    let Some(server) = host_of(dest.ip(), host, world.hosts.len()) else {
+        return Some(-libc::ENETUNREACH);
+    };
+    let sock = world.net.socks.get(&sqe.fd)?;
+    if !matches!(sock.state, State::Fresh) {
+        return Some(-libc::EISCONN);
+    }
+    let local = match sock.local {
+        Some(a) => a,
+        None => SocketAddr::new(host_ip(host).into(), world.net.ephemeral(host)),
+    };
+    let server_addr = SocketAddr::new(host_ip(server).into(), dest.port());
+    let conn = world.net.connect(
+        (host, local, sqe.fd),
+        (server, server_addr),
+        (host, sqe.user_data),
+    );
+    if let Some(s) = world.net.socks.get_mut(&sqe.fd) {
+        s.state = State::Connecting(conn);
+        s.local = Some(local);
+    }
+    world.send(host, server, packet(conn, 1, Msg::Syn));
+    let deadline = world.now + CONNECT_TIMEOUT;
+    world.at(deadline, Event::Net(packet(conn, 0, Msg::ConnectTimeout)));
+    None
+}
+
+fn packet(conn: u64, to: usize, msg: Msg) -> Packet {
+    Packet {
+        conn,
+        to,
+        msg,
+        bytes: Vec::new(),
+        dgram: None,
+    }
+}
+
+/// Reads a sockaddr of `len` bytes at `ptr` as an IP address.
+fn read_addr(ptr: u64, len: usize) -> Option<SocketAddr> {
+    let len = len.min(size_of::<libc::sockaddr_storage>());
+    if ptr == 0 || len == 0 {
+        return None;
+    }
+    let mut addr = SockAddr::empty();
+    // SAFETY: the SQE (or msghdr) points at `len` bytes of a sockaddr its op owns until the
+    // CQE; we copy at most the storage's size.
+    unsafe {
+        std::ptr::copy_nonoverlapping(ptr as *const u8, (&raw mut addr.storage).cast::<u8>(), len);
+    }
+    addr.len = len as libc::socklen_t;
+    addr.to_inet().ok()
+}
+
+/// Binds a UDP socket with no address to an ephemeral port of its host.
+fn auto_bind(world: &mut World, host: usize, fd: RawFd) -> Option<SocketAddr> {
+    if let Some(local) = world.net.socks.get(&fd)?.local {
+        return Some(local);
+    }
+    let local = SocketAddr::new(host_ip(host).into(), world.net.ephemeral(host));
+    world.net.socks.get_mut(&fd)?.local = Some(local);
+    world.net.udp.insert((host, local.port()), fd);
+    Some(local)
+}
+
+/// An SQE on a UDP socket: CONNECT sets the peer; SEND/WRITE/SENDMSG send one datagram;
+/// RECV/READ/RECVMSG take one (truncated to the buffers), or park.
+fn datagram(world: &mut World, host: usize, sqe: &RawSqe) -> Option<i32> {
+    let fd = sqe.fd;
+    let peer = match &world.net.socks.get(&fd)?.state {
+        State::Datagram { peer, .. } => *peer,
+        _ => return Some(-libc::EBADF),
+    };
+    match sqe.opcode {
+        opcode::Connect::CODE => {
+            let Some(to) = read_addr(sqe.addr, sqe.off as usize) else {
+                return Some(-libc::EINVAL);
+            };
+            auto_bind(world, host, fd);
+            if let Some(State::Datagram { peer, .. }) =
+                world.net.socks.get_mut(&fd).map(|s| &mut s.state)
+            {
+                *peer = Some(to);
+            }
+            Some(0)
+        }
+        opcode::Send::CODE | opcode::Write::CODE | opcode::SendMsg::CODE => {
+            let (bufs, named) = if sqe.opcode == opcode::SendMsg::CODE {
+                // SAFETY: a SENDMSG SQE points at a msghdr its op owns until the CQE.
+                let hdr = unsafe { &*(sqe.addr as *const libc::msghdr) };
+                let named = read_addr(hdr.msg_name as u64, hdr.msg_namelen as usize);
+                // SAFETY: as above.
+                (unsafe { iovecs(sqe.addr) }, named)
+            } else {
+                (vec![(sqe.addr, sqe.len as usize)], None)
+            };
+            let Some(to) = named.or(peer) else {
+                return Some(-libc::EDESTADDRREQ);
+            };
+            let mut bytes = Vec::new();
+            for (ptr, len) in bufs {
+                if len > 0 {
+                    // SAFETY: a send's buffers are `len` readable bytes its op owns until
+                    // the CQE.
+                    bytes.extend_from_slice(unsafe {
+                        std::slice::from_raw_parts(ptr as *const u8, len)
+                    });
+                }
+            }
+            let from = auto_bind(world, host, fd)?;
+            let n = bytes.len() as i32;
+            let Some(to_host) = host_of(to.ip(), host, world.hosts.len()) else {
+                // Nobody at that address: the datagram is lost, as on a real network.
+                return Some(n);
+            };
+            let (loss, dup) = (world.net.udp_loss, world.net.udp_duplicate);
+            if world.chance(loss) {
+                return Some(n);
+            }
+            let copies = if world.chance(dup) { 2 } else { 1 };
+            for _ in 0..copies {
+                let p = Packet {
+                    conn: u64::MAX,
+                    to: to_host,
+                    msg: Msg::Datagram,
+                    bytes: bytes.clone(),
+                    dgram: Some((from, to)),
+                };
+                world.send(host, to_host, p);
+            }
+            Some(n)
+        }
+        opcode::Recv::CODE | opcode::Read::CODE | opcode::RecvMsg::CODE => {
+            let State::Datagram { rx, .. } = &mut world.net.socks.get_mut(&fd)?.state else {
+                return Some(-libc::EBADF);
+            };
+            let (from, bytes) = rx.pop_front()?;
+            let bufs = if sqe.opcode == opcode::RecvMsg::CODE {
+                // SAFETY: a RECVMSG SQE points at a msghdr its op owns until the CQE.
+                unsafe { iovecs(sqe.addr) }
+            } else {
+                vec![(sqe.addr, sqe.len as usize)]
+            };
+            let mut n = 0;
+            for (ptr, len) in bufs {
+                let take = len.min(bytes.len() - n);
+                if take == 0 {
+                    break;
+                }
+                // SAFETY: a receive's buffers are `len` writable bytes its op owns until
+                // the CQE; `take <= len`.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(bytes[n..].as_ptr(), ptr as *mut u8, take);
+                }
+                n += take;
+            }
+            if sqe.opcode == opcode::RecvMsg::CODE {
+                let sa = SockAddr::from_inet(&from);
+                // SAFETY: as above; the name buffer is `msg_namelen` writable bytes.
+                unsafe {
+                    let hdr = &mut *(sqe.addr as *mut libc::msghdr);
+                    if !hdr.msg_name.is_null() {
+                        let k = (hdr.msg_namelen).min(sa.len) as usize;
+                        std::ptr::copy_nonoverlapping(
+                            (&raw const sa.storage).cast::<u8>(),
+                            hdr.msg_name.cast::<u8>(),
+                            k,
+                        );
+                        hdr.msg_namelen = sa.len;
+                    }
+                    hdr.msg_flags = if n < bytes.len() { libc::MSG_TRUNC } else { 0 };
+                }
+            }
+            Some(n as i32)
+        }
+        _ => Some(-libc::EOPNOTSUPP),
+    }
+}
+
+fn accept(world: &mut World, host: usize, sqe: &RawSqe) -> Option<i32> {
+    let State::Listening(backlog) = &mut world.net.socks.get_mut(&sqe.fd)?.state else {
+        return Some(-libc::EINVAL);
+    };
+    let conn = backlog.pop_front()?;
+    let fd = match fresh_fd(world) {
+        Ok(fd) => fd,
+        Err(e) => return Some(-e.raw_os_error().unwrap_or(libc::EMFILE)),
+    };
+    let c = world.net.conns.get_mut(&conn)?;
+    c.ends[1].fd = Some(fd);
+    let (local, peer) = (c.ends[1].addr, c.ends[0].addr);
+    world.net.socks.insert(
+        fd,
+        Sock {
+            host,
+            state: State::Stream { conn, side: 1 },
+            local: Some(local),
+        },
+    );
+    if sqe.addr != 0 && sqe.off != 0 {
+        let sa = SockAddr::from_inet(&peer);
+        // SAFETY: an ACCEPT SQE points at a sockaddr buffer and its socklen_t (addr2),
+        // owned by its op until the CQE; we write at most the length it says it has.
+        unsafe {
+            let lenp = sqe.off as *mut libc::socklen_t;
+            let n = (*lenp).min(sa.len) as usize;
+            std::ptr::copy_nonoverlapping(
+                (&raw const sa.storage).cast::<u8>(),
+                sqe.addr as *mut u8,
+                n,
+            );
+            *lenp = sa.len;
+        }
+    }
+    Some(fd)
+}
+
+fn poll(world: &mut World, sqe: &RawSqe) -> Option<i32> {
+    let events = sqe.op_flags as i16;
+    let sock = world.net.socks.get(&sqe.fd)?;
+    let mut ready: i16 = 0;
+    match &sock.state {
+        State::Listening(backlog) if !backlog.is_empty() => ready |= libc::POLLIN,
+        State::Datagram { rx, .. } => {
+            if !rx.is_empty() {
+                ready |= libc::POLLIN;
+            }
+            ready |= libc::POLLOUT;
+        }
+        State::Stream { conn, side } => {
+            let end = &world.net.conns.get(conn)?.ends[*side];
+            if !end.rx.is_empty() || end.eof {
+                ready |= libc::POLLIN;
+            }
+            if end.eof {
+                ready |= libc::POLLRDHUP;
+            }
+            if end.reset {
+                ready |= libc::POLLERR | libc::POLLHUP;
+            }
+            ready |= libc::POLLOUT;
+        }
+        _ => {}
+    }
+    let hit = ready & (events | libc::POLLERR | libc::POLLHUP);
+    (hit != 0).then_some(i32::from(hit as u16))
+}
+
+fn recv(world: &mut World, fd: RawFd, bufs: &[(u64, usize)], peek: bool) -> Option<i32> {
+    let (conn, side) = match world.net.socks.get(&fd)?.state {
+        State::Stream { conn, side } => (conn, side),
+        _ => return Some(-libc::ENOTCONN),
+    };
+    let end = &mut world.net.conns.get_mut(&conn)?.ends[side];
+    let want: usize = bufs.iter().map(|b| b.1).sum();
+    if want == 0 {
+        return Some(0);
+    }
+    if end.rx.is_empty() {
+        if end.reset {
+            return Some(-libc::ECONNRESET);
+        }
+        if end.eof {
+            return Some(0);
+        }
+        return None;
+    }
+    let mut n = 0;
+    for &(ptr, len) in bufs {
+        let take = len.min(end.rx.len() - n);
+        if take == 0 {
+            break;
+        }
+        let chunk: Vec<u8> = end.rx.range(n..n + take).copied().collect();
+        // SAFETY: a receive SQE's buffers (or iovecs) are `len` writable bytes owned by its
+        // op until the CQE; `take <= len`.
+        unsafe { std::ptr::copy_nonoverlapping(chunk.as_ptr(), ptr as *mut u8, take) };
+        n += take;
+    }
+    if !peek {
+        end.rx.drain(..n);
+    }
+    Some(n as i32)
+}
+
+fn send(world: &mut World, host: usize, fd: RawFd, bufs: &[(u64, usize)]) -> Option<i32> {
+    let (conn, side) = match world.net.socks.get(&fd)?.state {
+        State::Stream { conn, side } => (conn, side),
+        _ => return Some(-libc::ENOTCONN),
+    };
+    let c = world.net.conns.get(&conn)?;
+    let (me, peer) = (&c.ends[side], &c.ends[1 - side]);
+    if me.reset {
+        return Some(-libc::ECONNRESET);
+    }
+    if me.fin_sent {
+        return Some(-libc::EPIPE);
+    }
+    let to_host = peer.host;
+    let mut bytes = Vec::new();
+    for &(ptr, len) in bufs {
+        if len > 0 {
+            // SAFETY: a send SQE's buffers (or iovecs) are `len` readable bytes owned by
+            // its op until the CQE.
+            bytes.extend_from_slice(unsafe { std::slice::from_raw_parts(ptr as *const u8, len) });
+        }
+    }
+    let n = bytes.len();
+    if n > 0 {
+        world.send(
+            host,
+            to_host,
+            Packet {
+                conn,
+                to: 1 - side,
+                msg: Msg::Data,
+                bytes,
+                dgram: None,
+            },
+        );
+    }
+    Some(n as i32)
+}
+
+/// A new placeholder fd. The fds ringcore released are forgotten (sockets closed) first:
+/// a released number may come back now, and must not be mistaken for the old socket.
+pub(crate) fn fresh_fd(world: &mut World) -> io::Result<RawFd> {
+    for fd in world.take_released() {
+        close(world, fd);
+    }
+    crate::sys::placeholder::open()
+}
+
+/// A message arrives: update the connection, then finish what waited for it.
+pub(crate) fn deliver(world: &mut World, p: Packet) {
+    for fd in world.take_released() {
+        close(world, fd);
+    }
+    if let Some((from, to)) = p.dgram {
+        let Some(&fd) = world.net.udp.get(&(p.to, to.port())) else {
+            return;
+        };
+        if let Some(Sock {
+            state: State::Datagram { rx, peer },
+            ..
+        }) = world.net.socks.get_mut(&fd)
+        {
+            // A connected socket takes only its peer's datagrams; a full queue drops.
+            if peer.is_none_or(|p| p == from) && rx.len() < UDP_QUEUE {
+                rx.push_back((from, p.bytes));
+                wake(world, p.to, fd);
+            }
+        }
+        return;
+    }
+    let Some(c) = world.net.conns.get(&p.conn) else {
+        return;
+    };
+    let to_host = c.ends[p.to].host;
+    let from_host = c.ends[1 - p.to].host;
+    let open = c.ends[p.to].fd;
+    let port = c.ends[1].addr.port();
+    match p.msg {
+        Msg::Syn => {
+            let listener = world.net.listeners.get(&(to_host, port)).copied();
+            let reply = match listener {
+                Some(lfd) => {
+                    if let Some(Sock {
+                        state: State::Listening(backlog),
+                        ..
+                    }) = world.net.socks.get_mut(&lfd)
+                    {
+                        backlog.push_back(p.conn);
+                    }
+                    wake(world, to_host, lfd);
+                    Msg::SynAck
+                }
+                None => Msg::Refused,
+            };
+            world.send(to_host, from_host, packet(p.conn, 0, reply));
+        }
+        Msg::SynAck | Msg::Refused | Msg::ConnectTimeout => {
+            let Some(c) = world.net.conns.get_mut(&p.conn) else {
+                return;
+            };
+            let Some((host, ud)) = c.connect_op else {
+                return;
+            };
+            let res = match p.msg {
+                Msg::SynAck => 0,
+                Msg::Refused => -libc::ECONNREFUSED,
+                _ => -libc::ETIMEDOUT,
+            };
+            c.connect_op = None;
+            c.established = res == 0;
+            if res != 0 {
+                c.ends[0].reset = true;
+            }
+            if let Some(fd) = open
+                && let Some(s) = world.net.socks.get_mut(&fd)
+            {
+                s.state = State::Stream {
+                    conn: p.conn,
+                    side: 0,
+                };
+            }
+            if let Some(sqe) = world.unpark(host, ud) {
+                finish(world, host, &sqe, res);
+            } else if res == 0 {
+                // The connect was cancelled as it succeeded: the server's end is reset.
+                world.send(host, from_host, packet(p.conn, 1, Msg::Rst));
+            }
+        }
+        // Datagrams were handled above.
+        Msg::Datagram => {}
+        Msg::Data | Msg::Fin | Msg::Rst => {
+            let Some(c) = world.net.conns.get_mut(&p.conn) else {
+                return;
+            };
+            let end = &mut c.ends[p.to];
+            if end.fd.is_none() && p.msg == Msg::Data && !end.reset {
+                // Data for a closed socket: the sender is reset.
+                world.send(to_host, from_host, packet(p.conn, 1 - p.to, Msg::Rst));
+                return;
+            }
+            match p.msg {
+                Msg::Data => end.rx.extend(p.bytes),
+                Msg::Fin => end.eof = true,
+                _ => end.reset = true,
+            }
+            if let Some(fd) = open {
+                wake(world, to_host, fd);
+            }
+        }
+    }
+}
+
+/// Completes a parked op and traces it.
+fn finish(world: &mut World, host: usize, sqe: &RawSqe, res: i32) {
+    super::trace_completion(world, host, sqe, res);
+    world.complete(host, sqe.user_data, res);
+}
+
+/// Tries again, in the order they parked, the ops of `host` parked on `fd`.
+fn wake(world: &mut World, host: usize, fd: RawFd) {
+    let waiting: Vec<(u64, RawSqe)> = world
+        .parked
+        .iter()
+        .filter(|(_, (h, sqe))| *h == host && sqe.fd == fd && sqe.opcode != opcode::Connect::CODE)
+        .map(|(seq, (_, sqe))| (*seq, *sqe))
+        .collect();
+    for (seq, sqe) in waiting {
+        if let Some(res) = perform(world, host, &sqe) {
+            world.parked.remove(&seq);
+            world.parked_index.remove(&(host, sqe.user_data));
+            finish(world, host, &sqe, res);
+        }
+    }
+}
+
+/// Socket `fd` was closed: its peer gets a FIN (a RST for a connect in flight); a
+/// listener's queued connections are reset.
+pub(crate) fn close(world: &mut World, fd: RawFd) {
+    let Some(sock) = world.net.socks.remove(&fd) else {
+        return;
+    };
+    match sock.state {
+        State::Fresh => {}
+        State::Datagram { .. } => {
+            if let Some(local) = sock.local
+                && world.net.udp.get(&(sock.host, local.port())) == Some(&fd)
+            {
+                world.net.udp.remove(&(sock.host, local.port()));
+            }
+        }
+        State::Listening(backlog) => {
+            if let Some(local) = sock.local {
+                world.net.listeners.remove(&(sock.host, local.port()));
+            }
+            for conn in backlog {
+                let client = world.net.conns.get(&conn).map(|c| c.ends[0].host);
+                if let Some(client) = client {
+                    world.send(sock.host, client, packet(conn, 0, Msg::Rst));
+                }
+            }
+        }
+        State::Connecting(conn) | State::Stream { conn, .. } => {
+            let side = match sock.state {
+                State::Stream { side, .. } => side,
+                _ => 0,
+            };
+            let Some(c) = world.net.conns.get_mut(&conn) else {
+                return;
+            };
+            c.ends[side].fd = None;
+            let peer = c.ends[1 - side].host;
+            let msg = if c.established { Msg::Fin } else { Msg::Rst };
+            let fin_sent = std::mem::replace(&mut c.ends[side].fin_sent, true);
+            if !(fin_sent && msg == Msg::Fin) {
+                world.send(sock.host, peer, packet(conn, 1 - side, msg));
+            }
+        }
+    }
+}
+
+/// `host` crashed: every connection end it had resets its peer; its sockets are gone.
+pub(crate) fn crash(world: &mut World, host: usize) {
+    let mut resets = Vec::new();
+    for (id, c) in &mut world.net.conns {
+        for side in 0..2 {
+            let end = &mut c.ends[side];
+            if end.host == host && (end.fd.is_some() || (side == 1 && !c.established)) {
+                end.fd = None;
+                resets.push((*id, 1 - side, c.ends[1 - side].host));
+            }
+        }
+    }
+    for (conn, to, to_host) in resets {
+        world.send(host, to_host, packet(conn, to, Msg::Rst));
+    }
+    world.net.socks.retain(|_, s| s.host != host);
+    world.net.listeners.retain(|(h, _), _| *h != host);
+    world.net.udp.retain(|(h, _), _| *h != host);
+}
+
+// The socket calls ringcore makes without an SQE (src/sys/socket.rs). Each answers `None`
+// when no simulation runs on the thread or `fd` is not a simulated socket: the caller then
+// makes the real call.
+
+/// socket(2) in a simulation: a TCP or UDP socket of the current host (Unix sockets are
+/// `Unsupported`).
+pub(crate) fn socket(domain: i32, ty: i32) -> Option<io::Result<OwnedFd>> {
+    if !crate::sim::is_simulated() {
+        return None;
+    }
+    let ty = ty & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC);
+    if !matches!(domain, libc::AF_INET | libc::AF_INET6)
+        || !matches!(ty, libc::SOCK_STREAM | libc::SOCK_DGRAM)
+    {
+        return Some(Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "ringcore::sim: only TCP and UDP sockets are simulated (a Unix socket would do real I/O)",
+        )));
+    }
+    let state = if ty == libc::SOCK_DGRAM {
+        State::Datagram {
+            rx: VecDeque::new(),
+            peer: None,
+        }
+    } else {
+        State::Fresh
+    };
+    with_current(|w| {
+        let raw = fresh_fd(w)?;
+        let fd = crate::sys::fd::adopt(raw as u32);
+        let host = w.current_host;
+        w.net.socks.insert(
+            raw,
+            Sock {
+                host,
+                state,
+                local: None,
+            },
+        );
+        Ok(fd)
+    })
+}
+
+/// Runs `f` on the simulated socket `fd`, if it is one.
+fn on_socket<R>(fd: RawFd, f: impl FnOnce(&mut World) -> io::Result<R>) -> Option<io::Result<R>> {
+    with_current(|w| w.net.socks.contains_key(&fd).then(|| f(w))).flatten()
+}
+
+fn err(errno: i32) -> io::Error {
+    io::Error::from_raw_os_error(errno)
+}
+
+/// bind(2) on a simulated socket.
+pub(crate) fn bind(fd: RawFd, addr: &SockAddr) -> Option<io::Result<()>> {
+    on_socket(fd, |w| {
+        let want = addr.to_inet()?;
+        let host = w.net.socks[&fd].host;
+        if host_of(want.ip(), host, w.hosts.len()) != Some(host) {
+            return Err(err(libc::EADDRNOTAVAIL));
+        }
+        let udp = matches!(w.net.socks[&fd].state, State::Datagram { .. });
+        let port = match want.port() {
+            0 => w.net.ephemeral(host),
+            p if !udp && w.net.listeners.contains_key(&(host, p)) => {
+                return Err(err(libc::EADDRINUSE));
+            }
+            p if udp && w.net.udp.contains_key(&(host, p)) => return Err(err(libc::EADDRINUSE)),
+            p => p,
+        };
+        let sock = w.net.socks.get_mut(&fd).ok_or_else(|| err(libc::EBADF))?;
+        if sock.local.is_some() {
+            return Err(err(libc::EINVAL));
+        }
+        sock.local = Some(SocketAddr::new(host_ip(host).into(), port));
+        if udp {
+            w.net.udp.insert((host, port), fd);
+        }
+        Ok(())
+    })
+}
+
+/// listen(2) on a simulated socket.
+pub(crate) fn listen(fd: RawFd) -> Option<io::Result<()>> {
+    on_socket(fd, |w| {
+        let host = w.net.socks[&fd].host;
+        let port = match w.net.socks[&fd].local {
+            Some(a) => a.port(),
+            None => w.net.ephemeral(host),
+        };
+        if w.net.listeners.get(&(host, port)).is_some_and(|l| *l != fd) {
+            return Err(err(libc::EADDRINUSE));
+        }
+        let sock = w.net.socks.get_mut(&fd).ok_or_else(|| err(libc::EBADF))?;
+        sock.local = Some(SocketAddr::new(host_ip(host).into(), port));
+        if matches!(sock.state, State::Fresh) {
+            sock.state = State::Listening(VecDeque::new());
+        }
+        w.net.listeners.insert((host, port), fd);
+        Ok(())
+    })
+}
+
+/// getsockname(2) (`peer` false) or getpeername(2) on a simulated socket.
+pub(crate) fn addr(fd: RawFd, peer: bool) -> Option<io::Result<SockAddr>> {
+    on_socket(fd, |w| {
+        let sock = &w.net.socks[&fd];
+        let addr = match (&sock.state, peer) {
+            (State::Datagram { peer: Some(p), .. }, true) => *p,
+            (State::Stream { conn, side }, _) => {
+                let c = w.net.conns.get(conn).ok_or_else(|| err(libc::ENOTCONN))?;
+                c.ends[if peer { 1 - side } else { *side }].addr
+            }
+            (_, true) => return Err(err(libc::ENOTCONN)),
+            (_, false) => sock
+                .local
+                .unwrap_or_else(|| SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), 0)),
+        };
+        Ok(SockAddr::from_inet(&addr))
+    })
+}
+
+/// shutdown(2) on a simulated socket: writing sends a FIN; reading is not simulated
+/// (ignored).
+pub(crate) fn shutdown(fd: RawFd, how: i32) -> Option<io::Result<()>> {
+    on_socket(fd, |w| {
+        let (conn, side) = w.net.end_of(fd).ok_or_else(|| err(libc::ENOTCONN))?;
+        if how == libc::SHUT_RD {
+            return Ok(());
+        }
+        let host = w.net.socks[&fd].host;
+        let c = w
+            .net
+            .conns
+            .get_mut(&conn)
+            .ok_or_else(|| err(libc::ENOTCONN))?;
+        if !std::mem::replace(&mut c.ends[side].fin_sent, true) {
+            let peer = c.ends[1 - side].host;
+            w.send(host, peer, packet(conn, 1 - side, Msg::Fin));
+        }
+        Ok(())
+    })
+}
+
+/// getsockopt(2)/setsockopt(2) of an `int` on a simulated socket: options are accepted
+/// and ignored; reads answer SO_TYPE, SO_DOMAIN, SO_ERROR (0) and 0 for the rest.
+pub(crate) fn sockopt(fd: RawFd, level: i32, name: i32) -> Option<io::Result<i32>> {
+    on_socket(fd, |_| {
+        Ok(match (level, name) {
+            (libc::SOL_SOCKET, libc::SO_TYPE) => libc::SOCK_STREAM,
+            (libc::SOL_SOCKET, libc::SO_DOMAIN) => libc::AF_INET,
+            _ => 0,
+        })
+    })
+}
+
+/// recv(2) (`recv` true) or send(2)/sendmsg(2) with MSG_DONTWAIT on a simulated socket,
+/// `bufs` being (address, length) pairs the caller guarantees valid for the call (writable
+/// for a receive): `WouldBlock` when a receive finds nothing (the caller then waits for
+/// readiness with a POLL_ADD, which the world parks until a message arrives).
+pub(crate) fn nowait(fd: RawFd, recv_: bool, bufs: &[(u64, usize)]) -> Option<io::Result<usize>> {
+    on_socket(fd, |w| {
+        let host = w.current_host;
+        let res = if recv_ {
+            recv(w, fd, bufs, false)
+        } else {
+            send(w, host, fd, bufs)
+        };
+        match res {
+            None => Err(io::ErrorKind::WouldBlock.into()),
+            Some(n) if n < 0 => Err(err(-n)),
+            Some(n) => Ok(n as usize),
+        }
+    })
+}
+
+/// The addresses of `host:port` in the current simulation: the simulated host of that
+/// name (`None` when no simulation runs).
+pub(crate) fn resolve(host: &str, port: Option<u16>) -> Option<io::Result<Vec<SocketAddr>>> {
+    if !crate::sim::is_simulated() {
+        return None;
+    }
+    let index = crate::sim::host_index(host);
+    Some(match (index, port) {
+        (Some(i), Some(p)) => Ok(vec![SocketAddr::new(host_ip(i).into(), p)]),
+        (Some(_), None) => Err(io::Error::new(io::ErrorKind::InvalidInput, "no port given")),
+        (None, _) => Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("ringcore::sim: no simulated host named {host:?}"),
+        )),
+    })
+}

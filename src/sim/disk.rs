@@ -1,0 +1,307 @@
+//! One simulated host's disk: files and directories in memory, each with a page-cache
+//! state (what reads see) and a durable state (what survives a crash).
+//!
+//! The model, ext4 with `data=ordered` in outline:
+//!
+//! - **Data.** A write changes a file's cached bytes. `fsync`/`fdatasync` of the file
+//!   copies its cached bytes to its durable bytes. A crash keeps, for every 4 KiB page that
+//!   differs between the two, either the old or the new page (the seed decides, as the
+//!   kernel's writeback might have written it or not), and a length of either the durable
+//!   or the cached length: a write not synced may be lost, kept, or torn at a page
+//!   boundary. A truncation writes no data: the pages it cut keep their durable bytes if
+//!   the old length survives.
+//! - **Names.** Creating, renaming and removing files and directories change the cached
+//!   namespace at once. Like a journaling file system's single journal, any `fsync` or
+//!   `fdatasync` on the host (of a file or of a directory) commits the whole namespace; a
+//!   crash goes back to the namespace of the last commit. Files whose names did not survive
+//!   are gone.
+//! - **Faults** ([`DiskFaults`]): EIO on reads, writes or syncs with a probability, ENOSPC
+//!   past a capacity, short writes with a probability, and each op's latency.
+//!
+//! Paths are absolute from the host's root `/` (a relative path is taken from `/`);
+//! `.` and `..` are resolved by name. Symbolic links, hard links, permissions and
+//! extended attributes are not simulated.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Bytes per page: the unit a crash tears writes at.
+pub(crate) const PAGE: usize = 4096;
+
+/// Faults and latencies of one host's simulated disk; set with
+/// [`Sim::disk_faults`](super::Sim::disk_faults). Probabilities are in `0.0..=1.0` and drawn
+/// from the simulation's seed for every op, so a seed replays the same faults.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct DiskFaults {
+    /// Probability that a read fails with `EIO`.
+    pub read_eio: f64,
+    /// Probability that a write fails with `EIO` (nothing is written).
+    pub write_eio: f64,
+    /// Probability that an `fsync`/`fdatasync` fails with `EIO` (nothing becomes durable).
+    pub fsync_eio: f64,
+    /// Probability that a write of more than one byte writes only a prefix (at least one
+    /// byte, drawn from the seed) and returns its length.
+    pub short_write: f64,
+    /// Bytes the disk holds (the sum of every file's cached length); a write or
+    /// allocation that would grow the total past it fails with `ENOSPC`. `None`: no limit.
+    pub capacity: Option<u64>,
+    /// The latency of a read, write or metadata op: uniform in this range (inclusive).
+    pub latency: (Duration, Duration),
+    /// The latency of an `fsync`/`fdatasync`: uniform in this range (inclusive).
+    pub sync_latency: (Duration, Duration),
+}
+
+impl Default for DiskFaults {
+    /// No faults; ops take 1-100 us, syncs 100 us-2 ms.
+    fn default() -> Self {
+        Self {
+            read_eio: 0.0,
+            write_eio: 0.0,
+            fsync_eio: 0.0,
+            short_write: 0.0,
+            capacity: None,
+            latency: (Duration::from_micros(1), Duration::from_micros(100)),
+            sync_latency: (Duration::from_micros(100), Duration::from_millis(2)),
+        }
+    }
+}
+
+/// One file or directory.
+#[derive(Debug, Clone)]
+pub(crate) struct Inode {
+    pub(crate) dir: bool,
+    /// What reads see (the page cache).
+    pub(crate) data: Vec<u8>,
+    /// What survives a crash.
+    pub(crate) durable: Vec<u8>,
+    /// Last modification, virtual time since the simulation began.
+    pub(crate) mtime: Duration,
+}
+
+/// A host's disk; see the module docs.
+#[derive(Debug)]
+pub(crate) struct Disk {
+    pub(crate) inodes: BTreeMap<u64, Inode>,
+    next_ino: u64,
+    /// The cached namespace: normalised absolute path to inode.
+    names: BTreeMap<String, u64>,
+    /// The namespace at the last commit.
+    durable_names: BTreeMap<String, u64>,
+    pub(crate) faults: DiskFaults,
+}
+
+/// The root directory's inode.
+const ROOT: u64 = 1;
+
+impl Default for Disk {
+    fn default() -> Self {
+        let mut inodes = BTreeMap::new();
+        inodes.insert(
+            ROOT,
+            Inode {
+                dir: true,
+                data: Vec::new(),
+                durable: Vec::new(),
+                mtime: Duration::ZERO,
+            },
+        );
+        let names = BTreeMap::from([("/".to_string(), ROOT)]);
+        Self {
+            inodes,
+            next_ino: ROOT + 1,
+            durable_names: names.clone(),
+            names,
+            faults: DiskFaults::default(),
+        }
+    }
+}
+
+/// `path` (bytes of a C string) made absolute and normalised, or `-errno`.
+pub(crate) fn normalise(path: &[u8]) -> Result<String, i32> {
+    let path = std::str::from_utf8(path).map_err(|_| -libc::EINVAL)?;
+    if path.is_empty() {
+        return Err(-libc::ENOENT);
+    }
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    Ok(format!("/{}", parts.join("/")))
+}
+
+fn parent(path: &str) -> &str {
+    match path.rfind('/') {
+        Some(0) | None => "/",
+        Some(i) => &path[..i],
+    }
+}
+
+/// Whether `path` lies under directory `dir` (not `dir` itself).
+fn under(path: &str, dir: &str) -> bool {
+    if dir == "/" {
+        path != "/"
+    } else {
+        path.len() > dir.len() && path.starts_with(dir) && path.as_bytes()[dir.len()] == b'/'
+    }
+}
+
+impl Disk {
+    pub(crate) fn lookup(&self, path: &str) -> Option<u64> {
+        self.names.get(path).copied()
+    }
+
+    pub(crate) fn inode(&self, ino: u64) -> Option<&Inode> {
+        self.inodes.get(&ino)
+    }
+
+    /// Bytes held by every file (cached lengths).
+    pub(crate) fn used(&self) -> u64 {
+        self.inodes.values().map(|i| i.data.len() as u64).sum()
+    }
+
+    /// Checks that `path`'s parent exists and is a directory.
+    fn check_parent(&self, path: &str) -> Result<(), i32> {
+        match self
+            .names
+            .get(parent(path))
+            .and_then(|i| self.inodes.get(i))
+        {
+            Some(i) if i.dir => Ok(()),
+            Some(_) => Err(-libc::ENOTDIR),
+            None => Err(-libc::ENOENT),
+        }
+    }
+
+    /// Creates an empty file or directory at `path`; its inode.
+    pub(crate) fn create(&mut self, path: &str, dir: bool, now: Duration) -> Result<u64, i32> {
+        self.check_parent(path)?;
+        if self.names.contains_key(path) {
+            return Err(-libc::EEXIST);
+        }
+        let ino = self.next_ino;
+        self.next_ino += 1;
+        self.inodes.insert(
+            ino,
+            Inode {
+                dir,
+                data: Vec::new(),
+                durable: Vec::new(),
+                mtime: now,
+            },
+        );
+        self.names.insert(path.to_string(), ino);
+        Ok(ino)
+    }
+
+    /// unlinkat(2): a file, or with `dir` an empty directory.
+    pub(crate) fn remove(&mut self, path: &str, dir: bool) -> Result<(), i32> {
+        let ino = self.lookup(path).ok_or(-libc::ENOENT)?;
+        let is_dir = self.inodes[&ino].dir;
+        match (dir, is_dir) {
+            (false, true) => return Err(-libc::EISDIR),
+            (true, false) => return Err(-libc::ENOTDIR),
+            (true, true) if path == "/" => return Err(-libc::EBUSY),
+            (true, true) if self.names.keys().any(|p| under(p, path)) => {
+                return Err(-libc::ENOTEMPTY);
+            }
+            _ => {}
+        }
+        self.names.remove(path);
+        Ok(())
+    }
+
+    /// renameat2(2) with flags 0 or RENAME_NOREPLACE.
+    pub(crate) fn rename(&mut self, from: &str, to: &str, noreplace: bool) -> Result<(), i32> {
+        let ino = self.lookup(from).ok_or(-libc::ENOENT)?;
+        self.check_parent(to)?;
+        if from == to {
+            return Ok(());
+        }
+        let moving_dir = self.inodes[&ino].dir;
+        if moving_dir && under(to, from) {
+            return Err(-libc::EINVAL);
+        }
+        if let Some(target) = self.lookup(to) {
+            if noreplace {
+                return Err(-libc::EEXIST);
+            }
+            let target_dir = self.inodes[&target].dir;
+            if target_dir && !moving_dir {
+                return Err(-libc::EISDIR);
+            }
+            if !target_dir && moving_dir {
+                return Err(-libc::ENOTDIR);
+            }
+            if target_dir && self.names.keys().any(|p| under(p, to)) {
+                return Err(-libc::ENOTEMPTY);
+            }
+        }
+        let moved: Vec<(String, u64)> = self
+            .names
+            .iter()
+            .filter(|(p, _)| *p == from || under(p, from))
+            .map(|(p, i)| (p.clone(), *i))
+            .collect();
+        for (p, _) in &moved {
+            self.names.remove(p);
+        }
+        for (p, i) in moved {
+            self.names.insert(format!("{to}{}", &p[from.len()..]), i);
+        }
+        Ok(())
+    }
+
+    /// Commits the namespace and makes `ino`'s cached bytes durable.
+    pub(crate) fn sync(&mut self, ino: u64) {
+        self.durable_names = self.names.clone();
+        if let Some(inode) = self.inodes.get_mut(&ino) {
+            inode.durable.clone_from(&inode.data);
+        }
+    }
+
+    /// A crash: the namespace of the last commit, each surviving file's bytes torn between
+    /// its durable and cached states at page boundaries by `coin`. Returns the number of
+    /// pages that kept unsynced data.
+    ///
+    /// The length is the durable or the cached one. A page the cached state still has
+    /// (below its length) is the old or the new page; a page only the durable state has
+    /// (the cache truncated it) keeps its durable bytes, as a truncation writes no data:
+    /// it is only the length that may not have survived.
+    pub(crate) fn crash(&mut self, mut coin: impl FnMut() -> bool) -> u64 {
+        self.names = self.durable_names.clone();
+        let live: std::collections::BTreeSet<u64> = self.names.values().copied().collect();
+        self.inodes.retain(|ino, _| live.contains(ino));
+        let mut kept = 0;
+        for inode in self.inodes.values_mut() {
+            if inode.data == inode.durable {
+                continue;
+            }
+            let len = if coin() {
+                inode.data.len()
+            } else {
+                inode.durable.len()
+            };
+            let mut out = inode.durable.clone();
+            out.resize(len, 0);
+            for start in (0..len.min(inode.data.len())).step_by(PAGE) {
+                let end = (start + PAGE).min(len);
+                let mut new = inode.data[start..end.min(inode.data.len())].to_vec();
+                new.resize(end - start, 0);
+                if new != out[start..end] && coin() {
+                    out[start..end].copy_from_slice(&new);
+                    kept += 1;
+                }
+            }
+            inode.durable.clone_from(&out);
+            inode.data = out;
+        }
+        kept
+    }
+}

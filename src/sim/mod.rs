@@ -1,0 +1,898 @@
+//! Deterministic simulation (feature `sim`): the unmodified program on simulated hosts,
+//! one thread, a virtual clock, a seeded scheduler and a simulated disk; one seed replays
+//! a run exactly.
+//!
+//! A [`Sim`] holds named hosts. Each host is one ringcore core (executor, timers, and the
+//! real driver over a simulation ring, src/driver/sim/mod.rs) running an *entry function*:
+//! an `async` function that builds the host's program with ordinary ringcore APIs
+//! ([`spawn`](crate::spawn), [`time`](crate::time), [`fs`](crate::fs), TCP and UDP in
+//! [`net`](crate::net), [`channel`](crate::channel), [`sync`](crate::sync)). The test drives
+//! the simulation ([`Sim::run_for`], [`Sim::run_until`]), crashes and restarts hosts
+//! ([`Sim::crash`], [`Sim::restart`], or at random times: [`Sim::random_crashes`]), cuts and heals the network ([`Sim::partition`],
+//! [`Sim::heal`]) and checks what it wants, on the hosts' disks too ([`Sim::file`]).
+//! Hosts reach each other by name: `TcpStream::connect("db:5432")` and
+//! `lookup_host("db:5432")` resolve the host named `db` ([`Sim::addr`]).
+//!
+//! **What the seed decides.** Which host runs next and which of its ready tasks (any of
+//! them, not the oldest), every op's and message's latency and so the order completions
+//! and messages arrive in, every injected fault ([`DiskFaults`]), which unsynced pages a crash keeps, and what
+//! [`rng`] gives the application. Nothing else is random: maps are ordered, and the
+//! virtual clock ([`time::now`](crate::time::now), the deadlines of
+//! [`sleep`](crate::time::sleep) and [`timeout`](crate::time::timeout)) moves only when no
+//! task can run, straight to the next timer or completion, so an hour of sleeps takes
+//! milliseconds. Every decision goes into a trace whose hash ([`Sim::trace_hash`]) is the
+//! same for two runs with one seed.
+//!
+//! **What cannot be simulated yet is an error, never real I/O**: creating a Unix socket
+//! fails with `Unsupported`, as do [`fs::read_dir`](crate::fs::read_dir),
+//! [`fs::copy`](crate::fs::copy) and a `ProcessPool` call; a name that is no simulated
+//! host fails with `NotFound`, without a DNS query;
+//! an SQE on an fd that is not simulated (a file adopted with `File::from_std`) fails with
+//! `EBADF`; [`spawn_blocking`](crate::offload::spawn_blocking) runs its closure on the
+//! host's core as a task, deterministically. `Instant::now()` reads the real clock: use
+//! [`time::now`](crate::time::now).
+//!
+//! **Failures carry their seed.** A run that deadlocks (the awaited future can never
+//! finish: no task ready, no timer, no op in flight) ends with [`SimError::Deadlock`] and a
+//! report of every live task; one that passes its virtual-time budget
+//! ([`Sim::time_limit`]) with [`SimError::TimeLimit`]. Their `Display` says how to replay:
+//! [`seed_from_env`] reads `RINGCORE_SIM_SEED`.
+//!
+//! # Examples
+//!
+//! ```
+//! use std::time::Duration;
+//! use ringcore::sim::Sim;
+//!
+//! let mut sim = Sim::new(7);
+//! sim.host("db", || async {
+//!     let f = ringcore::fs::File::create("/wal").await.unwrap();
+//!     f.write_all_at(b"hello".to_vec(), 0).await.0.unwrap();
+//!     f.sync_all().await.unwrap();
+//!     ringcore::time::sleep(Duration::from_secs(3600)).await;
+//! })?;
+//! let start = std::time::Instant::now();
+//! sim.run_for(Duration::from_secs(7200))?; // two virtual hours
+//! assert!(start.elapsed() < Duration::from_secs(1));
+//! assert_eq!(sim.file("db", "/wal")?.as_deref(), Some(&b"hello"[..]));
+//! # Ok::<(), ringcore::sim::SimError>(())
+//! ```
+
+pub(crate) mod disk;
+pub(crate) mod net;
+mod seeds;
+pub(crate) mod trace;
+pub(crate) mod world;
+
+use std::cell::RefCell;
+use std::fmt;
+use std::future::Future;
+use std::panic::Location;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+pub use disk::DiskFaults;
+pub use seeds::{SeedsReport, run_seeds};
+use trace::Kind;
+pub(crate) use world::virtual_now;
+use world::{Active, Event, HostState, World};
+
+use crate::driver::Driver;
+use crate::driver::sim::{SimRing, perform};
+use crate::runtime::blocking::BlockingPool;
+use crate::runtime::context;
+use crate::runtime::core::Core;
+
+/// The environment variable [`seed_from_env`] reads: the seed of a run to replay.
+pub const SEED_ENV: &str = "RINGCORE_SIM_SEED";
+
+/// `RINGCORE_SIM_SEED`, if set to a number (decimal, or hexadecimal with `0x`).
+pub fn seed_from_env() -> Option<u64> {
+    let v = std::env::var(SEED_ENV).ok()?;
+    let v = v.trim();
+    match v.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => v.parse().ok(),
+    }
+}
+
+/// True while a simulation runs on this thread (inside a host's task, or inside a
+/// [`Sim`] method).
+pub fn is_simulated() -> bool {
+    virtual_now().is_some()
+}
+
+/// The index of the simulated host named `name` in the simulation running on this
+/// thread.
+pub(crate) fn host_index(name: &str) -> Option<usize> {
+    world::with_current(|w| w.hosts.iter().position(|h| h.name == name)).flatten()
+}
+
+/// `Err(Unsupported)` naming `what` while a simulation runs on this thread: the guard of
+/// the real I/O a simulation has no model of yet (sockets, name lookups, directory
+/// listings, process pools), so a simulated program never does real I/O silently.
+pub(crate) fn refuse_real_io(what: &str) -> std::io::Result<()> {
+    if is_simulated() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            format!("ringcore::sim: {what} is not simulated (it would do real I/O)"),
+        ));
+    }
+    Ok(())
+}
+
+/// A random number generator for the application, forked from the simulation's seeded
+/// generator: inside a simulation, the same seed gives the same numbers. Outside one, it
+/// is seeded from the operating system's entropy (so code can call it unconditionally).
+///
+/// Each call draws one number from the simulation's generator (a trace event) and returns
+/// a new generator seeded by it; keep the generator and draw from it rather than calling
+/// this per number.
+pub fn rng() -> fastrand::Rng {
+    world::with_current(|w| {
+        let seed = w.rng.u64(..);
+        let now = w.now;
+        w.trace.record(now, usize::MAX - 1, Kind::Rng, 0, 0);
+        fastrand::Rng::with_seed(seed)
+    })
+    .unwrap_or_default()
+}
+
+/// Why a simulation stopped, or why the harness refused a request.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SimError {
+    /// No host has that name.
+    UnknownHost(String),
+    /// A host of that name exists already.
+    DuplicateHost(String),
+    /// The host is crashed (not restarted yet): it runs nothing.
+    HostDown(String),
+    /// The awaited future can never finish: no task is ready, no timer is set and no op
+    /// is in flight. `report` lists every host's live tasks.
+    Deadlock {
+        /// The simulation's seed.
+        seed: u64,
+        /// Virtual time of the deadlock.
+        at: Duration,
+        /// What every host still holds.
+        report: String,
+    },
+    /// The virtual clock would pass [`Sim::time_limit`].
+    TimeLimit {
+        /// The simulation's seed.
+        seed: u64,
+        /// The budget.
+        limit: Duration,
+    },
+    /// More task polls than [`Sim::step_limit`] without the awaited future finishing (a
+    /// livelock: tasks that keep each other ready while the clock stands still).
+    StepLimit {
+        /// The simulation's seed.
+        seed: u64,
+        /// The budget.
+        steps: u64,
+    },
+    /// The future passed to [`Sim::run_until`] panicked, or its host crashed under it.
+    Task {
+        /// The simulation's seed.
+        seed: u64,
+        /// The panic message, or "cancelled".
+        message: String,
+    },
+    /// A simulation cannot run inside a ringcore runtime's thread.
+    Nested,
+    /// Setting a host up failed (its core's eventfd).
+    Io(std::io::Error),
+}
+
+impl fmt::Display for SimError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let replay = |f: &mut fmt::Formatter<'_>, seed: u64| {
+            write!(f, " (seed {seed}; replay with {SEED_ENV}={seed})")
+        };
+        match self {
+            SimError::UnknownHost(h) => write!(f, "no simulated host named {h:?}"),
+            SimError::DuplicateHost(h) => write!(f, "a simulated host named {h:?} exists"),
+            SimError::HostDown(h) => write!(f, "simulated host {h:?} is crashed"),
+            SimError::Deadlock { seed, at, report } => {
+                write!(f, "deadlock at virtual {at:?}")?;
+                replay(f, *seed)?;
+                write!(f, ":\n{report}")
+            }
+            SimError::TimeLimit { seed, limit } => {
+                write!(f, "virtual time budget of {limit:?} exceeded")?;
+                replay(f, *seed)
+            }
+            SimError::StepLimit { seed, steps } => {
+                write!(f, "{steps} task polls without finishing (livelock?)")?;
+                replay(f, *seed)
+            }
+            SimError::Task { seed, message } => {
+                write!(f, "the awaited task failed: {message}")?;
+                replay(f, *seed)
+            }
+            SimError::Nested => f.write_str("a simulation cannot run inside a ringcore runtime"),
+            SimError::Io(e) => write!(f, "setting up a simulated host failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for SimError {}
+
+type Entry = Rc<dyn Fn() -> Pin<Box<dyn Future<Output = ()>>>>;
+
+struct Host {
+    name: String,
+    entry: Entry,
+    core: Option<Rc<Core>>,
+}
+
+/// A deterministic simulation; see the [module docs](self).
+pub struct Sim {
+    world: Rc<RefCell<World>>,
+    hosts: Vec<Host>,
+    time_limit: Duration,
+    step_limit: u64,
+    /// Hosts crashed and restarted at random times ([`Sim::random_crashes`]).
+    chaos: Vec<Chaos>,
+}
+
+/// A host the simulation crashes at times drawn from the seed.
+struct Chaos {
+    host: usize,
+    /// Up time before a crash, drawn uniformly in this range.
+    every: (Duration, Duration),
+    /// Down time before the restart, drawn uniformly in this range.
+    down: (Duration, Duration),
+    /// Virtual time of the next crash (or restart, while down).
+    next: Duration,
+    down_now: bool,
+}
+
+impl fmt::Debug for Sim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let w = self.world.borrow();
+        f.debug_struct("Sim")
+            .field("seed", &w.seed)
+            .field("now", &w.now)
+            .field(
+                "hosts",
+                &self.hosts.iter().map(|h| &h.name).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+/// What one step of the simulation did.
+enum Step {
+    /// A task ran.
+    Ran,
+    /// The clock moved to the next timer or completion.
+    Advanced,
+    /// Nothing can happen any more (before `until`, if given).
+    Idle,
+}
+
+impl Sim {
+    /// A simulation with no hosts, whose every decision derives from `seed`. The clock
+    /// starts at virtual zero; the time budget is one virtual day, the step budget 50
+    /// million task polls per run call.
+    pub fn new(seed: u64) -> Sim {
+        Sim {
+            world: Rc::new(RefCell::new(World::new(seed))),
+            hosts: Vec::new(),
+            time_limit: Duration::from_secs(86_400),
+            step_limit: 50_000_000,
+            chaos: Vec::new(),
+        }
+    }
+
+    /// The seed.
+    pub fn seed(&self) -> u64 {
+        self.world.borrow().seed
+    }
+
+    /// Virtual time since the simulation began.
+    pub fn elapsed(&self) -> Duration {
+        self.world.borrow().now
+    }
+
+    /// Fails a run with [`SimError::TimeLimit`] when the virtual clock would pass `limit`
+    /// (since the simulation began).
+    pub fn time_limit(&mut self, limit: Duration) -> &mut Self {
+        self.time_limit = limit;
+        self
+    }
+
+    /// Fails a run call with [`SimError::StepLimit`] after `steps` task polls.
+    pub fn step_limit(&mut self, steps: u64) -> &mut Self {
+        self.step_limit = steps;
+        self
+    }
+
+    /// Adds a host named `name` with an empty disk and starts `entry` on it: the future it
+    /// returns is the host's first task (it runs once the simulation runs). After a
+    /// [`restart`](Sim::restart), `entry` is called again.
+    ///
+    /// # Errors
+    ///
+    /// [`SimError::DuplicateHost`] if the name is taken; [`SimError::Io`] if the host's
+    /// core cannot be set up (its wake-up eventfd); [`SimError::Nested`] inside a
+    /// ringcore runtime.
+    #[track_caller]
+    pub fn host<F, Fut>(&mut self, name: &str, entry: F) -> Result<&mut Self, SimError>
+    where
+        F: Fn() -> Fut + 'static,
+        Fut: Future<Output = ()> + 'static,
+    {
+        if self.hosts.iter().any(|h| h.name == name) {
+            return Err(SimError::DuplicateHost(name.into()));
+        }
+        self.world.borrow_mut().hosts.push(HostState {
+            name: name.into(),
+            ..HostState::default()
+        });
+        let entry: Entry = Rc::new(move || Box::pin(entry()));
+        self.hosts.push(Host {
+            name: name.into(),
+            entry,
+            core: None,
+        });
+        let index = self.hosts.len() - 1;
+        if let Err(e) = self.start(index) {
+            self.hosts.pop();
+            self.world.borrow_mut().hosts.pop();
+            return Err(e);
+        }
+        Ok(self)
+    }
+
+    /// Sets the faults and latencies of `host`'s disk from now on.
+    ///
+    /// # Errors
+    ///
+    /// [`SimError::UnknownHost`].
+    pub fn disk_faults(&mut self, host: &str, faults: DiskFaults) -> Result<&mut Self, SimError> {
+        let i = self.index(host)?;
+        self.world.borrow_mut().hosts[i].disk.faults = faults;
+        Ok(self)
+    }
+
+    /// The bytes of the file at `path` on `host`'s disk as reads see them now (its page
+    /// cache state); `None` if there is no file there (or it is a directory).
+    ///
+    /// # Errors
+    ///
+    /// [`SimError::UnknownHost`].
+    pub fn file(&self, host: &str, path: &str) -> Result<Option<Vec<u8>>, SimError> {
+        let i = self.index(host)?;
+        let w = self.world.borrow();
+        let disk = &w.hosts[i].disk;
+        let Ok(path) = disk::normalise(path.as_bytes()) else {
+            return Ok(None);
+        };
+        Ok(disk
+            .lookup(&path)
+            .and_then(|ino| disk.inode(ino))
+            .filter(|i| !i.dir)
+            .map(|i| i.data.clone()))
+    }
+
+    /// True if `host` runs (it was not crashed, or was restarted since).
+    ///
+    /// # Errors
+    ///
+    /// [`SimError::UnknownHost`].
+    pub fn is_up(&self, host: &str) -> Result<bool, SimError> {
+        Ok(self.hosts[self.index(host)?].core.is_some())
+    }
+
+    /// The hash of the trace so far (FNV-1a over every scheduling decision, clock jump,
+    /// completion, crash and restart): equal for two runs with one seed and one program.
+    pub fn trace_hash(&self) -> u64 {
+        self.world.borrow().trace.hash()
+    }
+
+    /// Records in the trace so far.
+    pub fn trace_events(&self) -> u64 {
+        self.world.borrow().trace.events()
+    }
+
+    /// Keeps the text of every trace record from now on (for [`trace_log`](Sim::trace_log);
+    /// costs a `String` per record).
+    pub fn keep_trace_log(&mut self) -> &mut Self {
+        self.world.borrow_mut().trace.keep_log();
+        self
+    }
+
+    /// The trace records kept since [`keep_trace_log`](Sim::keep_trace_log), one line
+    /// each: virtual time, host index, what happened and two numbers.
+    pub fn trace_log(&self) -> Vec<String> {
+        self.world.borrow().trace.log().to_vec()
+    }
+
+    /// Runs the simulation until `duration` of virtual time has passed (or nothing can
+    /// happen any more, when the clock jumps to the end). Idle hosts (a server waiting for
+    /// connections) are not a deadlock here.
+    ///
+    /// # Errors
+    ///
+    /// [`SimError::TimeLimit`], [`SimError::StepLimit`], [`SimError::Nested`].
+    pub fn run_for(&mut self, duration: Duration) -> Result<(), SimError> {
+        let _active = self.activate()?;
+        let end = self.elapsed().saturating_add(duration);
+        let mut steps = 0;
+        loop {
+            match self.step(Some(end))? {
+                Step::Ran => {
+                    steps += 1;
+                    if steps > self.step_limit {
+                        return Err(self.step_error());
+                    }
+                }
+                Step::Advanced => {}
+                Step::Idle => {
+                    if end > self.time_limit {
+                        return Err(self.time_error());
+                    }
+                    self.world.borrow_mut().advance(end);
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Spawns `future` on `host` and runs the simulation until it completes; its output.
+    ///
+    /// # Errors
+    ///
+    /// [`SimError::Deadlock`] if it can never complete; [`SimError::TimeLimit`],
+    /// [`SimError::StepLimit`]; [`SimError::Task`] if it panicked or its host crashed;
+    /// [`SimError::UnknownHost`], [`SimError::HostDown`], [`SimError::Nested`].
+    #[track_caller]
+    pub fn run_until<F>(&mut self, host: &str, future: F) -> Result<F::Output, SimError>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        let location = Location::caller();
+        let i = self.index(host)?;
+        let _active = self.activate()?;
+        let core = self.hosts[i]
+            .core
+            .clone()
+            .ok_or_else(|| SimError::HostDown(host.into()))?;
+        let mut handle = {
+            self.world.borrow_mut().current_host = i;
+            let _enter = context::enter(&core);
+            core.spawn(future, Some("sim::run_until".into()), location)
+        };
+        drop(core);
+        let mut steps = 0;
+        loop {
+            if handle.is_finished() {
+                let mut cx = Context::from_waker(Waker::noop());
+                if let Poll::Ready(out) = Pin::new(&mut handle).poll(&mut cx) {
+                    return out.map_err(|e| SimError::Task {
+                        seed: self.seed(),
+                        message: e
+                            .panic_message()
+                            .map_or_else(|| "cancelled".to_string(), str::to_string),
+                    });
+                }
+            }
+            match self.step(None)? {
+                Step::Ran => {
+                    steps += 1;
+                    if steps > self.step_limit {
+                        return Err(self.step_error());
+                    }
+                }
+                Step::Advanced => {}
+                Step::Idle => {
+                    if handle.is_finished() {
+                        continue;
+                    }
+                    let w = self.world.borrow();
+                    return Err(SimError::Deadlock {
+                        seed: w.seed,
+                        at: w.now,
+                        report: self.report(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Crashes `host`: its tasks are dropped (their ops cancelled), its timers cleared,
+    /// and its disk goes back to what was durable, with unsynced pages torn by the seed
+    /// (see [`DiskFaults`] and the disk model in `src/sim/disk.rs`). It runs nothing until
+    /// [`restart`](Sim::restart).
+    ///
+    /// # Errors
+    ///
+    /// [`SimError::UnknownHost`], [`SimError::HostDown`] (already crashed),
+    /// [`SimError::Nested`].
+    pub fn crash(&mut self, host: &str) -> Result<(), SimError> {
+        let i = self.index(host)?;
+        let _active = self.activate()?;
+        let core = self.hosts[i]
+            .core
+            .take()
+            .ok_or_else(|| SimError::HostDown(host.into()))?;
+        self.world.borrow_mut().current_host = i;
+        stop(&core);
+        drop(core);
+        let mut w = self.world.borrow_mut();
+        let w = &mut *w;
+        crate::driver::sim::net::crash(w, i);
+        for fd in w.take_released() {
+            crate::driver::sim::net::close(w, fd);
+        }
+        w.forget_host(i);
+        let h = &mut w.hosts[i];
+        h.incarnation += 1;
+        h.wake_read = None;
+        h.cq.borrow_mut().clear();
+        h.has_cqes = false;
+        let rng = &mut w.rng;
+        let kept = h.disk.crash(|| rng.bool());
+        let now = w.now;
+        w.trace.record(now, i, Kind::Crash, kept as i64, 0);
+        Ok(())
+    }
+
+    /// From now on, crashes `host` (as [`crash`](Sim::crash)) after an up time drawn from
+    /// the seed uniformly in `every`, and restarts it (as [`restart`](Sim::restart)) after
+    /// a down time drawn in `down`, again and again, while the simulation runs. The crashes
+    /// land between task polls, wherever the host's program is: with ops in flight, between
+    /// a write and its sync.
+    ///
+    /// # Errors
+    ///
+    /// [`SimError::UnknownHost`].
+    pub fn random_crashes(
+        &mut self,
+        host: &str,
+        every: (Duration, Duration),
+        down: (Duration, Duration),
+    ) -> Result<&mut Self, SimError> {
+        let host = self.index(host)?;
+        let mut w = self.world.borrow_mut();
+        let next = w.now + w.draw(every);
+        drop(w);
+        self.chaos.retain(|c| c.host != host);
+        self.chaos.push(Chaos {
+            host,
+            every,
+            down,
+            next,
+            down_now: false,
+        });
+        Ok(self)
+    }
+
+    /// Crashes or restarts the hosts whose random crash or restart is due.
+    fn chaos_due(&mut self) -> Result<(), SimError> {
+        let now = self.elapsed();
+        for k in 0..self.chaos.len() {
+            if self.chaos[k].next > now {
+                continue;
+            }
+            let c = &self.chaos[k];
+            let name = self.hosts[c.host].name.clone();
+            let (range, down_now) = if c.down_now {
+                (c.every, false)
+            } else {
+                (c.down, true)
+            };
+            if down_now {
+                if self.hosts[c.host].core.is_some() {
+                    self.crash(&name)?;
+                }
+            } else {
+                self.restart(&name)?;
+            }
+            let next = now + self.world.borrow_mut().draw(range);
+            let c = &mut self.chaos[k];
+            c.down_now = down_now;
+            c.next = next;
+        }
+        Ok(())
+    }
+
+    /// Starts a crashed `host` again: its entry function runs anew on what its disk kept.
+    ///
+    /// # Errors
+    ///
+    /// [`SimError::UnknownHost`]; [`SimError::Io`] as in [`host`](Sim::host); a host that
+    /// runs is left alone (`Ok`).
+    pub fn restart(&mut self, host: &str) -> Result<(), SimError> {
+        let i = self.index(host)?;
+        if self.hosts[i].core.is_some() {
+            return Ok(());
+        }
+        self.start(i)
+    }
+
+    /// The IPv4 address of `host` in the simulated network (`10.0.x.y`, by the order
+    /// hosts were added); `lookup_host("name:port")` inside the simulation resolves to it.
+    ///
+    /// # Errors
+    ///
+    /// [`SimError::UnknownHost`].
+    pub fn addr(&self, host: &str) -> Result<std::net::IpAddr, SimError> {
+        Ok(net::host_ip(self.index(host)?).into())
+    }
+
+    /// Cuts every link between a host of `a` and a host of `b`: messages between them
+    /// (connection requests, data, FINs, resets) are held until [`heal`](Sim::heal);
+    /// a connect across the cut fails with `ETIMEDOUT` after 10 virtual seconds.
+    ///
+    /// # Errors
+    ///
+    /// [`SimError::UnknownHost`] for a name in either set.
+    pub fn partition(&mut self, a: &[&str], b: &[&str]) -> Result<&mut Self, SimError> {
+        let (a, b) = (self.indexes(a)?, self.indexes(b)?);
+        let mut w = self.world.borrow_mut();
+        for &x in &a {
+            for &y in &b {
+                if x != y {
+                    w.net.cut.insert(net::link(x, y));
+                }
+            }
+        }
+        drop(w);
+        Ok(self)
+    }
+
+    /// Heals every partition: the held messages leave now, in the order they were sent,
+    /// each with its link's latency.
+    pub fn heal(&mut self) -> &mut Self {
+        let mut w = self.world.borrow_mut();
+        w.net.cut.clear();
+        for (from, to, packet) in std::mem::take(&mut w.net.held) {
+            w.send(from, to, packet);
+        }
+        drop(w);
+        self
+    }
+
+    /// Sets the range links' base latencies are drawn from (each pair of hosts draws once,
+    /// at its first message; each message adds up to a quarter of the base). Default
+    /// 50 us-2 ms.
+    pub fn net_latency(&mut self, min: Duration, max: Duration) -> &mut Self {
+        let mut w = self.world.borrow_mut();
+        w.net.latency = (min, max.max(min));
+        w.net.base.clear();
+        drop(w);
+        self
+    }
+
+    /// Sets the probability (`0.0..=1.0`, drawn from the seed per datagram) that a UDP
+    /// datagram is lost, and that one is delivered twice. Datagrams are reordered by their
+    /// latencies on their own (each takes its link's base plus up to a quarter more).
+    /// Default: no loss, no duplicates.
+    pub fn udp_faults(&mut self, loss: f64, duplicate: f64) -> &mut Self {
+        let mut w = self.world.borrow_mut();
+        w.net.udp_loss = loss;
+        w.net.udp_duplicate = duplicate;
+        drop(w);
+        self
+    }
+
+    fn indexes(&self, names: &[&str]) -> Result<Vec<usize>, SimError> {
+        names.iter().map(|n| self.index(n)).collect()
+    }
+
+    fn index(&self, host: &str) -> Result<usize, SimError> {
+        self.hosts
+            .iter()
+            .position(|h| h.name == host)
+            .ok_or_else(|| SimError::UnknownHost(host.into()))
+    }
+
+    fn activate(&self) -> Result<Active, SimError> {
+        if context::is_set() {
+            return Err(SimError::Nested);
+        }
+        Ok(Active::enter(&self.world))
+    }
+
+    /// Builds host `i`'s core over a simulation ring and spawns its entry.
+    #[track_caller]
+    fn start(&mut self, i: usize) -> Result<(), SimError> {
+        let location = Location::caller();
+        let _active = self.activate()?;
+        let ring = SimRing::new(self.world.clone(), i);
+        let features = crate::sys::uring::Features {
+            ftruncate: true,
+            ..Default::default()
+        };
+        let driver = Driver::new(Box::new(ring), features);
+        // Every op goes through the ring: no inline syscall on a simulated fd.
+        driver.set_inline_per_tick(0);
+        let blocking = BlockingPool::new(1, Duration::from_secs(1));
+        let core =
+            Core::new(driver, crate::DriverKind::Auto, 61, blocking).map_err(SimError::Io)?;
+        let core = Rc::new(core);
+        {
+            self.world.borrow_mut().current_host = i;
+            let _enter = context::enter(&core);
+            let entry = (self.hosts[i].entry)();
+            drop(core.spawn(entry, Some(self.hosts[i].name.clone().into()), location));
+            core.driver.flush();
+        }
+        self.hosts[i].core = Some(core);
+        let mut w = self.world.borrow_mut();
+        let (now, incarnation) = (w.now, w.hosts[i].incarnation);
+        w.trace
+            .record(now, i, Kind::Start, i64::from(incarnation), 0);
+        Ok(())
+    }
+
+    /// One step: run one ready task (host and task picked by the seed), or move the clock
+    /// to the next timer or due op (not past `until`) and deliver what is due.
+    fn step(&mut self, until: Option<Duration>) -> Result<Step, SimError> {
+        let ready: Vec<usize> = (0..self.hosts.len())
+            .filter(|&i| {
+                self.hosts[i]
+                    .core
+                    .as_ref()
+                    .is_some_and(|c| c.executor.has_ready())
+            })
+            .collect();
+        if !ready.is_empty() {
+            let pick = self.world.borrow_mut().rng.usize(..ready.len());
+            let i = ready[pick];
+            let Some(core) = self.hosts[i].core.clone() else {
+                return Ok(Step::Ran);
+            };
+            let ran = {
+                self.world.borrow_mut().current_host = i;
+                let _enter = context::enter(&core);
+                let world = &self.world;
+                let ran = core
+                    .executor
+                    .run_one_picked(|n| world.borrow_mut().rng.usize(..n));
+                settle(&core);
+                ran
+            };
+            if let Some((index, n)) = ran {
+                let mut w = self.world.borrow_mut();
+                let now = w.now;
+                w.trace.record(now, i, Kind::Poll, index as i64, n as i64);
+            }
+            return Ok(Step::Ran);
+        }
+        let next_timer = self
+            .hosts
+            .iter()
+            .filter_map(|h| h.core.as_ref()?.timers.next_deadline())
+            .min();
+        let next_chaos = self.chaos.iter().map(|c| c.next).min();
+        let next = {
+            let w = self.world.borrow();
+            let timer = next_timer.map(|t| w.since_start(t));
+            [timer, w.next_due(), next_chaos]
+                .into_iter()
+                .flatten()
+                .min()
+        };
+        let Some(next) = next else {
+            return Ok(Step::Idle);
+        };
+        if until.is_some_and(|end| next > end) {
+            return Ok(Step::Idle);
+        }
+        if next > self.time_limit {
+            return Err(self.time_error());
+        }
+        if next_chaos == Some(next) {
+            self.world.borrow_mut().advance(next);
+            self.chaos_due()?;
+            return Ok(Step::Advanced);
+        }
+        let now = {
+            let mut w = self.world.borrow_mut();
+            w.advance(next);
+            while let Some(event) = w.pop_due() {
+                match event {
+                    Event::Sqe(p) => {
+                        if p.incarnation != w.hosts[p.host].incarnation {
+                            continue;
+                        }
+                        match perform(&mut w, p.host, &p.sqe) {
+                            Some(res) => w.complete(p.host, p.sqe.user_data, res),
+                            None => w.park(p.host, p.sqe),
+                        }
+                    }
+                    Event::Net(packet) => crate::driver::sim::net::deliver(&mut w, packet),
+                }
+            }
+            w.instant()
+        };
+        for (i, host) in self.hosts.iter().enumerate() {
+            let Some(core) = &host.core else { continue };
+            let due = core.timers.next_deadline().is_some_and(|t| t <= now);
+            let cqes = std::mem::take(&mut self.world.borrow_mut().hosts[i].has_cqes);
+            if due || cqes {
+                self.world.borrow_mut().current_host = i;
+                let _enter = context::enter(core);
+                if due {
+                    core.timers.fire(now);
+                }
+                settle(core);
+            }
+        }
+        Ok(Step::Advanced)
+    }
+
+    fn report(&self) -> String {
+        let mut out = String::new();
+        for host in &self.hosts {
+            match &host.core {
+                None => out.push_str(&format!("host {:?}: crashed\n", host.name)),
+                Some(core) => {
+                    let tasks = core.executor.describe_tasks();
+                    out.push_str(&format!(
+                        "host {:?}: {} live tasks, {} ops in flight, {}\n",
+                        host.name,
+                        tasks.len(),
+                        core.driver.in_flight(),
+                        if core.timers.is_empty() {
+                            "no timer"
+                        } else {
+                            "timers set"
+                        }
+                    ));
+                    for t in tasks {
+                        out.push_str(&format!("  {t}: waiting\n"));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn time_error(&self) -> SimError {
+        SimError::TimeLimit {
+            seed: self.seed(),
+            limit: self.time_limit,
+        }
+    }
+
+    fn step_error(&self) -> SimError {
+        SimError::StepLimit {
+            seed: self.seed(),
+            steps: self.step_limit,
+        }
+    }
+}
+
+/// After a task ran or something was delivered: submit what the core queued, take its
+/// completions and wake their tasks.
+fn settle(core: &Core) {
+    core.driver.flush();
+    core.driver.dispatch();
+}
+
+/// Stops a host's core: cancels its tasks and ops (the core must not be current).
+fn stop(core: &Rc<Core>) {
+    let _enter = context::enter(core);
+    core.shutdown();
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _active = Active::enter(&self.world);
+        for host in &mut self.hosts {
+            if let Some(core) = host.core.take() {
+                stop(&core);
+            }
+        }
+    }
+}
