@@ -124,6 +124,9 @@ pub(crate) struct Driver {
     /// The tick's inline budget, read and spent without borrowing `inner`
     /// (src/driver/inline.rs); `Inner` holds the same `Rc` to reset it.
     budget: Rc<InlineBudget>,
+    /// The ring is a readiness ring (`Ring::readiness` is `Some`), fixed at construction:
+    /// asked on every socket transfer, so kept out of `inner`'s borrow.
+    readiness: bool,
 }
 
 struct Inner {
@@ -179,12 +182,13 @@ struct WakeRead {
 }
 
 impl Driver {
-    pub(crate) fn new(ring: Box<dyn Ring>, features: Features) -> Self {
+    pub(crate) fn new(mut ring: Box<dyn Ring>, features: Features) -> Self {
         let budget = Rc::new(InlineBudget::default());
         let mut stats = DriverStats::default();
         budget.reset(DEFAULT_INLINE_PER_TICK, &mut stats);
         Self {
             budget: budget.clone(),
+            readiness: ring.readiness().is_some(),
             inner: RefCell::new(Inner {
                 ring,
                 slots: Slab::with_capacity(256),
@@ -252,8 +256,9 @@ impl Driver {
 
     /// True on a readiness ring (epoll), where sockets wait for readiness without ops
     /// ([`poll_ready_inline`](Driver::poll_ready_inline)).
+    #[inline]
     pub(crate) fn is_readiness(&self) -> bool {
-        self.inner.borrow_mut().ring.readiness().is_some()
+        self.readiness
     }
 
     /// Readiness rings only: `Ready(Ok(()))` when the caller may make a non-blocking

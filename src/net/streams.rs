@@ -288,17 +288,19 @@ impl Stream for RecvStream {
                     };
                     *seen = true;
                     let more = io_uring::cqueue::more(cqe.flags);
-                    let pool = op.data().map(|d| d.pool.clone());
-                    let buf = pool.as_ref().and_then(|p| pooled(p, &cqe));
-                    match cqe.result {
-                        n if n > 0 => {
-                            if !more {
-                                this.state = RecvState::Idle;
-                            }
-                            return Poll::Ready(Some(buf.ok_or_else(|| {
-                                io::Error::other("ringcore: a multishot receive named no buffer")
-                            })));
+                    if cqe.result > 0 {
+                        // The common case first, taking the buffer without a clone of the
+                        // pool's `Rc` beyond the one the `RecvBuf` holds.
+                        let buf = op.data().and_then(|d| pooled(&d.pool, &cqe));
+                        if !more {
+                            this.state = RecvState::Idle;
                         }
+                        return Poll::Ready(Some(buf.ok_or_else(|| {
+                            io::Error::other("ringcore: a multishot receive named no buffer")
+                        })));
+                    }
+                    let pool = op.data().map(|d| d.pool.clone());
+                    match cqe.result {
                         0 => {
                             this.state = RecvState::Done;
                             return Poll::Ready(None);
