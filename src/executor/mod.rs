@@ -141,6 +141,7 @@ impl Executor {
     }
 
     /// Queues a runnable woken on this thread.
+    #[inline]
     pub(crate) fn push_local(&self, runnable: Runnable<TaskMeta>) {
         self.local.borrow_mut().push_back(runnable);
     }
