@@ -75,7 +75,7 @@ pub(crate) trait ReadinessRing {
 
 /// A socket's readiness in both directions, for non-blocking syscalls made on the core's
 /// thread (see the module docs for how it waits). Made with [`Readiness::new`]; where a
-/// transfer stands in for an op on a readiness ring, [`poll_io_on_ring`] serves without
+/// transfer stands in for an op on a readiness ring, [`poll_io_without_op`] serves without
 /// a handle.
 pub(crate) struct Readiness {
     fd: SharedFd,
@@ -131,7 +131,7 @@ impl Readiness {
         mut f: impl FnMut() -> io::Result<usize>,
     ) -> Poll<io::Result<usize>> {
         if self.on_ring {
-            return poll_io_on_ring(&self.driver, self.fd.raw(), cx, dir, want, f);
+            return poll_io_without_op(&self.driver, self.fd.raw(), cx, dir, want, f);
         }
         loop {
             ready!(self.poll_ready(cx, dir))?;
@@ -230,13 +230,22 @@ impl Readiness {
     }
 }
 
-/// [`Readiness::poll_io`] on a readiness ring, without a handle: `fd`'s state in the ring
+/// True where the driver moves socket bytes best without an op (a readiness ring: a
+/// syscall on the core's thread costs less than a user-space op), so an
+/// ownership-passing transfer runs through [`poll_io_without_op`]; false on io_uring,
+/// where the caller submits its op. Fixed for the driver's life.
+#[inline]
+pub(crate) fn takes_no_op(driver: &Driver) -> bool {
+    driver.is_readiness()
+}
+
+/// [`Readiness::poll_io`] where [`takes_no_op`] holds, without a handle: `fd`'s state in the ring
 /// serves every wait, so a transfer that stands in for an op (`Socket::recv`, `send`)
 /// makes no `Readiness`, clones no `SharedFd` and keeps nothing in its future but `fd`'s
 /// number, which the caller's socket keeps open for the call. Results, errors and the
-/// cancel-safety promise are `poll_io`'s. `driver` must be a readiness ring
-/// ([`Driver::is_readiness`]); on another ring every attempt runs at once.
-pub(crate) fn poll_io_on_ring(
+/// cancel-safety promise are `poll_io`'s. Meant for drivers where [`takes_no_op`] holds;
+/// on another ring every attempt runs at once.
+pub(crate) fn poll_io_without_op(
     driver: &Driver,
     fd: RawFd,
     cx: &mut Context<'_>,

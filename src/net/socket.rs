@@ -11,7 +11,7 @@ use crate::driver::ops::multishot::SendZc;
 use crate::driver::ops::net::Socket as SocketOp;
 use crate::driver::ops::net::{Accept, Connect, PollAdd, Recv, RecvMsg, Send, SendMsg};
 use crate::driver::orphans::Stash;
-use crate::driver::readiness::poll_io_on_ring;
+use crate::driver::readiness::{poll_io_without_op, takes_no_op};
 use crate::driver::shared_fd::SharedFd;
 use crate::driver::{Direction, Driver, Op};
 use crate::runtime::context;
@@ -248,7 +248,7 @@ impl Socket {
         }
         let [buf] = one;
         let want = buf.bytes_total();
-        if self.driver.is_readiness() {
+        if takes_no_op(&self.driver) {
             return self.recv_ready(buf).await;
         }
         let (res, buf) = self
@@ -275,7 +275,7 @@ impl Socket {
         if self.driver.use_send_zc(buf.bytes_init()) && self.is_tcp() {
             return self.send_zc(buf).await;
         }
-        if self.driver.is_readiness() {
+        if takes_no_op(&self.driver) {
             return self.send_ready(buf).await;
         }
         let want = buf.bytes_init();
@@ -297,7 +297,7 @@ impl Socket {
     }
 
     /// recv(2) with MSG_DONTWAIT into the start of `buf`, waiting for readiness in between
-    /// in the readiness ring's fd state ([`poll_io_on_ring`]), as tokio's reads do.
+    /// in the readiness ring's fd state ([`poll_io_without_op`]), as tokio's reads do.
     /// Dropping the future while it waits takes nothing off the socket: the syscall and
     /// its result happen in one poll.
     async fn recv_ready<B: IoBufMut>(&self, mut buf: B) -> BufResult<usize, B> {
@@ -305,7 +305,7 @@ impl Socket {
         let ptr = buf.stable_mut_ptr();
         let fd = self.fd.raw();
         let res = std::future::poll_fn(|cx| {
-            poll_io_on_ring(&self.driver, fd, cx, Direction::Read, want, || {
+            poll_io_without_op(&self.driver, fd, cx, Direction::Read, want, || {
                 // SAFETY: `want` writable bytes at `ptr`, the stable pointer of `buf`,
                 // which this function owns until it returns; `fd` is open while `self`
                 // lives.
@@ -321,14 +321,14 @@ impl Socket {
     }
 
     /// send(2) with MSG_DONTWAIT of `buf`'s initialised bytes, waiting for readiness in
-    /// between in the readiness ring's fd state ([`poll_io_on_ring`]). Dropping the future
+    /// between in the readiness ring's fd state ([`poll_io_without_op`]). Dropping the future
     /// while it waits sends nothing.
     async fn send_ready<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
         let want = buf.bytes_init();
         let ptr = buf.stable_ptr();
         let fd = self.fd.raw();
         let res = std::future::poll_fn(|cx| {
-            poll_io_on_ring(&self.driver, fd, cx, Direction::Write, want, || {
+            poll_io_without_op(&self.driver, fd, cx, Direction::Write, want, || {
                 // SAFETY: `want` initialised bytes at `ptr`, the stable pointer of `buf`,
                 // which this function owns until it returns.
                 unsafe { sys::send_nowait(self.fd.borrow(), ptr, want) }
