@@ -9,6 +9,10 @@
 #   CONNS=256 SIZE=4096 SERVERS="bench:ringcore_epoll bench:multishot" scripts/echo_instructions.sh
 #   ECHO_BENCH_BIN=../old/target/release/deps/echo-HASH SERVERS=bench:ringcore_epoll \
 #       CONNS=256 SIZE=4096 scripts/echo_instructions.sh     # another tree's bench binary
+#   RINGCORE_DRIVER=epoll CONNS=256 SIZE=4096 SERVERS=example_plain \
+#       scripts/echo_instructions.sh     # the example's read/write_all loop on the epoll driver
+#   ECHO_SERVER_BIN=/tmp/old/echo_server SERVERS="example example_plain" \
+#       scripts/echo_instructions.sh                          # another build of the example
 #
 # Each server runs pinned to CPU 0 under `valgrind --tool=callgrind`, the load
 # (examples/echo_client, CONNS connections x SIZE bytes, default 64 x 1024) pinned to
@@ -40,14 +44,15 @@ mkdir -p target/release/c target/echo-instructions
 cc -O2 -Wall -o target/release/c/echo_uring benches/c/echo_uring.c -luring
 out=$(pwd)/target/echo-instructions
 client=target/release/examples/echo_client
+server=${ECHO_SERVER_BIN:-target/release/examples/echo_server}
 
 echo "$conns connections x $size bytes"
 echo "| server | msgs/s under callgrind | messages measured | user-space instructions | per message |"
 echo "|---|---|---|---|---|"
 for s in $servers; do
     case $s in
-        example) cmd=(target/release/examples/echo_server --addr 127.0.0.1:0) ;;
-        example_plain) cmd=(target/release/examples/echo_server --addr 127.0.0.1:0 --plain) ;;
+        example) cmd=("$server" --addr 127.0.0.1:0) ;;
+        example_plain) cmd=("$server" --addr 127.0.0.1:0 --plain) ;;
         c_uring) cmd=(target/release/c/echo_uring) ;;
         c_uring_nofixed) cmd=(target/release/c/echo_uring --no-fixed) ;;
         bench:*) cmd=(env "ECHO_BENCH_SERVER=${s#bench:}" "ECHO_BENCH_CONTROL=$out/control.sock"

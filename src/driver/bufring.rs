@@ -250,6 +250,7 @@ impl BufRing {
     }
 
     /// The chunk holding buffer `bid`, and `bid`'s index in it.
+    #[inline]
     fn chunk_of(&self, bid: u16) -> (usize, usize) {
         let idx = bid >> self.chunk_shift;
         if idx == 0 {
@@ -346,6 +347,7 @@ impl BufRing {
     }
 
     /// Bytes per buffer.
+    #[inline]
     pub(crate) fn buf_size(&self) -> usize {
         self.size as usize
     }
@@ -540,6 +542,7 @@ impl BufRing {
         self.fallbacks.get()
     }
 
+    #[inline]
     fn buf_ptr(&self, bid: u16) -> *mut u8 {
         let (k, index) = self.chunk_of(bid);
         let chunk = self.chunks[k].get();
@@ -614,6 +617,7 @@ pub(crate) struct PoolBuf {
 }
 
 impl PoolBuf {
+    #[inline]
     pub(crate) fn as_slice(&self) -> &[u8] {
         // SAFETY: the kernel wrote these `len` bytes at `offset` and will not write them
         // again: it writes an incremental buffer only past what it consumed, and a
@@ -622,6 +626,7 @@ impl PoolBuf {
         unsafe { std::slice::from_raw_parts(self.as_ptr(), self.len as usize) }
     }
 
+    #[inline]
     pub(crate) fn as_ptr(&self) -> *const u8 {
         // SAFETY: `offset + len <= size` (`take`), so the pointer stays inside the buffer.
         unsafe { self.pool.buf_ptr(self.bid).add(self.offset as usize) }
@@ -633,10 +638,12 @@ impl PoolBuf {
         (self.bid, self.offset)
     }
 
+    #[inline]
     pub(crate) fn len(&self) -> usize {
         self.len as usize
     }
 
+    #[inline]
     pub(crate) fn capacity(&self) -> usize {
         self.pool.buf_size()
     }

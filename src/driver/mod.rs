@@ -128,6 +128,9 @@ pub(crate) struct Driver {
     budget: Rc<InlineBudget>,
     /// The core's telemetry hooks (src/metrics/); `Inner` holds the same `Rc`.
     metrics: Rc<crate::metrics::Recorder>,
+    /// The ring is a readiness ring (`Ring::readiness` is `Some`), fixed at construction:
+    /// asked on every socket transfer, so kept out of `inner`'s borrow.
+    readiness: bool,
 }
 
 struct Inner {
@@ -185,7 +188,7 @@ struct WakeRead {
 }
 
 impl Driver {
-    pub(crate) fn new(ring: Box<dyn Ring>, features: Features) -> Self {
+    pub(crate) fn new(mut ring: Box<dyn Ring>, features: Features) -> Self {
         let budget = Rc::new(InlineBudget::default());
         let mut stats = DriverStats::default();
         budget.reset(DEFAULT_INLINE_PER_TICK, &mut stats);
@@ -193,6 +196,7 @@ impl Driver {
         Self {
             budget: budget.clone(),
             metrics: metrics.clone(),
+            readiness: ring.readiness().is_some(),
             inner: RefCell::new(Inner {
                 ring,
                 slots: Slab::with_capacity(256),
@@ -266,8 +270,9 @@ impl Driver {
 
     /// True on a readiness ring (epoll), where sockets wait for readiness without ops
     /// ([`poll_ready_inline`](Driver::poll_ready_inline)).
+    #[inline]
     pub(crate) fn is_readiness(&self) -> bool {
-        self.inner.borrow_mut().ring.readiness().is_some()
+        self.readiness
     }
 
     /// Readiness rings only: `Ready(Ok(()))` when the caller may make a non-blocking

@@ -74,8 +74,9 @@ pub(crate) trait ReadinessRing {
 }
 
 /// A socket's readiness in both directions, for non-blocking syscalls made on the core's
-/// thread (see the module docs for how it waits). Made with [`Readiness::new`], or
-/// [`Readiness::without_ops`] where it stands in for ops.
+/// thread (see the module docs for how it waits). Made with [`Readiness::new`]; where a
+/// transfer stands in for an op on a readiness ring, [`poll_io_without_op`] serves without
+/// a handle.
 pub(crate) struct Readiness {
     fd: SharedFd,
     driver: Rc<Driver>,
@@ -111,15 +112,6 @@ impl Readiness {
         }
     }
 
-    /// A handle for an ownership-passing transfer on `fd`, where the driver moves socket
-    /// bytes best without an op (a readiness ring: a syscall on the core's thread costs
-    /// less than a user-space op); `None` on io_uring, where the caller submits its op.
-    pub(crate) fn without_ops(driver: &Rc<Driver>, fd: &SharedFd) -> Option<Self> {
-        driver
-            .is_readiness()
-            .then(|| Self::new(driver.clone(), fd.clone()))
-    }
-
     /// Runs `f` (a non-blocking syscall moving up to `want` bytes in `dir`) until it moves
     /// something, reaches end-of-stream or fails with an error other than `WouldBlock` or
     /// `Interrupted`, waiting for readiness in between; returns its result.
@@ -138,6 +130,9 @@ impl Readiness {
         want: usize,
         mut f: impl FnMut() -> io::Result<usize>,
     ) -> Poll<io::Result<usize>> {
+        if self.on_ring {
+            return poll_io_without_op(&self.driver, self.fd.raw(), cx, dir, want, f);
+        }
         loop {
             ready!(self.poll_ready(cx, dir))?;
             self.clear(dir);
@@ -146,12 +141,6 @@ impl Readiness {
                 self.driver
                     .metrics()
                     .inline_bytes(dir == Direction::Read, n);
-            }
-            if self.on_ring {
-                // The ring learns what the syscall found (a drained read, a full send
-                // buffer), so the next wait needs no syscall to learn it.
-                self.driver
-                    .note_attempt(self.fd.raw(), dir, res_code(&res), want);
             }
             let interest = self.interest(dir);
             match res {
@@ -167,16 +156,6 @@ impl Readiness {
                 Err(e) => return Poll::Ready(Err(e)),
             }
         }
-    }
-
-    /// [`poll_io`](Readiness::poll_io) as a future.
-    pub(crate) async fn io(
-        &mut self,
-        dir: Direction,
-        want: usize,
-        mut f: impl FnMut() -> io::Result<usize>,
-    ) -> io::Result<usize> {
-        std::future::poll_fn(|cx| self.poll_io(cx, dir, want, &mut f)).await
     }
 
     /// A one-shot poll is armed for `dir` (a wait under way on io_uring).
@@ -252,6 +231,51 @@ impl Readiness {
             && let Some(key) = self.read.multi
         {
             self.driver.multipoll_clear(key);
+        }
+    }
+}
+
+/// True where the driver moves socket bytes best without an op (a readiness ring: a
+/// syscall on the core's thread costs less than a user-space op), so an
+/// ownership-passing transfer runs through [`poll_io_without_op`]; false on io_uring,
+/// where the caller submits its op. Fixed for the driver's life.
+#[inline]
+pub(crate) fn takes_no_op(driver: &Driver) -> bool {
+    driver.is_readiness()
+}
+
+/// [`Readiness::poll_io`] where [`takes_no_op`] holds, without a handle: `fd`'s state in the ring
+/// serves every wait, so a transfer that stands in for an op (`Socket::recv`, `send`)
+/// makes no `Readiness`, clones no `SharedFd` and keeps nothing in its future but `fd`'s
+/// number, which the caller's socket keeps open for the call. Results, errors and the
+/// cancel-safety promise are `poll_io`'s. Meant for drivers where [`takes_no_op`] holds;
+/// on another ring every attempt runs at once.
+pub(crate) fn poll_io_without_op(
+    driver: &Driver,
+    fd: RawFd,
+    cx: &mut Context<'_>,
+    dir: Direction,
+    want: usize,
+    mut f: impl FnMut() -> io::Result<usize>,
+) -> Poll<io::Result<usize>> {
+    loop {
+        // The ring knows whether the fd may be ready, and keeps the waker until its event
+        // when it is not: no poll op.
+        ready!(driver.poll_ready_inline(fd, dir, cx))?;
+        let res = f();
+        if let Ok(n) = res {
+            driver.metrics().inline_bytes(dir == Direction::Read, n);
+        }
+        // The ring learns what the syscall found (a drained read, a full send buffer), so
+        // the next wait needs no syscall to learn it.
+        driver.note_attempt(fd, dir, res_code(&res), want);
+        match res {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) => {}
+            res => return Poll::Ready(res),
         }
     }
 }

@@ -157,6 +157,7 @@ impl Driver {
     }
 
     /// Should a send of `len` bytes go out with IORING_OP_SEND_ZC?
+    #[inline]
     pub(crate) fn use_send_zc(&self, len: usize) -> bool {
         let inner = self.inner.borrow();
         inner.features.send_zc && inner.resources.send_zc_from.is_some_and(|from| len >= from)

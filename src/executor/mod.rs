@@ -157,6 +157,7 @@ impl Executor {
     }
 
     /// Queues a runnable woken on this thread.
+    #[inline]
     pub(crate) fn push_local(&self, runnable: Runnable<TaskMeta>) {
         self.metrics.task_queued(runnable.metadata());
         self.local.borrow_mut().push_back(runnable);

@@ -11,7 +11,7 @@ use crate::driver::ops::multishot::SendZc;
 use crate::driver::ops::net::Socket as SocketOp;
 use crate::driver::ops::net::{Accept, Connect, PollAdd, Recv, RecvMsg, Send, SendMsg};
 use crate::driver::orphans::Stash;
-use crate::driver::readiness::Readiness;
+use crate::driver::readiness::{poll_io_without_op, takes_no_op};
 use crate::driver::shared_fd::SharedFd;
 use crate::driver::{Direction, Driver, Op};
 use crate::runtime::context;
@@ -248,8 +248,8 @@ impl Socket {
         }
         let [buf] = one;
         let want = buf.bytes_total();
-        if let Some(ready) = Readiness::without_ops(&self.driver, &self.fd) {
-            return self.recv_ready(ready, buf).await;
+        if takes_no_op(&self.driver) {
+            return self.recv_ready(buf).await;
         }
         let (res, buf) = self
             .driver
@@ -275,8 +275,8 @@ impl Socket {
         if self.driver.use_send_zc(buf.bytes_init()) && self.is_tcp() {
             return self.send_zc(buf).await;
         }
-        if let Some(ready) = Readiness::without_ops(&self.driver, &self.fd) {
-            return self.send_ready(ready, buf).await;
+        if takes_no_op(&self.driver) {
+            return self.send_ready(buf).await;
         }
         let want = buf.bytes_init();
         if context::may_complete_inline(&self.driver) {
@@ -296,23 +296,23 @@ impl Socket {
             .await
     }
 
-    /// recv(2) with MSG_DONTWAIT into the start of `buf` through `ready`
-    /// ([`Readiness::poll_io`]), as tokio's reads do. Dropping the future while it waits
-    /// takes nothing off the socket: the syscall and its result happen in one poll.
-    async fn recv_ready<B: IoBufMut>(
-        &self,
-        mut ready: Readiness,
-        mut buf: B,
-    ) -> BufResult<usize, B> {
+    /// recv(2) with MSG_DONTWAIT into the start of `buf`, waiting for readiness in between
+    /// in the readiness ring's fd state ([`poll_io_without_op`]), as tokio's reads do.
+    /// Dropping the future while it waits takes nothing off the socket: the syscall and
+    /// its result happen in one poll.
+    async fn recv_ready<B: IoBufMut>(&self, mut buf: B) -> BufResult<usize, B> {
         let want = buf.bytes_total();
         let ptr = buf.stable_mut_ptr();
-        let res = ready
-            .io(Direction::Read, want, || {
+        let fd = self.fd.raw();
+        let res = std::future::poll_fn(|cx| {
+            poll_io_without_op(&self.driver, fd, cx, Direction::Read, want, || {
                 // SAFETY: `want` writable bytes at `ptr`, the stable pointer of `buf`,
-                // which this function owns until it returns.
+                // which this function owns until it returns; `fd` is open while `self`
+                // lives.
                 unsafe { sys::recv_nowait(self.fd.borrow(), ptr, want) }
             })
-            .await;
+        })
+        .await;
         if let Ok(n) = res {
             // SAFETY: recv(2) wrote the first `n` bytes.
             unsafe { buf.set_init(n) };
@@ -320,18 +320,21 @@ impl Socket {
         (res, buf)
     }
 
-    /// send(2) with MSG_DONTWAIT of `buf`'s initialised bytes through `ready`
-    /// ([`Readiness::poll_io`]). Dropping the future while it waits sends nothing.
-    async fn send_ready<B: IoBuf>(&self, mut ready: Readiness, buf: B) -> BufResult<usize, B> {
+    /// send(2) with MSG_DONTWAIT of `buf`'s initialised bytes, waiting for readiness in
+    /// between in the readiness ring's fd state ([`poll_io_without_op`]). Dropping the future
+    /// while it waits sends nothing.
+    async fn send_ready<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
         let want = buf.bytes_init();
         let ptr = buf.stable_ptr();
-        let res = ready
-            .io(Direction::Write, want, || {
+        let fd = self.fd.raw();
+        let res = std::future::poll_fn(|cx| {
+            poll_io_without_op(&self.driver, fd, cx, Direction::Write, want, || {
                 // SAFETY: `want` initialised bytes at `ptr`, the stable pointer of `buf`,
                 // which this function owns until it returns.
                 unsafe { sys::send_nowait(self.fd.borrow(), ptr, want) }
             })
-            .await;
+        })
+        .await;
         (res, buf)
     }
 

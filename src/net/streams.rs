@@ -85,6 +85,7 @@ impl RecvBuf {
 impl Deref for RecvBuf {
     type Target = [u8];
 
+    #[inline]
     fn deref(&self) -> &[u8] {
         match &self.0 {
             BufKind::Pool(b) => b.as_slice(),
@@ -94,6 +95,7 @@ impl Deref for RecvBuf {
 }
 
 impl AsRef<[u8]> for RecvBuf {
+    #[inline]
     fn as_ref(&self) -> &[u8] {
         self
     }
@@ -112,7 +114,10 @@ impl std::fmt::Debug for RecvBuf {
 // `PoolBuf`'s `Rc` keeps alive and which is out of the kernel's ring while the handle
 // lives) or in the Vec's heap memory; neither moves when the `RecvBuf` moves. All `len`
 // bytes are initialised (the kernel wrote them).
+// The methods are `#[inline]`: a caller's `write_all` (generic, built in the caller's
+// crate) asks for them several times per buffer.
 unsafe impl IoBuf for RecvBuf {
+    #[inline]
     fn stable_ptr(&self) -> *const u8 {
         match &self.0 {
             BufKind::Pool(b) => b.as_ptr(),
@@ -120,10 +125,15 @@ unsafe impl IoBuf for RecvBuf {
         }
     }
 
+    #[inline]
     fn bytes_init(&self) -> usize {
-        self.len()
+        match &self.0 {
+            BufKind::Pool(b) => b.len(),
+            BufKind::Owned(v) => v.len(),
+        }
     }
 
+    #[inline]
     fn bytes_total(&self) -> usize {
         match &self.0 {
             BufKind::Pool(b) => b.capacity().min(b.len()),
@@ -278,17 +288,19 @@ impl Stream for RecvStream {
                     };
                     *seen = true;
                     let more = io_uring::cqueue::more(cqe.flags);
-                    let pool = op.data().map(|d| d.pool.clone());
-                    let buf = pool.as_ref().and_then(|p| pooled(p, &cqe));
-                    match cqe.result {
-                        n if n > 0 => {
-                            if !more {
-                                this.state = RecvState::Idle;
-                            }
-                            return Poll::Ready(Some(buf.ok_or_else(|| {
-                                io::Error::other("ringcore: a multishot receive named no buffer")
-                            })));
+                    if cqe.result > 0 {
+                        // The common case first, taking the buffer without a clone of the
+                        // pool's `Rc` beyond the one the `RecvBuf` holds.
+                        let buf = op.data().and_then(|d| pooled(&d.pool, &cqe));
+                        if !more {
+                            this.state = RecvState::Idle;
                         }
+                        return Poll::Ready(Some(buf.ok_or_else(|| {
+                            io::Error::other("ringcore: a multishot receive named no buffer")
+                        })));
+                    }
+                    let pool = op.data().map(|d| d.pool.clone());
+                    match cqe.result {
                         0 => {
                             this.state = RecvState::Done;
                             return Poll::Ready(None);

@@ -41,11 +41,14 @@ impl Drop for EnterGuard {
 }
 
 /// The id of the core running on this thread, or 0.
+#[inline]
 pub(crate) fn current_id() -> usize {
     CURRENT_ID.try_with(Cell::get).unwrap_or(0)
 }
 
-/// Runs `f` with the current core, if any.
+/// Runs `f` with the current core, if any. `#[inline]`: every task wake on the core's
+/// thread comes through here (`Core::spawn`'s schedule function).
+#[inline]
 pub(crate) fn try_with<R>(f: impl FnOnce(&Rc<Core>) -> R) -> Option<R> {
     CURRENT
         .try_with(|c| c.borrow().as_ref().map(f))
