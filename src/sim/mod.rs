@@ -59,6 +59,8 @@
 //! ```
 
 pub(crate) mod disk;
+mod engine;
+mod error;
 pub(crate) mod net;
 mod seeds;
 pub(crate) mod trace;
@@ -74,14 +76,13 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 pub use disk::DiskFaults;
+use engine::stop;
+pub use error::SimError;
 pub use seeds::{SeedsReport, run_seeds};
 use trace::Kind;
 pub(crate) use world::virtual_now;
-use world::{Active, Event, HostState, World};
+use world::{Active, HostState, World};
 
-use crate::driver::Driver;
-use crate::driver::sim::{SimRing, perform};
-use crate::runtime::blocking::BlockingPool;
 use crate::runtime::context;
 use crate::runtime::core::Core;
 
@@ -139,88 +140,6 @@ pub fn rng() -> fastrand::Rng {
     })
     .unwrap_or_default()
 }
-
-/// Why a simulation stopped, or why the harness refused a request.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum SimError {
-    /// No host has that name.
-    UnknownHost(String),
-    /// A host of that name exists already.
-    DuplicateHost(String),
-    /// The host is crashed (not restarted yet): it runs nothing.
-    HostDown(String),
-    /// The awaited future can never finish: no task is ready, no timer is set and no op
-    /// is in flight. `report` lists every host's live tasks.
-    Deadlock {
-        /// The simulation's seed.
-        seed: u64,
-        /// Virtual time of the deadlock.
-        at: Duration,
-        /// What every host still holds.
-        report: String,
-    },
-    /// The virtual clock would pass [`Sim::time_limit`].
-    TimeLimit {
-        /// The simulation's seed.
-        seed: u64,
-        /// The budget.
-        limit: Duration,
-    },
-    /// More task polls than [`Sim::step_limit`] without the awaited future finishing (a
-    /// livelock: tasks that keep each other ready while the clock stands still).
-    StepLimit {
-        /// The simulation's seed.
-        seed: u64,
-        /// The budget.
-        steps: u64,
-    },
-    /// The future passed to [`Sim::run_until`] panicked, or its host crashed under it.
-    Task {
-        /// The simulation's seed.
-        seed: u64,
-        /// The panic message, or "cancelled".
-        message: String,
-    },
-    /// A simulation cannot run inside a ringcore runtime's thread.
-    Nested,
-    /// Setting a host up failed (its core's eventfd).
-    Io(std::io::Error),
-}
-
-impl fmt::Display for SimError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let replay = |f: &mut fmt::Formatter<'_>, seed: u64| {
-            write!(f, " (seed {seed}; replay with {SEED_ENV}={seed})")
-        };
-        match self {
-            SimError::UnknownHost(h) => write!(f, "no simulated host named {h:?}"),
-            SimError::DuplicateHost(h) => write!(f, "a simulated host named {h:?} exists"),
-            SimError::HostDown(h) => write!(f, "simulated host {h:?} is crashed"),
-            SimError::Deadlock { seed, at, report } => {
-                write!(f, "deadlock at virtual {at:?}")?;
-                replay(f, *seed)?;
-                write!(f, ":\n{report}")
-            }
-            SimError::TimeLimit { seed, limit } => {
-                write!(f, "virtual time budget of {limit:?} exceeded")?;
-                replay(f, *seed)
-            }
-            SimError::StepLimit { seed, steps } => {
-                write!(f, "{steps} task polls without finishing (livelock?)")?;
-                replay(f, *seed)
-            }
-            SimError::Task { seed, message } => {
-                write!(f, "the awaited task failed: {message}")?;
-                replay(f, *seed)
-            }
-            SimError::Nested => f.write_str("a simulation cannot run inside a ringcore runtime"),
-            SimError::Io(e) => write!(f, "setting up a simulated host failed: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for SimError {}
 
 type Entry = Rc<dyn Fn() -> Pin<Box<dyn Future<Output = ()>>>>;
 
@@ -694,196 +613,6 @@ impl Sim {
             .position(|h| h.name == host)
             .ok_or_else(|| SimError::UnknownHost(host.into()))
     }
-
-    fn activate(&self) -> Result<Active, SimError> {
-        if context::is_set() {
-            return Err(SimError::Nested);
-        }
-        Ok(Active::enter(&self.world))
-    }
-
-    /// Builds host `i`'s core over a simulation ring and spawns its entry.
-    #[track_caller]
-    fn start(&mut self, i: usize) -> Result<(), SimError> {
-        let location = Location::caller();
-        let _active = self.activate()?;
-        let ring = SimRing::new(self.world.clone(), i);
-        let features = crate::sys::uring::Features {
-            ftruncate: true,
-            ..Default::default()
-        };
-        let driver = Driver::new(Box::new(ring), features);
-        // Every op goes through the ring: no inline syscall on a simulated fd.
-        driver.set_inline_per_tick(0);
-        let blocking = BlockingPool::new(1, Duration::from_secs(1));
-        let core =
-            Core::new(driver, crate::DriverKind::Auto, 61, blocking).map_err(SimError::Io)?;
-        let core = Rc::new(core);
-        {
-            self.world.borrow_mut().current_host = i;
-            let _enter = context::enter(&core);
-            let entry = (self.hosts[i].entry)();
-            drop(core.spawn(entry, Some(self.hosts[i].name.clone().into()), location));
-            core.driver.flush();
-        }
-        self.hosts[i].core = Some(core);
-        let mut w = self.world.borrow_mut();
-        let (now, incarnation) = (w.now, w.hosts[i].incarnation);
-        w.trace
-            .record(now, i, Kind::Start, i64::from(incarnation), 0);
-        Ok(())
-    }
-
-    /// One step: run one ready task (host and task picked by the seed), or move the clock
-    /// to the next timer or due op (not past `until`) and deliver what is due.
-    fn step(&mut self, until: Option<Duration>) -> Result<Step, SimError> {
-        let ready: Vec<usize> = (0..self.hosts.len())
-            .filter(|&i| {
-                self.hosts[i]
-                    .core
-                    .as_ref()
-                    .is_some_and(|c| c.executor.has_ready())
-            })
-            .collect();
-        if !ready.is_empty() {
-            let pick = self.world.borrow_mut().rng.usize(..ready.len());
-            let i = ready[pick];
-            let Some(core) = self.hosts[i].core.clone() else {
-                return Ok(Step::Ran);
-            };
-            let ran = {
-                self.world.borrow_mut().current_host = i;
-                let _enter = context::enter(&core);
-                let world = &self.world;
-                let ran = core
-                    .executor
-                    .run_one_picked(|n| world.borrow_mut().rng.usize(..n));
-                settle(&core);
-                ran
-            };
-            if let Some((index, n)) = ran {
-                let mut w = self.world.borrow_mut();
-                let now = w.now;
-                w.trace.record(now, i, Kind::Poll, index as i64, n as i64);
-            }
-            return Ok(Step::Ran);
-        }
-        let next_timer = self
-            .hosts
-            .iter()
-            .filter_map(|h| h.core.as_ref()?.timers.next_deadline())
-            .min();
-        let next_chaos = self.chaos.iter().map(|c| c.next).min();
-        let next = {
-            let w = self.world.borrow();
-            let timer = next_timer.map(|t| w.since_start(t));
-            [timer, w.next_due(), next_chaos]
-                .into_iter()
-                .flatten()
-                .min()
-        };
-        let Some(next) = next else {
-            return Ok(Step::Idle);
-        };
-        if until.is_some_and(|end| next > end) {
-            return Ok(Step::Idle);
-        }
-        if next > self.time_limit {
-            return Err(self.time_error());
-        }
-        if next_chaos == Some(next) {
-            self.world.borrow_mut().advance(next);
-            self.chaos_due()?;
-            return Ok(Step::Advanced);
-        }
-        let now = {
-            let mut w = self.world.borrow_mut();
-            w.advance(next);
-            while let Some(event) = w.pop_due() {
-                match event {
-                    Event::Sqe(p) => {
-                        if p.incarnation != w.hosts[p.host].incarnation {
-                            continue;
-                        }
-                        match perform(&mut w, p.host, &p.sqe) {
-                            Some(res) => w.complete(p.host, p.sqe.user_data, res),
-                            None => w.park(p.host, p.sqe),
-                        }
-                    }
-                    Event::Net(packet) => crate::driver::sim::net::deliver(&mut w, packet),
-                }
-            }
-            w.instant()
-        };
-        for (i, host) in self.hosts.iter().enumerate() {
-            let Some(core) = &host.core else { continue };
-            let due = core.timers.next_deadline().is_some_and(|t| t <= now);
-            let cqes = std::mem::take(&mut self.world.borrow_mut().hosts[i].has_cqes);
-            if due || cqes {
-                self.world.borrow_mut().current_host = i;
-                let _enter = context::enter(core);
-                if due {
-                    core.timers.fire(now);
-                }
-                settle(core);
-            }
-        }
-        Ok(Step::Advanced)
-    }
-
-    fn report(&self) -> String {
-        let mut out = String::new();
-        for host in &self.hosts {
-            match &host.core {
-                None => out.push_str(&format!("host {:?}: crashed\n", host.name)),
-                Some(core) => {
-                    let tasks = core.executor.describe_tasks();
-                    out.push_str(&format!(
-                        "host {:?}: {} live tasks, {} ops in flight, {}\n",
-                        host.name,
-                        tasks.len(),
-                        core.driver.in_flight(),
-                        if core.timers.is_empty() {
-                            "no timer"
-                        } else {
-                            "timers set"
-                        }
-                    ));
-                    for t in tasks {
-                        out.push_str(&format!("  {t}: waiting\n"));
-                    }
-                }
-            }
-        }
-        out
-    }
-
-    fn time_error(&self) -> SimError {
-        SimError::TimeLimit {
-            seed: self.seed(),
-            limit: self.time_limit,
-        }
-    }
-
-    fn step_error(&self) -> SimError {
-        SimError::StepLimit {
-            seed: self.seed(),
-            steps: self.step_limit,
-        }
-    }
-}
-
-/// After a task ran or something was delivered: submit what the core queued, take its
-/// completions and wake their tasks.
-fn settle(core: &Core) {
-    core.driver.flush();
-    core.driver.dispatch();
-}
-
-/// Stops a host's core: cancels its tasks and ops (the core must not be current).
-fn stop(core: &Rc<Core>) {
-    let _enter = context::enter(core);
-    core.shutdown();
 }
 
 impl Drop for Sim {

@@ -20,6 +20,7 @@
 //! - The driver's wake-up read (an eventfd) stays pending until cancelled: no other thread
 //!   wakes a simulated core.
 
+mod calls;
 pub(crate) mod net;
 
 use std::cell::RefCell;
