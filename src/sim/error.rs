@@ -25,14 +25,14 @@ pub enum SimError {
         /// What every host still holds.
         report: String,
     },
-    /// The virtual clock would pass [`Sim::time_limit`].
+    /// The virtual clock would pass [`Sim::time_limit`](super::Sim::time_limit).
     TimeLimit {
         /// The simulation's seed.
         seed: u64,
         /// The budget.
         limit: Duration,
     },
-    /// More task polls than [`Sim::step_limit`] without the awaited future finishing (a
+    /// More task polls than [`Sim::step_limit`](super::Sim::step_limit) without the awaited future finishing (a
     /// livelock: tasks that keep each other ready while the clock stands still).
     StepLimit {
         /// The simulation's seed.
@@ -40,7 +40,7 @@ pub enum SimError {
         /// The budget.
         steps: u64,
     },
-    /// The future passed to [`Sim::run_until`] panicked, or its host crashed under it.
+    /// The future passed to [`Sim::run_until`](super::Sim::run_until) panicked, or its host crashed under it.
     Task {
         /// The simulation's seed.
         seed: u64,
