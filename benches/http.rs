@@ -15,7 +15,11 @@
 //! ```
 //!
 //! `BENCH_AB=RINGCORE_TELEMETRY` runs each server with telemetry on and off in turn and
-//! prints the ratio (benches/support/ab.rs).
+//! prints the ratio (benches/support/ab.rs). `HTTP_BENCH_COOP=1` sets the ringcore servers'
+//! ring up with COOP_TASKRUN instead of DEFER_TASKRUN (`Builder::setup_mode`), as the
+//! tokio context does, so `BENCH_AB=HTTP_BENCH_COOP` with `RINGCORE_TOKIO_CONTEXT=0`
+//! measures the ring mode alone, and `BENCH_AB=RINGCORE_TOKIO_CONTEXT` with
+//! `HTTP_BENCH_COOP=1` the context alone on the same ring.
 //!
 //! For 1, 64 and 256 connections it prints requests/s, wrk's p50/p99 latency, the
 //! server's CPU time (utime + stime of the whole server process from /proc/PID/stat over
@@ -230,7 +234,13 @@ fn serve(kind: &str) {
     match kind {
         "ringcore" | "ring" => {
             let ring = kind == "ring";
-            let rt = ringcore::Runtime::new().expect("ringcore runtime");
+            // HTTP_BENCH_COOP=1: the ring set up with COOP_TASKRUN (no DEFER_TASKRUN), as
+            // the tokio context sets it up, to tell the ring mode's cost from tokio's.
+            let mut b = ringcore::Runtime::builder();
+            if std::env::var_os("HTTP_BENCH_COOP").is_some_and(|v| v == "1") {
+                b = b.setup_mode(ringcore::SetupMode::CoopTaskrun);
+            }
+            let rt = b.build().expect("ringcore runtime");
             rt.block_on(async {
                 let listener = ringcore::net::TcpListener::bind("127.0.0.1:0").unwrap();
                 announce(listener.local_addr().unwrap());
