@@ -168,6 +168,18 @@ fn a_runtime_reports_its_driver_and_each_cores_fast_paths() {
     for core in &runtime.cores {
         assert_eq!(core.error, None, "{report}");
         assert!(!core.fast_paths.is_empty());
+        // Each core reports the ring it set up itself.
+        let uring = rt.driver_kind() == DriverKind::IoUring;
+        assert_eq!(core.setup_mode.is_some(), uring, "{report}");
+        if !uring {
+            assert_eq!(core.registered_file_slots, None, "{report}");
+        }
+    }
+    if rt.driver_kind() == DriverKind::IoUring {
+        assert_eq!(
+            runtime.cores[0].setup_mode, runtime.driver.setup_mode,
+            "{report}"
+        );
     }
     if rt.driver_kind() == DriverKind::IoUring {
         assert!(runtime.driver.reason.contains("setup mode"), "{report}");
@@ -224,6 +236,15 @@ fn under_a_seccomp_filter_the_report_says_unavailable_seccomp_and_epoll() {
         if std::env::var_os(ringcore::DRIVER_ENV).is_none() {
             assert!(driver.reason.contains("seccomp"), "{rt_report}");
             assert!(report.driver.reason.contains("EPERM"), "{report}");
+            // The reason is each runtime's own: one that asked for epoll says so, though
+            // another runtime of this process fell back.
+            let asked = ringcore::Runtime::builder()
+                .driver(DriverKind::Epoll)
+                .build()
+                .unwrap();
+            let asked = asked.report();
+            let reason = &asked.runtime.as_ref().unwrap().driver.reason;
+            assert!(reason.contains("Builder::driver"), "{asked}");
         }
         println!("{rt_report}");
         return;

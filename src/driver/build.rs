@@ -11,7 +11,7 @@ mod kind;
 
 pub use error::BuildError;
 pub use kind::{DRIVER_ENV, DriverKind};
-pub(crate) use kind::{falls_back, log_fallback, on_fallback};
+pub(crate) use kind::{falls_back, log_fallback};
 
 use std::time::Duration;
 
@@ -48,11 +48,19 @@ pub(crate) struct DriverConfig {
     pub(crate) no_defer: bool,
 }
 
-/// Builds the driver `config` asks for. Returns it, io_uring's setup mode (`None` on the
-/// epoll driver) and the backend it runs on.
-pub(crate) fn build(
-    config: &DriverConfig,
-) -> Result<(Driver, Option<SetupMode>, DriverKind), BuildError> {
+/// What `build` made: the driver, io_uring's setup mode (`None` on the epoll driver), the
+/// backend it runs on, and the io_uring refusal that made `DriverKind::Auto` fall back to
+/// epoll (`None` where it did not).
+pub(crate) struct Built {
+    pub(crate) driver: Driver,
+    pub(crate) mode: Option<SetupMode>,
+    pub(crate) kind: DriverKind,
+    pub(crate) fallback: Option<BuildError>,
+}
+
+/// Builds the driver `config` asks for.
+pub(crate) fn build(config: &DriverConfig) -> Result<Built, BuildError> {
+    let mut fallback = None;
     let (driver, mode, kind) = match config.kind {
         DriverKind::Epoll => (config.epoll()?, None, DriverKind::Epoll),
         DriverKind::IoUring => {
@@ -63,6 +71,7 @@ pub(crate) fn build(
             Ok((driver, mode)) => (driver, Some(mode), DriverKind::IoUring),
             Err(e) if falls_back(&e) => {
                 log_fallback(&e);
+                fallback = Some(e);
                 (config.epoll()?, None, DriverKind::Epoll)
             }
             Err(e) => return Err(e),
@@ -87,7 +96,12 @@ pub(crate) fn build(
     }
     driver.set_recv_pool(buffers, max_buffers, bytes);
     driver.set_send_zc_from(config.send_zc_from);
-    Ok((driver, mode, kind))
+    Ok(Built {
+        driver,
+        mode,
+        kind,
+        fallback,
+    })
 }
 
 impl DriverConfig {

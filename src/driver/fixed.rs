@@ -84,6 +84,11 @@ impl FixedFiles {
         self.alive.set(false);
     }
 
+    /// The table's size in slots.
+    pub(crate) fn slots(&self) -> u32 {
+        self.slots
+    }
+
     /// Slots filled now.
     pub(crate) fn in_use(&self) -> u64 {
         u64::from(self.slots) - self.free.borrow().len() as u64

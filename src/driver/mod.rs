@@ -251,6 +251,17 @@ impl Driver {
         self.inner.borrow().features
     }
 
+    /// The registered-file table's size in slots, or `None` where the core has none (the
+    /// epoll driver, `Builder::registered_files(0)`, or a kernel that refused it).
+    pub(crate) fn registered_file_slots(&self) -> Option<u32> {
+        self.inner
+            .borrow()
+            .resources
+            .fixed
+            .as_ref()
+            .map(|t| t.slots())
+    }
+
     /// Pretends the kernel has (or lacks) the probed opcodes, to test fallbacks.
     #[cfg(test)]
     pub(crate) fn override_features(&self, features: Features) {

@@ -315,6 +315,14 @@ pub struct RuntimeReport {
 pub struct CoreReport {
     /// The core's index.
     pub core: usize,
+    /// The io_uring setup mode its ring got ("DeferTaskrun", "CoopTaskrun", "Plain",
+    /// "Sqpoll"; each core sets up its own ring, so they may differ); `None` on the epoll
+    /// driver or if it did not answer.
+    pub setup_mode: Option<String>,
+    /// The size of its registered-file table in slots; `None` where it has none (the epoll
+    /// driver, `Builder::registered_files(0)`, a kernel that refused the table) or did not
+    /// answer.
+    pub registered_file_slots: Option<u32>,
     /// Its active fast paths (empty if it did not answer: see `error`).
     pub fast_paths: Vec<FastPath>,
     /// Why its fast paths are unknown (it did not answer within a second, or has shut

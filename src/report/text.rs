@@ -91,7 +91,15 @@ impl Display for Report {
                         } else {
                             on.join(", ")
                         };
-                        line(f, &format!("  core {}", core.core), on)?;
+                        let mode = core.setup_mode.as_deref().unwrap_or("no io_uring");
+                        let files = core
+                            .registered_file_slots
+                            .map_or_else(|| "no".to_owned(), |n| n.to_string());
+                        line(
+                            f,
+                            &format!("  core {}", core.core),
+                            format!("setup {mode}, {files} registered-file slots; {on}"),
+                        )?;
                     }
                 }
             }

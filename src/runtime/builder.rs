@@ -487,8 +487,7 @@ impl Builder {
             Some(kind) => kind,
             None => DriverKind::from_env()?.unwrap_or(self.driver),
         };
-        driver::build::on_fallback(super::report::note_fallback);
-        let (driver, mode, kind) = driver::build::build(&DriverConfig {
+        let built = driver::build::build(&DriverConfig {
             kind,
             ring_entries: self.ring_entries,
             setup_mode: self.setup_mode,
@@ -503,9 +502,11 @@ impl Builder {
             no_defer: self.with_tokio(),
         })?;
         let blocking = BlockingPool::new(self.blocking_threads, self.blocking_idle_timeout);
-        #[cfg_attr(not(feature = "tokio-context"), allow(unused_mut))]
+        let (mode, kind) = (built.mode, built.kind);
         let mut core =
-            Core::new(driver, kind, self.event_interval, blocking).map_err(BuildError::Io)?;
+            Core::new(built.driver, kind, self.event_interval, blocking).map_err(BuildError::Io)?;
+        core.setup_mode = mode;
+        core.fallback = built.fallback.as_ref().map(|e| super::report::cause(e).1);
         if self.debug_enabled() {
             core.executor.set_slow_poll(Some(self.slow_poll_threshold));
         }

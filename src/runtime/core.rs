@@ -65,6 +65,11 @@ pub(crate) struct Core {
     pub(crate) spin_before_park: Cell<Duration>,
     /// This core's index and the table of its runtime's cores (thread-per-core).
     pub(crate) placement: OnceCell<super::cores::Placement>,
+    /// The io_uring setup mode this core's ring got (`None` on the epoll driver).
+    pub(crate) setup_mode: Option<crate::SetupMode>,
+    /// Why `DriverKind::Auto` fell back to epoll on this core, in a few words
+    /// ("io_uring_setup returned EPERM (seccomp)"); `None` where it did not.
+    pub(crate) fallback: Option<String>,
 }
 
 /// Wakes a parked core by writing its eventfd.
@@ -124,6 +129,8 @@ impl Core {
             parked: Cell::new((Duration::ZERO, 0)),
             spin_before_park: Cell::new(Duration::ZERO),
             placement: OnceCell::new(),
+            setup_mode: None,
+            fallback: None,
         })
     }
 

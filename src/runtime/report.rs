@@ -10,12 +10,11 @@
 
 use std::time::Duration;
 
-use super::{BuildError, CoreId, DRIVER_ENV, DriverKind, Runtime};
+use super::{BuildError, CoreId, DRIVER_ENV, DriverKind, Runtime, SetupMode};
 use crate::driver::build as driver_kind;
 use crate::report::{Cause, CoreReport, DriverChoice, Report, RuntimeReport};
 use crate::sys;
 use crate::sys::uring::{Features, Setup};
-use std::sync::OnceLock;
 
 /// `Builder::new()`'s ring entries and registered-file slots.
 pub(crate) fn defaults() -> (u32, u32) {
@@ -122,16 +121,6 @@ pub(crate) fn decide(attempt: &Result<Setup, BuildError>) -> DriverChoice {
     }
 }
 
-/// The first fallback's reason in this process (the kernel's refusal is a property of
-/// the process: its seccomp filter, its limits, the sysctl).
-static FALLBACK: OnceLock<String> = OnceLock::new();
-
-/// Records why `DriverKind::Auto` fell back, for [`Runtime::report`]; subscribed to the
-/// driver's fallbacks by `Builder::build`.
-pub(crate) fn note_fallback(err: &BuildError) {
-    let _ = FALLBACK.set(cause(err).1);
-}
-
 /// How long `Runtime::report` waits for each core's answer.
 const CORE_ANSWER: Duration = Duration::from_secs(1);
 
@@ -163,44 +152,46 @@ impl Runtime {
         let mode = self
             .mode
             .map_or_else(|| "none".to_owned(), |m| format!("{m:?}"));
-        let reason = match kind {
-            DriverKind::Epoll if env_kind == Some(DriverKind::Epoll) => {
-                format!("forced by {DRIVER_ENV}=epoll")
-            }
-            DriverKind::Epoll => FALLBACK
-                .get()
-                .cloned()
-                .unwrap_or_else(|| "asked for with Builder::driver(DriverKind::Epoll)".to_owned()),
-            _ if env_kind == Some(DriverKind::IoUring) => {
-                format!("forced by {DRIVER_ENV}=uring; setup mode {mode}")
-            }
-            _ => format!("io_uring setup succeeded; setup mode {mode}"),
-        };
+        let reason =
+            match kind {
+                DriverKind::Epoll if env_kind == Some(DriverKind::Epoll) => {
+                    format!("forced by {DRIVER_ENV}=epoll")
+                }
+                DriverKind::Epoll => self.core.fallback.clone().unwrap_or_else(|| {
+                    "asked for with Builder::driver(DriverKind::Epoll)".to_owned()
+                }),
+                _ if env_kind == Some(DriverKind::IoUring) => {
+                    format!("forced by {DRIVER_ENV}=uring; setup mode {mode}")
+                }
+                _ => format!("io_uring setup succeeded; setup mode {mode}"),
+            };
         let driver = DriverChoice {
             driver: Some(kind),
             reason,
             env: report.driver.env.clone(),
             setup_mode: self.mode.map(|m| format!("{m:?}")),
         };
-        let cores = self.core_features();
+        let cores = self.core_setups();
         let cores = cores
             .into_iter()
             .enumerate()
-            .map(|(i, features)| match features {
-                Ok(features) => {
+            .map(|(i, setup)| match setup {
+                Ok(setup) => {
                     let mut paths = Vec::new();
-                    if i == 0 {
-                        paths.extend(crate::report::mode_paths(kind, self.mode));
-                    }
-                    paths.extend(crate::report::feature_paths(kind, features));
+                    paths.extend(crate::report::mode_paths(kind, setup.mode));
+                    paths.extend(crate::report::feature_paths(kind, setup.features));
                     CoreReport {
                         core: i,
+                        setup_mode: setup.mode.map(|m| format!("{m:?}")),
+                        registered_file_slots: setup.file_slots,
                         fast_paths: paths,
                         error: None,
                     }
                 }
                 Err(e) => CoreReport {
                     core: i,
+                    setup_mode: None,
+                    registered_file_slots: None,
                     fast_paths: Vec::new(),
                     error: Some(e),
                 },
@@ -210,9 +201,6 @@ impl Runtime {
             driver,
             cores,
             not_reported: vec![
-                "the setup mode of cores 1.. (each sets up its own ring; core 0's is shown)"
-                    .to_owned(),
-                "whether each core's registered-file table was registered, and its size".to_owned(),
                 "the Builder options that switch fast paths on or off (send_zerocopy_from, \
                  inline_reads_per_tick, sqpoll's idle time, recv_buffer_pool)"
                     .to_owned(),
@@ -221,22 +209,22 @@ impl Runtime {
         report
     }
 
-    /// Each core's probed features, in core order (core 0's read here, the others' asked
-    /// for with a job on each core).
-    fn core_features(&self) -> Vec<Result<Features, String>> {
-        let mut out = vec![Ok(self.core.driver.features())];
+    /// Each core's setup (probed features, ring setup mode, registered-file table), in
+    /// core order: core 0's read here, the others' asked for with a job on each core.
+    fn core_setups(&self) -> Vec<Result<CoreSetup, String>> {
+        let mut out = vec![Ok(CoreSetup::of(&self.core))];
         let waits: Vec<_> = (1..self.peers.len())
             .map(|i| {
                 let (tx, rx) = std::sync::mpsc::channel();
                 let sent = self.peers.send_job(CoreId::new(i), move || {
-                    let _ = tx.send(super::context::with(|core| core.driver.features()));
+                    let _ = tx.send(super::context::with(|core| CoreSetup::of(core)));
                 });
                 (sent, rx)
             })
             .collect();
         for (sent, rx) in waits {
             out.push(match rx.recv_timeout(CORE_ANSWER) {
-                Ok(features) => Ok(features),
+                Ok(setup) => Ok(setup),
                 Err(_) if !sent => Err("no such core".to_owned()),
                 Err(_) => Err(format!(
                     "the core did not answer within {CORE_ANSWER:?} (busy or shut down)"
@@ -244,6 +232,23 @@ impl Runtime {
             });
         }
         out
+    }
+}
+
+/// What one core set up, as `Runtime::report` shows it.
+struct CoreSetup {
+    features: Features,
+    mode: Option<SetupMode>,
+    file_slots: Option<u32>,
+}
+
+impl CoreSetup {
+    fn of(core: &super::core::Core) -> CoreSetup {
+        CoreSetup {
+            features: core.driver.features(),
+            mode: core.setup_mode,
+            file_slots: core.driver.registered_file_slots(),
+        }
     }
 }
 

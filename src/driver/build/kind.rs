@@ -89,21 +89,9 @@ pub(crate) fn falls_back(err: &BuildError) -> bool {
     )
 }
 
-/// Who wants to hear of a fallback (the runtime's capability report subscribes, so the
-/// driver names nothing above it).
-static ON_FALLBACK: std::sync::OnceLock<fn(&BuildError)> = std::sync::OnceLock::new();
-
-/// Subscribes `hook` to every fallback of `DriverKind::Auto` to epoll in this process (the
-/// first subscription stays).
-pub(crate) fn on_fallback(hook: fn(&BuildError)) {
-    let _ = ON_FALLBACK.set(hook);
-}
-
-/// Logs, once per process, why io_uring is not used.
+/// Logs, once per process, why io_uring is not used (each runtime keeps its own reason:
+/// `build::Built::fallback`).
 pub(crate) fn log_fallback(err: &BuildError) {
-    if let Some(hook) = ON_FALLBACK.get() {
-        hook(err);
-    }
     static LOGGED: AtomicBool = AtomicBool::new(false);
     if !LOGGED.swap(true, Ordering::Relaxed) {
         log::warn!(
