@@ -8,8 +8,9 @@
 //!
 //! It runs io_uring's network fast paths: connections come from `TcpListener::incoming()`
 //! (one multishot accept), and each connection reads through `TcpStream::recv_stream()`
-//! (one multishot receive into the core's pool of provided buffers), writing every pooled
-//! buffer back as it is. An idle connection holds no buffer, so memory follows the bytes in
+//! (one multishot receive into the core's pool of provided buffers), queueing every pooled
+//! buffer back as it is on the stream's `send_queue()` (write-behind sends that complete in
+//! the driver, so the connection's task runs once per message). An idle connection holds no buffer, so memory follows the bytes in
 //! flight rather than the connections open; where the kernel lacks the fast paths both fall
 //! back to plain ops by themselves. `--plain` runs the plain path instead: one `accept` per
 //! connection, and a 16 KiB buffer per connection passed to `read` and `write_all` and back
@@ -46,19 +47,20 @@ struct Stats {
 }
 
 /// Echoes until the peer closes its side (Ok) or the connection fails (Err), through a
-/// multishot receive: each item is a pooled buffer, written back without a copy and
-/// returned to the pool when the write hands it back.
+/// multishot receive: each item is a pooled buffer, queued on the stream's send queue as it
+/// is (no copy) and returned to the pool once the kernel has sent it. The task runs only
+/// when bytes arrive: the sends complete in the driver.
 async fn echo(stream: TcpStream, stats: &Stats) -> io::Result<()> {
     let _ = stream.set_nodelay(true);
+    let sends = stream.send_queue();
     let mut received = stream.recv_stream();
     while let Some(buf) = received.next().await {
         let buf = buf?;
         let n = buf.len();
-        let (res, _buf) = stream.write_all(buf).await;
-        res?;
+        sends.send(buf).await?;
         stats.bytes.set(stats.bytes.get() + n as u64);
     }
-    Ok(())
+    sends.flush().await
 }
 
 /// `echo` on the plain path (`--plain`): one 16 KiB buffer per connection, passed to

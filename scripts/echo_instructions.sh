@@ -67,7 +67,7 @@ for s in $servers; do
     taskset -c 0 "${cmd[@]}" >"$out/$s.log" 2>&1 &
     vpid=$!
     addr=""
-    for _ in $(seq 100); do
+    for _ in $(seq 300); do
         addr=$(sed -n 's/^echo_server: listening on \([^ ]*\).*/\1/p; s/^ADDR \(.*\)/\1/p' "$out/$s.log")
         [ -n "$addr" ] && break
         sleep 0.1

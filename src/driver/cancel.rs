@@ -121,7 +121,7 @@ impl Inner {
             let Some(slot) = self.slots.get(index).filter(|s| s.generation == generation) else {
                 continue;
             };
-            if !matches!(slot.state, Lifecycle::Cancelled(_)) {
+            if !matches!(slot.state, Lifecycle::Cancelled(_) | Lifecycle::Detached(_)) {
                 continue;
             }
             self.stats.cancels_missed += 1;
@@ -153,7 +153,8 @@ impl Inner {
         });
         for (index, generation) in due {
             let live = self.slots.get(index).is_some_and(|s| {
-                s.generation == generation && matches!(s.state, Lifecycle::Cancelled(_))
+                s.generation == generation
+                    && matches!(s.state, Lifecycle::Cancelled(_) | Lifecycle::Detached(_))
             });
             if live {
                 self.stats.cancels_resent += 1;
@@ -167,10 +168,10 @@ impl Inner {
     pub(super) fn leak_kernel_owned(&mut self) {
         self.leaked = true;
         for (_, slot) in self.slots.iter_mut() {
-            if let Lifecycle::Cancelled(data) =
-                std::mem::replace(&mut slot.state, Lifecycle::Submitted)
-            {
-                std::mem::forget(data);
+            match std::mem::replace(&mut slot.state, Lifecycle::Submitted) {
+                Lifecycle::Cancelled(data) => std::mem::forget(data),
+                Lifecycle::Detached(continuation) => std::mem::forget(continuation),
+                _ => {}
             }
         }
         if let Some(w) = self.wake.take().filter(|w| w.armed) {

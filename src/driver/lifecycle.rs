@@ -65,6 +65,17 @@
 //! rules (re-sent on a miss) are the same as for single-shot ops; the op's resources stay in
 //! the slot until its *final* CQE.
 //!
+//! A *detached* op (a send queue's send, src/net/send_queue.rs) has no future: its slot
+//! starts in `Detached(continuation)`, the continuation owns what the SQE points to, and
+//! the CQE frees the slot and runs the continuation from `dispatch` (which may start the
+//! next detached op). Nothing cancels it but the driver's shutdown, which cancels every op
+//! in the kernel and, if it has to give up, leaks the continuation with the rest.
+//!
+//! | state               | event                                 | next                                   |
+//! |---------------------|---------------------------------------|----------------------------------------|
+//! | (none)              | detached SQE pushed                   | Detached(continuation)                 |
+//! | Detached(c)         | CQE                                   | vacant; `c.on_cqe` runs in `dispatch`  |
+//!
 //! Who touches what: the op's future owns the resources (`Op::data`) in `Submitted`,
 //! `Waiting` and `Completed`; from `Cancelled` on they belong to the slot and only the
 //! driver, on the CQE, may free them. A slot is freed only when its final CQE has been seen,
@@ -78,9 +89,10 @@
 //! `RESERVED_BASE` up name the driver's own SQEs (the wake-up read).
 
 use std::collections::VecDeque;
+use std::rc::Rc;
 use std::task::Waker;
 
-use super::op::Orphan;
+use super::op::{Continuation, Orphan};
 use super::ring::Cqe;
 
 /// `user_data` of the eventfd read that wakes a parked ring.
@@ -134,6 +146,9 @@ pub(crate) enum Lifecycle {
     Cancelled(Box<dyn Orphan>),
     /// A multishot op whose stream is alive: CQEs wait here until it takes them.
     Streaming(Box<Stream>),
+    /// An op no future waits for (`Driver::submit_detached`): its CQE goes to the
+    /// continuation, which owns what the SQE points to.
+    Detached(Rc<dyn Continuation>),
 }
 
 /// The CQEs of a live multishot op that its stream has not taken yet.

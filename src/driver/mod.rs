@@ -63,7 +63,7 @@ use crate::sys::uring::Features;
 use inline::InlineBudget;
 use lifecycle::{Slot, WAKE_USER_DATA};
 pub(crate) use op::Op;
-use op::Orphan;
+use op::{Continuation, Orphan};
 pub(crate) use ring::Direction;
 use ring::{Cqe, Ring};
 
@@ -143,6 +143,8 @@ struct Inner {
     to_wake: Vec<Waker>,
     /// Resources of cancelled ops whose CQE arrived, released once the borrow is released.
     orphans: Vec<(Box<dyn Orphan>, Cqe)>,
+    /// Detached ops whose CQE arrived, their continuations run once the borrow is released.
+    continued: Vec<(Rc<dyn Continuation>, Cqe)>,
     /// The eventfd whose armed read wakes a parked ring, and the 8-byte buffer it reads into.
     wake: Option<WakeRead>,
     features: Features,
@@ -204,6 +206,7 @@ impl Driver {
                 cqes: Vec::with_capacity(256),
                 to_wake: Vec::new(),
                 orphans: Vec::new(),
+                continued: Vec::new(),
                 wake: None,
                 features,
                 stats,
@@ -422,8 +425,10 @@ impl Driver {
         inner.refill_inline_budget();
         // Still queued (an SQ full of cancels, a wake read completing again at once):
         // not safe to sleep; the next tick submits the rest.
-        let busy =
-            !inner.to_wake.is_empty() || !inner.orphans.is_empty() || inner.ring.queued() > 0;
+        let busy = !inner.to_wake.is_empty()
+            || !inner.orphans.is_empty()
+            || !inner.continued.is_empty()
+            || inner.ring.queued() > 0;
         // The sleep ends by the next re-sent cancel, or by the ring's own next visit (a
         // readiness ring's connect retry or pool rescue, which epoll does not signal).
         let recancel = inner.recancel.iter().map(|r| r.2).min();
@@ -431,10 +436,11 @@ impl Driver {
         (busy, deadline)
     }
 
-    /// Wakes tasks whose ops completed and releases orphaned resources. Call with no
-    /// borrow of the driver held (it is not re-entrant by itself, but wakers may be).
+    /// Wakes tasks whose ops completed, releases orphaned resources and runs the
+    /// continuations of detached ops. Call with no borrow of the driver held (it is not
+    /// re-entrant by itself, but wakers and continuations may be).
     pub(crate) fn dispatch(&self) {
-        let (mut wakers, mut orphans) = {
+        let (mut wakers, mut orphans, mut continued) = {
             let mut inner = self.inner.borrow_mut();
             if let Some(pool) = inner
                 .resources
@@ -448,12 +454,13 @@ impl Driver {
                 pool.wake_owed();
                 inner = self.inner.borrow_mut();
             }
-            if inner.to_wake.is_empty() && inner.orphans.is_empty() {
+            if inner.to_wake.is_empty() && inner.orphans.is_empty() && inner.continued.is_empty() {
                 return;
             }
             (
                 std::mem::take(&mut inner.to_wake),
                 std::mem::take(&mut inner.orphans),
+                std::mem::take(&mut inner.continued),
             )
         };
         for w in wakers.drain(..) {
@@ -462,12 +469,19 @@ impl Driver {
         for (data, cqe) in orphans.drain(..) {
             data.late_cqe(cqe);
         }
+        // A continuation may wake tasks directly; what it submits joins the next enter.
+        for (continuation, cqe) in continued.drain(..) {
+            continuation.on_cqe(self, cqe);
+        }
         let mut inner = self.inner.borrow_mut();
         if inner.to_wake.is_empty() {
             inner.to_wake = wakers;
         }
         if inner.orphans.is_empty() {
             inner.orphans = orphans;
+        }
+        if inner.continued.is_empty() {
+            inner.continued = continued;
         }
     }
 

@@ -94,6 +94,15 @@ pub(crate) trait Orphan {
     }
 }
 
+/// What a *detached* op (`Driver::submit_detached`) runs when its CQE arrives, instead of
+/// waking a task: no future waits for it, the continuation owns what the SQE points to and
+/// decides what comes next (a send queue frees the sent buffer and starts the next send).
+pub(crate) trait Continuation {
+    /// The op's CQE arrived. Runs from `Driver::dispatch`, with no borrow of the driver
+    /// held: it may submit the next op (through `driver`) and wake tasks.
+    fn on_cqe(self: Rc<Self>, driver: &Driver, cqe: Cqe);
+}
+
 impl<T: OpCode> Orphan for T {
     fn late_cqe(self: Box<Self>, cqe: Cqe) {
         OpCode::late_cqe(*self, Completion::from_cqe(cqe))

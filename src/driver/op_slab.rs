@@ -16,7 +16,7 @@ use std::task::{Context, Poll};
 use io_uring::squeue;
 
 use super::lifecycle::{self, Lifecycle, MAX_OP_INDEX, Slot, WAKE_USER_DATA};
-use super::op::{Op, OpCode, Orphan};
+use super::op::{Continuation, Op, OpCode, Orphan};
 use super::ring::Cqe;
 use super::shared_fd::SharedFd;
 use super::{Driver, Inner, multipoll, shut_down_error};
@@ -36,6 +36,33 @@ impl Driver {
             Ok(slot) => Op::new(self.clone(), slot, data),
             Err(e) => Op::failed(self.clone(), data, e),
         }
+    }
+
+    /// Pushes `sqe` as a *detached* op: no future waits for it; its CQE frees the slot and
+    /// runs `continuation` from [`Driver::dispatch`] (src/driver/lifecycle.rs). `fd`, when
+    /// given, lets the SQE address the socket by its registered-file slot. Takes `&self`,
+    /// so a continuation can start the next op from `on_cqe`.
+    ///
+    /// # Errors
+    ///
+    /// The driver is shut down, the slab is full, or the push failed: nothing reached the
+    /// ring and `continuation` is dropped here.
+    ///
+    /// # Safety
+    ///
+    /// Everything `sqe` points to is owned by `continuation` (or outlives it) and stays in
+    /// place until `on_cqe` runs; if the driver gives up on the CQE at shutdown, the
+    /// continuation is leaked, never dropped.
+    pub(crate) unsafe fn submit_detached(
+        &self,
+        sqe: squeue::Entry,
+        fd: Option<&SharedFd>,
+        continuation: Rc<dyn Continuation>,
+    ) -> io::Result<()> {
+        let mut inner = self.inner.borrow_mut();
+        // SAFETY: forwarded from the caller: the continuation, now in the slot, keeps what
+        // the SQE points to until the CQE.
+        unsafe { inner.start_op(Lifecycle::Detached(continuation), || (sqe, fd)) }.map(drop)
     }
 
     /// Polls the slot of a live op.
@@ -231,6 +258,10 @@ impl Inner {
             Lifecycle::Cancelled(data) => {
                 self.slots.remove(index);
                 self.orphans.push((data, cqe));
+            }
+            Lifecycle::Detached(continuation) => {
+                self.slots.remove(index);
+                self.continued.push((continuation, cqe));
             }
             Lifecycle::Submitted | Lifecycle::Completed(_) | Lifecycle::Streaming(_) => {}
         }

@@ -70,6 +70,7 @@ macro_rules! socket_fd_impls {
 
 mod addr;
 mod poll_io;
+mod send_queue;
 pub(crate) mod socket;
 mod split;
 mod streams;
@@ -79,6 +80,7 @@ mod unix;
 
 pub use addr::{ResolveError, ToSocketAddrs, lookup_host};
 pub use poll_io::{PollIo, PollRead, PollWrite};
+pub use send_queue::{DEFAULT_SEND_QUEUE_LIMIT, SendQueue};
 pub use split::{OwnedReadHalf, OwnedWriteHalf};
 pub use streams::{Incoming, RecvBuf, RecvStream, UnixIncoming};
 pub use tcp::{ListenOptions, TcpListener, TcpStream};

@@ -395,6 +395,11 @@ impl Socket {
         }
     }
 
+    /// A write-behind send queue on this socket (src/net/send_queue.rs).
+    pub(crate) fn send_queue<B: IoBuf>(&self) -> super::SendQueue<B> {
+        super::SendQueue::new(self.fd.clone(), self.driver.clone())
+    }
+
     /// Sends every initialised byte of `buf`, looping over short sends. An error says how
     /// many bytes went out before it (see `buf::transfer::transfer_all`).
     pub(crate) async fn send_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {

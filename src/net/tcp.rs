@@ -301,6 +301,28 @@ impl TcpStream {
         super::RecvStream::new(self.sock.clone())
     }
 
+    /// A write-behind [`SendQueue`](super::SendQueue) on this stream: `send(buf)` queues
+    /// `buf` and returns at once, and the core's driver sends the queued buffers in order,
+    /// one IORING_OP_SEND in flight at a time, without waking this task when each send
+    /// completes. For loops that forward what they receive (an echo server, a proxy), it
+    /// saves a task wake-up per message against awaiting [`write_all`](Self::write_all).
+    /// Do not write to the stream another way while sends are queued.
+    ///
+    /// ```no_run
+    /// # async fn f(stream: ringcore::net::TcpStream) -> std::io::Result<()> {
+    /// use ringcore::stream::StreamExt;
+    /// let sends = stream.send_queue();
+    /// let mut received = stream.recv_stream();
+    /// while let Some(buf) = received.next().await {
+    ///     sends.send(buf?).await?;
+    /// }
+    /// sends.flush().await
+    /// # }
+    /// ```
+    pub fn send_queue<B: IoBuf>(&self) -> super::SendQueue<B> {
+        self.sock.send_queue()
+    }
+
     /// Reads into several buffers in order (IORING_OP_RECVMSG with one iovec per buffer,
     /// readv(2) semantics). Returns the total bytes read (0 at end-of-stream). Each
     /// `Vec<u8>` comes back with `len()` equal to the bytes read into it (0 for buffers the

@@ -278,6 +278,28 @@ impl UnixStream {
         super::RecvStream::new(self.sock.clone())
     }
 
+    /// A write-behind [`SendQueue`](super::SendQueue) on this stream: `send(buf)` queues
+    /// `buf` and returns at once, and the core's driver sends the queued buffers in order,
+    /// one IORING_OP_SEND in flight at a time, without waking this task when each send
+    /// completes. For loops that forward what they receive (an echo server, a proxy), it
+    /// saves a task wake-up per message against awaiting [`write_all`](Self::write_all).
+    /// Do not write to the stream another way while sends are queued.
+    ///
+    /// ```no_run
+    /// # async fn f(stream: ringcore::net::UnixStream) -> std::io::Result<()> {
+    /// use ringcore::stream::StreamExt;
+    /// let sends = stream.send_queue();
+    /// let mut received = stream.recv_stream();
+    /// while let Some(buf) = received.next().await {
+    ///     sends.send(buf?).await?;
+    /// }
+    /// sends.flush().await
+    /// # }
+    /// ```
+    pub fn send_queue<B: IoBuf>(&self) -> super::SendQueue<B> {
+        self.sock.send_queue()
+    }
+
     /// Sends `buf`'s initialised bytes (IORING_OP_SEND with MSG_NOSIGNAL); returns how
     /// many were sent.
     ///
