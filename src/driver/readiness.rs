@@ -175,13 +175,10 @@ impl Readiness {
 
     /// Ready when an attempt in `dir` may succeed: at once unless the last one says wait;
     /// otherwise when the chosen mechanism reports readiness (or an error or hang-up,
-    /// which poll(2) always reports).
+    /// which poll(2) always reports). Only on io_uring: on a readiness ring `poll_io` waits in the ring's fd state
+    /// (`poll_io_without_op`) and never comes here.
     fn poll_ready(&mut self, cx: &mut Context<'_>, dir: Direction) -> Poll<io::Result<()>> {
-        if self.on_ring {
-            // The ring knows whether the fd may be ready, and keeps the waker until its
-            // event when it is not: no poll op.
-            return self.driver.poll_ready_inline(self.fd.raw(), dir, cx);
-        }
+        debug_assert!(!self.on_ring, "a readiness ring waits in poll_io_without_op");
         let (driver, fd) = (&self.driver, &self.fd);
         let interest = match dir {
             Direction::Read => &mut self.read,
