@@ -66,8 +66,12 @@ fn read_all(
     })
 }
 
+// Every test takes `support::fd_lock()`: two of them count this process's open fds, and
+// the others' sockets would show up in the count.
+
 #[test]
 fn large_buffers_behind_a_small_socket_buffer_arrive_whole_and_in_order() {
+    let _fds = support::fd_lock();
     ringcore::block_on(async {
         let (stream, peer) = pair().await;
         small_send_buffer(&stream);
@@ -103,6 +107,7 @@ fn large_buffers_behind_a_small_socket_buffer_arrive_whole_and_in_order() {
 
 #[test]
 fn echo_of_pooled_buffers_returns_every_byte() {
+    let _fds = support::fd_lock();
     ringcore::block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
@@ -148,6 +153,7 @@ fn echo_of_pooled_buffers_returns_every_byte() {
 
 #[test]
 fn a_reset_peer_stops_the_queue_with_its_error() {
+    let _fds = support::fd_lock();
     ringcore::block_on(async {
         let (stream, peer) = pair().await;
         // The peer resets the connection (SO_LINGER 0 then close).
@@ -217,26 +223,35 @@ fn dropped_handles_still_send_what_was_queued_then_close() {
 
 #[test]
 fn a_send_waiting_for_room_dropped_queues_nothing() {
+    let _fds = support::fd_lock();
     ringcore::block_on(async {
         let (stream, peer) = pair().await;
         small_send_buffer(&stream);
-        // The peer never reads until the end: the queue fills past its limit.
+        // The peer never reads until the end: the queue fills past its limit, and stays
+        // there once the kernel's buffers are full too.
         let queue = stream.send_queue().with_limit(64 * 1024);
         let mut sent = 0usize;
-        while queue.queued_bytes() < 64 * 1024 {
+        loop {
+            if queue.queued_bytes() >= 64 * 1024 {
+                ringcore::time::sleep(Duration::from_millis(50)).await;
+                if queue.queued_bytes() >= 64 * 1024 {
+                    break;
+                }
+            }
             queue.send(vec![1u8; 16 * 1024]).await.unwrap();
             sent += 16 * 1024;
-            if sent > 64 << 20 {
-                panic!("the queue never filled: the kernel took {sent} bytes");
-            }
+            assert!(
+                sent <= 256 << 20,
+                "the queue never filled: the kernel took {sent} bytes"
+            );
         }
         let queued = queue.queued_bytes();
         let r =
             ringcore::time::timeout(Duration::from_millis(30), queue.send(vec![2u8; 1000])).await;
         assert!(r.is_err(), "send did not wait for room");
-        assert_eq!(
-            queue.queued_bytes(),
-            queued,
+        // Nothing was added (the kernel may still have taken some of what was queued).
+        assert!(
+            queue.queued_bytes() <= queued,
             "the dropped send queued its buffer"
         );
         // Now the peer reads: everything queued arrives, and none of the dropped send's.

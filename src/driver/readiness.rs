@@ -178,7 +178,10 @@ impl Readiness {
     /// which poll(2) always reports). Only on io_uring: on a readiness ring `poll_io` waits in the ring's fd state
     /// (`poll_io_without_op`) and never comes here.
     fn poll_ready(&mut self, cx: &mut Context<'_>, dir: Direction) -> Poll<io::Result<()>> {
-        debug_assert!(!self.on_ring, "a readiness ring waits in poll_io_without_op");
+        debug_assert!(
+            !self.on_ring,
+            "a readiness ring waits in poll_io_without_op"
+        );
         let (driver, fd) = (&self.driver, &self.fd);
         let interest = match dir {
             Direction::Read => &mut self.read,

@@ -28,7 +28,7 @@
 //!    socket stays open until then), as the kernel sends what a `write` left in a socket's
 //!    buffer after `close`. The runtime's shutdown cancels what is left.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::poll_fn;
@@ -115,7 +115,7 @@ impl<B: IoBuf> fmt::Debug for SendQueue<B> {
             .field("fd", &self.shared.fd.raw())
             .field("buffers", &st.bufs.len())
             .field("queued_bytes", &st.queued)
-            .field("limit", &self.shared.limit)
+            .field("limit", &self.shared.limit.get())
             .field("failed", &st.error.is_some())
             .finish()
     }
@@ -125,7 +125,7 @@ impl<B: IoBuf> fmt::Debug for SendQueue<B> {
 /// that holds this belongs to the driver.
 struct Shared<B> {
     fd: SharedFd,
-    limit: usize,
+    limit: Cell<usize>,
     state: RefCell<State<B>>,
 }
 
@@ -160,7 +160,7 @@ impl<B: IoBuf> SendQueue<B> {
         Self {
             shared: Rc::new(Shared {
                 fd,
-                limit: DEFAULT_SEND_QUEUE_LIMIT,
+                limit: Cell::new(DEFAULT_SEND_QUEUE_LIMIT),
                 state: RefCell::new(State {
                     bufs: VecDeque::new(),
                     sent: 0,
@@ -179,22 +179,15 @@ impl<B: IoBuf> SendQueue<B> {
     /// This queue with its limit set to `bytes`: [`send`](SendQueue::send) waits while
     /// more than `bytes` are queued and not yet sent (default
     /// [`DEFAULT_SEND_QUEUE_LIMIT`], 256 KiB). A buffer larger than the limit is still
-    /// accepted when the queue is below it. Applies to a queue with nothing queued yet;
-    /// on one already in use it returns the queue unchanged.
+    /// accepted when the queue is below it. The limit is the queue's: every clone sees the
+    /// new one, and sends waiting for room check again.
     pub fn with_limit(self, bytes: usize) -> Self {
-        match Rc::try_unwrap(self.shared) {
-            Ok(mut shared) => {
-                shared.limit = bytes;
-                Self {
-                    shared: Rc::new(shared),
-                    driver: self.driver,
-                }
-            }
-            Err(shared) => Self {
-                shared,
-                driver: self.driver,
-            },
+        self.shared.limit.set(bytes);
+        let waiters = std::mem::take(&mut self.shared.state.borrow_mut().waiters);
+        for w in waiters {
+            w.wake();
         }
+        self
     }
 
     /// Queues `buf`'s initialised bytes to be sent after everything queued before it.
@@ -255,7 +248,7 @@ impl<B: IoBuf> SendQueue<B> {
 
     /// Ready with `Ok` when the queue is below its limit, with the error if it stopped.
     fn poll_room(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let limit = self.shared.limit;
+        let limit = self.shared.limit.get();
         self.shared.poll_until(cx, |st| st.queued < limit)
     }
 
@@ -377,7 +370,8 @@ impl<B: IoBuf> Continuation for Shared<B> {
         {
             let mut st = self.state.borrow_mut();
             st.in_flight = false;
-            let was_full = st.queued >= self.limit;
+            let limit = self.limit.get();
+            let was_full = st.queued >= limit;
             match sys::cvt(cqe.result) {
                 Err(e) => self.fail(&mut st, e),
                 Ok(0) => self.fail(
@@ -397,7 +391,7 @@ impl<B: IoBuf> Continuation for Shared<B> {
                         self.start(driver, &mut st);
                     }
                     // Room for a waiting `send`, or an empty queue for `flush`.
-                    if (was_full && st.queued < self.limit) || st.bufs.is_empty() {
+                    if (was_full && st.queued < limit) || st.bufs.is_empty() {
                         for w in st.waiters.drain(..) {
                             w.wake();
                         }
