@@ -15,7 +15,7 @@
 //!
 //! 1. Order: one send in flight per queue; the next starts from the previous one's CQE.
 //!    io_uring runs independent SQEs in any order, so two sends in flight on one socket
-//!    could overtake each other.
+//!    could overtake each other (docs/hazards.md, H29).
 //! 2. A short send (the kernel took part of the buffer) is continued from where it stopped,
 //!    so a buffer's bytes go out whole and in order, as `write_all` sends them.
 //! 3. The first error (a reset peer, a shut-down runtime) is kept: the buffers still queued
