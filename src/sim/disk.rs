@@ -68,15 +68,87 @@ impl Default for DiskFaults {
 }
 
 /// One file or directory.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Inode {
     pub(crate) dir: bool,
-    /// What reads see (the page cache).
-    pub(crate) data: Vec<u8>,
+    /// What reads see (the page cache). Changed only through [`Inode::write_at`] and
+    /// [`Inode::set_len`], which keep `dirty`.
+    data: Vec<u8>,
     /// What survives a crash.
-    pub(crate) durable: Vec<u8>,
+    durable: Vec<u8>,
+    /// One bit per page of `data` that may differ from `durable` (written, or inside a
+    /// length change, since the last sync): a sync copies only these, so a sync costs the
+    /// pages written since the previous one, not the file's size.
+    dirty: Vec<u64>,
     /// Last modification, virtual time since the simulation began.
     pub(crate) mtime: Duration,
+}
+
+impl Inode {
+    fn new(dir: bool, now: Duration) -> Self {
+        Self {
+            dir,
+            mtime: now,
+            ..Self::default()
+        }
+    }
+
+    /// What reads see.
+    pub(crate) fn data(&self) -> &[u8] {
+        &self.data
+    }
+
+    /// Marks the pages holding bytes `start..end` dirty.
+    fn mark(&mut self, start: usize, end: usize) {
+        if end <= start {
+            return;
+        }
+        let (first, last) = (start / PAGE, (end - 1) / PAGE);
+        if self.dirty.len() <= last / 64 {
+            self.dirty.resize(last / 64 + 1, 0);
+        }
+        for page in first..=last {
+            self.dirty[page / 64] |= 1 << (page % 64);
+        }
+    }
+
+    /// Writes `src` at byte `start` of the cached state, growing it (with zeros up to
+    /// `start`) as needed.
+    pub(crate) fn write_at(&mut self, start: usize, src: &[u8]) {
+        let end = start + src.len();
+        if self.data.len() < end {
+            self.set_len(end);
+        }
+        self.data[start..end].copy_from_slice(src);
+        self.mark(start, end);
+    }
+
+    /// Sets the cached length (new bytes are zeros).
+    pub(crate) fn set_len(&mut self, len: usize) {
+        let old = self.data.len();
+        self.data.resize(len, 0);
+        self.mark(old.min(len), old.max(len));
+    }
+
+    /// Makes the cached state durable: copies the dirty pages.
+    fn sync(&mut self) {
+        let len = self.data.len();
+        self.durable.resize(len, 0);
+        for (w, word) in std::mem::take(&mut self.dirty).into_iter().enumerate() {
+            let mut bits = word;
+            while bits != 0 {
+                let page = w * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let start = page * PAGE;
+                if start >= len {
+                    break;
+                }
+                let end = (start + PAGE).min(len);
+                self.durable[start..end].copy_from_slice(&self.data[start..end]);
+            }
+        }
+        debug_assert!(self.data == self.durable);
+    }
 }
 
 /// A host's disk; see the module docs.
@@ -88,6 +160,8 @@ pub(crate) struct Disk {
     names: BTreeMap<String, u64>,
     /// The namespace at the last commit.
     durable_names: BTreeMap<String, u64>,
+    /// `names` changed since the last commit (a commit copies it only then).
+    names_changed: bool,
     pub(crate) faults: DiskFaults,
 }
 
@@ -97,21 +171,14 @@ const ROOT: u64 = 1;
 impl Default for Disk {
     fn default() -> Self {
         let mut inodes = BTreeMap::new();
-        inodes.insert(
-            ROOT,
-            Inode {
-                dir: true,
-                data: Vec::new(),
-                durable: Vec::new(),
-                mtime: Duration::ZERO,
-            },
-        );
+        inodes.insert(ROOT, Inode::new(true, Duration::ZERO));
         let names = BTreeMap::from([("/".to_string(), ROOT)]);
         Self {
             inodes,
             next_ino: ROOT + 1,
             durable_names: names.clone(),
             names,
+            names_changed: false,
             faults: DiskFaults::default(),
         }
     }
@@ -187,16 +254,9 @@ impl Disk {
         }
         let ino = self.next_ino;
         self.next_ino += 1;
-        self.inodes.insert(
-            ino,
-            Inode {
-                dir,
-                data: Vec::new(),
-                durable: Vec::new(),
-                mtime: now,
-            },
-        );
+        self.inodes.insert(ino, Inode::new(dir, now));
         self.names.insert(path.to_string(), ino);
+        self.names_changed = true;
         Ok(ino)
     }
 
@@ -214,6 +274,7 @@ impl Disk {
             _ => {}
         }
         self.names.remove(path);
+        self.names_changed = true;
         Ok(())
     }
 
@@ -255,14 +316,18 @@ impl Disk {
         for (p, i) in moved {
             self.names.insert(format!("{to}{}", &p[from.len()..]), i);
         }
+        self.names_changed = true;
         Ok(())
     }
 
     /// Commits the namespace and makes `ino`'s cached bytes durable.
     pub(crate) fn sync(&mut self, ino: u64) {
-        self.durable_names = self.names.clone();
+        if self.names_changed {
+            self.durable_names.clone_from(&self.names);
+            self.names_changed = false;
+        }
         if let Some(inode) = self.inodes.get_mut(&ino) {
-            inode.durable.clone_from(&inode.data);
+            inode.sync();
         }
     }
 
@@ -276,6 +341,7 @@ impl Disk {
     /// it is only the length that may not have survived.
     pub(crate) fn crash(&mut self, mut coin: impl FnMut() -> bool) -> u64 {
         self.names = self.durable_names.clone();
+        self.names_changed = false;
         let live: std::collections::BTreeSet<u64> = self.names.values().copied().collect();
         self.inodes.retain(|ino, _| live.contains(ino));
         let mut kept = 0;
@@ -301,6 +367,7 @@ impl Disk {
             }
             inode.durable.clone_from(&out);
             inode.data = out;
+            inode.dirty.clear();
         }
         kept
     }

@@ -62,6 +62,7 @@ pub(crate) mod disk;
 mod engine;
 mod error;
 pub(crate) mod net;
+mod queue;
 mod seeds;
 pub(crate) mod trace;
 pub(crate) mod world;
@@ -297,7 +298,7 @@ impl Sim {
             .lookup(&path)
             .and_then(|ino| disk.inode(ino))
             .filter(|i| !i.dir)
-            .map(|i| i.data.clone()))
+            .map(|i| i.data().to_vec()))
     }
 
     /// True if `host` runs (it was not crashed, or was restarted since).

@@ -278,8 +278,8 @@ fn open(world: &mut World, host: usize, sqe: &RawSqe) -> Result<i32, i32> {
     if !inode.dir && flags & libc::O_DIRECTORY != 0 {
         return Err(-libc::ENOTDIR);
     }
-    if flags & libc::O_TRUNC != 0 && write && !inode.data.is_empty() {
-        inode.data.clear();
+    if flags & libc::O_TRUNC != 0 && write && !inode.data().is_empty() {
+        inode.set_len(0);
         inode.mtime = now;
     }
     let fd = placeholder(world)?;
@@ -320,13 +320,13 @@ fn read(world: &mut World, host: usize, sqe: &RawSqe) -> Result<i32, i32> {
     let at = if sqe.off == u64::MAX { f.pos } else { sqe.off };
     let start = usize::try_from(at)
         .unwrap_or(usize::MAX)
-        .min(inode.data.len());
-    let n = (sqe.len as usize).min(inode.data.len() - start);
+        .min(inode.data().len());
+    let n = (sqe.len as usize).min(inode.data().len() - start);
     if n > 0 {
         // SAFETY: a READ SQE points at `len` writable bytes of a buffer its op owns until
         // this SQE's CQE, which is made only after this returns; `n <= len`.
         unsafe {
-            std::ptr::copy_nonoverlapping(inode.data[start..].as_ptr(), sqe.addr as *mut u8, n);
+            std::ptr::copy_nonoverlapping(inode.data()[start..].as_ptr(), sqe.addr as *mut u8, n);
         }
     }
     if sqe.off == u64::MAX
@@ -354,7 +354,7 @@ fn write(world: &mut World, host: usize, sqe: &RawSqe) -> Result<i32, i32> {
     let used = if capacity.is_some() { disk.used() } else { 0 };
     let inode = disk.inodes.get_mut(&f.ino).ok_or(-libc::EBADF)?;
     let at = if f.append {
-        inode.data.len() as u64
+        inode.data().len() as u64
     } else if sqe.off == u64::MAX {
         f.pos
     } else {
@@ -362,19 +362,18 @@ fn write(world: &mut World, host: usize, sqe: &RawSqe) -> Result<i32, i32> {
     };
     let start = usize::try_from(at).map_err(|_| -libc::EFBIG)?;
     let end = start.checked_add(len).ok_or(-libc::EFBIG)?;
-    let growth = end.saturating_sub(inode.data.len()) as u64;
+    let growth = end.saturating_sub(inode.data().len()) as u64;
     if capacity.is_some_and(|cap| used + growth > cap) {
         return Err(-libc::ENOSPC);
-    }
-    if inode.data.len() < end {
-        inode.data.resize(end, 0);
     }
     if len > 0 {
         // SAFETY: a WRITE SQE points at `len` readable bytes of a buffer its op owns until
         // this SQE's CQE, which is made only after this returns; `len` is at most the
         // SQE's own.
         let src = unsafe { std::slice::from_raw_parts(sqe.addr as *const u8, len) };
-        inode.data[start..end].copy_from_slice(src);
+        inode.write_at(start, src);
+    } else if inode.data().len() < end {
+        inode.set_len(end);
     }
     inode.mtime = now;
     if (sqe.off == u64::MAX || f.append)
@@ -403,14 +402,14 @@ fn resize(world: &mut World, host: usize, ino: u64, len: u64, shrink: bool) -> R
     let cap = disk.faults.capacity;
     let inode = disk.inodes.get_mut(&ino).ok_or(-libc::EBADF)?;
     let len = usize::try_from(len).map_err(|_| -libc::EFBIG)?;
-    if len < inode.data.len() && !shrink {
+    if len < inode.data().len() && !shrink {
         return Ok(0);
     }
-    let growth = len.saturating_sub(inode.data.len()) as u64;
+    let growth = len.saturating_sub(inode.data().len()) as u64;
     if cap.is_some_and(|cap| used + growth > cap) {
         return Err(-libc::ENOSPC);
     }
-    inode.data.resize(len, 0);
+    inode.set_len(len);
     inode.mtime = now;
     Ok(0)
 }
@@ -445,8 +444,8 @@ fn statx(world: &mut World, host: usize, sqe: &RawSqe) -> Result<i32, i32> {
         (libc::S_IFREG | 0o644) as u16
     };
     st.stx_ino = ino;
-    st.stx_size = inode.data.len() as u64;
-    st.stx_blocks = (inode.data.len() as u64).div_ceil(512);
+    st.stx_size = inode.data().len() as u64;
+    st.stx_blocks = (inode.data().len() as u64).div_ceil(512);
     st.stx_mtime = ts(inode.mtime);
     st.stx_ctime = ts(inode.mtime);
     st.stx_atime = ts(inode.mtime);
