@@ -141,6 +141,8 @@ pub(crate) struct World {
     pub(crate) net: Net,
     /// The host whose core is current (set by the `Sim` as it enters one).
     pub(crate) current_host: usize,
+    /// The range a `spawn_blocking` job's virtual cost is drawn from (src/sim/fs.rs).
+    pub(crate) blocking_cost: (Duration, Duration),
 }
 
 impl World {
@@ -159,6 +161,7 @@ impl World {
             parked_by_fd: FxHashMap::default(),
             net: Net::default(),
             current_host: 0,
+            blocking_cost: (Duration::from_micros(10), Duration::from_millis(1)),
         }
     }
 

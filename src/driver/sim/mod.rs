@@ -94,16 +94,41 @@ fn submit(world: &mut World, host: usize, sqe: RawSqe) {
             world.hosts[host].wake_read = Some(sqe.user_data);
         }
         code => {
-            let faults = &world.hosts[host].disk.faults;
-            let range = if code == opcode::Fsync::CODE {
-                faults.sync_latency
-            } else {
-                faults.latency
-            };
-            let delay = world.draw(range);
+            let file = !world.net.socks.contains_key(&sqe.fd);
+            let delay = disk_delay(world, host, code, file);
             world.schedule(host, sqe, delay);
         }
     }
+}
+
+/// The virtual latency of an op of `opcode` on `host`, from its [`DiskFaults`]: the op's
+/// (or a sync's) latency range, plus a stall with probability `slow` for a `file` op.
+/// Draws nothing for the stall while `slow` is 0, so a simulation without slow I/O makes
+/// the same draws as before it existed.
+///
+/// [`DiskFaults`]: crate::sim::DiskFaults
+pub(crate) fn disk_delay(world: &mut World, host: usize, opcode: u8, file: bool) -> Duration {
+    let faults = &world.hosts[host].disk.faults;
+    let range = if opcode == opcode::Fsync::CODE {
+        faults.sync_latency
+    } else {
+        faults.latency
+    };
+    let (slow, stall) = (faults.slow, faults.stall);
+    let mut delay = world.draw(range);
+    if file && world.chance(slow) {
+        let extra = world.draw(stall);
+        let now = world.now;
+        world.trace.record(
+            now,
+            host,
+            Kind::Stall,
+            i64::from(opcode),
+            extra.as_nanos() as i64,
+        );
+        delay += extra;
+    }
+    delay
 }
 
 /// ASYNC_CANCEL (`user_data`) of `target`.
