@@ -22,7 +22,7 @@ use super::world::with_current;
 pub(crate) fn list_delay() -> Option<Duration> {
     with_current(|w| {
         let host = w.current_host;
-        crate::driver::sim::disk_delay(w, host, opcode::Read::CODE, true)
+        crate::driver::sim::disk_delay(w, host, opcode::Read::CODE, None)
     })
 }
 

@@ -128,7 +128,7 @@ pub(crate) struct World {
     pub(crate) hosts: Vec<HostState>,
     /// Simulated fds, by the number of the placeholder that stands for each (see
     /// src/driver/sim/mod.rs).
-    pub(crate) fds: BTreeMap<RawFd, OpenFile>,
+    pub(crate) fds: FxHashMap<RawFd, OpenFile>,
     released: ReleasedFds,
     pub(crate) trace: Trace,
     /// Ops waiting for a socket (a receive with nothing to read, an accept, a connect),
@@ -154,7 +154,7 @@ impl World {
             base: Instant::now(),
             queue: Timetable::default(),
             hosts: Vec::new(),
-            fds: BTreeMap::new(),
+            fds: FxHashMap::default(),
             released: ReleasedFds::subscribe(),
             trace: Trace::default(),
             parked: FxHashMap::default(),

@@ -26,6 +26,7 @@ pub(crate) mod net;
 use std::cell::RefCell;
 use std::ffi::CStr;
 use std::io;
+use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -94,20 +95,24 @@ fn submit(world: &mut World, host: usize, sqe: RawSqe) {
             world.hosts[host].wake_read = Some(sqe.user_data);
         }
         code => {
-            let file = !world.net.socks.contains_key(&sqe.fd);
-            let delay = disk_delay(world, host, code, file);
+            let delay = disk_delay(world, host, code, Some(sqe.fd));
             world.schedule(host, sqe, delay);
         }
     }
 }
 
-/// The virtual latency of an op of `opcode` on `host`, from its [`DiskFaults`]: the op's
-/// (or a sync's) latency range, plus a stall with probability `slow` for a `file` op.
-/// Draws nothing for the stall while `slow` is 0, so a simulation without slow I/O makes
-/// the same draws as before it existed.
+/// The virtual latency of an op of `opcode` on `fd` (`None`: no fd, a directory listing)
+/// of `host`, from its [`DiskFaults`]: the op's (or a sync's) latency range, plus a stall
+/// with probability `slow` unless `fd` is a socket. Draws nothing for the stall while
+/// `slow` is 0, so a simulation without slow I/O makes the same draws as before it existed.
 ///
 /// [`DiskFaults`]: crate::sim::DiskFaults
-pub(crate) fn disk_delay(world: &mut World, host: usize, opcode: u8, file: bool) -> Duration {
+pub(crate) fn disk_delay(
+    world: &mut World,
+    host: usize,
+    opcode: u8,
+    fd: Option<RawFd>,
+) -> Duration {
     let faults = &world.hosts[host].disk.faults;
     let range = if opcode == opcode::Fsync::CODE {
         faults.sync_latency
@@ -116,7 +121,7 @@ pub(crate) fn disk_delay(world: &mut World, host: usize, opcode: u8, file: bool)
     };
     let (slow, stall) = (faults.slow, faults.stall);
     let mut delay = world.draw(range);
-    if file && world.chance(slow) {
+    if slow > 0.0 && !fd.is_some_and(|fd| world.net.socks.contains_key(&fd)) && world.chance(slow) {
         let extra = world.draw(stall);
         let now = world.now;
         world.trace.record(
