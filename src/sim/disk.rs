@@ -30,6 +30,8 @@
 //! extended attributes are not simulated.
 
 use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap;
 use std::time::Duration;
 
 /// Bytes per page: the unit a crash tears writes at.
@@ -170,7 +172,8 @@ impl Inode {
 /// A host's disk; see the module docs.
 #[derive(Debug)]
 pub(crate) struct Disk {
-    pub(crate) inodes: BTreeMap<u64, Inode>,
+    /// Looked up by every file op, so hashed; a crash walks it in inode order.
+    pub(crate) inodes: FxHashMap<u64, Inode>,
     next_ino: u64,
     /// The cached namespace: normalised absolute path to inode.
     names: BTreeMap<String, u64>,
@@ -186,7 +189,7 @@ const ROOT: u64 = 1;
 
 impl Default for Disk {
     fn default() -> Self {
-        let mut inodes = BTreeMap::new();
+        let mut inodes = FxHashMap::default();
         inodes.insert(ROOT, Inode::new(true, Duration::ZERO));
         let names = BTreeMap::from([("/".to_string(), ROOT)]);
         Self {
@@ -385,7 +388,11 @@ impl Disk {
         let live: std::collections::BTreeSet<u64> = self.names.values().copied().collect();
         self.inodes.retain(|ino, _| live.contains(ino));
         let mut kept = 0;
-        for inode in self.inodes.values_mut() {
+        // In inode order: the coins are drawn per inode, so the order is the seed's.
+        let mut order: Vec<u64> = self.inodes.keys().copied().collect();
+        order.sort_unstable();
+        for ino in order {
+            let inode = self.inodes.get_mut(&ino).expect("a live inode");
             if inode.data == inode.durable {
                 continue;
             }

@@ -168,7 +168,7 @@ pub(crate) fn perform(world: &mut World, host: usize, sqe: &RawSqe) -> Option<i3
     for fd in world.take_released() {
         net::close(world, fd);
     }
-    if world.net.socks.contains_key(&sqe.fd) && net::is_socket_op(sqe.opcode) {
+    if net::is_socket_op(sqe.opcode) && world.net.socks.contains_key(&sqe.fd) {
         let res = net::perform(world, host, sqe)?;
         trace_completion(world, host, sqe, res);
         return Some(res);
