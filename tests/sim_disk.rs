@@ -442,3 +442,28 @@ fn slow_io_stalls_file_ops() {
     );
     assert_eq!(run(41), (outcomes, hash), "one seed, one history");
 }
+
+/// A copy larger than one read (1 MiB) arrives whole, and copying a file onto itself or
+/// copying a directory is refused as on a real runtime.
+#[test]
+fn a_copy_of_several_reads_is_whole_and_bad_copies_are_refused() {
+    let mut sim = Sim::new(33);
+    sim.host("h", || async {}).unwrap();
+    let data: Vec<u8> = (0..(5 << 19) + 7).map(|i| (i * 31 % 256) as u8).collect();
+    let d = data.clone();
+    let (copied, same, dir) = sim
+        .run_until("h", async move {
+            fs::write("/big", d).await.unwrap();
+            let copied = fs::copy("/big", "/big2").await.unwrap();
+            let same = fs::copy("/big", "/big").await.unwrap_err();
+            fs::create_dir("/dir").await.unwrap();
+            let dir = fs::copy("/dir", "/dir2").await.unwrap_err();
+            (copied, same, dir)
+        })
+        .unwrap();
+    assert_eq!(copied, data.len() as u64);
+    assert_eq!(sim.file("h", "/big2").unwrap().as_ref(), Some(&data));
+    assert_eq!(same.kind(), std::io::ErrorKind::InvalidInput, "{same}");
+    assert_eq!(dir.kind(), std::io::ErrorKind::InvalidInput, "{dir}");
+    assert_eq!(sim.file("h", "/big").unwrap().as_ref(), Some(&data));
+}
