@@ -58,8 +58,8 @@ impl Sim {
     /// One step: run one ready task (host and task picked by the seed), or move the clock
     /// to the next timer or due op (not past `until`) and deliver what is due.
     pub(super) fn step(&mut self, until: Option<Duration>) -> Result<Step, SimError> {
-        // The hosts with a ready task, counted and then indexed without a `Vec` (a step
-        // is a few hundred instructions; an allocation was a tenth of them).
+        // The hosts with a ready task, counted and then indexed: no `Vec` allocated per
+        // step.
         let is_ready = |h: &super::Host| h.core.as_ref().is_some_and(|c| c.executor.has_ready());
         let ready = self.hosts.iter().filter(|h| is_ready(h)).count();
         if ready > 0 {

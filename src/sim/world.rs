@@ -269,7 +269,11 @@ impl World {
     pub(crate) fn parked_on(&self, host: usize, fd: RawFd) -> Vec<RawSqe> {
         self.parked_by_fd
             .get(&(host, fd))
-            .map(|ops| ops.iter().map(|u| self.parked[&(host, *u)]).collect())
+            .map(|ops| {
+                ops.iter()
+                    .filter_map(|u| self.parked.get(&(host, *u)).copied())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
