@@ -287,3 +287,183 @@ fn random_crashes_follow_the_seed() {
     assert!(*reads.last().unwrap() > 30, "{reads:?}");
     assert_eq!(history(3), (reads, hash));
 }
+
+/// `fs::read_dir` lists the cached namespace by name; the entries a crash undoes are the
+/// ones no sync committed.
+#[test]
+fn read_dir_lists_the_namespace_and_a_crash_undoes_uncommitted_names() {
+    let listing = |dir: &'static str| async move {
+        let mut out = Vec::new();
+        let mut entries = fs::read_dir(dir).await?;
+        while let Some(e) = entries.next_entry().await? {
+            assert_eq!(e.path(), std::path::Path::new(dir).join(e.file_name()));
+            let name = e.file_name().into_string().unwrap();
+            out.push((name, e.file_type() == fs::FileType::Dir));
+        }
+        Ok::<_, std::io::Error>(out)
+    };
+    let mut sim = Sim::new(31);
+    sim.host("h", || async {}).unwrap();
+    let (d, root, file, missing, took) = sim
+        .run_until("h", async move {
+            fs::create_dir_all("/d/sub").await.unwrap();
+            fs::write("/d/b", b"b".to_vec()).await.unwrap();
+            fs::write("/d/a", b"a".to_vec()).await.unwrap();
+            fs::write("/d/sub/deep", b"x".to_vec()).await.unwrap();
+            fs::write("/x", b"x".to_vec()).await.unwrap();
+            // Commit the namespace so far (a directory fsync), then add one more name.
+            File::open("/d").await.unwrap().sync_all().await.unwrap();
+            fs::write("/d/late", b"l".to_vec()).await.unwrap();
+            let start = ringcore::time::now();
+            let d = listing("/d").await.unwrap();
+            let took = ringcore::time::now() - start;
+            let root = listing("/").await.unwrap();
+            let file = listing("/x").await.unwrap_err();
+            let missing = listing("/nope").await.unwrap_err();
+            (d, root, file, missing, took)
+        })
+        .unwrap();
+    let owned = |v: &[(&str, bool)]| -> Vec<(String, bool)> {
+        v.iter().map(|(n, d)| (n.to_string(), *d)).collect()
+    };
+    assert_eq!(
+        d,
+        owned(&[("a", false), ("b", false), ("late", false), ("sub", true)])
+    );
+    assert_eq!(root, owned(&[("d", true), ("x", false)]));
+    assert_eq!(file.kind(), std::io::ErrorKind::NotADirectory, "{file}");
+    assert_eq!(missing.kind(), std::io::ErrorKind::NotFound, "{missing}");
+    assert!(missing.to_string().contains("/nope"), "{missing}");
+    assert!(took > Duration::ZERO, "a listing takes virtual time");
+    sim.crash("h").unwrap();
+    sim.restart("h").unwrap();
+    let after = sim.run_until("h", listing("/d")).unwrap().unwrap();
+    assert_eq!(after, owned(&[("a", false), ("b", false), ("sub", true)]));
+}
+
+/// `fs::copy` on a simulated host: the copy is in the page cache only. Without a sync a
+/// crash loses it; a sync of another file commits its name but not its bytes (each page
+/// survives or not, by the seed); a sync of the copy makes it durable.
+#[test]
+fn a_copy_is_durable_only_after_sync() {
+    let src: Vec<u8> = (0..3 * PAGE + 100).map(|i| (i % 251) as u8 + 1).collect();
+    let mut torn = 0;
+    for (seed, mode) in (0..30).map(|s| (s, s % 3)) {
+        let mut sim = Sim::new(seed);
+        let data = src.clone();
+        sim.host("h", move || {
+            let data = data.clone();
+            async move {
+                fs::write("/src", data.clone()).await.unwrap();
+                File::open("/src").await.unwrap().sync_all().await.unwrap();
+                let n = fs::copy("/src", "/dst").await.unwrap();
+                assert_eq!(n, data.len() as u64);
+                assert_eq!(fs::read("/dst").await.unwrap(), data);
+                match mode {
+                    0 => {}
+                    1 => File::create("/other")
+                        .await
+                        .unwrap()
+                        .sync_all()
+                        .await
+                        .unwrap(),
+                    _ => File::open("/dst").await.unwrap().sync_data().await.unwrap(),
+                }
+                std::future::pending::<()>().await;
+            }
+        })
+        .unwrap();
+        sim.run_for(Duration::from_secs(1)).unwrap();
+        assert_eq!(sim.file("h", "/dst").unwrap().as_ref(), Some(&src));
+        sim.crash("h").unwrap();
+        let dst = sim.file("h", "/dst").unwrap();
+        match mode {
+            0 => assert_eq!(dst, None, "seed {seed}: an uncommitted name"),
+            1 => {
+                let dst = dst.expect("the name was committed");
+                for (i, page) in dst.chunks(PAGE).enumerate() {
+                    let want = &src[i * PAGE..(i * PAGE + page.len()).min(src.len())];
+                    assert!(
+                        page == want || page.iter().all(|&b| b == 0),
+                        "seed {seed}: page {i} is neither the copy nor a hole"
+                    );
+                }
+                torn += usize::from(dst != src);
+            }
+            _ => assert_eq!(dst.as_ref(), Some(&src), "seed {seed}: synced"),
+        }
+    }
+    assert!(torn > 0, "an unsynced copy never lost a page in 10 seeds");
+}
+
+/// Slow I/O: with probability `slow` a file op stalls for a time in `stall` on top of its
+/// latency, so a timeout around it fires; the stalls follow the seed.
+#[test]
+fn slow_io_stalls_file_ops() {
+    let run = |seed: u64| {
+        let mut sim = Sim::new(seed);
+        sim.host("h", || async {}).unwrap();
+        let mut faults = DiskFaults::default();
+        faults.slow = 0.3;
+        faults.stall = (Duration::from_secs(2), Duration::from_secs(3));
+        sim.disk_faults("h", faults).unwrap();
+        let outcomes = sim
+            .run_until("h", async {
+                let f = File::create("/f").await.unwrap();
+                let mut outcomes = Vec::new();
+                for i in 0..40u64 {
+                    let start = ringcore::time::now();
+                    let write = f.write_all_at(vec![1u8; 100], i * 100);
+                    let res = ringcore::time::timeout(Duration::from_secs(1), write).await;
+                    let took = ringcore::time::now() - start;
+                    outcomes.push(match res {
+                        Ok((r, _)) => {
+                            r.unwrap();
+                            assert!(took < Duration::from_millis(1), "{took:?}");
+                            true
+                        }
+                        Err(_) => {
+                            assert!(took >= Duration::from_secs(1), "{took:?}");
+                            assert!(took < Duration::from_millis(1100), "{took:?}");
+                            false
+                        }
+                    });
+                }
+                outcomes
+            })
+            .unwrap();
+        (outcomes, sim.trace_hash())
+    };
+    let (outcomes, hash) = run(41);
+    let stalled = outcomes.iter().filter(|ok| !**ok).count();
+    assert!(
+        (3..=25).contains(&stalled),
+        "{stalled} of 40 writes stalled at p = 0.3"
+    );
+    assert_eq!(run(41), (outcomes, hash), "one seed, one history");
+}
+
+/// A copy larger than one read (1 MiB) arrives whole, and copying a file onto itself or
+/// copying a directory is refused as on a real runtime.
+#[test]
+fn a_copy_of_several_reads_is_whole_and_bad_copies_are_refused() {
+    let mut sim = Sim::new(33);
+    sim.host("h", || async {}).unwrap();
+    let data: Vec<u8> = (0..(5 << 19) + 7).map(|i| (i * 31 % 256) as u8).collect();
+    let d = data.clone();
+    let (copied, same, dir) = sim
+        .run_until("h", async move {
+            fs::write("/big", d).await.unwrap();
+            let copied = fs::copy("/big", "/big2").await.unwrap();
+            let same = fs::copy("/big", "/big").await.unwrap_err();
+            fs::create_dir("/dir").await.unwrap();
+            let dir = fs::copy("/dir", "/dir2").await.unwrap_err();
+            (copied, same, dir)
+        })
+        .unwrap();
+    assert_eq!(copied, data.len() as u64);
+    assert_eq!(sim.file("h", "/big2").unwrap().as_ref(), Some(&data));
+    assert_eq!(same.kind(), std::io::ErrorKind::InvalidInput, "{same}");
+    assert_eq!(dir.kind(), std::io::ErrorKind::InvalidInput, "{dir}");
+    assert_eq!(sim.file("h", "/big").unwrap().as_ref(), Some(&data));
+}

@@ -50,6 +50,11 @@ const SPLICING_FS: [i64; 2] = [0xEF53, 0x0102_1994];
 /// `std::fs::copy`; io_uring has no opcode for it). The source gets POSIX_FADV_SEQUENTIAL
 /// (larger readahead), as in `cp`.
 ///
+/// In a deterministic simulation (feature `sim`) the copy reads and writes the simulated
+/// host's disk through the ring, 1 MiB at a time, with its latencies and faults; like any
+/// write, the copy's bytes are durable only once `to` is synced, and its name once any
+/// file or directory of the host is synced. Permission bits are not simulated.
+///
 /// # Errors
 ///
 /// `InvalidInput` if `from` is not a regular file, or if `from` and `to` are the same
@@ -88,8 +93,6 @@ pub(crate) async fn copy_in_chunks(
     chunk: usize,
     may_splice: bool,
 ) -> io::Result<u64> {
-    #[cfg(feature = "sim")]
-    crate::sim::refuse_real_io("fs::copy")?;
     let src = File::open(from).await?;
     let meta = src
         .metadata()
@@ -118,6 +121,12 @@ pub(crate) async fn copy_in_chunks(
         .mode(meta.permissions())
         .open(to)
         .await?;
+    #[cfg(feature = "sim")]
+    if crate::sim::is_simulated() {
+        return copy_through_ring(src, dst, chunk.min(SIM_CHUNK))
+            .await
+            .map_err(|e| with_path(e, "copy", to));
+    }
     let job_state = Arc::new(Job {
         src: std_file(&src)?,
         dst: std_file(&dst)?,
@@ -153,6 +162,35 @@ pub(crate) async fn copy_in_chunks(
         engine = next;
     }
     drop(job_state);
+    src.close().await?;
+    dst.close().await?;
+    Ok(total)
+}
+
+/// Bytes per read and write of a copy on a simulated host.
+#[cfg(feature = "sim")]
+const SIM_CHUNK: usize = 1 << 20;
+
+/// [`copy`] on a simulated host (feature `sim`): reads and writes of `chunk` bytes through
+/// the ring, which the simulation performs on the host's disk, so the copy has the
+/// disk's latencies, faults and durability (its bytes are in the page cache until a sync
+/// of `to`). Permission bits are not simulated.
+#[cfg(feature = "sim")]
+async fn copy_through_ring(src: File, dst: File, chunk: usize) -> io::Result<u64> {
+    let mut buf = Vec::with_capacity(chunk);
+    let mut total = 0u64;
+    loop {
+        buf.clear();
+        let (res, b) = src.read_at(buf, total).await;
+        let n = res?;
+        if n == 0 {
+            break;
+        }
+        let (res, b) = dst.write_all_at(b, total).await;
+        res?;
+        buf = b;
+        total += n as u64;
+    }
     src.close().await?;
     dst.close().await?;
     Ok(total)

@@ -41,6 +41,10 @@ const BATCH: usize = 64;
 /// [`StreamExt::next`](crate::stream::StreamExt::next), in the order the file system gives
 /// them (not sorted), without `.` and `..`.
 ///
+/// In a deterministic simulation (feature `sim`) the listing is of the simulated host's
+/// disk: its cached namespace (what a crash may undo until a sync commits it), sorted by
+/// name, taken after one op's virtual latency; it may fail with an injected EIO.
+///
 /// # Errors
 ///
 /// `NotFound`, `NotADirectory`, `PermissionDenied`, ... from opendir(3), naming the path;
@@ -82,9 +86,11 @@ const BATCH: usize = 64;
 /// .unwrap();
 /// ```
 pub async fn read_dir(path: impl AsRef<Path>) -> io::Result<ReadDir> {
-    #[cfg(feature = "sim")]
-    crate::sim::refuse_real_io("fs::read_dir")?;
     let path = path.as_ref().to_owned();
+    #[cfg(feature = "sim")]
+    if crate::sim::is_simulated() {
+        return simulated(path).await;
+    }
     let opened = {
         let path = path.clone();
         spawn_blocking(move || std::fs::read_dir(path)).await
@@ -99,6 +105,36 @@ pub async fn read_dir(path: impl AsRef<Path>) -> io::Result<ReadDir> {
             dir: Some(dir),
             entries: VecDeque::new(),
         },
+    })
+}
+
+/// [`read_dir`] on a simulated host (src/sim/fs.rs): the listing of its disk's cached
+/// namespace, taken after one op's virtual latency, handed out from memory.
+#[cfg(feature = "sim")]
+async fn simulated(path: PathBuf) -> io::Result<ReadDir> {
+    if let Some(delay) = crate::sim::fs::list_delay() {
+        crate::time::sleep(delay).await;
+    }
+    let listed = crate::sim::fs::list(&path).unwrap_or_else(|| {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "ringcore::sim: the simulation is not reachable from here",
+        ))
+    });
+    let entries = listed
+        .map_err(|e| with_path(e, "read_dir", &path))?
+        .into_iter()
+        .map(|(name, dir)| {
+            Ok(DirEntry {
+                path: path.join(&name),
+                file_name: name.into(),
+                file_type: if dir { FileType::Dir } else { FileType::File },
+            })
+        })
+        .collect();
+    Ok(ReadDir {
+        path,
+        state: State::Idle { dir: None, entries },
     })
 }
 

@@ -31,6 +31,12 @@ use crate::pool::{Job, Pool};
 /// pool thread survives), or to [`JoinError::Cancelled`](crate::JoinError::Cancelled) if the runtime shut down before
 /// `f` started.
 ///
+/// In a deterministic simulation (feature `sim`, [`ringcore::sim`](crate::sim)) no thread
+/// starts: `f` runs on the simulated host's core as a task, once a virtual duration drawn
+/// from the seed has passed ([`Sim::blocking_cost`](crate::sim::Sim::blocking_cost),
+/// 10 us-1 ms unless set), so a run replays exactly and the virtual clock moves as it
+/// would while a pool thread worked.
+///
 /// # Panics
 ///
 /// If called outside a ringcore runtime.
@@ -38,7 +44,8 @@ use crate::pool::{Job, Pool};
 /// # Cancel safety
 ///
 /// Dropping the handle detaches the job: once started, `f` runs to completion and its
-/// result is dropped. [`JoinHandle::abort`] has no effect on blocking jobs.
+/// result is dropped. [`JoinHandle::abort`] has no effect on blocking jobs (in a
+/// simulation, it cancels a job whose virtual duration has not yet passed).
 ///
 /// # Examples
 ///
@@ -55,10 +62,14 @@ where
     T: Send + 'static,
 {
     // In a deterministic simulation the closure runs on the core as a task, in the order
-    // the seed picks (src/sim/).
+    // the seed picks, after a virtual cost drawn from the seed (src/sim/fs.rs).
     #[cfg(feature = "sim")]
     if crate::sim::is_simulated() {
-        return crate::spawn(async move { f() });
+        let cost = crate::sim::fs::blocking_cost().unwrap_or_default();
+        return crate::spawn(async move {
+            crate::time::sleep(cost).await;
+            f()
+        });
     }
     let pool = context::with(|core| core.blocking.clone());
     pool.spawn(f)

@@ -58,17 +58,18 @@ impl Sim {
     /// One step: run one ready task (host and task picked by the seed), or move the clock
     /// to the next timer or due op (not past `until`) and deliver what is due.
     pub(super) fn step(&mut self, until: Option<Duration>) -> Result<Step, SimError> {
-        let ready: Vec<usize> = (0..self.hosts.len())
-            .filter(|&i| {
-                self.hosts[i]
-                    .core
-                    .as_ref()
-                    .is_some_and(|c| c.executor.has_ready())
-            })
-            .collect();
-        if !ready.is_empty() {
-            let pick = self.world.borrow_mut().rng.usize(..ready.len());
-            let i = ready[pick];
+        // The hosts with a ready task, counted and then indexed: no `Vec` allocated per
+        // step.
+        let is_ready = |h: &super::Host| h.core.as_ref().is_some_and(|c| c.executor.has_ready());
+        let ready = self.hosts.iter().filter(|h| is_ready(h)).count();
+        if ready > 0 {
+            let pick = self.world.borrow_mut().rng.usize(..ready);
+            let Some(i) = (0..self.hosts.len())
+                .filter(|&i| is_ready(&self.hosts[i]))
+                .nth(pick)
+            else {
+                return Ok(Step::Ran);
+            };
             let Some(core) = self.hosts[i].core.clone() else {
                 return Ok(Step::Ran);
             };

@@ -15,8 +15,10 @@
 //!
 //! **What the seed decides.** Which host runs next and which of its ready tasks (any of
 //! them, not the oldest), every op's and message's latency and so the order completions
-//! and messages arrive in, every injected fault ([`DiskFaults`]), which unsynced pages a crash keeps, and what
-//! [`rng`] gives the application. Nothing else is random: maps are ordered, and the
+//! and messages arrive in, every injected fault and stall ([`DiskFaults`]), the cost of
+//! each `spawn_blocking` job, which unsynced pages a crash keeps, and what
+//! [`rng`] gives the application. Nothing else is random: maps are ordered (or only
+//! looked up, never iterated for an order), and the
 //! virtual clock ([`time::now`](crate::time::now), the deadlines of
 //! [`sleep`](crate::time::sleep) and [`timeout`](crate::time::timeout)) moves only when no
 //! task can run, straight to the next timer or completion, so an hour of sleeps takes
@@ -24,13 +26,16 @@
 //! same for two runs with one seed.
 //!
 //! **What cannot be simulated yet is an error, never real I/O**: creating a Unix socket
-//! fails with `Unsupported`, as do [`fs::read_dir`](crate::fs::read_dir),
-//! [`fs::copy`](crate::fs::copy) and a `ProcessPool` call; a name that is no simulated
+//! fails with `Unsupported`, as does a `ProcessPool` call; a name that is no simulated
 //! host fails with `NotFound`, without a DNS query;
 //! an SQE on an fd that is not simulated (a file adopted with `File::from_std`) fails with
-//! `EBADF`; [`spawn_blocking`](crate::offload::spawn_blocking) runs its closure on the
-//! host's core as a task, deterministically. `Instant::now()` reads the real clock: use
-//! [`time::now`](crate::time::now).
+//! `EBADF`. `Instant::now()` reads the real clock: use [`time::now`](crate::time::now).
+//! What runs without an SQE on a real runtime is simulated too:
+//! [`fs::read_dir`](crate::fs::read_dir) lists the host's disk and
+//! [`fs::copy`](crate::fs::copy) copies through the ring (both with the disk's latencies,
+//! faults and durability, src/sim/disk.rs), and
+//! [`spawn_blocking`](crate::offload::spawn_blocking) runs its closure on the host's core
+//! as a task once a virtual cost drawn from the seed has passed ([`Sim::blocking_cost`]).
 //!
 //! **Failures carry their seed.** A run that deadlocks (the awaited future can never
 //! finish: no task ready, no timer, no op in flight) ends with [`SimError::Deadlock`] and a
@@ -61,7 +66,9 @@
 pub(crate) mod disk;
 mod engine;
 mod error;
+pub(crate) mod fs;
 pub(crate) mod net;
+mod queue;
 mod seeds;
 pub(crate) mod trace;
 pub(crate) mod world;
@@ -112,8 +119,8 @@ pub(crate) fn host_index(name: &str) -> Option<usize> {
 }
 
 /// `Err(Unsupported)` naming `what` while a simulation runs on this thread: the guard of
-/// the real I/O a simulation has no model of yet (sockets, name lookups, directory
-/// listings, process pools), so a simulated program never does real I/O silently.
+/// the real I/O a simulation has no model of yet (Unix sockets, process pools), so a
+/// simulated program never does real I/O silently.
 pub(crate) fn refuse_real_io(what: &str) -> std::io::Result<()> {
     if is_simulated() {
         return Err(std::io::Error::new(
@@ -297,7 +304,7 @@ impl Sim {
             .lookup(&path)
             .and_then(|ino| disk.inode(ino))
             .filter(|i| !i.dir)
-            .map(|i| i.data.clone()))
+            .map(|i| i.data().to_vec()))
     }
 
     /// True if `host` runs (it was not crashed, or was restarted since).
@@ -577,6 +584,15 @@ impl Sim {
             w.send(from, to, packet);
         }
         drop(w);
+        self
+    }
+
+    /// Sets the range a [`spawn_blocking`](crate::offload::spawn_blocking) job's virtual
+    /// duration is drawn from (uniform, inclusive; per job, from the seed): the job's
+    /// closure runs on its host's core once that much virtual time has passed. Default
+    /// 10 us-1 ms.
+    pub fn blocking_cost(&mut self, min: Duration, max: Duration) -> &mut Self {
+        self.world.borrow_mut().blocking_cost = (min, max.max(min));
         self
     }
 

@@ -31,6 +31,12 @@ pub(crate) enum Kind {
     Start,
     /// The application drew from `sim::rng()`.
     Rng,
+    /// A file op will stall (slow I/O): `a` the opcode, `b` the stall in nanoseconds.
+    Stall,
+    /// A directory was listed (`fs::read_dir`): `a` the entries, or `-errno`.
+    List,
+    /// A `spawn_blocking` job was given its virtual cost: `b` in nanoseconds.
+    Blocking,
 }
 
 impl Kind {
@@ -43,6 +49,9 @@ impl Kind {
             Kind::Crash => "crash",
             Kind::Start => "start",
             Kind::Rng => "rng",
+            Kind::Stall => "stall",
+            Kind::List => "list",
+            Kind::Blocking => "blocking",
         }
     }
 }

@@ -2,17 +2,21 @@
 //! the seeded generator, the queue of SQEs waiting to be performed at a virtual time, the
 //! hosts' disks and completion queues, the table of simulated fds, and the trace.
 //!
-//! Everything is ordered by what the seed decides: maps are `BTreeMap`s keyed by virtual
-//! time and sequence numbers, never iterated by fd number or address.
+//! Everything is ordered by what the seed decides: events by virtual time and the order
+//! they were queued (src/sim/queue.rs), parked ops by the order they parked; the hash maps
+//! (`FxHashMap`, whose hash has no random key) only look up, and are never iterated for
+//! an order, nor is anything by fd number or address.
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
 use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use rustc_hash::FxHashMap;
+
 use super::disk::Disk;
 use super::net::{Net, Packet, link};
+use super::queue::Timetable;
 use super::trace::{Kind, Trace};
 use crate::driver::ring::Cqe;
 use crate::driver::shared_fd::ReleasedFds;
@@ -117,25 +121,27 @@ pub(crate) struct World {
     pub(crate) now: Duration,
     /// The real instant the virtual clock counts from (only differences of it are used).
     base: Instant,
-    /// SQEs to perform and messages to deliver, by (virtual time, sequence).
-    pub(crate) queue: BTreeMap<(Duration, u64), Event>,
-    /// Where each in-flight SQE sits in `queue`, by (host, user_data).
-    pub(crate) index: BTreeMap<(usize, u64), (Duration, u64)>,
-    seq: u64,
+    /// SQEs to perform and messages to deliver, by (virtual time, sequence)
+    /// (src/sim/queue.rs).
+    queue: Timetable,
     pub(crate) hosts: Vec<HostState>,
     /// Simulated fds, by the number of the placeholder that stands for each (see
     /// src/driver/sim/mod.rs).
-    pub(crate) fds: BTreeMap<RawFd, OpenFile>,
+    pub(crate) fds: FxHashMap<RawFd, OpenFile>,
     released: ReleasedFds,
     pub(crate) trace: Trace,
     /// Ops waiting for a socket (a receive with nothing to read, an accept, a connect),
-    /// by the sequence they parked in: (host, SQE).
-    pub(crate) parked: BTreeMap<u64, (usize, RawSqe)>,
-    /// Where each parked op sits in `parked`, by (host, user_data).
-    pub(crate) parked_index: BTreeMap<(usize, u64), u64>,
+    /// by (host, user_data). Never iterated for an order: `parked_by_fd` has it.
+    parked: FxHashMap<(usize, u64), RawSqe>,
+    /// The `user_data` of the ops parked on each (host, fd), in the order they parked (a
+    /// socket's change wakes these without a scan). An emptied list stays, for the next
+    /// op on the fd (fd numbers are reused, so this is as large as the fd table).
+    parked_by_fd: FxHashMap<(usize, RawFd), Vec<u64>>,
     pub(crate) net: Net,
     /// The host whose core is current (set by the `Sim` as it enters one).
     pub(crate) current_host: usize,
+    /// The range a `spawn_blocking` job's virtual cost is drawn from (src/sim/fs.rs).
+    pub(crate) blocking_cost: (Duration, Duration),
 }
 
 impl World {
@@ -145,17 +151,16 @@ impl World {
             rng: fastrand::Rng::with_seed(seed),
             now: Duration::ZERO,
             base: Instant::now(),
-            queue: BTreeMap::new(),
-            index: BTreeMap::new(),
-            seq: 0,
+            queue: Timetable::default(),
             hosts: Vec::new(),
-            fds: BTreeMap::new(),
+            fds: FxHashMap::default(),
             released: ReleasedFds::subscribe(),
             trace: Trace::default(),
-            parked: BTreeMap::new(),
-            parked_index: BTreeMap::new(),
+            parked: FxHashMap::default(),
+            parked_by_fd: FxHashMap::default(),
             net: Net::default(),
             current_host: 0,
+            blocking_cost: (Duration::from_micros(10), Duration::from_millis(1)),
         }
     }
 
@@ -195,12 +200,9 @@ impl World {
 
     /// Queues `sqe` of `host` to be performed after `delay`.
     pub(crate) fn schedule(&mut self, host: usize, sqe: RawSqe, delay: Duration) {
-        let key = (self.now + delay, self.seq);
-        self.seq += 1;
-        self.index.insert((host, sqe.user_data), key);
         let incarnation = self.hosts[host].incarnation;
         self.queue.insert(
-            key,
+            self.now + delay,
             Event::Sqe(Pending {
                 host,
                 incarnation,
@@ -242,23 +244,37 @@ impl World {
 
     /// Queues `event` at virtual time `at`.
     pub(crate) fn at(&mut self, at: Duration, event: Event) {
-        let key = (at.max(self.now), self.seq);
-        self.seq += 1;
-        self.queue.insert(key, event);
+        self.queue.insert(at.max(self.now), event);
     }
 
     /// Parks `sqe` of `host` until its socket changes (or, for a connect, its answer).
     pub(crate) fn park(&mut self, host: usize, sqe: RawSqe) {
-        let seq = self.seq;
-        self.seq += 1;
-        self.parked_index.insert((host, sqe.user_data), seq);
-        self.parked.insert(seq, (host, sqe));
+        self.parked_by_fd
+            .entry((host, sqe.fd))
+            .or_default()
+            .push(sqe.user_data);
+        self.parked.insert((host, sqe.user_data), sqe);
     }
 
     /// Takes `host`'s parked op whose `user_data` is `target`.
     pub(crate) fn unpark(&mut self, host: usize, target: u64) -> Option<RawSqe> {
-        let seq = self.parked_index.remove(&(host, target))?;
-        self.parked.remove(&seq).map(|(_, sqe)| sqe)
+        let sqe = self.parked.remove(&(host, target))?;
+        if let Some(ops) = self.parked_by_fd.get_mut(&(host, sqe.fd)) {
+            ops.retain(|u| *u != target);
+        }
+        Some(sqe)
+    }
+
+    /// `host`'s ops parked on `fd`, in the order they parked.
+    pub(crate) fn parked_on(&self, host: usize, fd: RawFd) -> Vec<RawSqe> {
+        self.parked_by_fd
+            .get(&(host, fd))
+            .map(|ops| {
+                ops.iter()
+                    .filter_map(|u| self.parked.get(&(host, *u)).copied())
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Takes `host`'s queued or parked SQE whose `user_data` is `target`, if it has not
@@ -267,30 +283,17 @@ impl World {
         if let Some(sqe) = self.unpark(host, target) {
             return Some(sqe);
         }
-        let key = self.index.remove(&(host, target))?;
-        match self.queue.remove(&key)? {
-            Event::Sqe(p) => Some(p.sqe),
-            Event::Net(_) => None,
-        }
+        self.queue.remove_sqe(host, target)
     }
 
     /// The virtual time of the first queued SQE or message.
     pub(crate) fn next_due(&self) -> Option<Duration> {
-        self.queue.keys().next().map(|(t, _)| *t)
+        self.queue.next_time()
     }
 
     /// Takes the first queued event if it is due now.
     pub(crate) fn pop_due(&mut self) -> Option<Event> {
-        let (&key, _) = self
-            .queue
-            .iter()
-            .next()
-            .filter(|((t, _), _)| *t <= self.now)?;
-        let event = self.queue.remove(&key)?;
-        if let Event::Sqe(p) = &event {
-            self.index.remove(&(p.host, p.sqe.user_data));
-        }
-        Some(event)
+        self.queue.pop_due(self.now)
     }
 
     /// Queues a CQE for `host`'s driver.
@@ -325,17 +328,8 @@ impl World {
     /// Forgets every file fd, queued SQE and parked op of `host` (a crash).
     pub(crate) fn forget_host(&mut self, host: usize) {
         self.fds.retain(|_, f| f.host != host);
-        self.parked.retain(|_, (h, _)| *h != host);
-        self.parked_index.retain(|(h, _), _| *h != host);
-        let keys: Vec<_> = self
-            .index
-            .iter()
-            .filter(|((h, _), _)| *h == host)
-            .map(|(k, v)| (*k, *v))
-            .collect();
-        for (k, v) in keys {
-            self.index.remove(&k);
-            self.queue.remove(&v);
-        }
+        self.parked.retain(|(h, _), _| *h != host);
+        self.parked_by_fd.retain(|(h, _), _| *h != host);
+        self.queue.forget_host(host);
     }
 }

@@ -26,6 +26,7 @@ pub(crate) mod net;
 use std::cell::RefCell;
 use std::ffi::CStr;
 use std::io;
+use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -94,16 +95,45 @@ fn submit(world: &mut World, host: usize, sqe: RawSqe) {
             world.hosts[host].wake_read = Some(sqe.user_data);
         }
         code => {
-            let faults = &world.hosts[host].disk.faults;
-            let range = if code == opcode::Fsync::CODE {
-                faults.sync_latency
-            } else {
-                faults.latency
-            };
-            let delay = world.draw(range);
+            let delay = disk_delay(world, host, code, Some(sqe.fd));
             world.schedule(host, sqe, delay);
         }
     }
+}
+
+/// The virtual latency of an op of `opcode` on `fd` (`None`: no fd, a directory listing)
+/// of `host`, from its [`DiskFaults`]: the op's (or a sync's) latency range, plus a stall
+/// with probability `slow` unless `fd` is a socket. Draws nothing for the stall while
+/// `slow` is 0, so a simulation without slow I/O makes the same draws as before it existed.
+///
+/// [`DiskFaults`]: crate::sim::DiskFaults
+pub(crate) fn disk_delay(
+    world: &mut World,
+    host: usize,
+    opcode: u8,
+    fd: Option<RawFd>,
+) -> Duration {
+    let faults = &world.hosts[host].disk.faults;
+    let range = if opcode == opcode::Fsync::CODE {
+        faults.sync_latency
+    } else {
+        faults.latency
+    };
+    let (slow, stall) = (faults.slow, faults.stall);
+    let mut delay = world.draw(range);
+    if slow > 0.0 && !fd.is_some_and(|fd| world.net.socks.contains_key(&fd)) && world.chance(slow) {
+        let extra = world.draw(stall);
+        let now = world.now;
+        world.trace.record(
+            now,
+            host,
+            Kind::Stall,
+            i64::from(opcode),
+            extra.as_nanos() as i64,
+        );
+        delay += extra;
+    }
+    delay
 }
 
 /// ASYNC_CANCEL (`user_data`) of `target`.
@@ -138,7 +168,7 @@ pub(crate) fn perform(world: &mut World, host: usize, sqe: &RawSqe) -> Option<i3
     for fd in world.take_released() {
         net::close(world, fd);
     }
-    if world.net.socks.contains_key(&sqe.fd) && net::is_socket_op(sqe.opcode) {
+    if net::is_socket_op(sqe.opcode) && world.net.socks.contains_key(&sqe.fd) {
         let res = net::perform(world, host, sqe)?;
         trace_completion(world, host, sqe, res);
         return Some(res);
@@ -278,8 +308,8 @@ fn open(world: &mut World, host: usize, sqe: &RawSqe) -> Result<i32, i32> {
     if !inode.dir && flags & libc::O_DIRECTORY != 0 {
         return Err(-libc::ENOTDIR);
     }
-    if flags & libc::O_TRUNC != 0 && write && !inode.data.is_empty() {
-        inode.data.clear();
+    if flags & libc::O_TRUNC != 0 && write && !inode.data().is_empty() {
+        inode.set_len(0);
         inode.mtime = now;
     }
     let fd = placeholder(world)?;
@@ -320,13 +350,13 @@ fn read(world: &mut World, host: usize, sqe: &RawSqe) -> Result<i32, i32> {
     let at = if sqe.off == u64::MAX { f.pos } else { sqe.off };
     let start = usize::try_from(at)
         .unwrap_or(usize::MAX)
-        .min(inode.data.len());
-    let n = (sqe.len as usize).min(inode.data.len() - start);
+        .min(inode.data().len());
+    let n = (sqe.len as usize).min(inode.data().len() - start);
     if n > 0 {
         // SAFETY: a READ SQE points at `len` writable bytes of a buffer its op owns until
         // this SQE's CQE, which is made only after this returns; `n <= len`.
         unsafe {
-            std::ptr::copy_nonoverlapping(inode.data[start..].as_ptr(), sqe.addr as *mut u8, n);
+            std::ptr::copy_nonoverlapping(inode.data()[start..].as_ptr(), sqe.addr as *mut u8, n);
         }
     }
     if sqe.off == u64::MAX
@@ -354,7 +384,7 @@ fn write(world: &mut World, host: usize, sqe: &RawSqe) -> Result<i32, i32> {
     let used = if capacity.is_some() { disk.used() } else { 0 };
     let inode = disk.inodes.get_mut(&f.ino).ok_or(-libc::EBADF)?;
     let at = if f.append {
-        inode.data.len() as u64
+        inode.data().len() as u64
     } else if sqe.off == u64::MAX {
         f.pos
     } else {
@@ -362,19 +392,18 @@ fn write(world: &mut World, host: usize, sqe: &RawSqe) -> Result<i32, i32> {
     };
     let start = usize::try_from(at).map_err(|_| -libc::EFBIG)?;
     let end = start.checked_add(len).ok_or(-libc::EFBIG)?;
-    let growth = end.saturating_sub(inode.data.len()) as u64;
+    let growth = end.saturating_sub(inode.data().len()) as u64;
     if capacity.is_some_and(|cap| used + growth > cap) {
         return Err(-libc::ENOSPC);
-    }
-    if inode.data.len() < end {
-        inode.data.resize(end, 0);
     }
     if len > 0 {
         // SAFETY: a WRITE SQE points at `len` readable bytes of a buffer its op owns until
         // this SQE's CQE, which is made only after this returns; `len` is at most the
         // SQE's own.
         let src = unsafe { std::slice::from_raw_parts(sqe.addr as *const u8, len) };
-        inode.data[start..end].copy_from_slice(src);
+        inode.write_at(start, src);
+    } else if inode.data().len() < end {
+        inode.set_len(end);
     }
     inode.mtime = now;
     if (sqe.off == u64::MAX || f.append)
@@ -403,14 +432,14 @@ fn resize(world: &mut World, host: usize, ino: u64, len: u64, shrink: bool) -> R
     let cap = disk.faults.capacity;
     let inode = disk.inodes.get_mut(&ino).ok_or(-libc::EBADF)?;
     let len = usize::try_from(len).map_err(|_| -libc::EFBIG)?;
-    if len < inode.data.len() && !shrink {
+    if len < inode.data().len() && !shrink {
         return Ok(0);
     }
-    let growth = len.saturating_sub(inode.data.len()) as u64;
+    let growth = len.saturating_sub(inode.data().len()) as u64;
     if cap.is_some_and(|cap| used + growth > cap) {
         return Err(-libc::ENOSPC);
     }
-    inode.data.resize(len, 0);
+    inode.set_len(len);
     inode.mtime = now;
     Ok(0)
 }
@@ -445,8 +474,8 @@ fn statx(world: &mut World, host: usize, sqe: &RawSqe) -> Result<i32, i32> {
         (libc::S_IFREG | 0o644) as u16
     };
     st.stx_ino = ino;
-    st.stx_size = inode.data.len() as u64;
-    st.stx_blocks = (inode.data.len() as u64).div_ceil(512);
+    st.stx_size = inode.data().len() as u64;
+    st.stx_blocks = (inode.data().len() as u64).div_ceil(512);
     st.stx_mtime = ts(inode.mtime);
     st.stx_ctime = ts(inode.mtime);
     st.stx_atime = ts(inode.mtime);

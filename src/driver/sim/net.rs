@@ -569,16 +569,12 @@ fn finish(world: &mut World, host: usize, sqe: &RawSqe, res: i32) {
 
 /// Tries again, in the order they parked, the ops of `host` parked on `fd`.
 fn wake(world: &mut World, host: usize, fd: RawFd) {
-    let waiting: Vec<(u64, RawSqe)> = world
-        .parked
-        .iter()
-        .filter(|(_, (h, sqe))| *h == host && sqe.fd == fd && sqe.opcode != opcode::Connect::CODE)
-        .map(|(seq, (_, sqe))| (*seq, *sqe))
-        .collect();
-    for (seq, sqe) in waiting {
+    for sqe in world.parked_on(host, fd) {
+        if sqe.opcode == opcode::Connect::CODE {
+            continue;
+        }
         if let Some(res) = perform(world, host, &sqe) {
-            world.parked.remove(&seq);
-            world.parked_index.remove(&(host, sqe.user_data));
+            world.unpark(host, sqe.user_data);
             finish(world, host, &sqe, res);
         }
     }
