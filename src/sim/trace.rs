@@ -31,6 +31,9 @@ pub(crate) enum Kind {
     Start,
     /// The application drew from `sim::rng()`.
     Rng,
+    /// On a host of several cores, the core whose task the next `Poll` ran (`a`: its
+    /// index, seed-determined; never the process-wide core id).
+    Core,
 }
 
 impl Kind {
@@ -43,6 +46,7 @@ impl Kind {
             Kind::Crash => "crash",
             Kind::Start => "start",
             Kind::Rng => "rng",
+            Kind::Core => "core",
         }
     }
 }
