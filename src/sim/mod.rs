@@ -2,19 +2,26 @@
 //! one thread, a virtual clock, a seeded scheduler and a simulated disk; one seed replays
 //! a run exactly.
 //!
-//! A [`Sim`] holds named hosts. Each host is one ringcore core (executor, timers, and the
-//! real driver over a simulation ring, src/driver/sim/mod.rs) running an *entry function*:
-//! an `async` function that builds the host's program with ordinary ringcore APIs
+//! A [`Sim`] holds named hosts. Each host is one ringcore core ([`Sim::host`]) or several
+//! ([`Sim::host_cores`]), each an executor, timers and the real driver over a simulation
+//! ring of its own (src/driver/sim/mod.rs), running an *entry function* on core 0: an
+//! `async` function that builds the host's program with ordinary ringcore APIs
 //! ([`spawn`](crate::spawn), [`time`](crate::time), [`fs`](crate::fs), TCP and UDP in
-//! [`net`](crate::net), [`channel`](crate::channel), [`sync`](crate::sync)). The test drives
+//! [`net`](crate::net), [`channel`](crate::channel), [`sync`](crate::sync), and between
+//! a host's cores [`submit_to`](crate::submit_to), [`spawn_on`](crate::spawn_on),
+//! [`run_on_each_core`](crate::run_on_each_core) and the cross-core channel). A host's
+//! cores share its disk, address and fds, as the threads of one process do; every core
+//! of every host runs on the simulation's one thread. The test drives
 //! the simulation ([`Sim::run_for`], [`Sim::run_until`]), crashes and restarts hosts
 //! ([`Sim::crash`], [`Sim::restart`], or at random times: [`Sim::random_crashes`]), cuts and heals the network ([`Sim::partition`],
 //! [`Sim::heal`]) and checks what it wants, on the hosts' disks too ([`Sim::file`]).
 //! Hosts reach each other by name: `TcpStream::connect("db:5432")` and
 //! `lookup_host("db:5432")` resolve the host named `db` ([`Sim::addr`]).
 //!
-//! **What the seed decides.** Which host runs next and which of its ready tasks (any of
-//! them, not the oldest), every op's and message's latency and so the order completions
+//! **What the seed decides.** Which host and which of its cores runs next and which of
+//! that core's ready tasks (any of them, not the oldest; a job or wake sent from a sibling
+//! core is one of them once sent, though jobs sent to one core keep their order, as
+//! [`spawn_on`](crate::spawn_on) promises), every op's and message's latency and so the order completions
 //! and messages arrive in, every injected fault ([`DiskFaults`]), which unsynced pages a crash keeps, and what
 //! [`rng`] gives the application. Nothing else is random: maps are ordered, and the
 //! virtual clock ([`time::now`](crate::time::now), the deadlines of
@@ -29,14 +36,17 @@
 //! host fails with `NotFound`, without a DNS query;
 //! an SQE on an fd that is not simulated (a file adopted with `File::from_std`) fails with
 //! `EBADF`; [`spawn_blocking`](crate::offload::spawn_blocking) runs its closure on the
-//! host's core as a task, deterministically. `Instant::now()` reads the real clock: use
+//! host's current core as a task, deterministically. `Instant::now()` reads the real clock: use
 //! [`time::now`](crate::time::now).
 //!
 //! **Failures carry their seed.** A run that deadlocks (the awaited future can never
 //! finish: no task ready, no timer, no op in flight) ends with [`SimError::Deadlock`] and a
 //! report of every live task; one that passes its virtual-time budget
 //! ([`Sim::time_limit`]) with [`SimError::TimeLimit`]. Their `Display` says how to replay:
-//! [`seed_from_env`] reads `RINGCORE_SIM_SEED`.
+//! [`seed_from_env`] reads `RINGCORE_SIM_SEED`. [`run_seeds`] runs a scenario per seed and
+//! reports the failing ones; [`test_seeds`], which `#[ringcore::test(sim, seeds = N,
+//! cores = C)]` expands to, runs a test body as a one-host simulation per seed and fails
+//! with the first failing seed and the command that replays it.
 //!
 //! # Examples
 //!
