@@ -1,6 +1,7 @@
-//! The simulation's engine: making a host's core current, starting a host (all its cores),
-//! one step of the run loop (the loop the module header draws), and the reports a stopped run gives. The
-//! harness's configuration and commands (`Sim`'s public methods) are in src/sim/mod.rs.
+//! The simulation's engine: making a host's core current, starting a host (all its
+//! cores), one step of the run loop (the loop docs/architecture.md draws, "The simulation
+//! driver"), and the reports a stopped run gives. The harness's configuration and commands
+//! (`Sim`'s public methods) are in src/sim/mod.rs.
 
 use std::panic::Location;
 use std::rc::Rc;
@@ -168,6 +169,9 @@ impl Sim {
     /// timers due by then; if the host has CQEs queued, or a timer fired, flushes and
     /// dispatches the core's driver.
     fn settle_flagged(&self, now: Option<std::time::Instant>) {
+        if now.is_none() && !self.world.borrow().hosts.iter().any(|h| h.has_cqes) {
+            return;
+        }
         for (i, host) in self.hosts.iter().enumerate() {
             let cqes = {
                 let mut w = self.world.borrow_mut();

@@ -11,24 +11,25 @@
 //! a host's cores [`submit_to`](crate::submit_to), [`spawn_on`](crate::spawn_on),
 //! [`run_on_each_core`](crate::run_on_each_core) and the cross-core channel). A host's
 //! cores share its disk, address and fds, as the threads of one process do; every core
-//! of every host runs on the simulation's one thread. The test drives
-//! the simulation ([`Sim::run_for`], [`Sim::run_until`]), crashes and restarts hosts
-//! ([`Sim::crash`], [`Sim::restart`], or at random times: [`Sim::random_crashes`]), cuts and heals the network ([`Sim::partition`],
-//! [`Sim::heal`]) and checks what it wants, on the hosts' disks too ([`Sim::file`]).
-//! Hosts reach each other by name: `TcpStream::connect("db:5432")` and
-//! `lookup_host("db:5432")` resolve the host named `db` ([`Sim::addr`]).
+//! of every host runs on the simulation's one thread. The test drives the simulation
+//! ([`Sim::run_for`], [`Sim::run_until`]), crashes and restarts hosts ([`Sim::crash`],
+//! [`Sim::restart`], or at random times: [`Sim::random_crashes`]), cuts and heals the
+//! network ([`Sim::partition`], [`Sim::heal`]) and checks what it wants, on the hosts'
+//! disks too ([`Sim::file`]). Hosts reach each other by name:
+//! `TcpStream::connect("db:5432")` and `lookup_host("db:5432")` resolve the host named
+//! `db` ([`Sim::addr`]).
 //!
 //! **What the seed decides.** Which host and which of its cores runs next and which of
 //! that core's ready tasks (any of them, not the oldest; a job or wake sent from a sibling
 //! core is one of them once sent, though jobs sent to one core keep their order, as
-//! [`spawn_on`](crate::spawn_on) promises), every op's and message's latency and so the order completions
-//! and messages arrive in, every injected fault ([`DiskFaults`]), which unsynced pages a crash keeps, and what
-//! [`rng`] gives the application. Nothing else is random: maps are ordered, and the
-//! virtual clock ([`time::now`](crate::time::now), the deadlines of
-//! [`sleep`](crate::time::sleep) and [`timeout`](crate::time::timeout)) moves only when no
-//! task can run, straight to the next timer or completion, so an hour of sleeps takes
-//! milliseconds. Every decision goes into a trace whose hash ([`Sim::trace_hash`]) is the
-//! same for two runs with one seed.
+//! [`spawn_on`](crate::spawn_on) promises), every op's and message's latency and so the
+//! order completions and messages arrive in, every injected fault ([`DiskFaults`]), which
+//! unsynced pages a crash keeps, and what [`rng`] gives the application. Nothing else is
+//! random: maps are ordered, and the virtual clock ([`time::now`](crate::time::now), the
+//! deadlines of [`sleep`](crate::time::sleep) and [`timeout`](crate::time::timeout)) moves
+//! only when no task can run, straight to the next timer or completion, so an hour of
+//! sleeps takes milliseconds. Every decision goes into a trace whose hash
+//! ([`Sim::trace_hash`]) is the same for two runs with one seed.
 //!
 //! **What cannot be simulated yet is an error, never real I/O**: creating a Unix socket
 //! fails with `Unsupported`, as do [`fs::read_dir`](crate::fs::read_dir),
