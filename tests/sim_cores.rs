@@ -450,3 +450,67 @@ fn test_seeds_reports_a_seed_that_replays() {
     let err = sim.run_until("test", body()).unwrap_err();
     assert!(err.to_string().contains("drew 3"), "{err}");
 }
+
+/// Random crashes land between any two polls of a host of three cores, with jobs, wakes
+/// and file ops in flight between its cores; every restart serves again.
+#[test]
+fn random_crashes_of_a_host_of_several_cores() {
+    for seed in 0..5 {
+        let mut sim = Sim::new(seed);
+        let starts = Rc::new(RefCell::new(0u32));
+        let rounds = Rc::new(RefCell::new(0u32));
+        let (s, r) = (starts.clone(), rounds.clone());
+        sim.host_cores("h", 3, move || {
+            *s.borrow_mut() += 1;
+            let rounds = r.clone();
+            async move {
+                loop {
+                    let sums = ringcore::run_on_each_core(|core| {
+                        move || async move {
+                            let path = format!("/c{}", core.index());
+                            let f = ringcore::fs::File::create(&path).await.unwrap();
+                            f.write_all_at(vec![1; 4096], 0).await.0.unwrap();
+                            f.sync_data().await.unwrap();
+                            sleep(Duration::from_micros(300)).await;
+                            core.index()
+                        }
+                    })
+                    .await;
+                    assert_eq!(sums, [0, 1, 2]);
+                    *rounds.borrow_mut() += 1;
+                }
+            }
+        })
+        .unwrap();
+        sim.random_crashes(
+            "h",
+            (Duration::from_millis(1), Duration::from_millis(20)),
+            (Duration::from_millis(1), Duration::from_millis(5)),
+        )
+        .unwrap();
+        sim.run_for(Duration::from_secs(1)).unwrap();
+        assert!(
+            *starts.borrow() > 5,
+            "seed {seed}: {} starts",
+            starts.borrow()
+        );
+        // Rounds complete between the crashes (a round that failed would stop its
+        // incarnation's loop).
+        assert!(
+            *rounds.borrow() > 20,
+            "seed {seed}: {} rounds",
+            rounds.borrow()
+        );
+        if !sim.is_up("h").unwrap() {
+            sim.restart("h").unwrap();
+        }
+        let on_1 = sim
+            .run_until("h", async {
+                ringcore::submit_to(CoreId::new(1), || async { ringcore::current_core() })
+                    .await
+                    .unwrap()
+            })
+            .unwrap();
+        assert_eq!(on_1, CoreId::new(1), "seed {seed}");
+    }
+}
