@@ -198,4 +198,34 @@ fn main() {
         })
         .unwrap();
     });
+
+    // A host of 4 cores: cores 1-3 each send 100,000 messages through one cross-core
+    // channel (64 slots) to core 0. Events: messages received.
+    const PER_CORE: u64 = 100_000;
+    measure("cross-core channel (4 cores)", 3 * PER_CORE, |sim| {
+        sim.host_cores("h", 4, || async {}).unwrap();
+        let got = sim
+            .run_until("h", async {
+                let (tx, mut rx) = ringcore::channel::channel::<u64>(64);
+                for core in 1..4 {
+                    let tx = tx.clone();
+                    drop(ringcore::spawn_on(
+                        ringcore::CoreId::new(core),
+                        move || async move {
+                            for i in 0..PER_CORE {
+                                tx.send(i).await.unwrap();
+                            }
+                        },
+                    ));
+                }
+                drop(tx);
+                let mut n = 0;
+                while rx.recv().await.is_some() {
+                    n += 1;
+                }
+                n
+            })
+            .unwrap();
+        assert_eq!(got, 3 * PER_CORE);
+    });
 }

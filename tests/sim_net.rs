@@ -343,3 +343,31 @@ fn the_poll_io_bridge_runs_simulated() {
         .unwrap();
     assert_eq!(&reply, b"through the bridge");
 }
+
+/// Bytes a client sends (and its FIN) before the server accepts wait in the connection,
+/// as in a kernel's accept queue: the server reads them, then end of stream.
+#[test]
+fn data_sent_before_the_accept_is_read_after_it() {
+    let mut sim = Sim::new(1);
+    sim.host("srv", || async {}).unwrap();
+    sim.host("cli", || async {}).unwrap();
+    let listener = sim
+        .run_until("srv", async { TcpListener::bind("0.0.0.0:80").unwrap() })
+        .unwrap();
+    sim.run_until("cli", async {
+        let s = TcpStream::connect("srv:80").await.unwrap();
+        s.write_all(vec![7u8; 10]).await.0.unwrap();
+    })
+    .unwrap();
+    sim.run_for(Duration::from_secs(1)).unwrap();
+    let (data, eof) = sim
+        .run_until("srv", async move {
+            let (s, _) = listener.accept().await.unwrap();
+            let data = read_n(&s, 10).await.unwrap();
+            let (res, _) = s.read(Vec::with_capacity(1)).await;
+            (data, res.unwrap())
+        })
+        .unwrap();
+    assert_eq!(data, [7u8; 10]);
+    assert_eq!(eof, 0);
+}

@@ -121,6 +121,28 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 /// `Result`, as a `#[test]` may. Writing `#[test]` as well is an error (the test would run
 /// twice).
 ///
+/// # Deterministic simulation
+///
+/// With `sim` (and ringcore's `sim` feature), the body runs instead as a one-host
+/// deterministic simulation (`ringcore::sim`), once per seed: `seeds = N` seeds (default
+/// 100, from 0), on a simulated host named `"test"` with `cores = N` cores (default 1),
+/// the body on its core 0. Its files, sockets, timers and cross-core calls are
+/// simulated, so an hour of sleeps takes milliseconds and every interleaving is the
+/// seed's. The first failing seed (a panic, an `Err`, a deadlock, the virtual time budget)
+/// fails the test with the seed, the trace hash and the command that replays it
+/// (`RINGCORE_SIM_SEED=S cargo test NAME`); with `RINGCORE_SIM_SEED` set, only that seed
+/// runs. It expands to `ringcore::sim::test_seeds(name, seeds, cores, body)`.
+/// `ring_entries`, `every_core` and `jobs` have no meaning there and are errors with
+/// `sim`; `seeds` without `sim` is an error.
+///
+/// ```ignore
+/// #[ringcore::test(sim, seeds = 200, cores = 2)]
+/// async fn the_log_survives_a_slow_disk() {
+///     let f = ringcore::fs::File::create("/log").await.unwrap();
+///     // ... every seed, another order of the two cores' tasks and completions
+/// }
+/// ```
+///
 /// # Panics
 ///
 /// As [`macro@main`]: the test fails if the runtime cannot be built.
@@ -153,7 +175,16 @@ struct Config {
     every_core: Option<Span>,
     /// `jobs = path`: a `fn() -> ringcore::offload::Jobs` served first thing in a worker.
     jobs: Option<ExprPath>,
+    /// `sim`: the test body runs as a one-host simulation, once per seed.
+    sim: Option<Span>,
+    /// `seeds = N`: how many seeds a `sim` test runs.
+    seeds: Option<(u64, Span)>,
 }
+
+/// Seeds a `#[ringcore::test(sim)]` runs without `seeds = N`.
+const DEFAULT_SIM_SEEDS: u64 = 100;
+/// `ringcore::sim::MAX_HOST_CORES`.
+const MAX_SIM_CORES: u64 = 1024;
 
 fn expand(kind: Kind, args: TokenStream2, item: TokenStream2) -> TokenStream2 {
     let mut func: ItemFn = match syn::parse2(item.clone()) {
@@ -188,6 +219,13 @@ fn parse_args(kind: Kind, args: TokenStream2) -> syn::Result<Config> {
                 cfg.every_core = Some(path.span());
                 continue;
             }
+            Meta::Path(path) if kind == Kind::Test && path.is_ident("sim") => {
+                if cfg.sim.is_some() {
+                    return Err(syn::Error::new_spanned(path, "`sim` is given twice"));
+                }
+                cfg.sim = Some(path.span());
+                continue;
+            }
             Meta::NameValue(arg) => arg,
             other => {
                 let path = other.path();
@@ -197,6 +235,8 @@ fn parse_args(kind: Kind, args: TokenStream2) -> syn::Result<Config> {
                     .unwrap_or_default();
                 let msg = match name.as_str() {
                     "cores" | "ring_entries" => format!("`{name}` needs a value: `{name} = N`"),
+                    "seeds" if kind == Kind::Test => "`seeds` needs a value: `seeds = N`".to_string(),
+                    "sim" if kind == Kind::Test => "`sim` takes no value: write `sim`".to_string(),
                     "jobs" => "`jobs` needs a value: `jobs = my_jobs` (a `fn() -> ringcore::offload::Jobs`)".to_string(),
                     "every_core" => "`every_core` takes no value: write `every_core`".to_string(),
                     _ => unknown_argument(kind),
@@ -227,6 +267,7 @@ fn parse_args(kind: Kind, args: TokenStream2) -> syn::Result<Config> {
         let (slot, range) = match name.as_str() {
             "cores" => (&mut cfg.cores, 1..=u64::from(u32::MAX)),
             "ring_entries" => (&mut cfg.ring_entries, 1..=32768),
+            "seeds" if kind == Kind::Test => (&mut cfg.seeds, 1..=u64::MAX),
             _ => {
                 return Err(syn::Error::new_spanned(&arg.path, unknown_argument(kind)));
             }
@@ -259,14 +300,54 @@ fn parse_args(kind: Kind, args: TokenStream2) -> syn::Result<Config> {
         };
         *slot = Some((value, arg.value.span()));
     }
+    check_sim(&cfg)?;
     Ok(cfg)
 }
 
+/// `seeds` needs `sim`; the runtime-only arguments have no meaning with it.
+fn check_sim(cfg: &Config) -> syn::Result<()> {
+    match cfg.sim {
+        None => match cfg.seeds {
+            Some((_, span)) => Err(syn::Error::new(
+                span,
+                "`seeds` is for simulated tests: add `sim`",
+            )),
+            None => Ok(()),
+        },
+        Some(_) => {
+            let misplaced = [
+                cfg.ring_entries.map(|(_, s)| ("ring_entries", s)),
+                cfg.every_core.map(|s| ("every_core", s)),
+                cfg.jobs.as_ref().map(|j| ("jobs", j.span())),
+            ];
+            if let Some((name, span)) = misplaced.into_iter().flatten().next() {
+                return Err(syn::Error::new(
+                    span,
+                    format!("`{name}` has no meaning in a simulated test (`sim`)"),
+                ));
+            }
+            match cfg.cores {
+                Some((n, span)) if n > MAX_SIM_CORES => Err(syn::Error::new(
+                    span,
+                    format!("a simulated host has at most {MAX_SIM_CORES} cores"),
+                )),
+                _ => Ok(()),
+            }
+        }
+    }
+}
+
 fn unknown_argument(kind: Kind) -> String {
-    format!(
-        "unknown argument of #[{}]: expected `cores = N`, `ring_entries = N`, `every_core` or `jobs = path`",
-        kind.name()
-    )
+    match kind {
+        Kind::Main => format!(
+            "unknown argument of #[{}]: expected `cores = N`, `ring_entries = N`, `every_core` or `jobs = path`",
+            kind.name()
+        ),
+        Kind::Test => format!(
+            "unknown argument of #[{}]: expected `cores = N`, `ring_entries = N`, `every_core`, `jobs = path`, `sim` or `seeds = N`",
+            kind.name()
+        ),
+    }
 }
 
 fn check(kind: Kind, func: &ItemFn) -> syn::Result<()> {
@@ -304,6 +385,9 @@ fn check(kind: Kind, func: &ItemFn) -> syn::Result<()> {
 }
 
 fn generate(kind: Kind, func: ItemFn, cfg: &Config) -> TokenStream2 {
+    if cfg.sim.is_some() {
+        return generate_sim(func, cfg);
+    }
     let ItemFn {
         attrs,
         vis,
@@ -349,6 +433,36 @@ fn generate(kind: Kind, func: ItemFn, cfg: &Config) -> TokenStream2 {
                 .build()
                 .unwrap_or_else(|e| ::core::panic!("{}: cannot build the runtime: {}", #what, e))
                 #run
+        }
+    }
+}
+
+/// `#[ringcore::test(sim)]`: a `#[test]` that runs the body once per seed as a one-host
+/// simulation (`ringcore::sim::test_seeds`). The outer function returns `()`: a failing
+/// seed panics with its replay command.
+fn generate_sim(func: ItemFn, cfg: &Config) -> TokenStream2 {
+    let ItemFn {
+        attrs,
+        vis,
+        sig,
+        block,
+    } = func;
+    let mut outer = sig.clone();
+    outer.asyncness = None;
+    outer.output = syn::ReturnType::Default;
+    let name = &sig.ident;
+    let seeds = cfg.seeds.map_or(DEFAULT_SIM_SEEDS, |(n, _)| n);
+    let cores = cfg.cores.map_or(1, |(n, _)| n as usize);
+    let span = cfg.sim.unwrap_or_else(Span::call_site);
+    let run = quote_spanned!(span=>
+        ::ringcore::sim::test_seeds(::core::stringify!(#name), #seeds, #cores, #name)
+    );
+    quote! {
+        #[::core::prelude::v1::test]
+        #(#attrs)*
+        #vis #outer {
+            #sig #block
+            #run
         }
     }
 }

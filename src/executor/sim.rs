@@ -8,6 +8,11 @@ impl Executor {
     /// Moves the remote queue into the local one, then runs the ready task at the index
     /// `pick(n)` returns for `n` ready tasks (deferred ones included; `pick` must return
     /// less than `n`). Returns `(index, n)`, or `None` when no task was ready.
+    ///
+    /// Jobs from other cores (`submit_to`, `spawn_on`: the only unregistered runnables
+    /// queued here) keep their order, as a real core's FIFO keeps it: a pick that lands
+    /// on a job runs the oldest queued job instead, and a job is never moved ahead of
+    /// another.
     pub(crate) fn run_one_picked(
         &self,
         pick: impl FnOnce(usize) -> usize,
@@ -20,10 +25,20 @@ impl Executor {
             if n == 0 {
                 return None;
             }
-            let index = pick(n).min(n - 1);
-            // The last ready task takes the picked one's place: O(1), and as good a
-            // queue for a seeded pick as any other order.
-            (local.swap_remove_back(index)?, index, n)
+            let is_job = |r: &async_task::Runnable<super::TaskMeta>| r.metadata().key().is_none();
+            let mut index = pick(n).min(n - 1);
+            if is_job(&local[index]) {
+                index = local.iter().position(is_job).unwrap_or(index);
+            }
+            let runnable = if local.back().is_some_and(is_job) {
+                // Order-preserving: the last task is a job that must not overtake one.
+                local.remove(index)?
+            } else {
+                // The last ready task takes the picked one's place: O(1), and as good a
+                // queue for a seeded pick as any other order.
+                local.swap_remove_back(index)?
+            };
+            (runnable, index, n)
         };
         self.run(runnable);
         Some((index, n))

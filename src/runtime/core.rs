@@ -113,10 +113,47 @@ impl Core {
     ) -> std::io::Result<Self> {
         let wake_fd = Arc::new(crate::sys::fd::eventfd()?);
         driver.arm_wake_fd(wake_fd.clone())?;
+        Ok(Self::assemble(
+            driver,
+            kind,
+            event_interval,
+            blocking,
+            Box::new(EventFdUnpark(wake_fd)),
+        ))
+    }
+
+    /// A core of a simulated host (src/sim/): no eventfd and no wake-up read in its ring.
+    /// Nothing parks it (the simulation steps it and never calls `prepare_park`), so a
+    /// wake from a sibling core only queues the task on its remote queue; the unpark,
+    /// never reached, does nothing rather than write a real eventfd.
+    #[cfg(feature = "sim")]
+    pub(crate) fn simulated(driver: Driver, blocking: Arc<BlockingPool>) -> Self {
+        struct NoUnpark;
+        impl Unpark for NoUnpark {
+            fn unpark(&self) {
+                debug_assert!(false, "ringcore::sim: a simulated core was unparked");
+            }
+        }
+        Self::assemble(
+            driver,
+            crate::DriverKind::Auto,
+            61,
+            blocking,
+            Box::new(NoUnpark),
+        )
+    }
+
+    fn assemble(
+        driver: Driver,
+        kind: crate::DriverKind,
+        event_interval: usize,
+        blocking: Arc<BlockingPool>,
+        unpark: Box<dyn Unpark>,
+    ) -> Self {
         let id = NEXT_CORE_ID.fetch_add(1, Ordering::Relaxed);
-        let remote = Arc::new(Remote::new(id, Box::new(EventFdUnpark(wake_fd))));
+        let remote = Arc::new(Remote::new(id, unpark));
         driver.metrics().set_kind(kind);
-        Ok(Self {
+        Self {
             #[cfg(feature = "tokio-context")]
             tokio: None,
             id,
@@ -131,7 +168,7 @@ impl Core {
             placement: OnceCell::new(),
             setup_mode: None,
             fallback: None,
-        })
+        }
     }
 
     /// A ringcore task or the main future was woken on this thread from outside the tick:

@@ -241,6 +241,24 @@ impl std::fmt::Debug for Worker {
     }
 }
 
+/// Ties the cores of one simulated host together (src/sim/): core `k` of `cores` gets
+/// `CoreId(k)` and the table of all of them, so `submit_to`, `spawn_on`,
+/// `run_on_each_core`, `current_core` and `num_cores` work between them as between the
+/// threads of a runtime. They all run on the simulation's one thread; a job or wake for a
+/// sibling goes onto its remote queue, which the simulation drains when it steps that core.
+#[cfg(feature = "sim")]
+pub(crate) fn place_simulated(cores: &[Rc<Core>]) {
+    let peers = Arc::new(Peers {
+        cores: cores.iter().map(|c| Peer::of(c)).collect(),
+    });
+    for (index, core) in cores.iter().enumerate() {
+        let _ = core.placement.set(Placement {
+            index: CoreId(index),
+            peers: peers.clone(),
+        });
+    }
+}
+
 /// Started worker threads that have not yet been handed the peer table.
 pub(crate) struct Launch {
     workers: Vec<Worker>,

@@ -13,10 +13,18 @@ pub enum SimError {
     UnknownHost(String),
     /// A host of that name exists already.
     DuplicateHost(String),
+    /// A host was asked for with a number of cores outside
+    /// `1..=`[`MAX_HOST_CORES`](super::MAX_HOST_CORES).
+    InvalidCores {
+        /// The host's name.
+        host: String,
+        /// The number asked for.
+        cores: usize,
+    },
     /// The host is crashed (not restarted yet): it runs nothing.
     HostDown(String),
     /// The awaited future can never finish: no task is ready, no timer is set and no op
-    /// is in flight. `report` lists every host's live tasks.
+    /// is in flight. `report` lists the live tasks of every core of every host.
     Deadlock {
         /// The simulation's seed.
         seed: u64,
@@ -49,7 +57,8 @@ pub enum SimError {
     },
     /// A simulation cannot run inside a ringcore runtime's thread.
     Nested,
-    /// Setting a host up failed (its core's eventfd).
+    /// Setting a host up failed. (A simulated core opens no fd today, so nothing returns
+    /// this yet.)
     Io(std::io::Error),
 }
 
@@ -61,6 +70,11 @@ impl fmt::Display for SimError {
         match self {
             SimError::UnknownHost(h) => write!(f, "no simulated host named {h:?}"),
             SimError::DuplicateHost(h) => write!(f, "a simulated host named {h:?} exists"),
+            SimError::InvalidCores { host, cores } => write!(
+                f,
+                "simulated host {host:?} asked for {cores} cores (1..={} allowed)",
+                super::MAX_HOST_CORES
+            ),
             SimError::HostDown(h) => write!(f, "simulated host {h:?} is crashed"),
             SimError::Deadlock { seed, at, report } => {
                 write!(f, "deadlock at virtual {at:?}")?;

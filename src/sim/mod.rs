@@ -2,28 +2,35 @@
 //! one thread, a virtual clock, a seeded scheduler and a simulated disk; one seed replays
 //! a run exactly.
 //!
-//! A [`Sim`] holds named hosts. Each host is one ringcore core (executor, timers, and the
-//! real driver over a simulation ring, src/driver/sim/mod.rs) running an *entry function*:
-//! an `async` function that builds the host's program with ordinary ringcore APIs
+//! A [`Sim`] holds named hosts. Each host is one ringcore core ([`Sim::host`]) or several
+//! ([`Sim::host_cores`]), each an executor, timers and the real driver over a simulation
+//! ring of its own (src/driver/sim/mod.rs), running an *entry function* on core 0: an
+//! `async` function that builds the host's program with ordinary ringcore APIs
 //! ([`spawn`](crate::spawn), [`time`](crate::time), [`fs`](crate::fs), TCP and UDP in
-//! [`net`](crate::net), [`channel`](crate::channel), [`sync`](crate::sync)). The test drives
-//! the simulation ([`Sim::run_for`], [`Sim::run_until`]), crashes and restarts hosts
-//! ([`Sim::crash`], [`Sim::restart`], or at random times: [`Sim::random_crashes`]), cuts and heals the network ([`Sim::partition`],
-//! [`Sim::heal`]) and checks what it wants, on the hosts' disks too ([`Sim::file`]).
-//! Hosts reach each other by name: `TcpStream::connect("db:5432")` and
-//! `lookup_host("db:5432")` resolve the host named `db` ([`Sim::addr`]).
+//! [`net`](crate::net), [`channel`](crate::channel), [`sync`](crate::sync), and between
+//! a host's cores [`submit_to`](crate::submit_to), [`spawn_on`](crate::spawn_on),
+//! [`run_on_each_core`](crate::run_on_each_core) and the cross-core channel). A host's
+//! cores share its disk, address and fds, as the threads of one process do; every core
+//! of every host runs on the simulation's one thread. The test drives the simulation
+//! ([`Sim::run_for`], [`Sim::run_until`]), crashes and restarts hosts ([`Sim::crash`],
+//! [`Sim::restart`], or at random times: [`Sim::random_crashes`]), cuts and heals the
+//! network ([`Sim::partition`], [`Sim::heal`]) and checks what it wants, on the hosts'
+//! disks too ([`Sim::file`]). Hosts reach each other by name:
+//! `TcpStream::connect("db:5432")` and `lookup_host("db:5432")` resolve the host named
+//! `db` ([`Sim::addr`]).
 //!
-//! **What the seed decides.** Which host runs next and which of its ready tasks (any of
-//! them, not the oldest), every op's and message's latency and so the order completions
-//! and messages arrive in, every injected fault and stall ([`DiskFaults`]), the cost of
-//! each `spawn_blocking` job, which unsynced pages a crash keeps, and what
-//! [`rng`] gives the application. Nothing else is random: maps are ordered (or only
-//! looked up, never iterated for an order), and the
-//! virtual clock ([`time::now`](crate::time::now), the deadlines of
-//! [`sleep`](crate::time::sleep) and [`timeout`](crate::time::timeout)) moves only when no
-//! task can run, straight to the next timer or completion, so an hour of sleeps takes
-//! milliseconds. Every decision goes into a trace whose hash ([`Sim::trace_hash`]) is the
-//! same for two runs with one seed.
+//! **What the seed decides.** Which host and which of its cores runs next and which of
+//! that core's ready tasks (any of them, not the oldest; a job or wake sent from a sibling
+//! core is one of them once sent, though jobs sent to one core keep their order, as
+//! [`spawn_on`](crate::spawn_on) promises), every op's and message's latency and so the
+//! order completions and messages arrive in, every injected fault and stall
+//! ([`DiskFaults`]), the cost of each `spawn_blocking` job, which unsynced pages a crash
+//! keeps, and what [`rng`] gives the application. Nothing else is random: maps are ordered
+//! (or only looked up, never iterated for an order), and the virtual clock
+//! ([`time::now`](crate::time::now), the deadlines of [`sleep`](crate::time::sleep) and
+//! [`timeout`](crate::time::timeout)) moves only when no task can run, straight to the next
+//! timer or completion, so an hour of sleeps takes milliseconds. Every decision goes into a
+//! trace whose hash ([`Sim::trace_hash`]) is the same for two runs with one seed.
 //!
 //! **What cannot be simulated yet is an error, never real I/O**: creating a Unix socket
 //! fails with `Unsupported`, as does a `ProcessPool` call; a name that is no simulated
@@ -34,14 +41,18 @@
 //! [`fs::read_dir`](crate::fs::read_dir) lists the host's disk and
 //! [`fs::copy`](crate::fs::copy) copies through the ring (both with the disk's latencies,
 //! faults and durability, src/sim/disk.rs), and
-//! [`spawn_blocking`](crate::offload::spawn_blocking) runs its closure on the host's core
-//! as a task once a virtual cost drawn from the seed has passed ([`Sim::blocking_cost`]).
+//! [`spawn_blocking`](crate::offload::spawn_blocking) runs its closure on the host's
+//! current core as a task once a virtual cost drawn from the seed has passed
+//! ([`Sim::blocking_cost`]).
 //!
 //! **Failures carry their seed.** A run that deadlocks (the awaited future can never
 //! finish: no task ready, no timer, no op in flight) ends with [`SimError::Deadlock`] and a
 //! report of every live task; one that passes its virtual-time budget
 //! ([`Sim::time_limit`]) with [`SimError::TimeLimit`]. Their `Display` says how to replay:
-//! [`seed_from_env`] reads `RINGCORE_SIM_SEED`.
+//! [`seed_from_env`] reads `RINGCORE_SIM_SEED`. [`run_seeds`] runs a scenario per seed and
+//! reports the failing ones; [`test_seeds`], which `#[ringcore::test(sim, seeds = N,
+//! cores = C)]` expands to, runs a test body as a one-host simulation per seed and fails
+//! with the first failing seed and the command that replays it.
 //!
 //! # Examples
 //!
@@ -85,7 +96,7 @@ use std::time::Duration;
 pub use disk::DiskFaults;
 use engine::stop;
 pub use error::SimError;
-pub use seeds::{SeedsReport, run_seeds};
+pub use seeds::{SeedsReport, TestOutcome, run_seeds, test_seeds};
 use trace::Kind;
 pub(crate) use world::virtual_now;
 use world::{Active, HostState, World};
@@ -153,8 +164,14 @@ type Entry = Rc<dyn Fn() -> Pin<Box<dyn Future<Output = ()>>>>;
 struct Host {
     name: String,
     entry: Entry,
-    core: Option<Rc<Core>>,
+    /// How many cores the host runs.
+    cores: usize,
+    /// Its running cores, core 0 first; empty while it is crashed.
+    running: Vec<Rc<Core>>,
 }
+
+/// The most cores a simulated host may have ([`Sim::host_cores`]).
+pub const MAX_HOST_CORES: usize = 1024;
 
 /// A deterministic simulation; see the [module docs](self).
 pub struct Sim {
@@ -239,14 +256,14 @@ impl Sim {
         self
     }
 
-    /// Adds a host named `name` with an empty disk and starts `entry` on it: the future it
-    /// returns is the host's first task (it runs once the simulation runs). After a
-    /// [`restart`](Sim::restart), `entry` is called again.
+    /// Adds a host named `name` with one core and an empty disk and starts `entry` on it:
+    /// the future it returns is the host's first task (it runs once the simulation runs).
+    /// After a [`restart`](Sim::restart), `entry` is called again. The same as
+    /// [`host_cores`](Sim::host_cores)`(name, 1, entry)`.
     ///
     /// # Errors
     ///
-    /// [`SimError::DuplicateHost`] if the name is taken; [`SimError::Io`] if the host's
-    /// core cannot be set up (its wake-up eventfd); [`SimError::Nested`] inside a
+    /// [`SimError::DuplicateHost`] if the name is taken; [`SimError::Nested`] inside a
     /// ringcore runtime.
     #[track_caller]
     pub fn host<F, Fut>(&mut self, name: &str, entry: F) -> Result<&mut Self, SimError>
@@ -254,18 +271,77 @@ impl Sim {
         F: Fn() -> Fut + 'static,
         Fut: Future<Output = ()> + 'static,
     {
+        self.host_cores(name, 1, entry)
+    }
+
+    /// Adds a host named `name` with `cores` cores (as [`Builder::cores`](crate::Builder::cores)
+    /// gives a runtime) and an empty disk, and starts `entry` on its core 0.
+    ///
+    /// The host's cores share its disk, its network address and its fds, as the threads
+    /// of one process do. Inside it, [`submit_to`](crate::submit_to),
+    /// [`spawn_on`](crate::spawn_on), [`run_on_each_core`](crate::run_on_each_core),
+    /// [`current_core`](crate::current_core), [`num_cores`](crate::num_cores) and the
+    /// cross-core [`channel`](crate::channel) work between them as between the cores of a
+    /// runtime, all on the simulation's one thread: a job or a wake for a sibling core is
+    /// queued on that core, and which core runs next, and which of its ready tasks, is
+    /// drawn from the seed at every step (jobs sent to one core still start in the order
+    /// they were sent, as [`spawn_on`](crate::spawn_on) promises). A crash stops every
+    /// core of the host; a restart starts them all and calls `entry` again on core 0.
+    ///
+    /// # Errors
+    ///
+    /// [`SimError::InvalidCores`] unless `cores` is in `1..=`[`MAX_HOST_CORES`];
+    /// [`SimError::DuplicateHost`] if the name is taken; [`SimError::Nested`] inside a
+    /// ringcore runtime.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringcore::CoreId;
+    /// use ringcore::sim::Sim;
+    ///
+    /// let mut sim = Sim::new(3);
+    /// sim.host_cores("db", 4, || async {})?;
+    /// let cores = sim.run_until("db", async {
+    ///     let on_2 = ringcore::submit_to(CoreId::new(2), || async {
+    ///         ringcore::current_core().index()
+    ///     });
+    ///     (ringcore::num_cores(), on_2.await.unwrap())
+    /// })?;
+    /// assert_eq!(cores, (4, 2));
+    /// # Ok::<(), ringcore::sim::SimError>(())
+    /// ```
+    #[track_caller]
+    pub fn host_cores<F, Fut>(
+        &mut self,
+        name: &str,
+        cores: usize,
+        entry: F,
+    ) -> Result<&mut Self, SimError>
+    where
+        F: Fn() -> Fut + 'static,
+        Fut: Future<Output = ()> + 'static,
+    {
+        if cores == 0 || cores > MAX_HOST_CORES {
+            return Err(SimError::InvalidCores {
+                host: name.into(),
+                cores,
+            });
+        }
         if self.hosts.iter().any(|h| h.name == name) {
             return Err(SimError::DuplicateHost(name.into()));
         }
         self.world.borrow_mut().hosts.push(HostState {
             name: name.into(),
+            cores,
             ..HostState::default()
         });
         let entry: Entry = Rc::new(move || Box::pin(entry()));
         self.hosts.push(Host {
             name: name.into(),
             entry,
-            core: None,
+            cores,
+            running: Vec::new(),
         });
         let index = self.hosts.len() - 1;
         if let Err(e) = self.start(index) {
@@ -313,7 +389,7 @@ impl Sim {
     ///
     /// [`SimError::UnknownHost`].
     pub fn is_up(&self, host: &str) -> Result<bool, SimError> {
-        Ok(self.hosts[self.index(host)?].core.is_some())
+        Ok(!self.hosts[self.index(host)?].running.is_empty())
     }
 
     /// The hash of the trace so far (FNV-1a over every scheduling decision, clock jump,
@@ -371,7 +447,8 @@ impl Sim {
         }
     }
 
-    /// Spawns `future` on `host` and runs the simulation until it completes; its output.
+    /// Spawns `future` on `host` (on its core 0) and runs the simulation until it
+    /// completes; its output.
     ///
     /// # Errors
     ///
@@ -388,11 +465,16 @@ impl Sim {
         let i = self.index(host)?;
         let _active = self.activate()?;
         let core = self.hosts[i]
-            .core
-            .clone()
+            .running
+            .first()
+            .cloned()
             .ok_or_else(|| SimError::HostDown(host.into()))?;
         let mut handle = {
-            self.world.borrow_mut().current_host = i;
+            {
+                let mut w = self.world.borrow_mut();
+                w.current_host = i;
+                w.current_core = 0;
+            }
             let _enter = context::enter(&core);
             core.spawn(future, Some("sim::run_until".into()), location)
         };
@@ -433,7 +515,8 @@ impl Sim {
         }
     }
 
-    /// Crashes `host`: its tasks are dropped (their ops cancelled), its timers cleared,
+    /// Crashes `host`: the tasks of all its cores are dropped (their ops cancelled), its
+    /// timers cleared,
     /// and its disk goes back to what was durable, with unsynced pages torn by the seed
     /// (see [`DiskFaults`] and the disk model in `src/sim/disk.rs`). It runs nothing until
     /// [`restart`](Sim::restart).
@@ -445,13 +528,17 @@ impl Sim {
     pub fn crash(&mut self, host: &str) -> Result<(), SimError> {
         let i = self.index(host)?;
         let _active = self.activate()?;
-        let core = self.hosts[i]
-            .core
-            .take()
-            .ok_or_else(|| SimError::HostDown(host.into()))?;
-        self.world.borrow_mut().current_host = i;
-        stop(&core);
-        drop(core);
+        let cores = std::mem::take(&mut self.hosts[i].running);
+        if cores.is_empty() {
+            return Err(SimError::HostDown(host.into()));
+        }
+        {
+            let mut w = self.world.borrow_mut();
+            w.current_host = i;
+            w.current_core = 0;
+        }
+        stop(&cores);
+        drop(cores);
         let mut w = self.world.borrow_mut();
         let w = &mut *w;
         crate::driver::sim::net::crash(w, i);
@@ -464,6 +551,8 @@ impl Sim {
         h.wake_read = None;
         h.cq.borrow_mut().clear();
         h.has_cqes = false;
+        h.routes.clear();
+        h.route_of.clear();
         let rng = &mut w.rng;
         let kept = h.disk.crash(|| rng.bool());
         let now = w.now;
@@ -516,7 +605,7 @@ impl Sim {
                 (c.down, true)
             };
             if down_now {
-                if self.hosts[c.host].core.is_some() {
+                if !self.hosts[c.host].running.is_empty() {
                     self.crash(&name)?;
                 }
             } else {
@@ -530,15 +619,16 @@ impl Sim {
         Ok(())
     }
 
-    /// Starts a crashed `host` again: its entry function runs anew on what its disk kept.
+    /// Starts a crashed `host` again, all its cores: its entry function runs anew on core 0
+    /// on what its disk kept.
     ///
     /// # Errors
     ///
-    /// [`SimError::UnknownHost`]; [`SimError::Io`] as in [`host`](Sim::host); a host that
-    /// runs is left alone (`Ok`).
+    /// [`SimError::UnknownHost`]; [`SimError::Nested`] inside a ringcore runtime; a host
+    /// that runs is left alone (`Ok`).
     pub fn restart(&mut self, host: &str) -> Result<(), SimError> {
         let i = self.index(host)?;
-        if self.hosts[i].core.is_some() {
+        if !self.hosts[i].running.is_empty() {
             return Ok(());
         }
         self.start(i)
@@ -635,9 +725,7 @@ impl Drop for Sim {
     fn drop(&mut self) {
         let _active = Active::enter(&self.world);
         for host in &mut self.hosts {
-            if let Some(core) = host.core.take() {
-                stop(&core);
-            }
+            stop(&std::mem::take(&mut host.running));
         }
     }
 }

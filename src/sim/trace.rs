@@ -37,6 +37,9 @@ pub(crate) enum Kind {
     List,
     /// A `spawn_blocking` job was given its virtual cost: `b` in nanoseconds.
     Blocking,
+    /// On a host of several cores, the core whose task the next `Poll` ran (`a`: its
+    /// index, seed-determined; never the process-wide core id).
+    Core,
 }
 
 impl Kind {
@@ -52,6 +55,7 @@ impl Kind {
             Kind::Stall => "stall",
             Kind::List => "list",
             Kind::Blocking => "blocking",
+            Kind::Core => "core",
         }
     }
 }

@@ -108,9 +108,22 @@ pub(crate) struct HostState {
     /// The `user_data` of the wake-up read the host's driver keeps armed (it completes
     /// only when cancelled: nothing wakes a simulated core from another thread).
     pub(crate) wake_read: Option<u64>,
-    /// CQEs were queued since the host's driver last looked.
+    /// CQEs were queued since the host's drivers last looked.
     pub(crate) has_cqes: bool,
+    /// How many cores the host has (each a driver on a `SimRing` of its own).
+    pub(crate) cores: usize,
+    /// With several cores: the host-wide `user_data` the world knows each in-flight SQE
+    /// by, mapped to (core, the core's own `user_data`); see [`World::route`].
+    pub(crate) routes: BTreeMap<u64, (usize, u64)>,
+    /// The reverse of `routes`, for an ASYNC_CANCEL's target.
+    pub(crate) route_of: BTreeMap<(usize, u64), u64>,
+    /// The next host-wide `user_data` to hand out.
+    pub(crate) next_route: u64,
 }
+
+/// The host-wide `user_data` of a cancel whose target the world no longer knows: no SQE
+/// is ever given it, so the cancel finds nothing (`ENOENT`).
+const NO_ROUTE: u64 = u64::MAX;
 
 /// See the module docs.
 #[derive(Debug)]
@@ -142,6 +155,8 @@ pub(crate) struct World {
     pub(crate) current_host: usize,
     /// The range a `spawn_blocking` job's virtual cost is drawn from (src/sim/fs.rs).
     pub(crate) blocking_cost: (Duration, Duration),
+    /// Which of that host's cores is current.
+    pub(crate) current_core: usize,
 }
 
 impl World {
@@ -161,6 +176,7 @@ impl World {
             net: Net::default(),
             current_host: 0,
             blocking_cost: (Duration::from_micros(10), Duration::from_millis(1)),
+            current_core: 0,
         }
     }
 
@@ -306,6 +322,60 @@ impl World {
             buf_offset: 0,
         });
         h.has_cqes = true;
+    }
+
+    /// Names an SQE that `core` of `host` submits by a `user_data` unique in the host.
+    ///
+    /// Every core's driver numbers its ops by itself (slot and generation), so two cores of
+    /// one host may use one `user_data` at once. The world keys in-flight SQEs, parked ops
+    /// and CQEs by (host, `user_data`), so on a host of several cores each SQE gets a
+    /// host-wide number here (and an ASYNC_CANCEL's target, in `addr`, the number its
+    /// target got); [`reap`](World::reap) hands each CQE to the core that submitted it
+    /// under its own number. On a host of one core nothing is renamed.
+    pub(crate) fn route(&mut self, host: usize, core: usize, sqe: &mut RawSqe) {
+        let h = &mut self.hosts[host];
+        if h.cores <= 1 {
+            return;
+        }
+        if sqe.opcode == io_uring::opcode::AsyncCancel::CODE {
+            sqe.addr = h
+                .route_of
+                .get(&(core, sqe.addr))
+                .copied()
+                .unwrap_or(NO_ROUTE);
+        }
+        let id = h.next_route;
+        h.next_route += 1;
+        h.routes.insert(id, (core, sqe.user_data));
+        h.route_of.insert((core, sqe.user_data), id);
+        sqe.user_data = id;
+    }
+
+    /// Moves the CQEs of `core` of `host` (a host of several cores) into `out`, each under
+    /// the `user_data` its core gave the SQE; a final CQE (no `IORING_CQE_F_MORE`) ends
+    /// the SQE's route.
+    pub(crate) fn reap(&mut self, host: usize, core: usize, out: &mut Vec<Cqe>) {
+        let h = &mut self.hosts[host];
+        let mut cq = h.cq.borrow_mut();
+        let mut kept = Vec::new();
+        for mut cqe in cq.drain(..) {
+            match h.routes.get(&cqe.user_data) {
+                Some(&(c, own)) if c == core => {
+                    if !io_uring::cqueue::more(cqe.flags) {
+                        h.routes.remove(&cqe.user_data);
+                        if h.route_of.get(&(c, own)) == Some(&cqe.user_data) {
+                            h.route_of.remove(&(c, own));
+                        }
+                    }
+                    cqe.user_data = own;
+                    out.push(cqe);
+                }
+                Some(_) => kept.push(cqe),
+                // A CQE of an SQE from before a crash: no core asked for it.
+                None => {}
+            }
+        }
+        *cq = kept;
     }
 
     /// Takes the fds ringcore closed (or handed out) since the last look: their

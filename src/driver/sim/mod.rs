@@ -17,8 +17,13 @@
 //!   (a read, a write) fails with `EBADF` instead of doing I/O. The world learns of closes
 //!   through the `SharedFd` release hook (`ReleasedFds`, src/driver/shared_fd.rs) and
 //!   forgets the number before it performs anything or opens another placeholder.
-//! - The driver's wake-up read (an eventfd) stays pending until cancelled: no other thread
-//!   wakes a simulated core.
+//! - A simulated core has no wake-up eventfd (`Core::simulated`): nothing parks it, and a
+//!   wake from a sibling core of its host only queues the task. (A wake-up read, were one
+//!   pushed, would stay pending until cancelled.)
+//! - The cores of one host share its completion queue; on a host of several cores each
+//!   SQE is renamed to a host-wide `user_data` as it enters and each CQE handed back to
+//!   its own core under its own number as that core reaps (`World::route`,
+//!   `World::reap`).
 
 mod calls;
 pub(crate) mod net;
@@ -42,16 +47,26 @@ use crate::sys::sqe::RawSqe;
 pub(crate) struct SimRing {
     world: Rc<RefCell<World>>,
     host: usize,
+    /// Which of the host's cores this ring serves.
+    core: usize,
+    /// The host has several cores: SQEs are renamed and CQEs sorted out by the world
+    /// (`World::route`, `World::reap`).
+    shared: bool,
     sq: Vec<RawSqe>,
     cq: Rc<RefCell<Vec<Cqe>>>,
 }
 
 impl SimRing {
-    pub(crate) fn new(world: Rc<RefCell<World>>, host: usize) -> Self {
-        let cq = world.borrow().hosts[host].cq.clone();
+    pub(crate) fn new(world: Rc<RefCell<World>>, host: usize, core: usize) -> Self {
+        let (cq, cores) = {
+            let w = world.borrow();
+            (w.hosts[host].cq.clone(), w.hosts[host].cores)
+        };
         Self {
             world,
             host,
+            core,
+            shared: cores > 1,
             sq: Vec::new(),
             cq,
         }
@@ -67,14 +82,19 @@ impl Ring for SimRing {
     fn enter(&mut self, _wait: Wait) -> io::Result<usize> {
         let n = self.sq.len();
         let mut world = self.world.borrow_mut();
-        for sqe in self.sq.drain(..) {
+        for mut sqe in self.sq.drain(..) {
+            world.route(self.host, self.core, &mut sqe);
             submit(&mut world, self.host, sqe);
         }
         Ok(n)
     }
 
     fn reap(&mut self, out: &mut Vec<Cqe>) {
-        out.append(&mut self.cq.borrow_mut());
+        if self.shared {
+            self.world.borrow_mut().reap(self.host, self.core, out);
+        } else {
+            out.append(&mut self.cq.borrow_mut());
+        }
     }
 
     fn queued(&mut self) -> usize {

@@ -544,7 +544,9 @@ pub(crate) fn deliver(world: &mut World, p: Packet) {
                 return;
             };
             let end = &mut c.ends[p.to];
-            if end.fd.is_none() && p.msg == Msg::Data && !end.reset {
+            // No fd and a FIN sent: the socket was closed. (A connection still in its
+            // listener's backlog has no fd yet either: its data waits for the accept.)
+            if end.fd.is_none() && end.fin_sent && p.msg == Msg::Data && !end.reset {
                 // Data for a closed socket: the sender is reset.
                 world.send(to_host, from_host, packet(p.conn, 1 - p.to, Msg::Rst));
                 return;
