@@ -8,6 +8,7 @@
 //! an order, nor is anything by fd number or address.
 
 use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
 use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
