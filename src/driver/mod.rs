@@ -279,6 +279,20 @@ impl Driver {
         self.budget.take()
     }
 
+    /// A page-cache read of `n` bytes completed inline (a unit of `try_inline`): for
+    /// telemetry's `bytes_in` and inline `read` count, added up at the tick's end (one add
+    /// here, src/driver/inline.rs).
+    #[inline]
+    pub(crate) fn inline_read_hit(&self, n: usize) {
+        self.budget.read_hit(n);
+    }
+
+    /// Hands telemetry what it takes from the driver once per tick (the inline page-cache
+    /// reads) now, so a publish sees them.
+    pub(crate) fn settle_metrics(&self) {
+        self.metrics.inline_reads(self.budget.take_reads());
+    }
+
     /// True on a readiness ring (epoll), where sockets wait for readiness without ops
     /// ([`poll_ready_inline`](Driver::poll_ready_inline)).
     #[inline]

@@ -34,6 +34,7 @@
 //! With telemetry off nothing reads the clock and nothing but the counters is kept; each
 //! hook is one well-predicted branch on a `Cell<bool>`.
 
+mod clock;
 mod histogram;
 pub mod prometheus;
 mod recorder;
@@ -41,7 +42,9 @@ mod snapshot;
 pub(crate) mod trace;
 
 pub use histogram::{BUCKETS, Histogram};
-pub(crate) use recorder::{Published, Recorder, SHUTTING_DOWN, STOPPED, Shared};
+pub(crate) use recorder::{
+    INLINE_READ, Published, Recorder, SHUTTING_DOWN, STOPPED, Shared, WakeClock,
+};
 pub use snapshot::{
     CoreMetrics, CoreState, MetricsError, MetricsHandle, OpMetrics, RuntimeMetrics, opcode_name,
 };

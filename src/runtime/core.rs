@@ -114,7 +114,10 @@ impl Core {
         let wake_fd = Arc::new(crate::sys::fd::eventfd()?);
         driver.arm_wake_fd(wake_fd.clone())?;
         let id = NEXT_CORE_ID.fetch_add(1, Ordering::Relaxed);
-        let remote = Arc::new(Remote::new(id, Box::new(EventFdUnpark(wake_fd))));
+        let remote = Arc::new(
+            Remote::new(id, Box::new(EventFdUnpark(wake_fd)))
+                .with_wake_clock(driver.metrics().wake_clock()),
+        );
         driver.metrics().set_kind(kind);
         Ok(Self {
             #[cfg(feature = "tokio-context")]
@@ -177,7 +180,7 @@ impl Core {
                 debug_assert!(pushed.is_some());
             } else {
                 let remote = remote.clone();
-                remote.push(runnable);
+                remote.push_woken(runnable);
             }
         });
         zero_sized(&schedule);
@@ -353,6 +356,7 @@ impl Core {
 
     /// Copies the core's counters into its shared metrics cells.
     pub(crate) fn publish_metrics(&self) {
+        self.driver.settle_metrics();
         let (tasks_spawned, tasks_polled) = self.executor.counters();
         let (time_parked, parks) = self.parked.get();
         self.driver.metrics().publish(&crate::metrics::Published {
