@@ -95,7 +95,6 @@ impl Inner {
             self.inline_per_tick
         };
         self.budget.reset(n, &mut self.stats);
-        self.metrics.inline_reads(self.budget.take_reads());
         crate::coop::refill();
         if let Some(w) = self.budget_waiters.pop_front() {
             self.to_wake.push(w);

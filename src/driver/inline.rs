@@ -31,9 +31,6 @@ pub(crate) struct InlineBudget {
     left: Cell<u32>,
     /// What `left` was last reset to.
     granted: Cell<u32>,
-    /// Page-cache reads completed inline since `take_reads`, packed as their count times
-    /// `metrics::INLINE_READ` plus their bytes: one add per read, next to `left`.
-    reads: Cell<u64>,
 }
 
 impl InlineBudget {
@@ -46,20 +43,6 @@ impl InlineBudget {
         }
         self.left.set(left - 1);
         true
-    }
-
-    /// A page-cache read of `n` bytes completed inline (telemetry counts it at the tick's
-    /// end, `take_reads`).
-    #[inline]
-    pub(crate) fn read_hit(&self, n: usize) {
-        self.reads
-            .set(self.reads.get() + crate::metrics::INLINE_READ + n as u64);
-    }
-
-    /// The reads counted by `read_hit` since the last call, packed (see `reads`).
-    #[inline]
-    pub(crate) fn take_reads(&self) -> u64 {
-        self.reads.replace(0)
     }
 
     /// Units left before the next reset (0: spent, an SQE is queued, or the path is off).

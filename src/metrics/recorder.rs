@@ -425,9 +425,11 @@ impl Recorder {
     }
 }
 
-/// One inline page-cache read in a packed count-and-bytes cell (`Recorder::inline_reads`):
-/// the count sits above bit 44, the bytes below (a tick's few dozen reads of at most 2 GiB
-/// each stay under 2^44 bytes).
+/// One inline page-cache read in a packed count-and-bytes cell (`Recorder::inline_reads`,
+/// `Driver::inline_read_hit`): the count sits from bit 44 up, the bytes below. The cell is
+/// emptied every tick, whose reads are at most `Builder::inline_reads_per_tick` (64 by
+/// default): exact up to 2^20 reads and 2^44 bytes (16 TiB) per tick; beyond that the
+/// figures wrap (wrong, never a panic).
 pub(crate) const INLINE_READ_SHIFT: u32 = 44;
 /// See [`INLINE_READ_SHIFT`].
 pub(crate) const INLINE_READ: u64 = 1 << INLINE_READ_SHIFT;
