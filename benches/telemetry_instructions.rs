@@ -17,6 +17,14 @@
 //! with `BASE` and `BASE + MSGS` messages per connection; the figure is the difference over
 //! `MSGS` messages, so start-up and the first accept cancel out.
 //!
+//! Also counted: calls of clock_gettime per message (valgrind runs it as a system call,
+//! not through the vDSO, so every call shows in the profile).
+//!
+//! Caveat: how many messages one task poll serves depends on how valgrind interleaves
+//! the server and client threads, which depends on the machine's load (runs minutes apart
+//! gave 1,170 and 2,800 instructions per message): compare on and off from one run only;
+//! scripts/echo_instructions.sh, with the client in another process, is steadier.
+//!
 //! The server runs on the epoll driver: valgrind does not know that io_uring_enter(2)
 //! blocks, keeps its one-thread-at-a-time lock across it, and the client threads never run
 //! (the io_uring server hangs under callgrind). The telemetry hooks are the same on both

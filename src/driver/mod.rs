@@ -285,8 +285,8 @@ impl Driver {
     }
 
     /// A page-cache read of `n` bytes completed inline (a unit of `try_inline`): for
-    /// telemetry's `bytes_in` and inline `read` count, added up at the tick's end (one add
-    /// here, src/driver/inline.rs).
+    /// telemetry's `bytes_in` and inline `read` count, added up here (one add, whether
+    /// telemetry is on or not) and handed over once per tick (`settle_metrics`).
     #[inline]
     pub(crate) fn inline_read_hit(&self, n: usize) {
         self.inline_reads.set(
