@@ -17,6 +17,14 @@
 //! with `BASE` and `BASE + MSGS` messages per connection; the figure is the difference over
 //! `MSGS` messages, so start-up and the first accept cancel out.
 //!
+//! Also counted: calls of clock_gettime per message (valgrind runs it as a system call,
+//! not through the vDSO, so every call shows in the profile).
+//!
+//! Caveat: how many messages one task poll serves depends on how valgrind interleaves
+//! the server and client threads, which depends on the machine's load (runs minutes apart
+//! gave 1,170 and 2,800 instructions per message): compare on and off from one run only;
+//! scripts/echo_instructions.sh, with the client in another process, is steadier.
+//!
 //! The server runs on the epoll driver: valgrind does not know that io_uring_enter(2)
 //! blocks, keeps its one-thread-at-a-time lock across it, and the client threads never run
 //! (the io_uring server hangs under callgrind). The telemetry hooks are the same on both
@@ -44,15 +52,19 @@ fn main() {
     }
     let exe = std::env::current_exe().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    println!("| telemetry | user-space instructions per echoed 1 KiB message (server) |");
-    println!("|---|---|");
+    println!(
+        "| telemetry | user-space instructions per echoed 1 KiB message (server) | clock_gettime calls per message |"
+    );
+    println!("|---|---|---|");
     let mut per = Vec::new();
     for on in ["1", "0"] {
         let a = callgrind(&exe, dir.path(), on, BASE);
         let b = callgrind(&exe, dir.path(), on, BASE + MSGS);
-        let v = (b - a) as f64 / (CONNS * MSGS) as f64;
+        let msgs = (CONNS * MSGS) as f64;
+        let v = (b.0 - a.0) as f64 / msgs;
+        let clocks = (b.1 as f64 - a.1 as f64) / msgs;
         per.push(v);
-        println!("| RINGCORE_TELEMETRY={on} | {v:.0} |");
+        println!("| RINGCORE_TELEMETRY={on} | {v:.0} | {clocks:.2} |");
     }
     println!(
         "| on - off | {:.0} ({:+.1}%) |",
@@ -65,7 +77,9 @@ fn main() {
     );
 }
 
-fn callgrind(exe: &Path, dir: &Path, on: &str, n: usize) -> u64 {
+/// The measured function's user-space instructions, and its calls of clock_gettime(2)
+/// (which valgrind runs as a system call, not through the vDSO, so each is counted).
+fn callgrind(exe: &Path, dir: &Path, on: &str, n: usize) -> (u64, u64) {
     let out = dir.join(format!("callgrind.{on}.{n}.out"));
     let res = Command::new("valgrind")
         .args([
@@ -86,13 +100,45 @@ fn callgrind(exe: &Path, dir: &Path, on: &str, n: usize) -> u64 {
         String::from_utf8_lossy(&res.stderr)
     );
     let text = std::fs::read_to_string(&out).unwrap();
-    text.lines()
+    let total = text
+        .lines()
         .find_map(|l| {
             l.strip_prefix("totals:")
                 .or_else(|| l.strip_prefix("summary:"))
         })
         .and_then(|t| t.split_whitespace().next()?.parse().ok())
-        .expect("callgrind totals")
+        .expect("callgrind totals");
+    (total, clock_calls(&text))
+}
+
+/// Calls of clock_gettime in a callgrind profile: the `calls=` line after each `cfn=`
+/// naming it (callgrind names a function once, `cfn=(id) name`, then by `(id)` alone).
+fn clock_calls(text: &str) -> u64 {
+    let mut ids = std::collections::HashSet::new();
+    let mut calls = 0;
+    let mut counting = false;
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("cfn=") {
+            let (id, name) = match rest.split_once(' ') {
+                Some((id, name)) => (id, Some(name)),
+                None => (rest, None),
+            };
+            if name.is_some_and(|n| n.contains("clock_gettime")) {
+                ids.insert(id.to_string());
+            }
+            counting = ids.contains(id);
+        } else if let Some(rest) = line.strip_prefix("calls=") {
+            if counting {
+                calls += rest
+                    .split_whitespace()
+                    .next()
+                    .and_then(|c| c.parse::<u64>().ok())
+                    .unwrap_or(0);
+            }
+            counting = false;
+        }
+    }
+    calls
 }
 
 /// The measured process: the server on this thread, `CONNS` client threads.

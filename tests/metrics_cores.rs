@@ -241,3 +241,122 @@ fn prometheus_rendering_parses_and_carries_every_core() {
     }
     assert!(parsed.families.keys().all(|n| n.starts_with("ringcore_")));
 }
+
+#[test]
+fn a_task_woken_from_another_thread_is_timed_from_its_wake() {
+    let rt = Runtime::new().unwrap();
+    rt.block_on(async {
+        // The first task starts a 2 ms blocking job and waits for it; the job's end wakes
+        // it from the pool's thread while the second task blocks the core for 60 ms. Its
+        // scheduling delay runs from that wake (about 58 ms), not from when the core took
+        // it from its remote queue after the block (about 0).
+        let waiter = ringcore::spawn(async {
+            ringcore::offload::spawn_blocking(|| std::thread::sleep(Duration::from_millis(2)))
+                .await
+                .unwrap();
+        });
+        let blocker = ringcore::spawn(async { std::thread::sleep(Duration::from_millis(60)) });
+        blocker.await.unwrap();
+        waiter.await.unwrap();
+    });
+    let c = &rt.metrics().cores[0];
+    // Above 2^25 ns (33.5 ms): the bucket up to 2^26 ns or a later one.
+    let worst = c.schedule_delay.quantile(1.0).unwrap();
+    assert!(worst >= 1 << 26, "{:?}", c.schedule_delay);
+}
+
+#[test]
+fn page_cache_hits_count_in_bytes_in_and_as_inline_reads() {
+    const READS: u64 = 32;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cached");
+    let rt = Runtime::builder().telemetry(true).build().unwrap();
+    let before = rt.metrics().cores.remove(0);
+    rt.block_on(async {
+        let f = ringcore::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .open(&path)
+            .await
+            .unwrap();
+        let (res, _) = f.write_all_at(vec![3u8; 4096 * READS as usize], 0).await;
+        res.unwrap();
+        // Just written, so in the page cache: the reads complete inline.
+        for i in 0..READS {
+            let (res, buf) = f.read_at(Vec::with_capacity(4096), i * 4096).await;
+            assert_eq!(res.unwrap(), 4096);
+            assert!(buf.iter().all(|&b| b == 3));
+        }
+    });
+    let c = rt.metrics().cores.remove(0);
+    let read = c.ops.iter().find(|o| o.name == "read").expect("a read row");
+    assert!(read.inline >= READS / 2, "{read:?}");
+    assert!(
+        c.driver.ops_inline - before.driver.ops_inline >= read.inline,
+        "{c:?}"
+    );
+    // Every byte read is in bytes_in, inline or through the ring.
+    assert!(c.bytes_in >= READS * 4096, "{}", c.bytes_in);
+    let text = prometheus::render(&rt.metrics());
+    assert!(
+        text.contains("ringcore_op_inline_total{core=\"0\",op=\"read\"}"),
+        "{text}"
+    );
+}
+
+#[test]
+fn socket_transfers_count_per_opcode_on_either_driver() {
+    use std::io::{Read, Write};
+    const MSGS: u64 = 50;
+    let rt = Runtime::builder().telemetry(true).build().unwrap();
+    let epoll = rt.driver_kind() == ringcore::DriverKind::Epoll;
+    let listener = rt
+        .block_on(async { ringcore::net::TcpListener::bind("127.0.0.1:0") })
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let client = std::thread::spawn(move || {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        let mut back = [0u8; 100];
+        for _ in 0..MSGS {
+            s.write_all(&[9u8; 100]).unwrap();
+            s.read_exact(&mut back).unwrap();
+        }
+    });
+    rt.block_on(async move {
+        let (s, _) = listener.accept().await.unwrap();
+        let mut buf = Vec::with_capacity(100);
+        loop {
+            let (res, b) = s.read(buf).await;
+            if res.unwrap() == 0 {
+                break;
+            }
+            let (res, mut b) = s.write_all(b).await;
+            res.unwrap();
+            b.clear();
+            buf = b;
+        }
+    });
+    client.join().unwrap();
+    let c = rt.metrics().cores.remove(0);
+    let row = |name| {
+        c.ops
+            .iter()
+            .find(|o| o.name == name)
+            .unwrap_or_else(|| panic!("no {name} row: {:?}", c.ops))
+    };
+    let (recv, send) = (row("recv"), row("send"));
+    // Each message is at least one receive and one send, through the ring or inline: the
+    // rows compare across drivers.
+    assert!(recv.submitted + recv.inline > MSGS, "{recv:?}");
+    assert!(send.submitted + send.inline >= MSGS, "{send:?}");
+    if epoll {
+        // The epoll driver moves socket bytes without ops.
+        assert!(recv.inline > MSGS, "{recv:?}");
+        assert!(send.inline >= MSGS, "{send:?}");
+    }
+    assert!(
+        c.bytes_in >= MSGS * 100 && c.bytes_out >= MSGS * 100,
+        "{c:?}"
+    );
+}

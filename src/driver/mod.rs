@@ -47,7 +47,7 @@ pub(crate) mod sim;
 #[cfg(test)]
 mod tests;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -131,6 +131,10 @@ pub(crate) struct Driver {
     /// The ring is a readiness ring (`Ring::readiness` is `Some`), fixed at construction:
     /// asked on every socket transfer, so kept out of `inner`'s borrow.
     readiness: bool,
+    /// Page-cache reads completed inline since telemetry last took them
+    /// (`settle_metrics`, once per tick from `dispatch`), packed as their count times
+    /// `metrics::INLINE_READ` plus their bytes: one add per read, outside `inner`.
+    inline_reads: Cell<u64>,
 }
 
 struct Inner {
@@ -199,6 +203,7 @@ impl Driver {
             budget: budget.clone(),
             metrics: metrics.clone(),
             readiness: ring.readiness().is_some(),
+            inline_reads: Cell::new(0),
             inner: RefCell::new(Inner {
                 ring,
                 slots: Slab::with_capacity(256),
@@ -280,6 +285,24 @@ impl Driver {
     #[inline]
     pub(crate) fn try_inline(&self) -> bool {
         self.budget.take()
+    }
+
+    /// A page-cache read of `n` bytes completed inline (a unit of `try_inline`): for
+    /// telemetry's `bytes_in` and inline `read` count, added up here (one add, whether
+    /// telemetry is on or not) and handed over once per tick (`settle_metrics`).
+    #[inline]
+    pub(crate) fn inline_read_hit(&self, n: usize) {
+        self.inline_reads.set(
+            self.inline_reads
+                .get()
+                .wrapping_add(crate::metrics::INLINE_READ + n as u64),
+        );
+    }
+
+    /// Hands telemetry what it takes from the driver once per tick (the inline page-cache
+    /// reads) now, so a publish sees them.
+    pub(crate) fn settle_metrics(&self) {
+        self.metrics.inline_reads(self.inline_reads.replace(0));
     }
 
     /// True on a readiness ring (epoll), where sockets wait for readiness without ops
@@ -440,6 +463,7 @@ impl Driver {
     /// continuations of detached ops. Call with no borrow of the driver held (it is not
     /// re-entrant by itself, but wakers and continuations may be).
     pub(crate) fn dispatch(&self) {
+        self.settle_metrics();
         let (mut wakers, mut orphans, mut continued) = {
             let mut inner = self.inner.borrow_mut();
             if let Some(pool) = inner

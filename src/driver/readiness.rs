@@ -137,10 +137,10 @@ impl Readiness {
             ready!(self.poll_ready(cx, dir))?;
             self.clear(dir);
             let res = f();
-            if let Ok(n) = res {
+            if !would_retry(&res) {
                 self.driver
                     .metrics()
-                    .inline_bytes(dir == Direction::Read, n);
+                    .inline_io(dir == Direction::Read, &res);
             }
             let interest = self.interest(dir);
             match res {
@@ -263,8 +263,8 @@ pub(crate) fn poll_io_without_op(
         // when it is not: no poll op.
         ready!(driver.poll_ready_inline(fd, dir, cx))?;
         let res = f();
-        if let Ok(n) = res {
-            driver.metrics().inline_bytes(dir == Direction::Read, n);
+        if !would_retry(&res) {
+            driver.metrics().inline_io(dir == Direction::Read, &res);
         }
         // The ring learns what the syscall found (a drained read, a full send buffer), so
         // the next wait needs no syscall to learn it.
@@ -278,6 +278,13 @@ pub(crate) fn poll_io_without_op(
             res => return Poll::Ready(res),
         }
     }
+}
+
+/// True when a non-blocking socket syscall's result means "try again" (`WouldBlock`,
+/// `Interrupted`) rather than a finished transfer.
+#[inline]
+fn would_retry(res: &io::Result<usize>) -> bool {
+    matches!(res, Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted))
 }
 
 #[cfg(test)]

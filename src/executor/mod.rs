@@ -187,13 +187,14 @@ impl Executor {
     /// Runs up to `max` ready tasks. Returns how many ran.
     pub(crate) fn run_batch(&self, max: usize) -> usize {
         if self.metrics.is_on() {
-            // Tasks woken from other threads are stamped as the core takes them (with the
-            // tick's reap reading: the clock is not read again here).
+            // Tasks woken from other threads were stamped by their wakers
+            // (`Remote::push_woken`); the clock is read once if any came, so their polls
+            // do not start before those stamps.
             let mut local = self.local.borrow_mut();
             let before = local.len();
             self.remote.drain_into(&mut local);
-            for r in local.range(before..) {
-                self.metrics.task_queued(r.metadata());
+            if local.len() > before {
+                self.metrics.remote_taken();
             }
         } else {
             self.remote.drain_into(&mut self.local.borrow_mut());

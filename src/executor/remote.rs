@@ -38,6 +38,7 @@ use async_task::Runnable;
 
 use super::task::TaskMeta;
 use crate::loom::{AtomicBool, AtomicU64, Lock, MutexGuard, Ordering};
+use crate::metrics::WakeClock;
 
 /// Wakes a parked core from any thread.
 pub(crate) trait Unpark: Send + Sync + 'static {
@@ -56,6 +57,9 @@ pub(crate) struct Remote<R = Runnable<TaskMeta>> {
     has_items: AtomicBool,
     /// Times `unpark` was called (eventfd writes).
     unparks: AtomicU64,
+    /// Stamps a task pushed by [`Remote::push_woken`] with the core's telemetry clock
+    /// (`None` in the loom models).
+    wake_clock: Option<WakeClock>,
 }
 
 /// The queue's state; see the module docs for who touches which field.
@@ -81,7 +85,14 @@ impl<R> Remote<R> {
             }),
             has_items: AtomicBool::new(false),
             unparks: AtomicU64::new(0),
+            wake_clock: None,
         }
+    }
+
+    /// Stamps the tasks [`Remote::push_woken`] queues with `clock` (telemetry).
+    pub(crate) fn with_wake_clock(mut self, clock: WakeClock) -> Self {
+        self.wake_clock = Some(clock);
+        self
     }
 
     /// Id of the core that owns this queue.
@@ -179,6 +190,19 @@ impl<R> Remote<R> {
     /// The core is awake again.
     pub(crate) fn unparked(&self) {
         self.lock().sleeping = false;
+    }
+}
+
+impl Remote {
+    /// [`Remote::push`] for a task woken on a foreign thread: with the core's telemetry on,
+    /// stamps it as queued now first (one clock reading on the waking thread), so its
+    /// scheduling delay runs from this wake rather than from when the core takes it.
+    #[inline]
+    pub(crate) fn push_woken(&self, runnable: Runnable<TaskMeta>) {
+        if let Some(clock) = &self.wake_clock {
+            clock.stamp(runnable.metadata());
+        }
+        self.push(runnable);
     }
 }
 

@@ -171,6 +171,7 @@ impl File {
             return self.read_inline_failed(res);
         };
         self.nowait.record(Outcome::Hit);
+        self.driver.inline_read_hit(n);
         // SAFETY: preadv2 initialised the first `n <= len` bytes.
         unsafe { buf.set_init(n) };
         Some(Ok(n))

@@ -12,7 +12,7 @@
 //! | cells                                   | written                                    |
 //! |-----------------------------------------|--------------------------------------------|
 //! | task and driver counters (`published`)  | copied from the core's own `Cell`s by `publish`: before every park, every 32nd tick, at shutdown, and when the core itself is asked |
-//! | histograms, per-opcode cells, bytes, enter batches, CQ overflows | at the event, with telemetry on |
+//! | histograms, per-opcode cells, bytes, enter batches, CQ overflows | at the event, with telemetry on (page-cache hits: added up in a `Cell` and folded in once per tick) |
 //! | `state`                                 | at shutdown's start and end                |
 //!
 //! So a reader sees an idle core's counters exactly, a busy core's as of at most 32 ticks
@@ -21,19 +21,35 @@
 //! # Clock
 //!
 //! With telemetry on ([`Builder::telemetry`](crate::Builder::telemetry), the default), the
-//! core reads the clock once per task poll (at its end, which is the start of the next
-//! poll in the batch) and once per reap (the driver's, once per tick, after any sleep);
-//! every other timestamp is the last reading: a wake is stamped with it, an op's
-//! submission too, and the batch's first poll starts at the reap's reading. So a
-//! scheduling delay is measured from the end of the poll (or the reap) that woke the task
-//! to the start of its own poll, and an op's latency from the poll that submitted it to the
-//! reap that took its CQE; each errs by at most one poll (or the timers fired between the
-//! reap and the batch). A task woken from another thread is stamped when the core takes it
-//! from its remote queue. Measured costs are in docs/benchmarks.md ("Telemetry").
+//! core reads the clock (`Instant::now()`, clock_gettime(2) through the vDSO) once per
+//! reap (the driver's, once per tick, after any sleep). Every other timestamp on the
+//! core is either that reading or one extrapolated from it with the CPU's time-stamp
+//! counter (one RDTSC instruction, about a third of a vDSO reading; where the kernel's
+//! clock source is not the TSC, or before the core has measured the counter's rate, a
+//! clock reading instead; `clock` has the details):
+//!
+//! - each task poll's end (its duration, and the start of the next poll in the batch; the
+//!   batch's first poll starts at the reap's reading);
+//! - a wake on the core is stamped with the last reading (the end of the poll that woke
+//!   it, or the reap), an op's submission too;
+//! - an op's completion is the reap that took its CQE.
+//!
+//! So a scheduling delay is measured from the end of the poll (or the reap) that woke the
+//! task to the start of its own poll, and an op's latency from the poll that submitted it
+//! to the reap that took its CQE: the granularity of one poll and one driver pass, which
+//! is what the ring can resolve anyway (a CQE is seen only when the core reaps). A task
+//! woken from another thread (a cross-core channel, a `spawn_blocking` job's end, a tokio
+//! waker) is stamped by its waker as it is queued on the core's remote queue
+//! (`WakeClock`: one `Instant::now()` on the waking thread), and the core reads the
+//! clock again when it takes such tasks, so their delay runs from the wake to their poll
+//! whatever the core was doing in between. Page-cache hits and socket transfers done
+//! inline have no latency (they are counted, not timed). Measured costs are in
+//! docs/benchmarks.md ("Telemetry").
 //!
 //! With telemetry off nothing reads the clock and nothing but the counters is kept; each
 //! hook is one well-predicted branch on a `Cell<bool>`.
 
+mod clock;
 mod histogram;
 pub mod prometheus;
 mod recorder;
@@ -41,7 +57,9 @@ mod snapshot;
 pub(crate) mod trace;
 
 pub use histogram::{BUCKETS, Histogram};
-pub(crate) use recorder::{Published, Recorder, SHUTTING_DOWN, STOPPED, Shared};
+pub(crate) use recorder::{
+    INLINE_READ, Published, Recorder, SHUTTING_DOWN, STOPPED, Shared, WakeClock,
+};
 pub use snapshot::{
     CoreMetrics, CoreState, MetricsError, MetricsHandle, OpMetrics, RuntimeMetrics, opcode_name,
 };

@@ -13,7 +13,7 @@
 //! | `ringcore_task_poll_duration_seconds` | histogram | one poll |
 //! | `ringcore_tasks_spawned_total`, `ringcore_task_polls_total` | counter | |
 //! | `ringcore_tasks_live` | gauge | |
-//! | `ringcore_op_submitted_total`, `_completed_total`, `_cancelled_total`, `_failed_total` | counter | per `op` |
+//! | `ringcore_op_submitted_total`, `_inline_total`, `_completed_total`, `_cancelled_total`, `_failed_total` | counter | per `op` |
 //! | `ringcore_op_latency_seconds` | histogram | per `op` |
 //! | `ringcore_ops_in_flight` | gauge | |
 //! | `ringcore_ops_inline_total` | counter | ops done without the ring |
@@ -194,10 +194,15 @@ pub fn render(m: &RuntimeMetrics) -> String {
     for c in &m.cores {
         histogram(&mut out, hist, c, None, &c.enter_submissions, Unit::Count);
     }
-    let per_op: [Family<super::OpMetrics, u64>; 4] = [
+    let per_op: [Family<super::OpMetrics, u64>; 5] = [
         ("ringcore_op_submitted_total", "SQEs pushed.", |o| {
             o.submitted
         }),
+        (
+            "ringcore_op_inline_total",
+            "Ops done on the core's thread without an SQE.",
+            |o| o.inline,
+        ),
         (
             "ringcore_op_completed_total",
             "Final CQEs with a result of 0 or more.",

@@ -34,6 +34,15 @@ pub struct OpMetrics {
     pub name: &'static str,
     /// SQEs pushed.
     pub submitted: u64,
+    /// Ops of this opcode done on the core's thread without an SQE, not counted in the
+    /// other fields and without a latency: page-cache hits of `File::read_at` (under
+    /// `read`; their bytes are in [`CoreMetrics::bytes_in`]), and the socket transfers
+    /// that need no op (under `recv` and `send`, whatever syscall made them: on the epoll
+    /// driver every ownership-passing receive and send, on both drivers `PollIo`'s) that
+    /// moved bytes or failed with an error other than `WouldBlock` or `Interrupted`. So
+    /// `submitted + inline` of an opcode compares across drivers. Page-cache hits are
+    /// counted once per tick (at the tick's reap), socket transfers at once.
+    pub inline: u64,
     /// Final CQEs with a result of 0 or more.
     pub completed: u64,
     /// Final CQEs of ops whose future was dropped first, or answered `-ECANCELED`.
@@ -97,9 +106,9 @@ pub struct CoreMetrics {
     pub cq_overflows: u64,
     /// Bytes received or read: positive results of read, recv and recvmsg ops (each CQE
     /// of a multishot receive), and of socket receives made without an op (the epoll
-    /// driver's readiness I/O). Page-cache reads completed inline are not counted (they
-    /// are in `driver.ops_inline`): counting them cost 6 instructions per read, 6% of
-    /// that path.
+    /// driver's readiness I/O, and `PollIo`'s on both drivers), and of page-cache reads
+    /// completed inline (`File::read_at`'s hits; these are added once per tick, at its
+    /// reap, so they lag by at most one tick).
     pub bytes_in: u64,
     /// Bytes sent or written, as `bytes_in` for write, send, sendmsg and splice ops.
     pub bytes_out: u64,
@@ -141,11 +150,14 @@ impl CoreMetrics {
             .ops
             .iter()
             .enumerate()
-            .filter(|(_, c)| c.submitted.load(Ordering::Relaxed) > 0)
+            .filter(|(_, c)| {
+                c.submitted.load(Ordering::Relaxed) > 0 || c.inline.load(Ordering::Relaxed) > 0
+            })
             .map(|(i, c)| OpMetrics {
                 opcode: i as u8,
                 name: opcode_name(i as u8),
                 submitted: c.submitted.load(Ordering::Relaxed),
+                inline: c.inline.load(Ordering::Relaxed),
                 completed: c.completed.load(Ordering::Relaxed),
                 cancelled: c.cancelled.load(Ordering::Relaxed),
                 failed: c.failed.load(Ordering::Relaxed),

@@ -285,7 +285,10 @@ impl Socket {
             let res = unsafe { sys::send_nowait(self.fd.borrow(), buf.stable_ptr(), want) };
             match res {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                res => return (res, buf),
+                res => {
+                    self.driver.metrics().inline_io(false, &res);
+                    return (res, buf);
+                }
             }
         }
         self.driver

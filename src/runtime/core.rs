@@ -151,7 +151,8 @@ impl Core {
         unpark: Box<dyn Unpark>,
     ) -> Self {
         let id = NEXT_CORE_ID.fetch_add(1, Ordering::Relaxed);
-        let remote = Arc::new(Remote::new(id, unpark));
+        let remote =
+            Arc::new(Remote::new(id, unpark).with_wake_clock(driver.metrics().wake_clock()));
         driver.metrics().set_kind(kind);
         Self {
             #[cfg(feature = "tokio-context")]
@@ -214,7 +215,7 @@ impl Core {
                 debug_assert!(pushed.is_some());
             } else {
                 let remote = remote.clone();
-                remote.push(runnable);
+                remote.push_woken(runnable);
             }
         });
         zero_sized(&schedule);
@@ -390,6 +391,7 @@ impl Core {
 
     /// Copies the core's counters into its shared metrics cells.
     pub(crate) fn publish_metrics(&self) {
+        self.driver.settle_metrics();
         let (tasks_spawned, tasks_polled) = self.executor.counters();
         let (time_parked, parks) = self.parked.get();
         self.driver.metrics().publish(&crate::metrics::Published {

@@ -100,6 +100,7 @@ impl<B: IoBufMut> Future for ReadAt<'_, B> {
                         let done = match usize::try_from(res) {
                             Ok(n) => {
                                 file.nowait.record(Outcome::Hit);
+                                file.driver.inline_read_hit(n);
                                 // SAFETY: preadv2 initialised the first `n <= len` bytes.
                                 unsafe { buf.set_init(n) };
                                 Some(Ok(n))
