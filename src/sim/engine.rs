@@ -29,11 +29,7 @@ impl Sim {
         let location = Location::caller();
         let _active = self.activate()?;
         let ring = SimRing::new(self.world.clone(), i);
-        let features = crate::sys::uring::Features {
-            ftruncate: true,
-            ..Default::default()
-        };
-        let driver = Driver::new(Box::new(ring), features);
+        let driver = Driver::new(Box::new(ring), crate::driver::sim::features());
         // Every op goes through the ring: no inline syscall on a simulated fd.
         driver.set_inline_per_tick(0);
         let blocking = BlockingPool::new(1, Duration::from_secs(1));

@@ -144,6 +144,18 @@ pub(crate) struct Packet {
     pub(crate) dgram: Option<(SocketAddr, SocketAddr)>,
 }
 
+/// A host's registered receive pool (IORING_REGISTER_PBUF_RING; performed in
+/// src/driver/sim/multishot.rs).
+#[derive(Debug)]
+pub(crate) struct Pool {
+    /// Address of the ring's entries (`io_uring_buf` each; the tail in entry 0).
+    pub(crate) ring: u64,
+    /// Ring entries (a power of two).
+    pub(crate) entries: u16,
+    /// The consumer's head: the next entry to take.
+    pub(crate) head: u16,
+}
+
 /// The network; see the module docs.
 #[derive(Debug)]
 pub(crate) struct Net {
@@ -166,6 +178,8 @@ pub(crate) struct Net {
     pub(crate) base: BTreeMap<(usize, usize), Duration>,
     /// The range links' base latencies are drawn from.
     pub(crate) latency: (Duration, Duration),
+    /// Each host's registered receive pool.
+    pub(crate) pools: BTreeMap<usize, Pool>,
 }
 
 impl Default for Net {
@@ -183,6 +197,7 @@ impl Default for Net {
             held: Vec::new(),
             base: BTreeMap::new(),
             latency: (Duration::from_micros(50), Duration::from_millis(2)),
+            pools: BTreeMap::new(),
         }
     }
 }

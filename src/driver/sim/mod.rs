@@ -21,7 +21,10 @@
 //!   wakes a simulated core.
 
 mod calls;
+mod multishot;
 pub(crate) mod net;
+
+pub(crate) use multishot::features;
 
 use std::cell::RefCell;
 use std::ffi::CStr;
@@ -82,6 +85,24 @@ impl Ring for SimRing {
 
     fn needs_enter(&mut self) -> bool {
         false
+    }
+
+    unsafe fn register_buf_ring(
+        &mut self,
+        addr: u64,
+        entries: u16,
+        _bgid: u16,
+        flags: u16,
+    ) -> io::Result<()> {
+        // The world reads the ring as the kernel would (src/driver/sim/multishot.rs); the
+        // caller keeps it valid until `unregister_buf_ring` succeeds.
+        let mut world = self.world.try_borrow_mut().map_err(|_| io::ErrorKind::WouldBlock)?;
+        multishot::register(&mut world, self.host, addr, entries, flags)
+    }
+
+    fn unregister_buf_ring(&mut self, _bgid: u16) -> io::Result<()> {
+        let mut world = self.world.try_borrow_mut().map_err(|_| io::ErrorKind::WouldBlock)?;
+        multishot::unregister(&mut world, self.host)
     }
 }
 

@@ -13,6 +13,7 @@ use std::os::fd::RawFd;
 use io_uring::opcode;
 
 use crate::sim::net::{CONNECT_TIMEOUT, Msg, Packet, Sock, State, UDP_QUEUE, host_ip, host_of};
+use super::multishot;
 use crate::sim::world::{Event, World};
 use crate::sys::socket::SockAddr;
 use crate::sys::sqe::RawSqe;
@@ -44,11 +45,17 @@ pub(crate) fn perform(world: &mut World, host: usize, sqe: &RawSqe) -> Option<i3
     if sock.host != host {
         return Some(-libc::EBADF);
     }
+    if sqe.opcode == opcode::Recv::CODE && multishot::selects_buffer(sqe) {
+        return multishot::recv(world, host, sqe);
+    }
     if matches!(sock.state, State::Datagram { .. }) && sqe.opcode != opcode::PollAdd::CODE {
         return datagram(world, host, sqe);
     }
     match sqe.opcode {
         opcode::Connect::CODE => connect(world, host, sqe),
+        opcode::Accept::CODE if multishot::is_accept_multishot(sqe) => {
+            multishot::accept_multishot(world, host, sqe)
+        }
         opcode::Accept::CODE => accept(world, host, sqe),
         opcode::PollAdd::CODE => poll(world, sqe),
         opcode::Recv::CODE | opcode::Read::CODE => {
@@ -298,7 +305,7 @@ fn datagram(world: &mut World, host: usize, sqe: &RawSqe) -> Option<i32> {
     }
 }
 
-fn accept(world: &mut World, host: usize, sqe: &RawSqe) -> Option<i32> {
+pub(super) fn accept(world: &mut World, host: usize, sqe: &RawSqe) -> Option<i32> {
     let State::Listening(backlog) = &mut world.net.socks.get_mut(&sqe.fd)?.state else {
         return Some(-libc::EINVAL);
     };
@@ -561,6 +568,20 @@ pub(crate) fn deliver(world: &mut World, p: Packet) {
     }
 }
 
+/// Traces a CQE of an op that stays armed (`flags` has `IORING_CQE_F_MORE`) and queues it
+/// for `host`'s driver.
+pub(super) fn trace_and_post(world: &mut World, host: usize, sqe: &RawSqe, res: i32, flags: u32) {
+    super::trace_completion(world, host, sqe, res);
+    let h = &mut world.hosts[host];
+    h.cq.borrow_mut().push(crate::driver::ring::Cqe {
+        user_data: sqe.user_data,
+        result: res,
+        flags,
+        buf_offset: 0,
+    });
+    h.has_cqes = true;
+}
+
 /// Completes a parked op and traces it.
 fn finish(world: &mut World, host: usize, sqe: &RawSqe, res: i32) {
     super::trace_completion(world, host, sqe, res);
@@ -647,4 +668,5 @@ pub(crate) fn crash(world: &mut World, host: usize) {
     world.net.socks.retain(|_, s| s.host != host);
     world.net.listeners.retain(|(h, _), _| *h != host);
     world.net.udp.retain(|(h, _), _| *h != host);
+    world.net.pools.remove(&host);
 }
