@@ -91,7 +91,10 @@ fn incoming_and_recv_stream_use_the_pool() {
         (pooled.get(), out, sim.trace_hash())
     };
     let (pooled, (buffers, _, out), hash) = run(11);
-    assert!(pooled >= 10 * 7, "{pooled} pooled buffers (100 KiB in 16 KiB buffers)");
+    assert!(
+        pooled >= 10 * 7,
+        "{pooled} pooled buffers (100 KiB in 16 KiB buffers)"
+    );
     assert!(buffers >= 32, "{buffers}");
     assert_eq!(out, 0, "every pool buffer went back");
     assert_eq!(run(11).2, hash, "one seed, one trace");
@@ -186,10 +189,7 @@ fn recv_streams_end_at_close_and_reset_and_lose_nothing_when_dropped() {
     assert_eq!(rest, b"second");
     sim.crash("server").unwrap();
     sim.run_for(Duration::from_secs(1)).unwrap();
-    assert_eq!(
-        RESET.with(Cell::get),
-        Some(io::ErrorKind::ConnectionReset)
-    );
+    assert_eq!(RESET.with(Cell::get), Some(io::ErrorKind::ConnectionReset));
 }
 
 thread_local! {

@@ -591,6 +591,20 @@ impl Sim {
         self
     }
 
+    /// Sets the range, in bytes per virtual second, links' bandwidths are drawn from (each
+    /// pair of hosts draws once, at its first message from now; `None`: unlimited, the
+    /// default). Each direction of a link sends one message at a time: a message of `n`
+    /// bytes leaves once those sent before it in that direction have, takes
+    /// `n / bandwidth` virtual seconds to leave, then the link's latency to arrive. A
+    /// host's messages to itself are not limited. A bound of 0 counts as 1 byte per second.
+    pub fn net_bandwidth(&mut self, range: Option<(u64, u64)>) -> &mut Self {
+        let mut w = self.world.borrow_mut();
+        w.net.bandwidth = range.map(|(lo, hi)| (lo.max(1), hi.max(lo).max(1)));
+        w.net.link_bandwidth.clear();
+        drop(w);
+        self
+    }
+
     /// Sets the probability (`0.0..=1.0`, drawn from the seed per datagram) that a UDP
     /// datagram is lost, and that one is delivered twice. Datagrams are reordered by their
     /// latencies on their own (each takes its link's base plus up to a quarter more).

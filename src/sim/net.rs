@@ -1,4 +1,5 @@
-//! The simulated network's state (feature `sim`): TCP and UDP sockets of simulated hosts,
+//! The simulated network's state (feature `sim`): TCP, UDP and Unix stream sockets of
+//! simulated hosts (Unix ones: src/driver/sim/unix.rs),
 //! the TCP connections between them as two byte queues, and the links' latencies and
 //! partitions. A UDP datagram is a message of its own, with no order kept, lost or
 //! duplicated by the probabilities `Sim::udp_faults` sets.
@@ -19,7 +20,11 @@
 //! - **Links.** Each pair of hosts has a base latency drawn once from the seed in the
 //!   network's latency range; each message takes the base plus up to a quarter more. A
 //!   partition between two sets of hosts holds every message between them until healed;
-//!   a host's messages to itself are never held.
+//!   a host's messages to itself are never held. With a bandwidth range set
+//!   (`Sim::net_bandwidth`), each pair of hosts draws its bandwidth once from the seed, and
+//!   each direction sends one message at a time: a message of `n` bytes leaves when the
+//!   ones before it in that direction have, takes `n / bandwidth` to leave, then its
+//!   latency to arrive, so a transfer takes virtual time proportional to its size.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -81,6 +86,9 @@ pub(crate) struct Sock {
     pub(crate) state: State,
     /// The bound address, if bound.
     pub(crate) local: Option<SocketAddr>,
+    /// For a Unix socket, its path (`sun_path` bytes; empty while unbound); `None` for TCP
+    /// and UDP.
+    pub(crate) unix: Option<Vec<u8>>,
 }
 
 /// One end of a connection.
@@ -110,6 +118,8 @@ pub(crate) struct Conn {
     pub(crate) connect_op: Option<(usize, u64)>,
     /// The handshake finished.
     pub(crate) established: bool,
+    /// For a Unix connection, its ends' paths (client first; empty: unnamed).
+    pub(crate) unix: Option<[Vec<u8>; 2]>,
 }
 
 /// A message on a link.
@@ -164,6 +174,8 @@ pub(crate) struct Net {
     pub(crate) listeners: BTreeMap<(usize, u16), RawFd>,
     /// Bound UDP sockets by (host, port).
     pub(crate) udp: BTreeMap<(usize, u16), RawFd>,
+    /// Bound Unix sockets by (host, path): src/driver/sim/unix.rs.
+    pub(crate) unix_paths: BTreeMap<(usize, Vec<u8>), RawFd>,
     /// Probability that a datagram is lost, and that one is delivered twice.
     pub(crate) udp_loss: f64,
     pub(crate) udp_duplicate: f64,
@@ -180,6 +192,13 @@ pub(crate) struct Net {
     pub(crate) latency: (Duration, Duration),
     /// Each host's registered receive pool.
     pub(crate) pools: BTreeMap<usize, Pool>,
+    /// The range links' bandwidths are drawn from, bytes per virtual second (`None`:
+    /// unlimited).
+    pub(crate) bandwidth: Option<(u64, u64)>,
+    /// Each link's bandwidth, drawn at its first message.
+    pub(crate) link_bandwidth: BTreeMap<(usize, usize), u64>,
+    /// When each direction of a link (from, to) has sent what is queued on it.
+    pub(crate) busy: BTreeMap<(usize, usize), Duration>,
 }
 
 impl Default for Net {
@@ -188,6 +207,7 @@ impl Default for Net {
             socks: BTreeMap::new(),
             listeners: BTreeMap::new(),
             udp: BTreeMap::new(),
+            unix_paths: BTreeMap::new(),
             udp_loss: 0.0,
             udp_duplicate: 0.0,
             conns: BTreeMap::new(),
@@ -198,6 +218,9 @@ impl Default for Net {
             base: BTreeMap::new(),
             latency: (Duration::from_micros(50), Duration::from_millis(2)),
             pools: BTreeMap::new(),
+            bandwidth: None,
+            link_bandwidth: BTreeMap::new(),
+            busy: BTreeMap::new(),
         }
     }
 }
@@ -208,6 +231,34 @@ pub(crate) fn link(a: usize, b: usize) -> (usize, usize) {
 }
 
 impl Net {
+    /// How long a message of `bytes` sent now from host `from` to `to` waits and takes to
+    /// leave (before its latency): it queues behind what was sent before it in that
+    /// direction, then takes `bytes / bandwidth`. Zero when bandwidth is unlimited (no
+    /// draw then, so runs without it keep their traces) and between a host and itself.
+    pub(crate) fn transmit(
+        &mut self,
+        rng: &mut fastrand::Rng,
+        (from, to): (usize, usize),
+        bytes: usize,
+        now: Duration,
+    ) -> Duration {
+        let Some((lo, hi)) = self.bandwidth else {
+            return Duration::ZERO;
+        };
+        if from == to {
+            return Duration::ZERO;
+        }
+        let bw = *self
+            .link_bandwidth
+            .entry(link(from, to))
+            .or_insert_with(|| rng.u64(lo..=hi));
+        let busy = self.busy.entry((from, to)).or_default();
+        let start = (*busy).max(now);
+        let nanos = (bytes as u128 * 1_000_000_000).div_ceil(u128::from(bw.max(1)));
+        *busy = start + Duration::from_nanos(nanos.min(u128::from(u64::MAX)) as u64);
+        *busy - now
+    }
+
     /// A free ephemeral port of `host`.
     pub(crate) fn ephemeral(&mut self, host: usize) -> u16 {
         let next = self.next_port.entry(host).or_insert(EPHEMERAL);
@@ -253,6 +304,7 @@ impl Net {
                 ],
                 connect_op: Some(op),
                 established: false,
+                unix: None,
             },
         );
         id

@@ -23,6 +23,7 @@
 mod calls;
 mod multishot;
 pub(crate) mod net;
+mod unix;
 
 pub(crate) use multishot::features;
 
@@ -96,12 +97,18 @@ impl Ring for SimRing {
     ) -> io::Result<()> {
         // The world reads the ring as the kernel would (src/driver/sim/multishot.rs); the
         // caller keeps it valid until `unregister_buf_ring` succeeds.
-        let mut world = self.world.try_borrow_mut().map_err(|_| io::ErrorKind::WouldBlock)?;
+        let mut world = self
+            .world
+            .try_borrow_mut()
+            .map_err(|_| io::ErrorKind::WouldBlock)?;
         multishot::register(&mut world, self.host, addr, entries, flags)
     }
 
     fn unregister_buf_ring(&mut self, _bgid: u16) -> io::Result<()> {
-        let mut world = self.world.try_borrow_mut().map_err(|_| io::ErrorKind::WouldBlock)?;
+        let mut world = self
+            .world
+            .try_borrow_mut()
+            .map_err(|_| io::ErrorKind::WouldBlock)?;
         multishot::unregister(&mut world, self.host)
     }
 }

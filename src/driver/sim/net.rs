@@ -1,4 +1,4 @@
-//! Socket SQEs and socket calls on simulated TCP sockets (feature `sim`; the model is
+//! Socket SQEs and socket calls on simulated TCP, UDP and Unix sockets (feature `sim`; the model is
 //! src/sim/net.rs): CONNECT, ACCEPT, RECV, SEND, RECVMSG, SENDMSG, READ, WRITE and
 //! POLL_ADD performed on connections' byte queues, messages delivered, sockets closed.
 //!
@@ -12,13 +12,14 @@ use std::os::fd::RawFd;
 
 use io_uring::opcode;
 
-use crate::sim::net::{CONNECT_TIMEOUT, Msg, Packet, Sock, State, UDP_QUEUE, host_ip, host_of};
 use super::multishot;
+use crate::sim::net::{CONNECT_TIMEOUT, Msg, Packet, Sock, State, UDP_QUEUE, host_ip, host_of};
 use crate::sim::world::{Event, World};
 use crate::sys::socket::SockAddr;
 use crate::sys::sqe::RawSqe;
 
 pub(crate) use super::calls::{addr, bind, listen, nowait, resolve, shutdown, socket, sockopt};
+pub(crate) use super::unix::socketpair;
 
 /// True for the opcodes this module performs on a socket.
 pub(crate) fn is_socket_op(code: u8) -> bool {
@@ -124,6 +125,12 @@ fn connect(world: &mut World, host: usize, sqe: &RawSqe) -> Option<i32> {
         );
     }
     addr.len = len as libc::socklen_t;
+    if world.net.socks.get(&sqe.fd)?.unix.is_some() {
+        if addr.family() != libc::AF_UNIX {
+            return Some(-libc::EINVAL);
+        }
+        return super::unix::connect(world, host, sqe.fd, sqe.user_data, &addr);
+    }
     let Ok(dest) = addr.to_inet() else {
         return Some(-libc::EAFNOSUPPORT);
     };
@@ -317,16 +324,21 @@ pub(super) fn accept(world: &mut World, host: usize, sqe: &RawSqe) -> Option<i32
     let c = world.net.conns.get_mut(&conn)?;
     c.ends[1].fd = Some(fd);
     let (local, peer) = (c.ends[1].addr, c.ends[0].addr);
+    let unix = c.unix.clone();
     world.net.socks.insert(
         fd,
         Sock {
             host,
             state: State::Stream { conn, side: 1 },
             local: Some(local),
+            unix: unix.as_ref().map(|[_, mine]| mine.clone()),
         },
     );
     if sqe.addr != 0 && sqe.off != 0 {
-        let sa = SockAddr::from_inet(&peer);
+        let sa = match &unix {
+            Some([peer, _]) => super::unix::sockaddr(peer),
+            None => SockAddr::from_inet(&peer),
+        };
         // SAFETY: an ACCEPT SQE points at a sockaddr buffer and its socklen_t (addr2),
         // owned by its op until the CQE; we write at most the length it says it has.
         unsafe {
@@ -495,7 +507,10 @@ pub(crate) fn deliver(world: &mut World, p: Packet) {
     let port = c.ends[1].addr.port();
     match p.msg {
         Msg::Syn => {
-            let listener = world.net.listeners.get(&(to_host, port)).copied();
+            let listener = match &c.unix {
+                Some([_, path]) => world.net.unix_paths.get(&(to_host, path.clone())).copied(),
+                None => world.net.listeners.get(&(to_host, port)).copied(),
+            };
             let reply = match listener {
                 Some(lfd) => {
                     if let Some(Sock {
@@ -611,6 +626,11 @@ pub(crate) fn close(world: &mut World, fd: RawFd) {
     let Some(sock) = world.net.socks.remove(&fd) else {
         return;
     };
+    if let Some(path) = &sock.unix
+        && world.net.unix_paths.get(&(sock.host, path.clone())) == Some(&fd)
+    {
+        world.net.unix_paths.remove(&(sock.host, path.clone()));
+    }
     match sock.state {
         State::Fresh => {}
         State::Datagram { .. } => {
@@ -668,5 +688,6 @@ pub(crate) fn crash(world: &mut World, host: usize) {
     world.net.socks.retain(|_, s| s.host != host);
     world.net.listeners.retain(|(h, _), _| *h != host);
     world.net.udp.retain(|(h, _), _| *h != host);
+    world.net.unix_paths.retain(|(h, _), _| *h != host);
     world.net.pools.remove(&host);
 }
