@@ -11,7 +11,11 @@
 //! ([`Sim::crash`], [`Sim::restart`], or at random times: [`Sim::random_crashes`]), cuts and heals the network ([`Sim::partition`],
 //! [`Sim::heal`]) and checks what it wants, on the hosts' disks too ([`Sim::file`]).
 //! Hosts reach each other by name: `TcpStream::connect("db:5432")` and
-//! `lookup_host("db:5432")` resolve the host named `db` ([`Sim::addr`]).
+//! `lookup_host("db:5432")` resolve the host named `db` ([`Sim::addr`]), and `db` binds
+//! with its own name (`TcpListener::bind("db:5432")`). Links have a latency
+//! ([`Sim::net_latency`]) and, if set, a bandwidth ([`Sim::net_bandwidth`]) drawn from the
+//! seed; `TcpListener::incoming()` and `TcpStream::recv_stream()` run their io_uring fast
+//! paths (multishot accept and receive into provided buffers) with the kernel's semantics.
 //!
 //! **What the seed decides.** Which host runs next and which of its ready tasks (any of
 //! them, not the oldest), every op's and message's latency and so the order completions
@@ -23,8 +27,9 @@
 //! milliseconds. Every decision goes into a trace whose hash ([`Sim::trace_hash`]) is the
 //! same for two runs with one seed.
 //!
-//! **What cannot be simulated yet is an error, never real I/O**: creating a Unix socket
-//! fails with `Unsupported`, as do [`fs::read_dir`](crate::fs::read_dir),
+//! **What cannot be simulated yet is an error, never real I/O**: creating a Unix datagram
+//! socket fails with `Unsupported` (Unix stream sockets work between the tasks of one
+//! host, paths in the host's own namespace), as do [`fs::read_dir`](crate::fs::read_dir),
 //! [`fs::copy`](crate::fs::copy) and a `ProcessPool` call; a name that is no simulated
 //! host fails with `NotFound`, without a DNS query;
 //! an SQE on an fd that is not simulated (a file adopted with `File::from_std`) fails with
