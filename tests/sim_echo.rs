@@ -138,6 +138,13 @@ fn run(seed: u64, plain: bool) -> Outcome {
     sim.heal();
     sim.run_for(Duration::from_secs(120)).unwrap();
 
+    // The path the server took: pool buffers on the multishot path, none on the plain one.
+    let pool = sim
+        .run_until("echo", async {
+            ringcore::debug::metrics().unwrap().driver.recv_pool_buffers
+        })
+        .unwrap();
+    assert_eq!(pool > 0, !plain, "{pool} pool buffers");
     let st = stats.borrow();
     let counters = (st.accepted.get(), st.open.get(), st.bytes.get());
     let mut done = done.borrow().clone();

@@ -148,7 +148,7 @@ fn real_io_is_refused() {
     let (udp, pair, dir, lookup) = sim
         .run_until("h", async {
             let udp = ringcore::net::UnixDatagram::bind("/tmp/sim.sock").map(drop);
-            let pair = ringcore::net::UnixStream::pair().map(drop);
+            let pair = ringcore::net::UnixDatagram::pair().map(drop);
             let dir = ringcore::fs::read_dir("/").await.map(drop);
             let lookup = ringcore::net::lookup_host("example.com:80").await.map(drop);
             (udp, pair, dir, lookup)
