@@ -464,3 +464,28 @@ fn the_poll_io_bridge_runs_simulated() {
         .unwrap();
     assert_eq!(&reply, b"through the bridge");
 }
+
+/// Bytes a client sends before the server accepts its connection wait in the connection,
+/// as in a kernel's accept queue: no reset (the regression: they reset the client).
+#[test]
+fn data_sent_before_the_accept_waits_for_it() {
+    let mut sim = Sim::new(18);
+    sim.host("server", || async {
+        let listener = TcpListener::bind("0.0.0.0:7").unwrap();
+        ringcore::time::sleep(Duration::from_secs(1)).await;
+        let (stream, _) = listener.accept().await.unwrap();
+        let got = read_n(&stream, 5).await.unwrap();
+        stream.write_all(got).await.0.unwrap();
+        std::future::pending::<()>().await;
+    })
+    .unwrap();
+    sim.host("client", || async {}).unwrap();
+    let back = sim
+        .run_until("client", async {
+            let stream = TcpStream::connect("server:7").await.unwrap();
+            stream.write_all(b"early".to_vec()).await.0.unwrap();
+            read_n(&stream, 5).await
+        })
+        .unwrap();
+    assert_eq!(back.unwrap(), b"early");
+}

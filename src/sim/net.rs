@@ -96,8 +96,13 @@ pub(crate) struct Sock {
 pub(crate) struct End {
     pub(crate) host: usize,
     pub(crate) addr: SocketAddr,
-    /// The socket of this end, while it is open.
+    /// The socket of this end, while it is open (`None` also before the server's end is
+    /// accepted).
     pub(crate) fd: Option<RawFd>,
+    /// This end's socket was closed (or its host crashed): data reaching it resets the
+    /// sender. Data for a server end not accepted yet waits in `rx`, as in a kernel's
+    /// accept queue.
+    pub(crate) closed: bool,
     /// Bytes arrived and not read yet.
     pub(crate) rx: VecDeque<u8>,
     /// The peer's FIN arrived.
@@ -289,6 +294,7 @@ impl Net {
             host,
             addr,
             fd,
+            closed: false,
             rx: VecDeque::new(),
             eof: false,
             reset: false,

@@ -566,7 +566,7 @@ pub(crate) fn deliver(world: &mut World, p: Packet) {
                 return;
             };
             let end = &mut c.ends[p.to];
-            if end.fd.is_none() && p.msg == Msg::Data && !end.reset {
+            if end.closed && p.msg == Msg::Data && !end.reset {
                 // Data for a closed socket: the sender is reset.
                 world.send(to_host, from_host, packet(p.conn, 1 - p.to, Msg::Rst));
                 return;
@@ -645,7 +645,10 @@ pub(crate) fn close(world: &mut World, fd: RawFd) {
                 world.net.listeners.remove(&(sock.host, local.port()));
             }
             for conn in backlog {
-                let client = world.net.conns.get(&conn).map(|c| c.ends[0].host);
+                let client = world.net.conns.get_mut(&conn).map(|c| {
+                    c.ends[1].closed = true;
+                    c.ends[0].host
+                });
                 if let Some(client) = client {
                     world.send(sock.host, client, packet(conn, 0, Msg::Rst));
                 }
@@ -660,6 +663,7 @@ pub(crate) fn close(world: &mut World, fd: RawFd) {
                 return;
             };
             c.ends[side].fd = None;
+            c.ends[side].closed = true;
             let peer = c.ends[1 - side].host;
             let msg = if c.established { Msg::Fin } else { Msg::Rst };
             let fin_sent = std::mem::replace(&mut c.ends[side].fin_sent, true);
@@ -678,6 +682,7 @@ pub(crate) fn crash(world: &mut World, host: usize) {
             let end = &mut c.ends[side];
             if end.host == host && (end.fd.is_some() || (side == 1 && !c.established)) {
                 end.fd = None;
+                end.closed = true;
                 resets.push((*id, 1 - side, c.ends[1 - side].host));
             }
         }
