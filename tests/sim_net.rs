@@ -228,18 +228,6 @@ fn network_runs_replay_by_seed_while_fds_churn() {
     assert_ne!(five_clients(10).0, hash, "another seed, another trace");
 }
 
-#[test]
-fn unix_datagram_sockets_are_refused() {
-    let mut sim = Sim::new(6);
-    sim.host("h", || async {}).unwrap();
-    let res = sim
-        .run_until("h", async {
-            ringcore::net::UnixDatagram::bind("/tmp/sock").map(drop)
-        })
-        .unwrap();
-    assert_eq!(res.unwrap_err().kind(), io::ErrorKind::Unsupported);
-}
-
 /// `bind("name:port")` with the host's own simulated name binds on that host, without a
 /// DNS query; another host's name is not a local address, an unknown name is `NotFound`.
 #[test]

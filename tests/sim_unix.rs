@@ -1,11 +1,11 @@
-//! Unix stream sockets on a simulated host (feature `sim`): `UnixListener`, `UnixStream`
-//! and `UnixStream::pair` between tasks of one host, with paths in each host's own
-//! namespace, on the plain and the multishot paths.
+//! Unix sockets on a simulated host (feature `sim`): `UnixListener`, `UnixStream`,
+//! `UnixStream::pair` and `UnixDatagram` between tasks of one host, with paths in each
+//! host's own namespace, on the plain and the multishot paths.
 
 use std::io;
 use std::time::Duration;
 
-use ringcore::net::{UnixListener, UnixStream};
+use ringcore::net::{UnixDatagram, UnixListener, UnixStream};
 use ringcore::sim::Sim;
 use ringcore::stream::StreamExt;
 
@@ -139,4 +139,58 @@ fn a_unix_pair_is_connected() {
         .unwrap();
     assert_eq!(got, b"over the pair");
     assert_eq!((eof, after_drop), (0, 0));
+}
+
+/// Unix datagrams within a host: `send_to`/`recv_from` with the sender's path, a connected
+/// pair, and the errors of sends to nowhere, to a closed peer and with no address.
+#[test]
+fn unix_datagrams_within_a_host() {
+    let mut sim = Sim::new(34);
+    sim.host("h", || async {}).unwrap();
+    let out = sim
+        .run_until("h", async {
+            let server = UnixDatagram::bind("/run/d.sock").unwrap();
+            let client = UnixDatagram::bind("/run/c.sock").unwrap();
+            let reader = ringcore::spawn(async move {
+                let mut got = Vec::new();
+                for _ in 0..3 {
+                    let (res, buf) = server.recv_from(Vec::with_capacity(64)).await;
+                    let (n, from) = res.unwrap();
+                    got.push((buf[..n].to_vec(), from.as_pathname().map(|p| p.to_owned())));
+                }
+                got
+            });
+            for msg in [&b"one"[..], b"two", b"three"] {
+                client.send_to(msg.to_vec(), "/run/d.sock").await.0.unwrap();
+            }
+            let got = reader.await.unwrap();
+            let nowhere = client.send_to(b"x".to_vec(), "/run/none").await.0;
+            let unbound = UnixDatagram::unbound().unwrap();
+            let no_addr = unbound.send(b"x".to_vec()).await.0;
+            let (a, b) = UnixDatagram::pair().unwrap();
+            a.send(b"pair".to_vec()).await.0.unwrap();
+            let (res, buf) = b.recv(Vec::with_capacity(8)).await;
+            let paired = buf[..res.unwrap()].to_vec();
+            drop(b);
+            let closed = a.send(b"gone".to_vec()).await.0;
+            (got, nowhere, no_addr, paired, closed)
+        })
+        .unwrap();
+    let (got, nowhere, no_addr, paired, closed) = out;
+    let c = Some(std::path::PathBuf::from("/run/c.sock"));
+    assert_eq!(
+        got,
+        [
+            (b"one".to_vec(), c.clone()),
+            (b"two".to_vec(), c.clone()),
+            (b"three".to_vec(), c)
+        ]
+    );
+    assert_eq!(nowhere.unwrap_err().kind(), io::ErrorKind::NotFound);
+    assert_eq!(
+        no_addr.unwrap_err().raw_os_error(),
+        Some(libc::EDESTADDRREQ)
+    );
+    assert_eq!(paired, b"pair");
+    assert_eq!(closed.unwrap_err().kind(), io::ErrorKind::ConnectionRefused);
 }

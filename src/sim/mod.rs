@@ -27,10 +27,11 @@
 //! milliseconds. Every decision goes into a trace whose hash ([`Sim::trace_hash`]) is the
 //! same for two runs with one seed.
 //!
-//! **What cannot be simulated yet is an error, never real I/O**: creating a Unix datagram
-//! socket fails with `Unsupported` (Unix stream sockets work between the tasks of one
-//! host, paths in the host's own namespace), as do [`fs::read_dir`](crate::fs::read_dir),
-//! [`fs::copy`](crate::fs::copy) and a `ProcessPool` call; a name that is no simulated
+//! **What cannot be simulated yet is an error, never real I/O**:
+//! [`fs::read_dir`](crate::fs::read_dir), [`fs::copy`](crate::fs::copy) and a
+//! `ProcessPool` call fail with `Unsupported`, as does a socket of another family or type
+//! than TCP, UDP and Unix stream or datagram (Unix sockets work between the tasks of one
+//! host, paths in the host's own namespace); a name that is no simulated
 //! host fails with `NotFound`, without a DNS query;
 //! an SQE on an fd that is not simulated (a file adopted with `File::from_std`) fails with
 //! `EBADF`; [`spawn_blocking`](crate::offload::spawn_blocking) runs its closure on the

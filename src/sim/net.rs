@@ -1,5 +1,5 @@
-//! The simulated network's state (feature `sim`): TCP, UDP and Unix stream sockets of
-//! simulated hosts (Unix ones: src/driver/sim/unix.rs),
+//! The simulated network's state (feature `sim`): TCP, UDP and Unix sockets of simulated
+//! hosts (Unix ones: src/driver/sim/unix.rs and unix_dgram.rs),
 //! the TCP connections between them as two byte queues, and the links' latencies and
 //! partitions. A UDP datagram is a message of its own, with no order kept, lost or
 //! duplicated by the probabilities `Sim::udp_faults` sets.
@@ -74,6 +74,23 @@ pub(crate) enum State {
         rx: VecDeque<(SocketAddr, Vec<u8>)>,
         peer: Option<SocketAddr>,
     },
+    /// A Unix datagram socket (src/driver/sim/unix_dgram.rs): datagrams arrived and not
+    /// read (sender's path, bytes), and the socket it is connected to.
+    UnixDatagram {
+        rx: VecDeque<(Vec<u8>, Vec<u8>)>,
+        peer: Peer,
+    },
+}
+
+/// The socket a Unix datagram socket is connected to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Peer {
+    /// Not connected.
+    None,
+    /// Connected to the socket of this fd.
+    Fd(RawFd),
+    /// Connected to a socket that was closed since.
+    Gone,
 }
 
 /// Datagrams a UDP socket holds before it drops new ones (as a full receive buffer does).

@@ -10,12 +10,12 @@ use std::net::SocketAddr;
 use std::os::fd::{OwnedFd, RawFd};
 
 use super::net::{fresh_fd, packet, recv, send};
-use crate::sim::net::{Msg, Sock, State, host_ip, host_of};
+use crate::sim::net::{Msg, Peer, Sock, State, host_ip, host_of};
 use crate::sim::world::{World, with_current};
 use crate::sys::socket::SockAddr;
 
-/// socket(2) in a simulation: a TCP, UDP or Unix stream socket of the current host (Unix
-/// datagram sockets are `Unsupported`).
+/// socket(2) in a simulation: a TCP, UDP or Unix socket of the current host (other
+/// families and types are `Unsupported`).
 pub(crate) fn socket(domain: i32, ty: i32) -> Option<io::Result<OwnedFd>> {
     if !crate::sim::is_simulated() {
         return None;
@@ -23,14 +23,19 @@ pub(crate) fn socket(domain: i32, ty: i32) -> Option<io::Result<OwnedFd>> {
     let ty = ty & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC);
     let ip = matches!(domain, libc::AF_INET | libc::AF_INET6)
         && matches!(ty, libc::SOCK_STREAM | libc::SOCK_DGRAM);
-    let unix = domain == libc::AF_UNIX && ty == libc::SOCK_STREAM;
+    let unix = domain == libc::AF_UNIX && matches!(ty, libc::SOCK_STREAM | libc::SOCK_DGRAM);
     if !ip && !unix {
         return Some(Err(io::Error::new(
             io::ErrorKind::Unsupported,
-            "ringcore::sim: only TCP, UDP and Unix stream sockets are simulated (this one would do real I/O)",
+            "ringcore::sim: only TCP, UDP and Unix stream and datagram sockets are simulated (this one would do real I/O)",
         )));
     }
-    let state = if ty == libc::SOCK_DGRAM {
+    let state = if unix && ty == libc::SOCK_DGRAM {
+        State::UnixDatagram {
+            rx: VecDeque::new(),
+            peer: Peer::None,
+        }
+    } else if ty == libc::SOCK_DGRAM {
         State::Datagram {
             rx: VecDeque::new(),
             peer: None,
@@ -133,6 +138,16 @@ pub(crate) fn addr(fd: RawFd, peer: bool) -> Option<io::Result<SockAddr>> {
                         &paths[if peer { 1 - side } else { *side }],
                     ))
                 }
+                (State::UnixDatagram { peer, .. }, true) => match peer {
+                    Peer::Fd(p) => Ok(super::unix::sockaddr(
+                        w.net
+                            .socks
+                            .get(p)
+                            .and_then(|s| s.unix.as_deref())
+                            .unwrap_or_default(),
+                    )),
+                    _ => Err(err(libc::ENOTCONN)),
+                },
                 (_, true) => Err(err(libc::ENOTCONN)),
                 (_, false) => Ok(super::unix::sockaddr(path)),
             };
@@ -180,7 +195,12 @@ pub(crate) fn sockopt(fd: RawFd, level: i32, name: i32) -> Option<io::Result<i32
     on_socket(fd, |w| {
         let sock = &w.net.socks[&fd];
         Ok(match (level, name) {
-            (libc::SOL_SOCKET, libc::SO_TYPE) if matches!(sock.state, State::Datagram { .. }) => {
+            (libc::SOL_SOCKET, libc::SO_TYPE)
+                if matches!(
+                    sock.state,
+                    State::Datagram { .. } | State::UnixDatagram { .. }
+                ) =>
+            {
                 libc::SOCK_DGRAM
             }
             (libc::SOL_SOCKET, libc::SO_TYPE) => libc::SOCK_STREAM,

@@ -25,6 +25,7 @@ mod calls;
 mod multishot;
 pub(crate) mod net;
 mod unix;
+mod unix_dgram;
 
 pub(crate) use multishot::features;
 

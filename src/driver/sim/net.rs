@@ -52,6 +52,9 @@ pub(crate) fn perform(world: &mut World, host: usize, sqe: &RawSqe) -> Option<i3
     if matches!(sock.state, State::Datagram { .. }) && sqe.opcode != opcode::PollAdd::CODE {
         return datagram(world, host, sqe);
     }
+    if matches!(sock.state, State::UnixDatagram { .. }) && sqe.opcode != opcode::PollAdd::CODE {
+        return super::unix_dgram::perform(world, host, sqe);
+    }
     match sqe.opcode {
         opcode::Connect::CODE => connect(world, host, sqe),
         opcode::Accept::CODE if multishot::is_accept_multishot(sqe) => {
@@ -95,7 +98,7 @@ pub(crate) fn perform(world: &mut World, host: usize, sqe: &RawSqe) -> Option<i3
 /// # Safety
 ///
 /// `hdr` points at a live `msghdr` whose `msg_iov` holds `msg_iovlen` live iovecs.
-unsafe fn iovecs(hdr: u64) -> Vec<(u64, usize)> {
+pub(super) unsafe fn iovecs(hdr: u64) -> Vec<(u64, usize)> {
     if hdr == 0 {
         return Vec::new();
     }
@@ -367,6 +370,12 @@ fn poll(world: &mut World, sqe: &RawSqe) -> Option<i32> {
             }
             ready |= libc::POLLOUT;
         }
+        State::UnixDatagram { rx, .. } => {
+            if !rx.is_empty() {
+                ready |= libc::POLLIN;
+            }
+            ready |= libc::POLLOUT;
+        }
         State::Stream { conn, side } => {
             let end = &world.net.conns.get(conn)?.ends[*side];
             if !end.rx.is_empty() || end.eof {
@@ -604,7 +613,7 @@ fn finish(world: &mut World, host: usize, sqe: &RawSqe, res: i32) {
 }
 
 /// Tries again, in the order they parked, the ops of `host` parked on `fd`.
-fn wake(world: &mut World, host: usize, fd: RawFd) {
+pub(super) fn wake(world: &mut World, host: usize, fd: RawFd) {
     let waiting: Vec<(u64, RawSqe)> = world
         .parked
         .iter()
@@ -633,6 +642,7 @@ pub(crate) fn close(world: &mut World, fd: RawFd) {
     }
     match sock.state {
         State::Fresh => {}
+        State::UnixDatagram { .. } => super::unix_dgram::closed(world, fd),
         State::Datagram { .. } => {
             if let Some(local) = sock.local
                 && world.net.udp.get(&(sock.host, local.port())) == Some(&fd)

@@ -1,5 +1,6 @@
 //! Unix stream sockets on a simulated host (feature `sim`): `UnixListener`, `UnixStream`
-//! and `UnixStream::pair` between the tasks of one host, over the simulated network's
+//! and `UnixStream::pair` between the tasks of one host (datagram sockets:
+//! unix_dgram.rs, on the paths bound here), over the simulated network's
 //! connections (src/sim/net.rs), so reads, writes, receive streams, shutdown, close and
 //! crash behave as they do over TCP.
 //!
@@ -12,8 +13,8 @@
 //!   socket that does not listen with `ECONNREFUSED`; otherwise it takes a round trip on
 //!   the host's link to itself (its latency; never partitioned, never bandwidth-limited).
 //!   The connecting end is unnamed; the accepted end's address is the listener's path.
-//! - **Not simulated**: Unix datagram sockets (`Unsupported`, as before), passing fds or
-//!   credentials (no SCM_RIGHTS: ringcore sends no ancillary data).
+//! - **Not simulated**: passing fds or credentials (no SCM_RIGHTS: ringcore sends no
+//!   ancillary data).
 
 use std::ffi::OsStr;
 use std::io;
@@ -22,7 +23,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use super::net::{fresh_fd, packet};
-use crate::sim::net::{CONNECT_TIMEOUT, Msg, Sock, State};
+use crate::sim::net::{CONNECT_TIMEOUT, Msg, Peer, Sock, State};
 use crate::sim::world::{Event, World};
 use crate::sys::socket::SockAddr;
 
@@ -71,6 +72,9 @@ pub(crate) fn listen(world: &mut World, fd: RawFd) -> io::Result<()> {
         .socks
         .get_mut(&fd)
         .ok_or_else(|| io::Error::from_raw_os_error(libc::EBADF))?;
+    if matches!(sock.state, State::UnixDatagram { .. }) {
+        return Err(io::Error::from_raw_os_error(libc::EOPNOTSUPP));
+    }
     if sock.unix.as_ref().is_none_or(Vec::is_empty) {
         return Err(io::Error::from_raw_os_error(libc::EINVAL));
     }
@@ -121,6 +125,40 @@ pub(crate) fn connect(
     None
 }
 
+/// A connected pair of Unix datagram sockets of the current host.
+fn dgram_pair() -> io::Result<(OwnedFd, OwnedFd)> {
+    crate::sim::world::with_current(|w| {
+        let host = w.current_host;
+        let a = fresh_fd(w)?;
+        let b = match fresh_fd(w) {
+            Ok(b) => b,
+            Err(e) => {
+                let _ = crate::sys::placeholder::close(a);
+                return Err(e);
+            }
+        };
+        for (fd, peer) in [(a, b), (b, a)] {
+            w.net.socks.insert(
+                fd,
+                Sock {
+                    host,
+                    state: State::UnixDatagram {
+                        rx: Default::default(),
+                        peer: Peer::Fd(peer),
+                    },
+                    local: None,
+                    unix: Some(Vec::new()),
+                },
+            );
+        }
+        Ok((
+            crate::sys::fd::adopt(a as u32),
+            crate::sys::fd::adopt(b as u32),
+        ))
+    })
+    .unwrap_or_else(|| Err(io::ErrorKind::Unsupported.into()))
+}
+
 /// socketpair(2) in a simulation: a connected pair of Unix stream sockets of the current
 /// host (`None` when no simulation runs; `Unsupported` for other kinds).
 pub(crate) fn socketpair(domain: i32, ty: i32) -> Option<io::Result<(OwnedFd, OwnedFd)>> {
@@ -128,11 +166,14 @@ pub(crate) fn socketpair(domain: i32, ty: i32) -> Option<io::Result<(OwnedFd, Ow
         return None;
     }
     let ty = ty & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC);
-    if domain != libc::AF_UNIX || ty != libc::SOCK_STREAM {
+    if domain != libc::AF_UNIX || !matches!(ty, libc::SOCK_STREAM | libc::SOCK_DGRAM) {
         return Some(Err(io::Error::new(
             io::ErrorKind::Unsupported,
-            "ringcore::sim: only Unix stream socket pairs are simulated",
+            "ringcore::sim: only Unix socket pairs are simulated",
         )));
+    }
+    if ty == libc::SOCK_DGRAM {
+        return Some(dgram_pair());
     }
     crate::sim::world::with_current(|w| {
         let host = w.current_host;
