@@ -227,7 +227,9 @@ impl World {
             }
         };
         let jitter = self.draw((Duration::ZERO, base / 4));
-        let wait = (self.net).transmit(&mut self.rng, (from, to), packet.bytes.len(), self.now);
+        let wait = self
+            .net
+            .transmit(&mut self.rng, (from, to), packet.bytes.len(), self.now);
         let mut at = self.now + wait + base + jitter;
         if let Some(end) = self
             .net

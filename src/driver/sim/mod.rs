@@ -11,7 +11,7 @@
 //!   `enter` never blocks: the simulation moves the clock, not the ring.
 //! - [`perform`] runs a due SQE: file and directory ops on the host's simulated disk;
 //!   socket ops on the simulated network (net.rs; multishot ops and the provided-buffer
-//!   pool the ring registers, multishot.rs; Unix sockets, unix.rs).
+//!   pool the ring registers, multishot.rs; Unix sockets, unix.rs and unix_dgram.rs).
 //! - A simulated fd is a real placeholder: an `O_PATH` descriptor of `/`, opened when a
 //!   simulated file is opened, so the number is unique in the process, the `OwnedFd`
 //!   that ringcore wraps around it closes something real, and a stray real syscall on it
