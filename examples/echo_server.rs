@@ -25,106 +25,19 @@
 //! SIGTERM stops the server: core 0 receives the signal and tells the other cores, every
 //! accept loop and connection is cancelled, and the totals are printed.
 
+#[path = "support/echo.rs"]
+mod echo;
 #[path = "support/shards.rs"]
 mod shards;
 
-use std::cell::Cell;
 use std::io;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
+use echo::{Stats, accept_loop};
 use ringcore::CoreId;
-use ringcore::net::{TcpListener, TcpStream};
-use ringcore::stream::StreamExt;
 use shards::{Listening, Shards};
-
-#[derive(Default)]
-struct Stats {
-    open: Cell<u64>,
-    accepted: Cell<u64>,
-    bytes: Cell<u64>,
-}
-
-/// Echoes until the peer closes its side (Ok) or the connection fails (Err), through a
-/// multishot receive: each item is a pooled buffer, queued on the stream's send queue as it
-/// is (no copy) and returned to the pool once the kernel has sent it. The task runs only
-/// when bytes arrive: the sends complete in the driver.
-async fn echo(stream: TcpStream, stats: &Stats) -> io::Result<()> {
-    let _ = stream.set_nodelay(true);
-    let sends = stream.send_queue();
-    let mut received = stream.recv_stream();
-    while let Some(buf) = received.next().await {
-        let buf = buf?;
-        let n = buf.len();
-        sends.send(buf).await?;
-        stats.bytes.set(stats.bytes.get() + n as u64);
-    }
-    sends.flush().await
-}
-
-/// `echo` on the plain path (`--plain`): one 16 KiB buffer per connection, passed to
-/// `read` and `write_all` and back.
-async fn echo_plain(stream: TcpStream, stats: &Stats) -> io::Result<()> {
-    let _ = stream.set_nodelay(true);
-    let mut buf = Vec::with_capacity(16 * 1024);
-    loop {
-        buf.clear();
-        let (res, b) = stream.read(buf).await;
-        let n = res?;
-        if n == 0 {
-            return Ok(());
-        }
-        let (res, b) = stream.write_all(b).await;
-        res?;
-        buf = b;
-        stats.bytes.set(stats.bytes.get() + n as u64);
-    }
-}
-
-/// Spawns the task serving one accepted connection; an error ends this connection only.
-fn serve_connection(stream: TcpStream, stats: &Rc<Stats>, plain: bool) {
-    let stats = stats.clone();
-    stats.open.set(stats.open.get() + 1);
-    stats.accepted.set(stats.accepted.get() + 1);
-    ringcore::spawn(async move {
-        let _ = if plain {
-            echo_plain(stream, &stats).await
-        } else {
-            echo(stream, &stats).await
-        };
-        stats.open.set(stats.open.get() - 1);
-    });
-}
-
-/// Accepts connections until aborted: from a multishot accept, or one `accept` at a time
-/// with `plain`. A failed accept (EMFILE and friends) is reported and backed off instead of
-/// spinning; the listener stays usable.
-async fn accept_loop(core: CoreId, listener: TcpListener, stats: Rc<Stats>, plain: bool) {
-    let backoff = || ringcore::time::sleep(Duration::from_millis(10));
-    if plain {
-        loop {
-            match listener.accept().await {
-                Ok((stream, _peer)) => serve_connection(stream, &stats, true),
-                Err(e) => {
-                    eprintln!("echo_server: {core}: accept: {e}");
-                    backoff().await;
-                }
-            }
-        }
-    }
-    let mut incoming = listener.incoming();
-    // The stream never ends: errors are items and it goes on.
-    while let Some(conn) = incoming.next().await {
-        match conn {
-            Ok(stream) => serve_connection(stream, &stats, false),
-            Err(e) => {
-                eprintln!("echo_server: {core}: accept: {e}");
-                backoff().await;
-            }
-        }
-    }
-}
 
 fn usage() -> ! {
     eprintln!("usage: echo_server [--addr HOST:PORT] [--cores N] [--stats] [--plain]");

@@ -1,6 +1,6 @@
 //! The simulated network (feature `sim`): TCP between named hosts with `ringcore::net`
-//! unchanged, name resolution, refused connects, partitions and healing, and the resets a
-//! crashed host leaves behind.
+//! unchanged, name resolution and binding by name, refused connects, partitions and
+//! healing, the resets a crashed host leaves behind, UDP, and link bandwidth.
 
 use std::io;
 use std::time::Duration;
@@ -228,16 +228,125 @@ fn network_runs_replay_by_seed_while_fds_churn() {
     assert_ne!(five_clients(10).0, hash, "another seed, another trace");
 }
 
+/// `bind("name:port")` with the host's own simulated name binds on that host, without a
+/// DNS query; another host's name is not a local address, an unknown name is `NotFound`.
 #[test]
-fn unix_sockets_are_refused() {
-    let mut sim = Sim::new(6);
-    sim.host("h", || async {}).unwrap();
-    let res = sim
-        .run_until("h", async {
-            ringcore::net::UnixListener::bind("/tmp/sock").map(drop)
+fn a_host_binds_with_its_own_name() {
+    let mut sim = Sim::new(15);
+    sim.host("server", || async {
+        let listener = TcpListener::bind("server:9").unwrap();
+        let udp = ringcore::net::UdpSocket::bind("server:9").unwrap();
+        let (stream, _) = listener.accept().await.unwrap();
+        stream.write_all(b"bound by name".to_vec()).await.0.unwrap();
+        drop(udp);
+        std::future::pending::<()>().await;
+    })
+    .unwrap();
+    sim.host("client", || async {}).unwrap();
+    let server_ip = sim.addr("server").unwrap();
+    let (other, unknown, local, got) = sim
+        .run_until("client", async {
+            let other = TcpListener::bind("server:10").map(drop).unwrap_err();
+            let unknown = TcpListener::bind("nowhere:10").map(drop).unwrap_err();
+            let own = TcpListener::bind("client:0").unwrap();
+            let stream = TcpStream::connect("server:9").await.unwrap();
+            let got = read_n(&stream, 13).await.unwrap();
+            (other.kind(), unknown.kind(), own.local_addr().unwrap(), got)
         })
         .unwrap();
-    assert_eq!(res.unwrap_err().kind(), io::ErrorKind::Unsupported);
+    assert_eq!(other, io::ErrorKind::AddrNotAvailable);
+    assert_eq!(unknown, io::ErrorKind::NotFound);
+    assert_eq!(local.ip(), sim.addr("client").unwrap());
+    assert_ne!(local.ip(), server_ip);
+    assert_eq!(got, b"bound by name");
+}
+
+/// On a real runtime a name still resolves for real: a name that does not resolve is a
+/// typed error (a `ResolveError` inside), here without a DNS query (`.invalid`, RFC 6761).
+#[test]
+fn binding_a_name_on_a_real_runtime_is_a_typed_error() {
+    let err =
+        ringcore::block_on(async { TcpListener::bind("db.invalid:5432").map(drop) }).unwrap_err();
+    let resolve = err
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<ringcore::net::ResolveError>())
+        .unwrap();
+    assert_eq!(resolve.host(), "db.invalid");
+    let local = ringcore::block_on(async {
+        TcpListener::bind("localhost:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+    });
+    assert!(local.ip().is_loopback());
+}
+
+/// A sink on port 9 that reads until end of stream and answers the byte count.
+async fn sink() {
+    let listener = TcpListener::bind("0.0.0.0:9").unwrap();
+    loop {
+        let (stream, _) = listener.accept().await.unwrap();
+        ringcore::spawn(async move {
+            let mut n = 0u64;
+            loop {
+                let (res, _) = stream.read(Vec::with_capacity(64 * 1024)).await;
+                match res.unwrap() {
+                    0 => break,
+                    k => n += k as u64,
+                }
+            }
+            stream.write_all(n.to_le_bytes().to_vec()).await.0.unwrap();
+        });
+    }
+}
+
+/// Virtual time to send `bytes` to the sink and hear back its count.
+fn transfer(seed: u64, bandwidth: Option<(u64, u64)>, bytes: usize) -> Duration {
+    let mut sim = Sim::new(seed);
+    sim.net_latency(Duration::from_millis(1), Duration::from_millis(1));
+    sim.net_bandwidth(bandwidth);
+    sim.host("sink", sink).unwrap();
+    sim.host("source", || async {}).unwrap();
+    sim.run_until("source", async move {
+        let stream = TcpStream::connect("sink:9").await.unwrap();
+        let start = ringcore::time::now();
+        // In 64 KiB writes, as a real sender's socket buffer would cut it.
+        for chunk in vec![7u8; bytes].chunks(64 * 1024) {
+            stream.write_all(chunk.to_vec()).await.0.unwrap();
+        }
+        stream.shutdown(std::net::Shutdown::Write).unwrap();
+        let count = read_n(&stream, 8).await.unwrap();
+        assert_eq!(u64::from_le_bytes(count.try_into().unwrap()), bytes as u64);
+        ringcore::time::now() - start
+    })
+    .unwrap()
+}
+
+/// With a link bandwidth, a transfer takes virtual time proportional to its size; without
+/// one, only latency; a range is drawn per link from the seed.
+#[test]
+fn a_transfer_takes_time_proportional_to_its_size() {
+    const MIB: u64 = 1 << 20;
+    let one = transfer(16, Some((MIB, MIB)), MIB as usize);
+    let four = transfer(16, Some((MIB, MIB)), 4 * MIB as usize);
+    // 1 s (4 s) on the wire, plus the handshake-free round trip and the reply.
+    assert!(
+        one >= Duration::from_secs(1) && one < Duration::from_millis(1050),
+        "{one:?}"
+    );
+    assert!(
+        four >= Duration::from_secs(4) && four < Duration::from_millis(4050),
+        "{four:?}"
+    );
+    let unlimited = transfer(16, None, 4 * MIB as usize);
+    assert!(unlimited < Duration::from_millis(10), "{unlimited:?}");
+    // A range: the link draws a bandwidth in it, the same for one seed.
+    let drawn = transfer(17, Some((MIB, 8 * MIB)), 4 * MIB as usize);
+    assert!(
+        drawn >= Duration::from_millis(500) && drawn < Duration::from_millis(4050),
+        "{drawn:?}"
+    );
+    assert_eq!(transfer(17, Some((MIB, 8 * MIB)), 4 * MIB as usize), drawn);
 }
 
 /// UDP between hosts: `send_to`/`recv_from` with the sender's address, and a connected
@@ -370,4 +479,29 @@ fn data_sent_before_the_accept_is_read_after_it() {
         .unwrap();
     assert_eq!(data, [7u8; 10]);
     assert_eq!(eof, 0);
+}
+
+/// Bytes a client sends before the server accepts its connection wait in the connection,
+/// as in a kernel's accept queue: no reset (the regression: they reset the client).
+#[test]
+fn data_sent_before_the_accept_waits_for_it() {
+    let mut sim = Sim::new(18);
+    sim.host("server", || async {
+        let listener = TcpListener::bind("0.0.0.0:7").unwrap();
+        ringcore::time::sleep(Duration::from_secs(1)).await;
+        let (stream, _) = listener.accept().await.unwrap();
+        let got = read_n(&stream, 5).await.unwrap();
+        stream.write_all(got).await.0.unwrap();
+        std::future::pending::<()>().await;
+    })
+    .unwrap();
+    sim.host("client", || async {}).unwrap();
+    let back = sim
+        .run_until("client", async {
+            let stream = TcpStream::connect("server:7").await.unwrap();
+            stream.write_all(b"early".to_vec()).await.0.unwrap();
+            read_n(&stream, 5).await
+        })
+        .unwrap();
+    assert_eq!(back.unwrap(), b"early");
 }

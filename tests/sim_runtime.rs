@@ -145,17 +145,23 @@ fn the_virtual_time_budget_fails_with_the_seed() {
 fn real_io_is_refused() {
     let mut sim = Sim::new(3);
     sim.host("h", || async {}).unwrap();
-    let (udp, pair, lookup) = sim
+    let (pool, lookup) = sim
         .run_until("h", async {
-            let udp = ringcore::net::UnixDatagram::bind("/tmp/sim.sock").map(drop);
-            let pair = ringcore::net::UnixStream::pair().map(drop);
+            // No worker starts before the first call, which the simulation refuses.
+            let pool = ringcore::offload::ProcessPool::builder()
+                .program("/bin/true")
+                .build()
+                .unwrap();
+            let call = pool.call::<u32, u32>("job", &1).await.map(drop);
             let lookup = ringcore::net::lookup_host("example.com:80").await.map(drop);
-            (udp, pair, lookup)
+            (call, lookup)
         })
         .unwrap();
-    for (what, res) in [("unix", udp), ("socketpair", pair)] {
-        let err = res.expect_err(what);
-        assert_eq!(err.kind(), std::io::ErrorKind::Unsupported, "{what}: {err}");
+    match pool.expect_err("ProcessPool call") {
+        ringcore::offload::PoolError::Spawn(err) => {
+            assert_eq!(err.kind(), std::io::ErrorKind::Unsupported, "{err}")
+        }
+        other => panic!("expected Spawn(Unsupported), got {other}"),
     }
     let err = lookup.unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::NotFound, "{err}");

@@ -101,6 +101,68 @@ impl ResolveError {
 }
 
 impl Lookup {
+    /// The addresses, found on the calling thread: numeric ones and the special-use names
+    /// (`localhost`, `.invalid`) at once, as [`resolve`](Lookup::resolve) does; in a
+    /// simulation, the simulated host of a name (`NotFound` for a name that is none, never a DNS
+    /// query); otherwise getaddrinfo(3) through std, which blocks this thread while it
+    /// runs (what `bind` did before it took this trait: binding names a local address,
+    /// which rarely needs DNS).
+    pub(crate) fn resolve_now(self) -> io::Result<Vec<SocketAddr>> {
+        let (host, port) = match &self {
+            Lookup::Ready(addrs) => return Ok(addrs.clone()),
+            Lookup::Name(s) => match s.rsplit_once(':') {
+                Some((host, port)) => (
+                    host.trim_start_matches('[').trim_end_matches(']'),
+                    port.parse::<u16>().ok(),
+                ),
+                None => (s.as_str(), None),
+            },
+            Lookup::HostPort(host, port) => (host.as_str(), Some(*port)),
+        };
+        if let Some(port) = port {
+            match special_use(host) {
+                Some(SpecialUse::Localhost) => {
+                    return Ok(vec![
+                        SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port),
+                        SocketAddr::new(Ipv6Addr::LOCALHOST.into(), port),
+                    ]);
+                }
+                Some(SpecialUse::Invalid) => {
+                    return Err(ResolveError::into_io(
+                        host.to_owned(),
+                        io::Error::new(
+                            io::ErrorKind::NotFound,
+                            "names under .invalid never resolve (RFC 6761)",
+                        ),
+                    ));
+                }
+                None => {}
+            }
+        }
+        #[cfg(feature = "sim")]
+        if let Some(res) = crate::driver::sim::net::resolve(host, port) {
+            return res.map_err(|source| {
+                let kind = source.kind();
+                io::Error::new(
+                    kind,
+                    ResolveError {
+                        host: host.to_owned(),
+                        source,
+                    },
+                )
+            });
+        }
+        let _ = port;
+        let addrs = match &self {
+            Lookup::Name(s) => std::net::ToSocketAddrs::to_socket_addrs(s.as_str()),
+            Lookup::HostPort(h, p) => std::net::ToSocketAddrs::to_socket_addrs(&(&**h, *p)),
+            Lookup::Ready(_) => unreachable!("numeric addresses returned above"),
+        };
+        addrs
+            .map(Iterator::collect)
+            .map_err(|e| ResolveError::into_io(host.to_owned(), e))
+    }
+
     /// The addresses, looking the name up on the blocking pool if there is one.
     ///
     /// # Panics

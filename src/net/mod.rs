@@ -33,9 +33,11 @@
 //! [`UdpSocket::send_to`]) take a [`ToSocketAddrs`]: an address, or a host name and port
 //! (`"localhost:8080"`, `("example.com", 80)`) that is resolved with getaddrinfo(3) on the
 //! core's blocking pool, as [`lookup_host`] does, and whose addresses are tried in turn.
-//! The synchronous `bind` constructors take std's `ToSocketAddrs`, which resolves a name
-//! on the calling thread: bind to numeric addresses (or resolve with [`lookup_host`]
-//! first).
+//! The synchronous `bind` constructors ([`TcpListener::bind`], [`UdpSocket::bind`]) take
+//! the same [`ToSocketAddrs`] but resolve a name on the calling thread (getaddrinfo(3)
+//! through std, blocking the core while it runs): bind to numeric addresses, or resolve
+//! with [`lookup_host`] first. In a simulation (feature `sim`) every name is a simulated
+//! host's, resolved without a query, so a host binds with its own name (`"db:5432"`).
 
 /// `AsRawFd` and `AsFd` for public socket types that wrap a `sock: Socket` field; with
 /// `debug`, also a `Debug` that shows the type name and the fd.
@@ -90,15 +92,20 @@ pub use unix::{UnixDatagram, UnixListener, UnixSocketAddr, UnixStream};
 use std::io;
 use std::net::SocketAddr;
 
-/// Resolves `addr` to its first address. For IP literals ("127.0.0.1:80") this parses and
-/// never blocks; a host name would run getaddrinfo(3) on the calling thread.
-fn first_addr(addr: impl std::net::ToSocketAddrs) -> io::Result<SocketAddr> {
-    addr.to_socket_addrs()?.next().ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "the address resolved to no socket address",
-        )
-    })
+/// Resolves `addr` to its first address, on the calling thread. For IP literals
+/// ("127.0.0.1:80") this parses and never blocks; in a simulation a name is a simulated
+/// host's; otherwise a host name runs getaddrinfo(3) on the calling thread.
+fn first_addr(addr: impl ToSocketAddrs) -> io::Result<SocketAddr> {
+    addr::lookup_of(&addr)
+        .resolve_now()?
+        .into_iter()
+        .next()
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the address resolved to no socket address",
+            )
+        })
 }
 
 fn domain_of(addr: &SocketAddr) -> i32 {

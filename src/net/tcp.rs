@@ -1,13 +1,13 @@
 //! TCP: [`TcpListener`] (with [`ListenOptions`]) and [`TcpStream`].
 
 use std::io;
-use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::net::{Shutdown, SocketAddr};
 use std::os::fd::OwnedFd;
 use std::time::Duration;
 
 use super::socket::Socket;
 use super::split::{OwnedReadHalf, OwnedWriteHalf};
-use super::{domain_of, first_addr};
+use super::{ToSocketAddrs, domain_of, first_addr};
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::sys::socket::SockAddr;
 
@@ -106,7 +106,11 @@ impl TcpListener {
     ///
     /// `AddrInUse` if another socket holds the address, `AddrNotAvailable` if it is not
     /// local, `PermissionDenied` for a privileged port, `InvalidInput` if `addr` resolves
-    /// to nothing.
+    /// to nothing; a name that does not resolve is the error [`lookup_host`](super::lookup_host)
+    /// gives (a [`ResolveError`](super::ResolveError) inside; in a simulation, `NotFound`
+    /// for a name that is no simulated host, `AddrNotAvailable` for another host's name).
+    /// `addr` is a [`ToSocketAddrs`](super::ToSocketAddrs); a name is resolved on the
+    /// calling thread (see the [module docs](super)).
     ///
     /// # Panics
     ///

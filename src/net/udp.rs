@@ -1,11 +1,11 @@
 //! UDP: [`UdpSocket`].
 
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
 
 use super::socket::{Socket, single};
-use super::{domain_of, first_addr};
+use super::{ToSocketAddrs, domain_of, first_addr};
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::sys::socket::SockAddr;
 
@@ -39,7 +39,8 @@ impl UdpSocket {
     /// # Errors
     ///
     /// `AddrInUse`, `AddrNotAvailable`, `PermissionDenied`; `InvalidInput` if `addr`
-    /// resolves to nothing.
+    /// resolves to nothing; a name that does not resolve as with
+    /// [`TcpListener::bind`](super::TcpListener::bind), which resolves names the same way.
     ///
     /// # Panics
     ///

@@ -35,11 +35,7 @@ impl Sim {
         let cores: Vec<Rc<Core>> = (0..n)
             .map(|k| {
                 let ring = SimRing::new(self.world.clone(), i, k);
-                let features = crate::sys::uring::Features {
-                    ftruncate: true,
-                    ..Default::default()
-                };
-                let driver = Driver::new(Box::new(ring), features);
+                let driver = Driver::new(Box::new(ring), crate::driver::sim::features());
                 // Every op goes through the ring: no inline syscall on a simulated fd.
                 driver.set_inline_per_tick(0);
                 let blocking = BlockingPool::new(1, Duration::from_secs(1));

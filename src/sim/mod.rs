@@ -17,7 +17,12 @@
 //! network ([`Sim::partition`], [`Sim::heal`]) and checks what it wants, on the hosts'
 //! disks too ([`Sim::file`]). Hosts reach each other by name:
 //! `TcpStream::connect("db:5432")` and `lookup_host("db:5432")` resolve the host named
-//! `db` ([`Sim::addr`]).
+//! `db` ([`Sim::addr`]), and `db` binds with its own name
+//! (`TcpListener::bind("db:5432")`). Links have a latency ([`Sim::net_latency`]) and, if
+//! set, a bandwidth ([`Sim::net_bandwidth`]) drawn from the seed;
+//! `TcpListener::incoming()` and `TcpStream::recv_stream()` run their io_uring fast paths
+//! (multishot accept and receive into each core's provided buffers) with the kernel's
+//! semantics.
 //!
 //! **What the seed decides.** Which host and which of its cores runs next and which of
 //! that core's ready tasks (any of them, not the oldest; a job or wake sent from a sibling
@@ -32,8 +37,10 @@
 //! timer or completion, so an hour of sleeps takes milliseconds. Every decision goes into a
 //! trace whose hash ([`Sim::trace_hash`]) is the same for two runs with one seed.
 //!
-//! **What cannot be simulated yet is an error, never real I/O**: creating a Unix socket
-//! fails with `Unsupported`, as does a `ProcessPool` call; a name that is no simulated
+//! **What cannot be simulated yet is an error, never real I/O**: a `ProcessPool` call
+//! fails with `Unsupported`, as does a socket of another family or type than TCP, UDP and
+//! Unix stream or datagram (Unix sockets work between the tasks of one host, paths in the
+//! host's own namespace); a name that is no simulated
 //! host fails with `NotFound`, without a DNS query;
 //! an SQE on an fd that is not simulated (a file adopted with `File::from_std`) fails with
 //! `EBADF`. `Instant::now()` reads the real clock: use [`time::now`](crate::time::now).
@@ -693,6 +700,20 @@ impl Sim {
         let mut w = self.world.borrow_mut();
         w.net.latency = (min, max.max(min));
         w.net.base.clear();
+        drop(w);
+        self
+    }
+
+    /// Sets the range, in bytes per virtual second, links' bandwidths are drawn from (each
+    /// pair of hosts draws once, at its first message from now; `None`: unlimited, the
+    /// default). Each direction of a link sends one message at a time: a message of `n`
+    /// bytes leaves once those sent before it in that direction have, takes
+    /// `n / bandwidth` virtual seconds to leave, then the link's latency to arrive. A
+    /// host's messages to itself are not limited. A bound of 0 counts as 1 byte per second.
+    pub fn net_bandwidth(&mut self, range: Option<(u64, u64)>) -> &mut Self {
+        let mut w = self.world.borrow_mut();
+        w.net.bandwidth = range.map(|(lo, hi)| (lo.max(1), hi.max(lo).max(1)));
+        w.net.link_bandwidth.clear();
         drop(w);
         self
     }

@@ -1,4 +1,5 @@
-//! The simulated network's state (feature `sim`): TCP and UDP sockets of simulated hosts,
+//! The simulated network's state (feature `sim`): TCP, UDP and Unix sockets of simulated
+//! hosts (Unix ones: src/driver/sim/unix.rs and unix_dgram.rs),
 //! the TCP connections between them as two byte queues, and the links' latencies and
 //! partitions. A UDP datagram is a message of its own, with no order kept, lost or
 //! duplicated by the probabilities `Sim::udp_faults` sets.
@@ -19,7 +20,11 @@
 //! - **Links.** Each pair of hosts has a base latency drawn once from the seed in the
 //!   network's latency range; each message takes the base plus up to a quarter more. A
 //!   partition between two sets of hosts holds every message between them until healed;
-//!   a host's messages to itself are never held.
+//!   a host's messages to itself are never held. With a bandwidth range set
+//!   (`Sim::net_bandwidth`), each pair of hosts draws its bandwidth once from the seed, and
+//!   each direction sends one message at a time: a message of `n` bytes leaves when the
+//!   ones before it in that direction have, takes `n / bandwidth` to leave, then its
+//!   latency to arrive, so a transfer takes virtual time proportional to its size.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -69,6 +74,23 @@ pub(crate) enum State {
         rx: VecDeque<(SocketAddr, Vec<u8>)>,
         peer: Option<SocketAddr>,
     },
+    /// A Unix datagram socket (src/driver/sim/unix_dgram.rs): datagrams arrived and not
+    /// read (sender's path, bytes), and the socket it is connected to.
+    UnixDatagram {
+        rx: VecDeque<(Vec<u8>, Vec<u8>)>,
+        peer: Peer,
+    },
+}
+
+/// The socket a Unix datagram socket is connected to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Peer {
+    /// Not connected.
+    None,
+    /// Connected to the socket of this fd.
+    Fd(RawFd),
+    /// Connected to a socket that was closed since.
+    Gone,
 }
 
 /// Datagrams a UDP socket holds before it drops new ones (as a full receive buffer does).
@@ -81,6 +103,9 @@ pub(crate) struct Sock {
     pub(crate) state: State,
     /// The bound address, if bound.
     pub(crate) local: Option<SocketAddr>,
+    /// For a Unix socket, its path (`sun_path` bytes; empty while unbound); `None` for TCP
+    /// and UDP.
+    pub(crate) unix: Option<Vec<u8>>,
 }
 
 /// One end of a connection.
@@ -88,8 +113,13 @@ pub(crate) struct Sock {
 pub(crate) struct End {
     pub(crate) host: usize,
     pub(crate) addr: SocketAddr,
-    /// The socket of this end, while it is open.
+    /// The socket of this end, while it is open (`None` also before the server's end is
+    /// accepted).
     pub(crate) fd: Option<RawFd>,
+    /// This end's socket was closed (or its host crashed): data reaching it resets the
+    /// sender. Data for a server end not accepted yet waits in `rx`, as in a kernel's
+    /// accept queue.
+    pub(crate) closed: bool,
     /// Bytes arrived and not read yet.
     pub(crate) rx: VecDeque<u8>,
     /// The peer's FIN arrived.
@@ -110,6 +140,8 @@ pub(crate) struct Conn {
     pub(crate) connect_op: Option<(usize, u64)>,
     /// The handshake finished.
     pub(crate) established: bool,
+    /// For a Unix connection, its ends' paths (client first; empty: unnamed).
+    pub(crate) unix: Option<[Vec<u8>; 2]>,
 }
 
 /// A message on a link.
@@ -144,6 +176,18 @@ pub(crate) struct Packet {
     pub(crate) dgram: Option<(SocketAddr, SocketAddr)>,
 }
 
+/// A host's registered receive pool (IORING_REGISTER_PBUF_RING; performed in
+/// src/driver/sim/multishot.rs).
+#[derive(Debug)]
+pub(crate) struct Pool {
+    /// Address of the ring's entries (`io_uring_buf` each; the tail in entry 0).
+    pub(crate) ring: u64,
+    /// Ring entries (a power of two).
+    pub(crate) entries: u16,
+    /// The consumer's head: the next entry to take.
+    pub(crate) head: u16,
+}
+
 /// The network; see the module docs.
 #[derive(Debug)]
 pub(crate) struct Net {
@@ -152,6 +196,8 @@ pub(crate) struct Net {
     pub(crate) listeners: BTreeMap<(usize, u16), RawFd>,
     /// Bound UDP sockets by (host, port).
     pub(crate) udp: BTreeMap<(usize, u16), RawFd>,
+    /// Bound Unix sockets by (host, path): src/driver/sim/unix.rs.
+    pub(crate) unix_paths: BTreeMap<(usize, Vec<u8>), RawFd>,
     /// Probability that a datagram is lost, and that one is delivered twice.
     pub(crate) udp_loss: f64,
     pub(crate) udp_duplicate: f64,
@@ -166,6 +212,15 @@ pub(crate) struct Net {
     pub(crate) base: BTreeMap<(usize, usize), Duration>,
     /// The range links' base latencies are drawn from.
     pub(crate) latency: (Duration, Duration),
+    /// Each host's registered receive pool.
+    pub(crate) pools: BTreeMap<(usize, usize), Pool>,
+    /// The range links' bandwidths are drawn from, bytes per virtual second (`None`:
+    /// unlimited).
+    pub(crate) bandwidth: Option<(u64, u64)>,
+    /// Each link's bandwidth, drawn at its first message.
+    pub(crate) link_bandwidth: BTreeMap<(usize, usize), u64>,
+    /// When each direction of a link (from, to) has sent what is queued on it.
+    pub(crate) busy: BTreeMap<(usize, usize), Duration>,
 }
 
 impl Default for Net {
@@ -174,6 +229,7 @@ impl Default for Net {
             socks: BTreeMap::new(),
             listeners: BTreeMap::new(),
             udp: BTreeMap::new(),
+            unix_paths: BTreeMap::new(),
             udp_loss: 0.0,
             udp_duplicate: 0.0,
             conns: BTreeMap::new(),
@@ -183,6 +239,10 @@ impl Default for Net {
             held: Vec::new(),
             base: BTreeMap::new(),
             latency: (Duration::from_micros(50), Duration::from_millis(2)),
+            pools: BTreeMap::new(),
+            bandwidth: None,
+            link_bandwidth: BTreeMap::new(),
+            busy: BTreeMap::new(),
         }
     }
 }
@@ -193,6 +253,34 @@ pub(crate) fn link(a: usize, b: usize) -> (usize, usize) {
 }
 
 impl Net {
+    /// How long a message of `bytes` sent now from host `from` to `to` waits and takes to
+    /// leave (before its latency): it queues behind what was sent before it in that
+    /// direction, then takes `bytes / bandwidth`. Zero when bandwidth is unlimited (no
+    /// draw then, so runs without it keep their traces) and between a host and itself.
+    pub(crate) fn transmit(
+        &mut self,
+        rng: &mut fastrand::Rng,
+        (from, to): (usize, usize),
+        bytes: usize,
+        now: Duration,
+    ) -> Duration {
+        let Some((lo, hi)) = self.bandwidth else {
+            return Duration::ZERO;
+        };
+        if from == to {
+            return Duration::ZERO;
+        }
+        let bw = *self
+            .link_bandwidth
+            .entry(link(from, to))
+            .or_insert_with(|| rng.u64(lo..=hi));
+        let busy = self.busy.entry((from, to)).or_default();
+        let start = (*busy).max(now);
+        let nanos = (bytes as u128 * 1_000_000_000).div_ceil(u128::from(bw.max(1)));
+        *busy = start + Duration::from_nanos(nanos.min(u128::from(u64::MAX)) as u64);
+        *busy - now
+    }
+
     /// A free ephemeral port of `host`.
     pub(crate) fn ephemeral(&mut self, host: usize) -> u16 {
         let next = self.next_port.entry(host).or_insert(EPHEMERAL);
@@ -223,6 +311,7 @@ impl Net {
             host,
             addr,
             fd,
+            closed: false,
             rx: VecDeque::new(),
             eof: false,
             reset: false,
@@ -238,6 +327,7 @@ impl Net {
                 ],
                 connect_op: Some(op),
                 established: false,
+                unix: None,
             },
         );
         id

@@ -246,7 +246,10 @@ impl World {
             }
         };
         let jitter = self.draw((Duration::ZERO, base / 4));
-        let mut at = self.now + base + jitter;
+        let wait = self
+            .net
+            .transmit(&mut self.rng, (from, to), packet.bytes.len(), self.now);
+        let mut at = self.now + wait + base + jitter;
         if let Some(end) = self
             .net
             .conns
@@ -350,6 +353,12 @@ impl World {
         h.routes.insert(id, (core, sqe.user_data));
         h.route_of.insert((core, sqe.user_data), id);
         sqe.user_data = id;
+    }
+
+    /// The core of `host` that submitted the SQE now named `user_data` (0 on a host of one
+    /// core, whose SQEs are not renamed).
+    pub(crate) fn core_of(&self, host: usize, user_data: u64) -> usize {
+        self.hosts[host].routes.get(&user_data).map_or(0, |r| r.0)
     }
 
     /// Moves the CQEs of `core` of `host` (a host of several cores) into `out`, each under

@@ -1,5 +1,5 @@
 //! The socket calls ringcore makes without an SQE (src/sys/socket.rs), on simulated
-//! sockets (feature `sim`): socket, bind, listen, addresses, shutdown, options, the
+//! sockets (feature `sim`): socket, socketpair, bind, listen, addresses, shutdown, options, the
 //! poll-based bridge's non-blocking transfers, and name resolution. Each answers `None`
 //! when no simulation runs on the thread or `fd` is not a simulated socket: the caller then
 //! makes the real call. The SQEs on these sockets are performed in src/driver/sim/net.rs.
@@ -10,26 +10,32 @@ use std::net::SocketAddr;
 use std::os::fd::{OwnedFd, RawFd};
 
 use super::net::{fresh_fd, packet, recv, send};
-use crate::sim::net::{Msg, Sock, State, host_ip, host_of};
+use crate::sim::net::{Msg, Peer, Sock, State, host_ip, host_of};
 use crate::sim::world::{World, with_current};
 use crate::sys::socket::SockAddr;
 
-/// socket(2) in a simulation: a TCP or UDP socket of the current host (Unix sockets are
-/// `Unsupported`).
+/// socket(2) in a simulation: a TCP, UDP or Unix socket of the current host (other
+/// families and types are `Unsupported`).
 pub(crate) fn socket(domain: i32, ty: i32) -> Option<io::Result<OwnedFd>> {
     if !crate::sim::is_simulated() {
         return None;
     }
     let ty = ty & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC);
-    if !matches!(domain, libc::AF_INET | libc::AF_INET6)
-        || !matches!(ty, libc::SOCK_STREAM | libc::SOCK_DGRAM)
-    {
+    let ip = matches!(domain, libc::AF_INET | libc::AF_INET6)
+        && matches!(ty, libc::SOCK_STREAM | libc::SOCK_DGRAM);
+    let unix = domain == libc::AF_UNIX && matches!(ty, libc::SOCK_STREAM | libc::SOCK_DGRAM);
+    if !ip && !unix {
         return Some(Err(io::Error::new(
             io::ErrorKind::Unsupported,
-            "ringcore::sim: only TCP and UDP sockets are simulated (a Unix socket would do real I/O)",
+            "ringcore::sim: only TCP, UDP and Unix stream and datagram sockets are simulated (this one would do real I/O)",
         )));
     }
-    let state = if ty == libc::SOCK_DGRAM {
+    let state = if unix && ty == libc::SOCK_DGRAM {
+        State::UnixDatagram {
+            rx: VecDeque::new(),
+            peer: Peer::None,
+        }
+    } else if ty == libc::SOCK_DGRAM {
         State::Datagram {
             rx: VecDeque::new(),
             peer: None,
@@ -47,6 +53,7 @@ pub(crate) fn socket(domain: i32, ty: i32) -> Option<io::Result<OwnedFd>> {
                 host,
                 state,
                 local: None,
+                unix: unix.then(Vec::new),
             },
         );
         Ok(fd)
@@ -65,6 +72,9 @@ fn err(errno: i32) -> io::Error {
 /// bind(2) on a simulated socket.
 pub(crate) fn bind(fd: RawFd, addr: &SockAddr) -> Option<io::Result<()>> {
     on_socket(fd, |w| {
+        if w.net.socks[&fd].unix.is_some() {
+            return super::unix::bind(w, fd, addr);
+        }
         let want = addr.to_inet()?;
         let host = w.net.socks[&fd].host;
         if host_of(want.ip(), host, w.hosts.len()) != Some(host) {
@@ -94,6 +104,9 @@ pub(crate) fn bind(fd: RawFd, addr: &SockAddr) -> Option<io::Result<()>> {
 /// listen(2) on a simulated socket.
 pub(crate) fn listen(fd: RawFd) -> Option<io::Result<()>> {
     on_socket(fd, |w| {
+        if w.net.socks[&fd].unix.is_some() {
+            return super::unix::listen(w, fd);
+        }
         let host = w.net.socks[&fd].host;
         let port = match w.net.socks[&fd].local {
             Some(a) => a.port(),
@@ -116,6 +129,29 @@ pub(crate) fn listen(fd: RawFd) -> Option<io::Result<()>> {
 pub(crate) fn addr(fd: RawFd, peer: bool) -> Option<io::Result<SockAddr>> {
     on_socket(fd, |w| {
         let sock = &w.net.socks[&fd];
+        if let Some(path) = &sock.unix {
+            return match (&sock.state, peer) {
+                (State::Stream { conn, side }, _) => {
+                    let c = w.net.conns.get(conn).ok_or_else(|| err(libc::ENOTCONN))?;
+                    let paths = c.unix.as_ref().ok_or_else(|| err(libc::ENOTCONN))?;
+                    Ok(super::unix::sockaddr(
+                        &paths[if peer { 1 - side } else { *side }],
+                    ))
+                }
+                (State::UnixDatagram { peer, .. }, true) => match peer {
+                    Peer::Fd(p) => Ok(super::unix::sockaddr(
+                        w.net
+                            .socks
+                            .get(p)
+                            .and_then(|s| s.unix.as_deref())
+                            .unwrap_or_default(),
+                    )),
+                    _ => Err(err(libc::ENOTCONN)),
+                },
+                (_, true) => Err(err(libc::ENOTCONN)),
+                (_, false) => Ok(super::unix::sockaddr(path)),
+            };
+        }
         let addr = match (&sock.state, peer) {
             (State::Datagram { peer: Some(p), .. }, true) => *p,
             (State::Stream { conn, side }, _) => {
@@ -156,9 +192,19 @@ pub(crate) fn shutdown(fd: RawFd, how: i32) -> Option<io::Result<()>> {
 /// getsockopt(2)/setsockopt(2) of an `int` on a simulated socket: options are accepted
 /// and ignored; reads answer SO_TYPE, SO_DOMAIN, SO_ERROR (0) and 0 for the rest.
 pub(crate) fn sockopt(fd: RawFd, level: i32, name: i32) -> Option<io::Result<i32>> {
-    on_socket(fd, |_| {
+    on_socket(fd, |w| {
+        let sock = &w.net.socks[&fd];
         Ok(match (level, name) {
+            (libc::SOL_SOCKET, libc::SO_TYPE)
+                if matches!(
+                    sock.state,
+                    State::Datagram { .. } | State::UnixDatagram { .. }
+                ) =>
+            {
+                libc::SOCK_DGRAM
+            }
             (libc::SOL_SOCKET, libc::SO_TYPE) => libc::SOCK_STREAM,
+            (libc::SOL_SOCKET, libc::SO_DOMAIN) if sock.unix.is_some() => libc::AF_UNIX,
             (libc::SOL_SOCKET, libc::SO_DOMAIN) => libc::AF_INET,
             _ => 0,
         })

@@ -10,7 +10,8 @@
 //!   performed after a latency from the host's [`DiskFaults`](crate::sim::DiskFaults).
 //!   `enter` never blocks: the simulation moves the clock, not the ring.
 //! - [`perform`] runs a due SQE: file and directory ops on the host's simulated disk;
-//!   socket ops answer `-EOPNOTSUPP` (the network is not simulated yet).
+//!   socket ops on the simulated network (net.rs; multishot ops and the provided-buffer
+//!   pool the ring registers, multishot.rs; Unix sockets, unix.rs and unix_dgram.rs).
 //! - A simulated fd is a real placeholder: an `O_PATH` descriptor of `/`, opened when a
 //!   simulated file is opened, so the number is unique in the process, the `OwnedFd`
 //!   that ringcore wraps around it closes something real, and a stray real syscall on it
@@ -26,7 +27,12 @@
 //!   `World::reap`).
 
 mod calls;
+mod multishot;
 pub(crate) mod net;
+mod unix;
+mod unix_dgram;
+
+pub(crate) use multishot::features;
 
 use std::cell::RefCell;
 use std::ffi::CStr;
@@ -103,6 +109,30 @@ impl Ring for SimRing {
 
     fn needs_enter(&mut self) -> bool {
         false
+    }
+
+    unsafe fn register_buf_ring(
+        &mut self,
+        addr: u64,
+        entries: u16,
+        _bgid: u16,
+        flags: u16,
+    ) -> io::Result<()> {
+        // The world reads the ring as the kernel would (src/driver/sim/multishot.rs); the
+        // caller keeps it valid until `unregister_buf_ring` succeeds.
+        let mut world = self
+            .world
+            .try_borrow_mut()
+            .map_err(|_| io::ErrorKind::WouldBlock)?;
+        multishot::register(&mut world, self.host, self.core, addr, entries, flags)
+    }
+
+    fn unregister_buf_ring(&mut self, _bgid: u16) -> io::Result<()> {
+        let mut world = self
+            .world
+            .try_borrow_mut()
+            .map_err(|_| io::ErrorKind::WouldBlock)?;
+        multishot::unregister(&mut world, self.host, self.core)
     }
 }
 

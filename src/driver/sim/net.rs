@@ -1,4 +1,4 @@
-//! Socket SQEs and socket calls on simulated TCP sockets (feature `sim`; the model is
+//! Socket SQEs and socket calls on simulated TCP, UDP and Unix sockets (feature `sim`; the model is
 //! src/sim/net.rs): CONNECT, ACCEPT, RECV, SEND, RECVMSG, SENDMSG, READ, WRITE and
 //! POLL_ADD performed on connections' byte queues, messages delivered, sockets closed.
 //!
@@ -12,12 +12,14 @@ use std::os::fd::RawFd;
 
 use io_uring::opcode;
 
+use super::multishot;
 use crate::sim::net::{CONNECT_TIMEOUT, Msg, Packet, Sock, State, UDP_QUEUE, host_ip, host_of};
 use crate::sim::world::{Event, World};
 use crate::sys::socket::SockAddr;
 use crate::sys::sqe::RawSqe;
 
 pub(crate) use super::calls::{addr, bind, listen, nowait, resolve, shutdown, socket, sockopt};
+pub(crate) use super::unix::socketpair;
 
 /// True for the opcodes this module performs on a socket.
 pub(crate) fn is_socket_op(code: u8) -> bool {
@@ -44,11 +46,20 @@ pub(crate) fn perform(world: &mut World, host: usize, sqe: &RawSqe) -> Option<i3
     if sock.host != host {
         return Some(-libc::EBADF);
     }
+    if sqe.opcode == opcode::Recv::CODE && multishot::selects_buffer(sqe) {
+        return multishot::recv(world, host, sqe);
+    }
     if matches!(sock.state, State::Datagram { .. }) && sqe.opcode != opcode::PollAdd::CODE {
         return datagram(world, host, sqe);
     }
+    if matches!(sock.state, State::UnixDatagram { .. }) && sqe.opcode != opcode::PollAdd::CODE {
+        return super::unix_dgram::perform(world, host, sqe);
+    }
     match sqe.opcode {
         opcode::Connect::CODE => connect(world, host, sqe),
+        opcode::Accept::CODE if multishot::is_accept_multishot(sqe) => {
+            multishot::accept_multishot(world, host, sqe)
+        }
         opcode::Accept::CODE => accept(world, host, sqe),
         opcode::PollAdd::CODE => poll(world, sqe),
         opcode::Recv::CODE | opcode::Read::CODE => {
@@ -87,7 +98,7 @@ pub(crate) fn perform(world: &mut World, host: usize, sqe: &RawSqe) -> Option<i3
 /// # Safety
 ///
 /// `hdr` points at a live `msghdr` whose `msg_iov` holds `msg_iovlen` live iovecs.
-unsafe fn iovecs(hdr: u64) -> Vec<(u64, usize)> {
+pub(super) unsafe fn iovecs(hdr: u64) -> Vec<(u64, usize)> {
     if hdr == 0 {
         return Vec::new();
     }
@@ -117,6 +128,12 @@ fn connect(world: &mut World, host: usize, sqe: &RawSqe) -> Option<i32> {
         );
     }
     addr.len = len as libc::socklen_t;
+    if world.net.socks.get(&sqe.fd)?.unix.is_some() {
+        if addr.family() != libc::AF_UNIX {
+            return Some(-libc::EINVAL);
+        }
+        return super::unix::connect(world, host, sqe.fd, sqe.user_data, &addr);
+    }
     let Ok(dest) = addr.to_inet() else {
         return Some(-libc::EAFNOSUPPORT);
     };
@@ -298,7 +315,7 @@ fn datagram(world: &mut World, host: usize, sqe: &RawSqe) -> Option<i32> {
     }
 }
 
-fn accept(world: &mut World, host: usize, sqe: &RawSqe) -> Option<i32> {
+pub(super) fn accept(world: &mut World, host: usize, sqe: &RawSqe) -> Option<i32> {
     let State::Listening(backlog) = &mut world.net.socks.get_mut(&sqe.fd)?.state else {
         return Some(-libc::EINVAL);
     };
@@ -310,16 +327,21 @@ fn accept(world: &mut World, host: usize, sqe: &RawSqe) -> Option<i32> {
     let c = world.net.conns.get_mut(&conn)?;
     c.ends[1].fd = Some(fd);
     let (local, peer) = (c.ends[1].addr, c.ends[0].addr);
+    let unix = c.unix.clone();
     world.net.socks.insert(
         fd,
         Sock {
             host,
             state: State::Stream { conn, side: 1 },
             local: Some(local),
+            unix: unix.as_ref().map(|[_, mine]| mine.clone()),
         },
     );
     if sqe.addr != 0 && sqe.off != 0 {
-        let sa = SockAddr::from_inet(&peer);
+        let sa = match &unix {
+            Some([peer, _]) => super::unix::sockaddr(peer),
+            None => SockAddr::from_inet(&peer),
+        };
         // SAFETY: an ACCEPT SQE points at a sockaddr buffer and its socklen_t (addr2),
         // owned by its op until the CQE; we write at most the length it says it has.
         unsafe {
@@ -343,6 +365,12 @@ fn poll(world: &mut World, sqe: &RawSqe) -> Option<i32> {
     match &sock.state {
         State::Listening(backlog) if !backlog.is_empty() => ready |= libc::POLLIN,
         State::Datagram { rx, .. } => {
+            if !rx.is_empty() {
+                ready |= libc::POLLIN;
+            }
+            ready |= libc::POLLOUT;
+        }
+        State::UnixDatagram { rx, .. } => {
             if !rx.is_empty() {
                 ready |= libc::POLLIN;
             }
@@ -488,7 +516,10 @@ pub(crate) fn deliver(world: &mut World, p: Packet) {
     let port = c.ends[1].addr.port();
     match p.msg {
         Msg::Syn => {
-            let listener = world.net.listeners.get(&(to_host, port)).copied();
+            let listener = match &c.unix {
+                Some([_, path]) => world.net.unix_paths.get(&(to_host, path.clone())).copied(),
+                None => world.net.listeners.get(&(to_host, port)).copied(),
+            };
             let reply = match listener {
                 Some(lfd) => {
                     if let Some(Sock {
@@ -544,9 +575,7 @@ pub(crate) fn deliver(world: &mut World, p: Packet) {
                 return;
             };
             let end = &mut c.ends[p.to];
-            // No fd and a FIN sent: the socket was closed. (A connection still in its
-            // listener's backlog has no fd yet either: its data waits for the accept.)
-            if end.fd.is_none() && end.fin_sent && p.msg == Msg::Data && !end.reset {
+            if end.closed && p.msg == Msg::Data && !end.reset {
                 // Data for a closed socket: the sender is reset.
                 world.send(to_host, from_host, packet(p.conn, 1 - p.to, Msg::Rst));
                 return;
@@ -563,6 +592,20 @@ pub(crate) fn deliver(world: &mut World, p: Packet) {
     }
 }
 
+/// Traces a CQE of an op that stays armed (`flags` has `IORING_CQE_F_MORE`) and queues it
+/// for `host`'s driver.
+pub(super) fn trace_and_post(world: &mut World, host: usize, sqe: &RawSqe, res: i32, flags: u32) {
+    super::trace_completion(world, host, sqe, res);
+    let h = &mut world.hosts[host];
+    h.cq.borrow_mut().push(crate::driver::ring::Cqe {
+        user_data: sqe.user_data,
+        result: res,
+        flags,
+        buf_offset: 0,
+    });
+    h.has_cqes = true;
+}
+
 /// Completes a parked op and traces it.
 fn finish(world: &mut World, host: usize, sqe: &RawSqe, res: i32) {
     super::trace_completion(world, host, sqe, res);
@@ -570,7 +613,7 @@ fn finish(world: &mut World, host: usize, sqe: &RawSqe, res: i32) {
 }
 
 /// Tries again, in the order they parked, the ops of `host` parked on `fd`.
-fn wake(world: &mut World, host: usize, fd: RawFd) {
+pub(super) fn wake(world: &mut World, host: usize, fd: RawFd) {
     for sqe in world.parked_on(host, fd) {
         if sqe.opcode == opcode::Connect::CODE {
             continue;
@@ -588,8 +631,14 @@ pub(crate) fn close(world: &mut World, fd: RawFd) {
     let Some(sock) = world.net.socks.remove(&fd) else {
         return;
     };
+    if let Some(path) = &sock.unix
+        && world.net.unix_paths.get(&(sock.host, path.clone())) == Some(&fd)
+    {
+        world.net.unix_paths.remove(&(sock.host, path.clone()));
+    }
     match sock.state {
         State::Fresh => {}
+        State::UnixDatagram { .. } => super::unix_dgram::closed(world, fd),
         State::Datagram { .. } => {
             if let Some(local) = sock.local
                 && world.net.udp.get(&(sock.host, local.port())) == Some(&fd)
@@ -602,7 +651,10 @@ pub(crate) fn close(world: &mut World, fd: RawFd) {
                 world.net.listeners.remove(&(sock.host, local.port()));
             }
             for conn in backlog {
-                let client = world.net.conns.get(&conn).map(|c| c.ends[0].host);
+                let client = world.net.conns.get_mut(&conn).map(|c| {
+                    c.ends[1].closed = true;
+                    c.ends[0].host
+                });
                 if let Some(client) = client {
                     world.send(sock.host, client, packet(conn, 0, Msg::Rst));
                 }
@@ -617,6 +669,7 @@ pub(crate) fn close(world: &mut World, fd: RawFd) {
                 return;
             };
             c.ends[side].fd = None;
+            c.ends[side].closed = true;
             let peer = c.ends[1 - side].host;
             let msg = if c.established { Msg::Fin } else { Msg::Rst };
             let fin_sent = std::mem::replace(&mut c.ends[side].fin_sent, true);
@@ -635,6 +688,7 @@ pub(crate) fn crash(world: &mut World, host: usize) {
             let end = &mut c.ends[side];
             if end.host == host && (end.fd.is_some() || (side == 1 && !c.established)) {
                 end.fd = None;
+                end.closed = true;
                 resets.push((*id, 1 - side, c.ends[1 - side].host));
             }
         }
@@ -645,4 +699,6 @@ pub(crate) fn crash(world: &mut World, host: usize) {
     world.net.socks.retain(|_, s| s.host != host);
     world.net.listeners.retain(|(h, _), _| *h != host);
     world.net.udp.retain(|(h, _), _| *h != host);
+    world.net.unix_paths.retain(|(h, _), _| *h != host);
+    world.net.pools.retain(|(h, _), _| *h != host);
 }
