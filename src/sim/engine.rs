@@ -247,6 +247,9 @@ impl Sim {
 pub(super) fn settle(core: &Core) {
     core.driver.flush();
     core.driver.dispatch();
+    // What `dispatch` ran may have queued SQEs (a send queue's continuation starts the next
+    // send): submit them now, as a real core's next enter would, or nothing would.
+    core.driver.flush();
 }
 
 /// Stops a host's cores, core 0 first: cancels their tasks and ops (no core may be
