@@ -273,25 +273,7 @@ fn datagram(world: &mut World, host: usize, sqe: &RawSqe) -> Option<i32> {
                 return Some(-libc::EBADF);
             };
             let (from, bytes) = rx.pop_front()?;
-            let bufs = if sqe.opcode == opcode::RecvMsg::CODE {
-                // SAFETY: a RECVMSG SQE points at a msghdr its op owns until the CQE.
-                unsafe { iovecs(sqe.addr) }
-            } else {
-                vec![(sqe.addr, sqe.len as usize)]
-            };
-            let mut n = 0;
-            for (ptr, len) in bufs {
-                let take = len.min(bytes.len() - n);
-                if take == 0 {
-                    break;
-                }
-                // SAFETY: a receive's buffers are `len` writable bytes its op owns until
-                // the CQE; `take <= len`.
-                unsafe {
-                    std::ptr::copy_nonoverlapping(bytes[n..].as_ptr(), ptr as *mut u8, take);
-                }
-                n += take;
-            }
+            let n = scatter(sqe, &bytes);
             if sqe.opcode == opcode::RecvMsg::CODE {
                 let sa = SockAddr::from_inet(&from);
                 // SAFETY: as above; the name buffer is `msg_namelen` writable bytes.
@@ -604,6 +586,32 @@ pub(super) fn trace_and_post(world: &mut World, host: usize, sqe: &RawSqe, res: 
         buf_offset: 0,
     });
     h.has_cqes = true;
+}
+
+/// Copies a datagram's `bytes` into a receive SQE's buffers (a RECVMSG's iovecs in order,
+/// or the one buffer of a RECV or READ); returns the bytes copied (the rest of a datagram
+/// that does not fit is dropped, as datagram sockets do).
+pub(super) fn scatter(sqe: &RawSqe, bytes: &[u8]) -> usize {
+    let bufs = if sqe.opcode == opcode::RecvMsg::CODE {
+        // SAFETY: a RECVMSG SQE points at a msghdr its op owns until the CQE.
+        unsafe { iovecs(sqe.addr) }
+    } else {
+        vec![(sqe.addr, sqe.len as usize)]
+    };
+    let mut n = 0;
+    for (ptr, len) in bufs {
+        let take = len.min(bytes.len() - n);
+        if take == 0 {
+            break;
+        }
+        // SAFETY: a receive's buffers are `len` writable bytes its op owns until the CQE;
+        // `take <= len`.
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes[n..].as_ptr(), ptr as *mut u8, take);
+        }
+        n += take;
+    }
+    n
 }
 
 /// Completes a parked op and traces it.

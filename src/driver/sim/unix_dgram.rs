@@ -122,25 +122,7 @@ pub(crate) fn perform(world: &mut World, host: usize, sqe: &RawSqe) -> Option<i3
                 return Some(-libc::EBADF);
             };
             let (from, bytes) = rx.pop_front()?;
-            let bufs = if sqe.opcode == opcode::RecvMsg::CODE {
-                // SAFETY: a RECVMSG SQE points at a msghdr its op owns until the CQE.
-                unsafe { iovecs(sqe.addr) }
-            } else {
-                vec![(sqe.addr, sqe.len as usize)]
-            };
-            let mut n = 0;
-            for (ptr, len) in bufs {
-                let take = len.min(bytes.len() - n);
-                if take == 0 {
-                    break;
-                }
-                // SAFETY: a receive's buffers are `len` writable bytes its op owns until
-                // the CQE; `take <= len`.
-                unsafe {
-                    std::ptr::copy_nonoverlapping(bytes[n..].as_ptr(), ptr as *mut u8, take);
-                }
-                n += take;
-            }
+            let n = super::net::scatter(sqe, &bytes);
             if sqe.opcode == opcode::RecvMsg::CODE {
                 let sa = super::unix::sockaddr(&from);
                 // SAFETY: as above; the name buffer is `msg_namelen` writable bytes.
