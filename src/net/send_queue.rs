@@ -272,9 +272,13 @@ impl<B: IoBuf> SendQueue<B> {
         if takes_no_op(&self.driver) || context::may_complete_inline(&self.driver) {
             // SAFETY: `len` initialised bytes at `buf`'s stable pointer, held for the call;
             // the fd is open while `shared` holds it.
-            match unsafe {
-                sys::socket::send_nowait(self.shared.fd.borrow(), buf.stable_ptr(), len)
-            } {
+            let res =
+                unsafe { sys::socket::send_nowait(self.shared.fd.borrow(), buf.stable_ptr(), len) };
+            if !matches!(&res, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
+                // Counted as an inline send, as `Socket::send`'s MSG_DONTWAIT attempt is.
+                self.driver.metrics().inline_io(false, &res);
+            }
+            match res {
                 Ok(n) if n >= len => {
                     st.sent_total += len as u64;
                     return Ok(());
