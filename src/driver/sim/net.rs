@@ -273,25 +273,7 @@ fn datagram(world: &mut World, host: usize, sqe: &RawSqe) -> Option<i32> {
                 return Some(-libc::EBADF);
             };
             let (from, bytes) = rx.pop_front()?;
-            let n = scatter(sqe, &bytes);
-            if sqe.opcode == opcode::RecvMsg::CODE {
-                let sa = SockAddr::from_inet(&from);
-                // SAFETY: as above; the name buffer is `msg_namelen` writable bytes.
-                unsafe {
-                    let hdr = &mut *(sqe.addr as *mut libc::msghdr);
-                    if !hdr.msg_name.is_null() {
-                        let k = (hdr.msg_namelen).min(sa.len) as usize;
-                        std::ptr::copy_nonoverlapping(
-                            (&raw const sa.storage).cast::<u8>(),
-                            hdr.msg_name.cast::<u8>(),
-                            k,
-                        );
-                        hdr.msg_namelen = sa.len;
-                    }
-                    hdr.msg_flags = if n < bytes.len() { libc::MSG_TRUNC } else { 0 };
-                }
-            }
-            Some(n as i32)
+            Some(hand_datagram(sqe, &bytes, &SockAddr::from_inet(&from)))
         }
         _ => Some(-libc::EOPNOTSUPP),
     }
@@ -586,6 +568,32 @@ pub(super) fn trace_and_post(world: &mut World, host: usize, sqe: &RawSqe, res: 
         buf_offset: 0,
     });
     h.has_cqes = true;
+}
+
+/// Hands a datagram to a receive SQE: its `bytes` into the buffers ([`scatter`]) and, for a
+/// RECVMSG, the sender's address `from` into the header's name buffer (cut to
+/// `msg_namelen`, which then says the full length) and MSG_TRUNC into `msg_flags` when
+/// the datagram did not fit. Returns the CQE's result: the bytes copied.
+pub(super) fn hand_datagram(sqe: &RawSqe, bytes: &[u8], from: &SockAddr) -> i32 {
+    let n = scatter(sqe, bytes);
+    if sqe.opcode == opcode::RecvMsg::CODE {
+        // SAFETY: a RECVMSG SQE points at a msghdr its op owns until the CQE, and its name
+        // buffer, when set, is `msg_namelen` writable bytes; at most that many are copied.
+        unsafe {
+            let hdr = &mut *(sqe.addr as *mut libc::msghdr);
+            if !hdr.msg_name.is_null() {
+                let k = (hdr.msg_namelen).min(from.len) as usize;
+                std::ptr::copy_nonoverlapping(
+                    (&raw const from.storage).cast::<u8>(),
+                    hdr.msg_name.cast::<u8>(),
+                    k,
+                );
+                hdr.msg_namelen = from.len;
+            }
+            hdr.msg_flags = if n < bytes.len() { libc::MSG_TRUNC } else { 0 };
+        }
+    }
+    n as i32
 }
 
 /// Copies a datagram's `bytes` into a receive SQE's buffers (a RECVMSG's iovecs in order,

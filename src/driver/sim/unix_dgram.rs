@@ -122,25 +122,11 @@ pub(crate) fn perform(world: &mut World, host: usize, sqe: &RawSqe) -> Option<i3
                 return Some(-libc::EBADF);
             };
             let (from, bytes) = rx.pop_front()?;
-            let n = super::net::scatter(sqe, &bytes);
-            if sqe.opcode == opcode::RecvMsg::CODE {
-                let sa = super::unix::sockaddr(&from);
-                // SAFETY: as above; the name buffer is `msg_namelen` writable bytes.
-                unsafe {
-                    let hdr = &mut *(sqe.addr as *mut libc::msghdr);
-                    if !hdr.msg_name.is_null() {
-                        let k = (hdr.msg_namelen).min(sa.len) as usize;
-                        std::ptr::copy_nonoverlapping(
-                            (&raw const sa.storage).cast::<u8>(),
-                            hdr.msg_name.cast::<u8>(),
-                            k,
-                        );
-                        hdr.msg_namelen = sa.len;
-                    }
-                    hdr.msg_flags = if n < bytes.len() { libc::MSG_TRUNC } else { 0 };
-                }
-            }
-            Some(n as i32)
+            Some(super::net::hand_datagram(
+                sqe,
+                &bytes,
+                &super::unix::sockaddr(&from),
+            ))
         }
         _ => Some(-libc::EOPNOTSUPP),
     }
