@@ -287,6 +287,12 @@ impl Driver {
         self.budget.take()
     }
 
+    /// True while [`try_inline`](Driver::try_inline) would grant a unit (spends nothing).
+    #[inline]
+    pub(crate) fn inline_budget_left(&self) -> bool {
+        self.budget.left() != 0
+    }
+
     /// A page-cache read of `n` bytes completed inline (a unit of `try_inline`): for
     /// telemetry's `bytes_in` and inline `read` count, added up here (one add, whether
     /// telemetry is on or not) and handed over once per tick (`settle_metrics`).

@@ -180,6 +180,18 @@ impl Inner {
     }
 
     pub(super) fn complete(&mut self, cqe: Cqe) {
+        // One comparison sends an op's CQE (the common case) past the driver's own
+        // `user_data` values: every tagged or reserved index is at or above MAX_OP_INDEX.
+        if cqe.user_data as u32 >= MAX_OP_INDEX {
+            self.complete_special(cqe);
+            return;
+        }
+        self.complete_op(cqe);
+    }
+
+    /// A CQE of the driver's own SQEs: the wake-up read, the multishot poll, a cancel.
+    #[cold]
+    fn complete_special(&mut self, cqe: Cqe) {
         match cqe.user_data {
             WAKE_USER_DATA => {
                 if let Some(w) = &mut self.wake {
@@ -207,6 +219,12 @@ impl Inner {
                 }
             }
         }
+        self.complete_op(cqe);
+    }
+
+    /// The CQE of an op in the slab (lifecycle.rs).
+    #[inline]
+    fn complete_op(&mut self, cqe: Cqe) {
         let (index, generation) = lifecycle::decode(cqe.user_data);
         // Field-level borrow: `self.stats` is updated while `slot` is held.
         let Some(slot) = self
@@ -253,17 +271,27 @@ impl Inner {
         self.stats.ops_completed += 1;
         let cancelled = matches!(slot.state, Lifecycle::Cancelled(_));
         self.metrics.op_finished(index, cqe.result, cancelled);
-        match std::mem::replace(&mut slot.state, Lifecycle::Completed(cqe)) {
-            Lifecycle::Waiting(w) => self.to_wake.push(w),
-            Lifecycle::Cancelled(data) => {
-                self.slots.remove(index);
-                self.orphans.push((data, cqe));
+        match &mut slot.state {
+            Lifecycle::Waiting(_) | Lifecycle::Submitted => {
+                if let Lifecycle::Waiting(w) =
+                    std::mem::replace(&mut slot.state, Lifecycle::Completed(cqe))
+                {
+                    self.to_wake.push(w);
+                }
             }
-            Lifecycle::Detached(continuation) => {
-                self.slots.remove(index);
-                self.continued.push((continuation, cqe));
+            // No future waits for these: the slot is freed now (`remove` hands back the
+            // state without writing a `Completed` first).
+            Lifecycle::Detached(_) => {
+                if let Lifecycle::Detached(continuation) = self.slots.remove(index).state {
+                    self.continued.push((continuation, cqe));
+                }
             }
-            Lifecycle::Submitted | Lifecycle::Completed(_) | Lifecycle::Streaming(_) => {}
+            Lifecycle::Cancelled(_) => {
+                if let Lifecycle::Cancelled(data) = self.slots.remove(index).state {
+                    self.orphans.push((data, cqe));
+                }
+            }
+            Lifecycle::Completed(_) | Lifecycle::Streaming(_) => {}
         }
     }
 }

@@ -395,7 +395,9 @@ impl<B: IoBuf> Continuation for Shared<B> {
                         self.start(driver, &mut st);
                     }
                     // Room for a waiting `send`, or an empty queue for `flush`.
-                    if (was_full && st.queued < limit) || st.bufs.is_empty() {
+                    if !st.waiters.is_empty()
+                        && ((was_full && st.queued < limit) || st.bufs.is_empty())
+                    {
                         for w in st.waiters.drain(..) {
                             w.wake();
                         }
