@@ -219,11 +219,12 @@ impl Inner {
                 }
             }
         }
-        self.complete_op(cqe);
+        // No op has an index this high (`MAX_OP_INDEX`): a CQE of nothing in flight.
+        self.stats.stale_cqes += 1;
     }
 
     /// The CQE of an op in the slab (lifecycle.rs).
-    #[inline]
+    #[inline(always)]
     fn complete_op(&mut self, cqe: Cqe) {
         let (index, generation) = lifecycle::decode(cqe.user_data);
         // Field-level borrow: `self.stats` is updated while `slot` is held.

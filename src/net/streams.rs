@@ -237,6 +237,43 @@ impl Stream for RecvStream {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
+        // The hot path, kept small: an armed receive past its first completion (so `wake`
+        // is settled) that has bytes for the caller or nothing yet. Everything else, and
+        // every other state, is `poll_slow`'s, which gets a CQE taken here.
+        if let RecvState::Armed(op, true) = &mut this.state {
+            match op.poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(cqe)) if cqe.result > 0 => {
+                    let buf = op.data().and_then(|d| pooled(&d.pool, &cqe));
+                    if !io_uring::cqueue::more(cqe.flags) {
+                        this.state = RecvState::Idle;
+                    }
+                    return Poll::Ready(Some(buf.ok_or_else(no_buffer)));
+                }
+                Poll::Ready(next) => return this.poll_slow(cx, Some(next)),
+            }
+        }
+        this.poll_slow(cx, None)
+    }
+}
+
+/// A multishot receive's CQE named no buffer (the kernel always names one for a positive
+/// result with IOSQE_BUFFER_SELECT).
+#[cold]
+fn no_buffer() -> io::Error {
+    io::Error::other("ringcore: a multishot receive named no buffer")
+}
+
+impl RecvStream {
+    /// `poll_next` past its hot path; `taken` is a CQE (or the end) that path already took
+    /// from the armed receive.
+    #[inline(never)]
+    fn poll_slow(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut taken: Option<Option<Cqe>>,
+    ) -> Poll<Option<io::Result<RecvBuf>>> {
+        let this = self;
         loop {
             match &mut this.state {
                 RecvState::Done => return Poll::Ready(None),
@@ -278,7 +315,10 @@ impl Stream for RecvStream {
                 }
                 RecvState::Armed(op, seen) => {
                     let first = !*seen;
-                    let next = ready!(op.poll_next(cx));
+                    let next = match taken.take() {
+                        Some(next) => next,
+                        None => ready!(op.poll_next(cx)),
+                    };
                     // The receive's first completion settles the wake the stream re-armed
                     // with, used or not (a buffer taken, end of stream, an error, ENOBUFS).
                     this.wake = None;
@@ -295,9 +335,7 @@ impl Stream for RecvStream {
                         if !more {
                             this.state = RecvState::Idle;
                         }
-                        return Poll::Ready(Some(buf.ok_or_else(|| {
-                            io::Error::other("ringcore: a multishot receive named no buffer")
-                        })));
+                        return Poll::Ready(Some(buf.ok_or_else(no_buffer)));
                     }
                     let pool = op.data().map(|d| d.pool.clone());
                     match cqe.result {
