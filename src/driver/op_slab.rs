@@ -53,6 +53,7 @@ impl Driver {
     /// Everything `sqe` points to is owned by `continuation` (or outlives it) and stays in
     /// place until `on_cqe` runs; if the driver gives up on the CQE at shutdown, the
     /// continuation is leaked, never dropped.
+    #[inline]
     pub(crate) unsafe fn submit_detached(
         &self,
         sqe: squeue::Entry,

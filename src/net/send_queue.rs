@@ -210,7 +210,9 @@ impl<B: IoBuf> SendQueue<B> {
     /// Dropping the future before it completes queues nothing: `buf` is dropped with it,
     /// and the queue is unchanged.
     pub async fn send(&self, buf: B) -> io::Result<()> {
-        if let Err(e) = poll_fn(|cx| self.poll_room(cx)).await {
+        if !self.has_room()
+            && let Err(e) = poll_fn(|cx| self.poll_room(cx)).await
+        {
             self.shared.state.borrow_mut().unsent += buf.bytes_init() as u64;
             return Err(e);
         }
@@ -246,6 +248,13 @@ impl<B: IoBuf> SendQueue<B> {
         self.shared.state.borrow().unsent
     }
 
+    /// True when a `send` need not wait: the queue runs and is below its limit.
+    #[inline]
+    fn has_room(&self) -> bool {
+        let st = self.shared.state.borrow();
+        st.error.is_none() && st.queued < self.shared.limit.get()
+    }
+
     /// Ready with `Ok` when the queue is below its limit, with the error if it stopped.
     fn poll_room(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let limit = self.shared.limit.get();
@@ -253,7 +262,39 @@ impl<B: IoBuf> SendQueue<B> {
     }
 
     /// Queues `buf` and, if no send is in flight, starts one.
+    #[inline]
     fn push(&self, buf: B) -> io::Result<()> {
+        // The hot path, kept small: a running queue and a non-empty buffer that either
+        // waits behind the send in flight or starts one through the ring because no
+        // inline attempt may be made now (the driver's budget is closed: another SQE is
+        // queued this tick). Everything else is `push_slow`'s.
+        let len = buf.bytes_init();
+        let mut st = self.shared.state.borrow_mut();
+        if st.error.is_none() && len != 0 {
+            if st.in_flight {
+                st.bufs.push_back(buf);
+                st.queued += len;
+                return Ok(());
+            }
+            if !self.driver.inline_budget_left() && !takes_no_op(&self.driver) {
+                st.bufs.push_back(buf);
+                st.sent = 0;
+                st.queued += len;
+                self.shared.start(&self.driver, &mut st);
+                return match &st.error {
+                    Some(e) => Err(copy_error(e)),
+                    None => Ok(()),
+                };
+            }
+        }
+        drop(st);
+        self.push_slow(buf)
+    }
+
+    /// `push` past its hot path: a stopped queue, an empty buffer, or a first attempt
+    /// that may be made inline.
+    #[inline(never)]
+    fn push_slow(&self, buf: B) -> io::Result<()> {
         let len = buf.bytes_init();
         let mut st = self.shared.state.borrow_mut();
         if let Some(e) = st.error.as_ref().map(copy_error) {
@@ -326,6 +367,7 @@ impl<B: IoBuf> Shared<B> {
 
     /// Starts the send of the front buffer's unsent bytes (rule 1); on failure stops the
     /// queue. Call with nothing in flight and a non-empty queue.
+    #[inline]
     fn start(self: &Rc<Self>, driver: &Driver, st: &mut State<B>) {
         debug_assert!(!st.in_flight);
         let Some(front) = st.bufs.front() else {
