@@ -97,7 +97,34 @@ impl Driver {
     }
 
     /// The next queued CQE of a live multishot op, or `Pending` (waker kept).
+    #[inline]
     fn poll_multi(&self, index: usize, generation: u32, cx: &mut Context<'_>) -> Poll<Cqe> {
+        // The hot path, kept small: a running op's next CQE, or none yet. Its last CQE (the
+        // slot is freed with it) and the cases that cannot happen are `poll_multi_slow`'s.
+        {
+            let mut inner = self.inner.borrow_mut();
+            if let Some(slot) = inner.live_slot(index, generation)
+                && let Lifecycle::Streaming(stream) = &mut slot.state
+                && !stream.ended
+            {
+                return match stream.cqes.pop_front() {
+                    Some(cqe) => Poll::Ready(cqe),
+                    None => {
+                        match &stream.waker {
+                            Some(w) if w.will_wake(cx.waker()) => {}
+                            _ => stream.waker = Some(cx.waker().clone()),
+                        }
+                        Poll::Pending
+                    }
+                };
+            }
+        }
+        self.poll_multi_slow(index, generation, cx)
+    }
+
+    /// `poll_multi` for an op whose last CQE came, or a slot that is gone.
+    #[inline(never)]
+    fn poll_multi_slow(&self, index: usize, generation: u32, cx: &mut Context<'_>) -> Poll<Cqe> {
         let mut inner = self.inner.borrow_mut();
         let Some(slot) = inner.live_slot(index, generation) else {
             // Cannot happen: the slot is freed only here (final CQE) or by `drop_multi`.
