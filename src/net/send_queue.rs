@@ -412,6 +412,39 @@ impl<B: IoBuf> Shared<B> {
 
 impl<B: IoBuf> Continuation for Shared<B> {
     fn on_cqe(self: Rc<Self>, driver: &Driver, cqe: Cqe) {
+        // The hot path, kept small: the send took all of the only queued buffer and no
+        // one waits. The buffer is dropped with no borrow held (a pooled buffer
+        // republishes itself to the pool then).
+        let done = {
+            let mut st = self.state.borrow_mut();
+            let only = st.bufs.len() == 1 && st.waiters.is_empty();
+            match st.bufs.front() {
+                Some(b)
+                    if only
+                        && cqe.result > 0
+                        && b.bytes_init() == st.sent + cqe.result as usize =>
+                {
+                    let n = cqe.result as usize;
+                    st.in_flight = false;
+                    st.sent = 0;
+                    st.queued = st.queued.saturating_sub(n);
+                    st.sent_total += n as u64;
+                    st.bufs.pop_front()
+                }
+                _ => None,
+            }
+        };
+        match done {
+            Some(buf) => drop(buf),
+            None => self.on_cqe_slow(driver, cqe),
+        }
+    }
+}
+
+impl<B: IoBuf> Shared<B> {
+    /// `on_cqe` past its hot path: a short send, more queued, waiters, or an error.
+    #[inline(never)]
+    fn on_cqe_slow(self: Rc<Self>, driver: &Driver, cqe: Cqe) {
         let mut done = None;
         {
             let mut st = self.state.borrow_mut();
