@@ -115,14 +115,22 @@ pub(crate) struct BufRing {
     /// Registered with IOU_PBUF_RING_INC: the kernel fills a buffer by parts, one receive
     /// after another, and says IORING_CQE_F_BUF_MORE while it keeps the buffer.
     incremental: bool,
-    /// Per buffer id (`ring_entries` of each): where the kernel writes next in it (its
-    /// bytes consumed so far; only ever non-zero when `incremental`), the handles alive
-    /// on it plus CQEs reaped for it and not yet taken, and whether the kernel is done
-    /// with it (a CQE without BUF_MORE was reaped). A buffer goes back into the ring once
-    /// the kernel is done and no handle is left.
-    consumed: Box<[Cell<u32>]>,
-    refs: Box<[Cell<u32>]>,
-    done: Box<[Cell<bool>]>,
+    /// Per buffer id (`ring_entries` of them): see [`BufState`]. One array, so a CQE's
+    /// bookkeeping is one bounds check and one cache line.
+    state: Box<[BufState]>,
+}
+
+/// What the pool knows of one buffer. A buffer goes back into the ring once the kernel is
+/// done with it and no handle is left.
+#[derive(Default)]
+struct BufState {
+    /// Where the kernel writes next in it: its bytes consumed so far (only ever non-zero
+    /// when the pool is `incremental`).
+    consumed: Cell<u32>,
+    /// The handles alive on it plus CQEs reaped for it and not yet taken.
+    refs: Cell<u32>,
+    /// The kernel is done with it (a CQE without BUF_MORE was reaped).
+    done: Cell<bool>,
 }
 
 impl BufRing {
@@ -195,9 +203,7 @@ impl BufRing {
                 / PLAIN_RECV_BYTES.max(size as usize) as u64)
                 .clamp(1, u64::from(u32::MAX)) as u32,
             incremental,
-            consumed: (0..max_entries).map(|_| Cell::new(0)).collect(),
-            refs: (0..max_entries).map(|_| Cell::new(0)).collect(),
-            done: (0..max_entries).map(|_| Cell::new(false)).collect(),
+            state: (0..max_entries).map(|_| BufState::default()).collect(),
         };
         if !pool.grow() {
             return Err(io::Error::from(io::ErrorKind::OutOfMemory));
@@ -287,18 +293,16 @@ impl BufRing {
     /// [`take`](BufRing::take), keeps [`available`](BufRing::available) true while the CQE
     /// waits in a stream's queue.
     pub(crate) fn note_selected(&self, bid: u16, result: i32, flags: u32) -> u32 {
-        let b = usize::from(bid);
-        let (Some(consumed), Some(refs), Some(done)) =
-            (self.consumed.get(b), self.refs.get(b), self.done.get(b))
-        else {
+        let Some(st) = self.state.get(usize::from(bid)) else {
             return 0;
         };
-        let offset = consumed.get();
-        refs.set(refs.get() + 1);
+        let offset = st.consumed.get();
+        st.refs.set(st.refs.get() + 1);
         if self.incremental && io_uring::cqueue::buffer_more(flags) {
-            consumed.set(offset.saturating_add(result.max(0) as u32).min(self.size));
+            st.consumed
+                .set(offset.saturating_add(result.max(0) as u32).min(self.size));
         } else {
-            done.set(true);
+            st.done.set(true);
             self.out.set(self.out.get() + 1);
         }
         offset
@@ -308,14 +312,14 @@ impl BufRing {
     /// buffer if the kernel is done with it and it was the last. True if it was
     /// republished.
     fn release(&self, bid: u16) -> bool {
-        let b = usize::from(bid);
-        let refs = self.refs[b].get().saturating_sub(1);
-        self.refs[b].set(refs);
-        if refs > 0 || !self.done[b].get() {
+        let st = &self.state[usize::from(bid)];
+        let refs = st.refs.get().saturating_sub(1);
+        st.refs.set(refs);
+        if refs > 0 || !st.done.get() {
             return false;
         }
-        self.done[b].set(false);
-        self.consumed[b].set(0);
+        st.done.set(false);
+        st.consumed.set(0);
         self.publish(bid);
         true
     }
