@@ -53,14 +53,19 @@ impl Driver {
             inner.refill_inline_budget();
             return;
         }
-        let now = Instant::now();
-        inner.resend_due_cancels(now);
-        let timeout = match inner.recancel.iter().map(|r| r.2).min() {
-            Some(due) => {
-                let until = due.saturating_duration_since(now);
-                Some(timeout.map_or(until, |t| t.min(until)))
+        // The clock is read only when a cancel waits to be resent (as in `flush`).
+        let timeout = if inner.recancel.is_empty() {
+            timeout
+        } else {
+            let now = Instant::now();
+            inner.resend_due_cancels(now);
+            match inner.recancel.iter().map(|r| r.2).min() {
+                Some(due) => {
+                    let until = due.saturating_duration_since(now);
+                    Some(timeout.map_or(until, |t| t.min(until)))
+                }
+                None => timeout,
             }
-            None => timeout,
         };
         let res = inner.enter(Wait::One(timeout));
         inner.note_enter(res.map(drop), timeout);
@@ -187,7 +192,17 @@ impl Inner {
     /// Tracks persistent io_uring_enter(2) failures: backs off instead of spinning, and
     /// fails the core after [`ENTER_FAILURE_LIMIT`]. `timeout` bounds the back-off sleep
     /// (a park must not outsleep its earliest timer by much).
+    #[inline]
     pub(super) fn note_enter(&mut self, res: io::Result<()>, timeout: Option<Duration>) {
+        if res.is_ok() && self.enter_failing.is_none() {
+            return;
+        }
+        self.note_enter_slow(res, timeout);
+    }
+
+    /// `note_enter` for a failed enter, or the first good one after failures.
+    #[inline(never)]
+    fn note_enter_slow(&mut self, res: io::Result<()>, timeout: Option<Duration>) {
         let err = match res {
             Ok(()) => {
                 self.enter_failing = None;
