@@ -19,14 +19,10 @@ use crate::loom::{AtomicU64, Ordering};
 /// Buckets per histogram: upper bounds 1, 2, 4, ... 2^38 and "above" (2^38 ns is 275 s).
 pub const BUCKETS: usize = 40;
 
-/// The bucket of `v`.
+/// The bucket of `v`: the bit length of `v - 1` (0 for `v <= 1`), without a branch.
 #[inline]
 fn bucket(v: u64) -> usize {
-    if v <= 1 {
-        0
-    } else {
-        ((64 - (v - 1).leading_zeros()) as usize).min(BUCKETS - 1)
-    }
+    ((u64::BITS - v.saturating_sub(1).leading_zeros()) as usize).min(BUCKETS - 1)
 }
 
 /// Adds `n` to a counter that only the calling core writes (a relaxed load and store,
