@@ -316,7 +316,7 @@ impl Recorder {
     /// `op_started`'s work, out of line so the hook stays a test and a branch at the
     /// call site (the whole hook, not inlined, cost about 17 instructions per op with
     /// telemetry off).
-    #[inline(never)]
+    #[inline]
     fn note_started(&self, index: usize, opcode: u8, multishot: bool) {
         let cell = usize::from(opcode).min(OPCODES - 1);
         let submitted = &self.shared.ops[cell].submitted;
