@@ -349,11 +349,19 @@ impl Recorder {
         slots.get(index).copied().unwrap_or(0)
     }
 
-    /// A CQE with IORING_CQE_F_MORE for the multishot op in slot `index`: its bytes.
+    /// A CQE with IORING_CQE_F_MORE (`flags`) for the multishot op in slot `index`: its
+    /// bytes. One that carries a provided buffer (IORING_CQE_F_BUFFER) is a receive (a
+    /// multishot recv, recvmsg or read; no op ringcore runs multishot sends from provided
+    /// buffers), so its bytes are in without a look at the slot; the others (a zero-copy
+    /// send's first CQE, an accept's) go by the slot's opcode.
     #[inline]
-    pub(crate) fn op_more(&self, index: usize, result: i32) {
+    pub(crate) fn op_more(&self, index: usize, result: i32, flags: u32) {
         if self.on.get() && result > 0 {
-            self.count_bytes(self.slot(index), result);
+            if io_uring::cqueue::buffer_select(flags).is_some() {
+                bump(&self.shared.bytes_in, result as u64);
+            } else {
+                self.count_bytes(self.slot(index), result);
+            }
         }
     }
 
