@@ -509,3 +509,98 @@ impl WakeClock {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use io_uring::opcode;
+
+    use super::*;
+
+    fn on() -> Recorder {
+        let r = Recorder::default();
+        r.set_enabled(true);
+        r
+    }
+
+    #[test]
+    fn op_latency_is_timed_for_the_first_ops_then_one_in_sixteen_and_counts_stay_exact() {
+        let r = on();
+        let read = usize::from(opcode::Read::CODE);
+        for i in 0..1000u64 {
+            r.now.set(1_000 + i * 10);
+            r.op_started(3, opcode::Read::CODE, false);
+            r.now.set(1_000 + i * 10 + 5);
+            r.op_finished(3, 4096, false);
+        }
+        let cells = &r.shared.ops[read];
+        assert_eq!(cells.submitted.load(Ordering::Relaxed), 1000);
+        assert_eq!(cells.completed.load(Ordering::Relaxed), 1000);
+        assert_eq!(r.shared.bytes_in.load(Ordering::Relaxed), 4096 * 1000);
+        let latency = cells.latency.snapshot();
+        // Ops 0-63, then 64, 80, ... 992.
+        let timed = TIME_FIRST + (1000 - TIME_FIRST).div_ceil(TIME_EVERY);
+        assert_eq!(latency.count(), timed);
+        assert_eq!(latency.sum(), 5 * timed);
+        assert_eq!(latency.counts()[3], timed); // 5 ns: 4 < 5 <= 8
+    }
+
+    #[test]
+    fn outcomes_bytes_and_multishot_cqes_are_counted_by_the_slot_opcode() {
+        let r = on();
+        r.op_started(0, opcode::Send::CODE, false);
+        r.op_started(1, opcode::Write::CODE, false);
+        r.op_started(2, opcode::Accept::CODE, false);
+        r.op_started(3, opcode::RecvMulti::CODE, true);
+        r.op_started(4, opcode::SendZc::CODE, true);
+        r.op_started(5, opcode::AcceptMulti::CODE, true);
+        r.op_finished(0, 100, false);
+        r.op_finished(1, -libc::EBADF, false);
+        r.op_finished(2, 7, true);
+        // A multishot receive's CQEs with a provided buffer (bit 0), then its last one.
+        r.op_more(3, 300, 1 | (5 << 16));
+        r.op_more(3, 0, 0);
+        r.op_finished(3, -libc::ENOBUFS, false);
+        // A zero-copy send's first CQE (F_MORE, no buffer); an accepted fd is no byte.
+        r.op_more(4, 50, 0);
+        r.op_finished(4, 0, false);
+        r.op_more(5, 9, 0);
+        r.op_finished(5, -libc::ECANCELED, false);
+        let op = |code: u8| &r.shared.ops[usize::from(code)];
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        assert_eq!(get(&op(opcode::Send::CODE).completed), 1);
+        assert_eq!(get(&op(opcode::Write::CODE).failed), 1);
+        // Accept and its multishot form share one opcode, as recv and its.
+        assert_eq!(get(&op(opcode::Accept::CODE).cancelled), 2);
+        assert_eq!(get(&op(opcode::RecvMulti::CODE).failed), 1);
+        assert_eq!(get(&r.shared.bytes_in), 300);
+        assert_eq!(get(&r.shared.bytes_out), 150);
+        // Single-shot ops are timed (the first ones of their opcode), multishot ones never.
+        assert_eq!(op(opcode::Send::CODE).latency.snapshot().count(), 1);
+        assert_eq!(op(opcode::Accept::CODE).latency.snapshot().count(), 1);
+        assert_eq!(op(opcode::RecvMulti::CODE).latency.snapshot().count(), 0);
+        assert_eq!(op(opcode::SendZc::CODE).latency.snapshot().count(), 0);
+    }
+
+    #[test]
+    fn a_latency_across_the_stamps_wrap_is_still_its_difference() {
+        let r = on();
+        let wrap = 1u64 << (64 - STAMP_SHIFT);
+        r.now.set(wrap - 10);
+        r.op_started(0, opcode::Read::CODE, false);
+        r.now.set(wrap + 90);
+        r.op_finished(0, 1, false);
+        let latency = r.shared.ops[usize::from(opcode::Read::CODE)].latency.snapshot();
+        assert_eq!((latency.count(), latency.sum()), (1, 100));
+    }
+
+    #[test]
+    fn telemetry_off_counts_no_op() {
+        let r = Recorder::default();
+        r.op_started(0, opcode::Read::CODE, false);
+        r.op_finished(0, 10, false);
+        let cells = &r.shared.ops[usize::from(opcode::Read::CODE)];
+        assert_eq!(cells.submitted.load(Ordering::Relaxed), 0);
+        assert_eq!(cells.completed.load(Ordering::Relaxed), 0);
+        assert_eq!(r.shared.bytes_in.load(Ordering::Relaxed), 0);
+    }
+}
