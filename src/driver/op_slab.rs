@@ -259,13 +259,13 @@ impl Inner {
                     self.stats.ops_completed += 1;
                     self.metrics.op_finished(index, cqe.result, false);
                 } else {
-                    self.metrics.op_more(index, cqe.result);
+                    self.metrics.op_more(index, cqe.result, cqe.flags);
                 }
                 return;
             }
             Lifecycle::Cancelled(data) if more => {
                 data.late_more(cqe);
-                self.metrics.op_more(index, cqe.result);
+                self.metrics.op_more(index, cqe.result, cqe.flags);
                 return;
             }
             _ => {}

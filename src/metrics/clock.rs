@@ -24,7 +24,7 @@
 //! once per process): then the kernel has checked that the counter runs at a constant
 //! rate and agrees across CPUs, so a thread moving to another CPU between two readings
 //! does not matter. A fast reading is never earlier than its tick's anchor (a counter
-//! that went backwards gives the anchor) and is off by at most the scale's error times
+//! that went backwards reads `Instant::now()`) and is off by at most the scale's error times
 //! the time since the tick (a few parts per million of a few microseconds).
 
 use std::cell::Cell;
@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 pub(crate) const CALIBRATE_OVER: Duration = Duration::from_millis(20);
 
 /// A fast reading extrapolates at most this many counter ticks past its anchor (about
-/// 1.4 s at 3 GHz; beyond it `Instant::now()` is read).
+/// 1.4 s at 3 GHz; beyond it, or behind the anchor, `Instant::now()` is read).
 const MAX_DELTA: u64 = u32::MAX as u64;
 
 /// One core's telemetry clock (see the module docs). Used on the core's thread only.
@@ -116,7 +116,8 @@ impl Clock {
         let scale = self.scale.get();
         if scale != 0 {
             let (ns, tsc) = self.anchor.get();
-            let delta = counter().saturating_sub(tsc);
+            // A counter behind its anchor wraps to a huge delta: the clock is read then.
+            let delta = counter().wrapping_sub(tsc);
             if delta <= MAX_DELTA {
                 return ns + ((u128::from(delta) * u128::from(scale)) >> 32) as u64;
             }

@@ -2,8 +2,10 @@
 //! [`Histogram`], the snapshot any thread reads from them.
 //!
 //! Bucket `i` counts values `v` with `2^(i-1) < v <= 2^i` (bucket 0: `v <= 1`); the last
-//! bucket, [`BUCKETS`]` - 1`, also takes everything above. Recording is a
-//! `leading_zeros`, two relaxed loads and two relaxed stores (the core is the only writer,
+//! bucket, [`BUCKETS`]` - 1`, also takes everything above (the cells keep one bucket per
+//! bit length, 65, and a snapshot folds the top ones, so recording needs no clamp).
+//! Recording is a saturating subtraction and a `leading_zeros`, two relaxed loads and two
+//! relaxed stores (the core is the only writer,
 //! so no read-modify-write instruction is needed), with no allocation and no lock. A
 //! reader sees each bucket as of some moment during its read; the buckets of one snapshot
 //! may be a few records apart, and `sum` may lead or lag them by a record.
@@ -19,14 +21,15 @@ use crate::loom::{AtomicU64, Ordering};
 /// Buckets per histogram: upper bounds 1, 2, 4, ... 2^38 and "above" (2^38 ns is 275 s).
 pub const BUCKETS: usize = 40;
 
-/// The bucket of `v`.
+/// Buckets the cells keep: one per bit length of `v - 1` (0 to 64), so recording needs
+/// no clamp; a snapshot folds those from [`BUCKETS`]` - 1` up into its last bucket.
+const CELLS: usize = 65;
+
+/// The cell of `v`: the bit length of `v - 1` (0 for `v <= 1`), without a branch or a
+/// clamp (`CELLS`).
 #[inline]
-fn bucket(v: u64) -> usize {
-    if v <= 1 {
-        0
-    } else {
-        ((64 - (v - 1).leading_zeros()) as usize).min(BUCKETS - 1)
-    }
+fn cell(v: u64) -> usize {
+    (u64::BITS - v.saturating_sub(1).leading_zeros()) as usize
 }
 
 /// Adds `n` to a counter that only the calling core writes (a relaxed load and store,
@@ -41,7 +44,7 @@ pub(crate) fn bump(cell: &AtomicU64, n: u64) {
 
 /// A histogram one core writes and any thread reads.
 pub(crate) struct Cells {
-    buckets: [AtomicU64; BUCKETS],
+    buckets: [AtomicU64; CELLS],
     sum: AtomicU64,
 }
 
@@ -58,14 +61,20 @@ impl Cells {
     /// Records one value. Single writer: the owning core only.
     #[inline]
     pub(crate) fn record(&self, v: u64) {
-        bump(&self.buckets[bucket(v)], 1);
+        bump(&self.buckets[cell(v)], 1);
         bump(&self.sum, v);
     }
 
     /// What the cells hold now.
     pub(crate) fn snapshot(&self) -> Histogram {
+        let mut buckets: [u64; BUCKETS] =
+            std::array::from_fn(|i| self.buckets[i].load(Ordering::Relaxed));
+        buckets[BUCKETS - 1] = self.buckets[BUCKETS - 1..]
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .fold(0, u64::wrapping_add);
         Histogram {
-            buckets: std::array::from_fn(|i| self.buckets[i].load(Ordering::Relaxed)),
+            buckets,
             sum: self.sum.load(Ordering::Relaxed),
         }
     }
@@ -160,11 +169,11 @@ mod tests {
     #[test]
     fn values_land_in_their_power_of_two_bucket() {
         let cells = Cells::default();
-        for v in [0, 1, 2, 3, 4, 5, 1000, 1024, 1025, u64::MAX] {
+        for v in [0, 1, 2, 3, 4, 5, 1000, 1024, 1025, u64::MAX, 1 << 38, (1 << 38) + 1] {
             cells.record(v);
         }
         let h = cells.snapshot();
-        assert_eq!(h.count(), 10);
+        assert_eq!(h.count(), 12);
         let c = h.counts();
         assert_eq!(c[0], 2); // 0, 1
         assert_eq!(c[1], 1); // 2
@@ -172,8 +181,9 @@ mod tests {
         assert_eq!(c[3], 1); // 5
         assert_eq!(c[10], 2); // 1000, 1024
         assert_eq!(c[11], 1); // 1025
-        assert_eq!(c[BUCKETS - 1], 1); // u64::MAX
-        assert_eq!(h.quantile(0.5), Some(4));
+        assert_eq!(c[BUCKETS - 2], 1); // 2^38
+        assert_eq!(c[BUCKETS - 1], 2); // 2^38 + 1, u64::MAX
+        assert_eq!(h.quantile(0.5), Some(8));
         assert_eq!(h.quantile(1.0), Some(u64::MAX));
         assert_eq!(Histogram::default().quantile(0.5), None);
     }

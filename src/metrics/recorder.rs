@@ -1,7 +1,7 @@
 //! The writer's side: [`Recorder`] (the core's hooks, `!Send`) and [`Shared`] (the cells
 //! every reader loads). See the module docs of `crate::metrics` for who writes what.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, UnsafeCell};
 use std::time::{Duration, Instant};
 
 use super::clock::{Clock, nanos_since};
@@ -67,7 +67,7 @@ pub(crate) struct Shared {
     pub(crate) cq_overflows: AtomicU64,
     pub(crate) bytes_in: AtomicU64,
     pub(crate) bytes_out: AtomicU64,
-    pub(crate) ops: Box<[OpCells]>,
+    pub(crate) ops: Box<[OpCells; OPCODES]>,
 }
 
 /// Counters in `Shared::published`: 7 of the core's own, 17 of `DriverStats`.
@@ -87,7 +87,7 @@ impl Default for Shared {
             cq_overflows: AtomicU64::new(0),
             bytes_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
-            ops: (0..OPCODES).map(|_| OpCells::default()).collect(),
+            ops: Box::new(std::array::from_fn(|_| OpCells::default())),
         }
     }
 }
@@ -127,14 +127,23 @@ impl Shared {
     }
 }
 
-/// One op in flight, as the recorder remembers it (by slot index).
-#[derive(Clone, Copy, Default)]
-struct Started {
-    opcode: u8,
-    /// A multishot op: its lifetime is no latency, so none is recorded.
-    multishot: bool,
-    at: u64,
-}
+/// Ops of an opcode whose latency is timed: every op up to this many submissions, then
+/// one in [`TIME_EVERY`] (the opcode's counts stay exact). Documented on
+/// `OpMetrics::latency`.
+pub(crate) const TIME_FIRST: u64 = 64;
+/// See [`TIME_FIRST`]; a power of two.
+pub(crate) const TIME_EVERY: u64 = 16;
+
+/// An op slot's entry in `Recorder::slots`, one `u64` written at submission and read at
+/// each of its CQEs: bits 0-5 the opcode's cell (`OPCODES`), bit 6 [`TIMED`], bits 7-63 the
+/// submission stamp of a timed op (nanoseconds since the clock's epoch, modulo 2^57:
+/// 4.5 years, and a latency is the stamps' difference modulo the same, so a wrap between
+/// submission and completion costs nothing).
+const CELL_MASK: u64 = 0x3f;
+/// See [`CELL_MASK`]: this op's latency is recorded.
+const TIMED: u64 = 1 << 6;
+/// See [`CELL_MASK`].
+const STAMP_SHIFT: u32 = 7;
 
 /// A core's telemetry hooks. Shared (`Rc`) by the core's executor and driver; every
 /// method is called on the core's thread only.
@@ -146,8 +155,11 @@ pub(crate) struct Recorder {
     clock: Clock,
     /// The last clock reading, in nanoseconds since the clock's epoch.
     now: Cell<u64>,
-    /// Ops in flight by slot index (telemetry on only).
-    started: RefCell<Vec<Started>>,
+    /// Ops in flight by slot index, one packed entry each ([`CELL_MASK`]; telemetry on
+    /// only). Touched only by this core's thread, by methods that call out to nothing
+    /// while they hold the reference, so an `UnsafeCell` rather than a `RefCell`'s
+    /// borrow flag on every op.
+    slots: UnsafeCell<Vec<u64>>,
     ticks: Cell<u32>,
 }
 
@@ -158,7 +170,7 @@ impl Default for Recorder {
             on: Cell::new(false),
             clock: Clock::new(),
             now: Cell::new(0),
-            started: RefCell::new(Vec::new()),
+            slots: UnsafeCell::new(Vec::new()),
             ticks: Cell::new(0),
         }
     }
@@ -304,31 +316,52 @@ impl Recorder {
     /// `op_started`'s work, out of line so the hook stays a test and a branch at the
     /// call site (the whole hook, not inlined, cost about 17 instructions per op with
     /// telemetry off).
-    #[inline(never)]
+    #[inline]
     fn note_started(&self, index: usize, opcode: u8, multishot: bool) {
-        bump(
-            &self.shared.ops[usize::from(opcode).min(OPCODES - 1)].submitted,
-            1,
-        );
-        let mut started = self.started.borrow_mut();
-        if started.len() <= index {
-            started.resize(index + 1, Started::default());
-        }
-        started[index] = Started {
-            opcode,
-            multishot,
-            at: self.now.get(),
+        let cell = usize::from(opcode).min(OPCODES - 1);
+        let submitted = &self.shared.ops[cell].submitted;
+        let n = submitted.load(Ordering::Relaxed);
+        submitted.store(n.wrapping_add(1), Ordering::Relaxed);
+        // The first TIME_FIRST ops of an opcode, then one in TIME_EVERY; never a
+        // multishot op (its lifetime is no latency).
+        let timed = !multishot & ((n < TIME_FIRST) | (n & (TIME_EVERY - 1) == 0));
+        let entry = if timed {
+            cell as u64 | TIMED | self.now.get() << STAMP_SHIFT
+        } else {
+            cell as u64
         };
+        // SAFETY: `slots` is only touched on the core's thread (`Recorder` is `!Sync`), and
+        // no other reference to it is live: every method that takes one drops it before it
+        // returns and calls nothing that could come back here.
+        let slots = unsafe { &mut *self.slots.get() };
+        match slots.get_mut(index) {
+            Some(slot) => *slot = entry,
+            None => grow(slots, index, entry),
+        }
     }
 
-    /// A CQE with IORING_CQE_F_MORE for the multishot op in slot `index`: its bytes.
+    /// The packed entry of the op in slot `index` (0, opcode 0 untimed, for a slot never
+    /// noted, such as one taken before telemetry was on).
     #[inline]
-    pub(crate) fn op_more(&self, index: usize, result: i32) {
-        if !self.on.get() {
-            return;
-        }
-        if let Some(s) = self.started.borrow().get(index) {
-            self.count_bytes(s.opcode, result);
+    fn slot(&self, index: usize) -> u64 {
+        // SAFETY: as in `note_started`; a shared reference that ends here.
+        let slots = unsafe { &*self.slots.get() };
+        slots.get(index).copied().unwrap_or(0)
+    }
+
+    /// A CQE with IORING_CQE_F_MORE (`flags`) for the multishot op in slot `index`: its
+    /// bytes. One that carries a provided buffer (IORING_CQE_F_BUFFER) is a receive (a
+    /// multishot recv, recvmsg or read; no op ringcore runs multishot sends from provided
+    /// buffers), so its bytes are in without a look at the slot; the others (a zero-copy
+    /// send's first CQE, an accept's) go by the slot's opcode.
+    #[inline]
+    pub(crate) fn op_more(&self, index: usize, result: i32, flags: u32) {
+        if self.on.get() && result > 0 {
+            if io_uring::cqueue::buffer_select(flags).is_some() {
+                bump(&self.shared.bytes_in, result as u64);
+            } else {
+                self.count_bytes(self.slot(index), result);
+            }
         }
     }
 
@@ -338,33 +371,36 @@ impl Recorder {
         if !self.on.get() {
             return;
         }
-        let Some(s) = self.started.borrow().get(index).copied() else {
-            return;
-        };
-        let cells = &self.shared.ops[usize::from(s.opcode).min(OPCODES - 1)];
-        if cancelled || result == -libc::ECANCELED {
-            bump(&cells.cancelled, 1);
+        let entry = self.slot(index);
+        let cells = &self.shared.ops[(entry & CELL_MASK) as usize];
+        let count = if cancelled || result == -libc::ECANCELED {
+            &cells.cancelled
         } else if result < 0 {
-            bump(&cells.failed, 1);
+            &cells.failed
         } else {
-            bump(&cells.completed, 1);
+            &cells.completed
+        };
+        bump(count, 1);
+        if entry & TIMED != 0 {
+            // Both stamps modulo 2^57 (`CELL_MASK`): shifted up, subtracted, shifted back.
+            let now = self.now.get() << STAMP_SHIFT;
+            let at = entry & !((1 << STAMP_SHIFT) - 1);
+            cells.latency.record(now.wrapping_sub(at) >> STAMP_SHIFT);
         }
-        if !s.multishot {
-            cells.latency.record(self.now.get().saturating_sub(s.at));
+        if result > 0 {
+            self.count_bytes(entry, result);
         }
-        self.count_bytes(s.opcode, result);
     }
 
-    /// Bytes moved by a CQE of `opcode` with `result`.
+    /// Bytes moved by a CQE with a positive `result` of the op whose slot entry is
+    /// `entry`.
     #[inline]
-    fn count_bytes(&self, opcode: u8, result: i32) {
-        if result <= 0 {
-            return;
-        }
-        match super::snapshot::direction(opcode) {
-            Some(true) => bump(&self.shared.bytes_in, result as u64),
-            Some(false) => bump(&self.shared.bytes_out, result as u64),
-            None => {}
+    fn count_bytes(&self, entry: u64, result: i32) {
+        let cell = entry & CELL_MASK;
+        if (super::snapshot::BYTES_IN >> cell) & 1 != 0 {
+            bump(&self.shared.bytes_in, result as u64);
+        } else if (super::snapshot::BYTES_OUT >> cell) & 1 != 0 {
+            bump(&self.shared.bytes_out, result as u64);
         }
     }
 
@@ -432,6 +468,14 @@ impl Recorder {
     }
 }
 
+/// Makes room in `slots` for `index` and stores `entry` there (the slab grew).
+#[cold]
+#[inline(never)]
+fn grow(slots: &mut Vec<u64>, index: usize, entry: u64) {
+    slots.resize(index + 1, 0);
+    slots[index] = entry;
+}
+
 /// One inline page-cache read in a packed count-and-bytes cell (`Recorder::inline_reads`,
 /// `Driver::inline_read_hit`): the count sits from bit 44 up, the bytes below. The cell is
 /// emptied every tick, whose reads are at most `Builder::inline_reads_per_tick` (64 by
@@ -463,5 +507,100 @@ impl WakeClock {
         if self.shared.enabled.load(Ordering::Relaxed) {
             meta.set_queued_at(nanos_since(self.epoch));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use io_uring::opcode;
+
+    use super::*;
+
+    fn on() -> Recorder {
+        let r = Recorder::default();
+        r.set_enabled(true);
+        r
+    }
+
+    #[test]
+    fn op_latency_is_timed_for_the_first_ops_then_one_in_sixteen_and_counts_stay_exact() {
+        let r = on();
+        let read = usize::from(opcode::Read::CODE);
+        for i in 0..1000u64 {
+            r.now.set(1_000 + i * 10);
+            r.op_started(3, opcode::Read::CODE, false);
+            r.now.set(1_000 + i * 10 + 5);
+            r.op_finished(3, 4096, false);
+        }
+        let cells = &r.shared.ops[read];
+        assert_eq!(cells.submitted.load(Ordering::Relaxed), 1000);
+        assert_eq!(cells.completed.load(Ordering::Relaxed), 1000);
+        assert_eq!(r.shared.bytes_in.load(Ordering::Relaxed), 4096 * 1000);
+        let latency = cells.latency.snapshot();
+        // Ops 0-63, then 64, 80, ... 992.
+        let timed = TIME_FIRST + (1000 - TIME_FIRST).div_ceil(TIME_EVERY);
+        assert_eq!(latency.count(), timed);
+        assert_eq!(latency.sum(), 5 * timed);
+        assert_eq!(latency.counts()[3], timed); // 5 ns: 4 < 5 <= 8
+    }
+
+    #[test]
+    fn outcomes_bytes_and_multishot_cqes_are_counted_by_the_slot_opcode() {
+        let r = on();
+        r.op_started(0, opcode::Send::CODE, false);
+        r.op_started(1, opcode::Write::CODE, false);
+        r.op_started(2, opcode::Accept::CODE, false);
+        r.op_started(3, opcode::RecvMulti::CODE, true);
+        r.op_started(4, opcode::SendZc::CODE, true);
+        r.op_started(5, opcode::AcceptMulti::CODE, true);
+        r.op_finished(0, 100, false);
+        r.op_finished(1, -libc::EBADF, false);
+        r.op_finished(2, 7, true);
+        // A multishot receive's CQEs with a provided buffer (bit 0), then its last one.
+        r.op_more(3, 300, 1 | (5 << 16));
+        r.op_more(3, 0, 0);
+        r.op_finished(3, -libc::ENOBUFS, false);
+        // A zero-copy send's first CQE (F_MORE, no buffer); an accepted fd is no byte.
+        r.op_more(4, 50, 0);
+        r.op_finished(4, 0, false);
+        r.op_more(5, 9, 0);
+        r.op_finished(5, -libc::ECANCELED, false);
+        let op = |code: u8| &r.shared.ops[usize::from(code)];
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        assert_eq!(get(&op(opcode::Send::CODE).completed), 1);
+        assert_eq!(get(&op(opcode::Write::CODE).failed), 1);
+        // Accept and its multishot form share one opcode, as recv and its.
+        assert_eq!(get(&op(opcode::Accept::CODE).cancelled), 2);
+        assert_eq!(get(&op(opcode::RecvMulti::CODE).failed), 1);
+        assert_eq!(get(&r.shared.bytes_in), 300);
+        assert_eq!(get(&r.shared.bytes_out), 150);
+        // Single-shot ops are timed (the first ones of their opcode), multishot ones never.
+        assert_eq!(op(opcode::Send::CODE).latency.snapshot().count(), 1);
+        assert_eq!(op(opcode::Accept::CODE).latency.snapshot().count(), 1);
+        assert_eq!(op(opcode::RecvMulti::CODE).latency.snapshot().count(), 0);
+        assert_eq!(op(opcode::SendZc::CODE).latency.snapshot().count(), 0);
+    }
+
+    #[test]
+    fn a_latency_across_the_stamps_wrap_is_still_its_difference() {
+        let r = on();
+        let wrap = 1u64 << (64 - STAMP_SHIFT);
+        r.now.set(wrap - 10);
+        r.op_started(0, opcode::Read::CODE, false);
+        r.now.set(wrap + 90);
+        r.op_finished(0, 1, false);
+        let latency = r.shared.ops[usize::from(opcode::Read::CODE)].latency.snapshot();
+        assert_eq!((latency.count(), latency.sum()), (1, 100));
+    }
+
+    #[test]
+    fn telemetry_off_counts_no_op() {
+        let r = Recorder::default();
+        r.op_started(0, opcode::Read::CODE, false);
+        r.op_finished(0, 10, false);
+        let cells = &r.shared.ops[usize::from(opcode::Read::CODE)];
+        assert_eq!(cells.submitted.load(Ordering::Relaxed), 0);
+        assert_eq!(cells.completed.load(Ordering::Relaxed), 0);
+        assert_eq!(r.shared.bytes_in.load(Ordering::Relaxed), 0);
     }
 }

@@ -390,12 +390,34 @@ pub fn opcode_name(op: u8) -> &'static str {
     NAMES.get(usize::from(op)).copied().unwrap_or("other")
 }
 
+/// Opcodes whose positive result is bytes in, one bit per opcode (`1 << op`): readv,
+/// read_fixed, recvmsg, read, recv, read_multishot, readv_fixed.
+pub(crate) const BYTES_IN: u64 = bits(&[1, 4, 10, 22, 27, 49, 60]);
+/// Opcodes whose positive result is bytes out, as [`BYTES_IN`]: writev, write_fixed,
+/// sendmsg, write, send, splice, send_zc, sendmsg_zc, writev_fixed.
+pub(crate) const BYTES_OUT: u64 = bits(&[2, 5, 9, 23, 26, 30, 47, 48, 61]);
+
+const fn bits(ops: &[u8]) -> u64 {
+    let mut mask = 0;
+    let mut i = 0;
+    while i < ops.len() {
+        mask |= 1 << ops[i];
+        i += 1;
+    }
+    mask
+}
+
 /// Which way an opcode's positive result moves bytes: `Some(true)` in, `Some(false)` out.
+#[cfg(test)]
 pub(crate) fn direction(op: u8) -> Option<bool> {
-    match op {
-        1 | 4 | 10 | 22 | 27 | 49 | 60 => Some(true),
-        2 | 5 | 9 | 23 | 26 | 30 | 47 | 48 | 61 => Some(false),
-        _ => None,
+    if op >= 64 {
+        None
+    } else if (BYTES_IN >> op) & 1 != 0 {
+        Some(true)
+    } else if (BYTES_OUT >> op) & 1 != 0 {
+        Some(false)
+    } else {
+        None
     }
 }
 
