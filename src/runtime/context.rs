@@ -6,6 +6,7 @@
 //! reads the context.
 
 use std::cell::{Cell, RefCell};
+use std::ptr;
 use std::rc::Rc;
 
 use super::core::Core;
@@ -14,36 +15,63 @@ use crate::time::Timers;
 
 thread_local! {
     static CURRENT: RefCell<Option<Rc<Core>>> = const { RefCell::new(None) };
-    /// Id of the core running on this thread (0: none). Read on every wake to decide
-    /// between the local and the remote queue, so it is a plain `Cell`.
-    static CURRENT_ID: Cell<usize> = const { Cell::new(0) };
+    /// Id and address of the core running on this thread ((0, null): none): the core
+    /// `CURRENT` holds. Read on every wake to decide between the local and the remote
+    /// queue and to reach the local one, so it is a plain `Cell` with nothing to drop
+    /// (one thread-local load, no destructor registration, no `RefCell` borrow).
+    static CURRENT_CORE: Cell<(usize, *const Core)> = const { Cell::new((0, ptr::null())) };
 }
 
 /// Makes `core` current until the guard drops.
 pub(crate) fn enter(core: &Rc<Core>) -> EnterGuard {
+    // `CURRENT` first: `CURRENT_CORE` never names a core that `CURRENT` does not hold.
     let prev = CURRENT.with(|c| c.borrow_mut().replace(core.clone()));
-    let prev_id = CURRENT_ID.with(|c| c.replace(core.id));
-    EnterGuard { prev, prev_id }
+    let prev_core = CURRENT_CORE.with(|c| c.replace((core.id, Rc::as_ptr(core))));
+    EnterGuard { prev, prev_core }
 }
 
 /// Restores the previous context when dropped.
 pub(crate) struct EnterGuard {
     prev: Option<Rc<Core>>,
-    prev_id: usize,
+    prev_core: (usize, *const Core),
 }
 
 impl Drop for EnterGuard {
     fn drop(&mut self) {
+        // `CURRENT_CORE` first: dropping the `Rc` below may drop the core, and a task woken
+        // meanwhile must not reach it through `CURRENT_CORE` (it goes to the remote queue,
+        // like a wake after the core is gone).
+        let _ = CURRENT_CORE.try_with(|c| c.set(self.prev_core));
         let prev = self.prev.take();
         let _ = CURRENT.try_with(|c| *c.borrow_mut() = prev);
-        let _ = CURRENT_ID.try_with(|c| c.set(self.prev_id));
     }
 }
 
 /// The id of the core running on this thread, or 0.
 #[inline]
 pub(crate) fn current_id() -> usize {
-    CURRENT_ID.try_with(Cell::get).unwrap_or(0)
+    CURRENT_CORE.try_with(|c| c.get().0).unwrap_or(0)
+}
+
+/// Calls `here` with the current core and `value` if the core running on this thread has
+/// id `id` (never 0); otherwise hands `value` back. The wake path of every task
+/// (`Core::spawn`'s schedule function): one thread-local load decides and reaches the
+/// core.
+#[inline]
+pub(crate) fn on_core<T>(id: usize, value: T, here: impl FnOnce(&Core, T)) -> Result<(), T> {
+    let (current, core) = CURRENT_CORE
+        .try_with(Cell::get)
+        .unwrap_or((0, ptr::null()));
+    if current != id || core.is_null() {
+        return Err(value);
+    }
+    // SAFETY: `CURRENT_CORE` holds the address of the core whose `Rc` `CURRENT` holds:
+    // `enter` sets it after storing that `Rc`, and `EnterGuard` resets it before
+    // releasing it; nothing else writes either. So the core is alive for this call, which
+    // returns before control can leave the code running under the guard (the borrow does
+    // not escape `here`). `Core` is only ever shared (`Rc`), never borrowed mutably.
+    here(unsafe { &*core }, value);
+    Ok(())
 }
 
 /// Runs `f` with the current core, if any. `#[inline]`: every task wake on the core's

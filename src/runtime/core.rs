@@ -201,20 +201,21 @@ impl Core {
             let Some(remote) = runnable.metadata().remote() else {
                 unreachable!("ringcore: a core's task has no remote queue");
             };
-            if context::current_id() == remote.owner() {
-                // On the owning thread with the core current: the context is set.
-                let pushed = context::try_with(|core| {
-                    if info.woken_while_running {
-                        core.executor.push_deferred(runnable);
-                    } else {
-                        core.executor.push_local(runnable);
-                        #[cfg(feature = "tokio-context")]
-                        core.wake_parked_in_tokio();
-                    }
-                });
-                debug_assert!(pushed.is_some());
-            } else {
-                let remote = remote.clone();
+            let local = context::on_core(remote.owner(), runnable, |core, runnable| {
+                if info.woken_while_running {
+                    core.executor.push_deferred(runnable);
+                } else {
+                    core.executor.push_local(runnable);
+                    #[cfg(feature = "tokio-context")]
+                    core.wake_parked_in_tokio();
+                }
+            });
+            if let Err(runnable) = local {
+                // Another thread (or this one with the core no longer current). The
+                // queue is cloned first: once pushed, the task may run and be freed.
+                let Some(remote) = runnable.metadata().remote().cloned() else {
+                    unreachable!("ringcore: a core's task has no remote queue");
+                };
                 remote.push_woken(runnable);
             }
         });

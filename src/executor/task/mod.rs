@@ -190,6 +190,12 @@ impl TaskMeta {
     pub(crate) fn was_polled(&self) -> bool {
         self.has(POLLED)
     }
+
+    /// True once the task's future has completed (or was dropped by an abort).
+    #[inline]
+    pub(crate) fn is_done(&self) -> bool {
+        self.has(DONE)
+    }
 }
 
 /// What a finished task leaves in its cell for the `JoinHandle` (16 bytes for `T = ()`;
