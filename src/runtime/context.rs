@@ -50,7 +50,31 @@ impl Drop for EnterGuard {
 /// The id of the core running on this thread, or 0.
 #[inline]
 pub(crate) fn current_id() -> usize {
-    CURRENT_CORE.try_with(|c| c.get().0).unwrap_or(0)
+    current().0
+}
+
+/// The id and address of the core running on this thread, `(0, null)` if none.
+#[inline]
+fn current() -> (usize, *const Core) {
+    CURRENT_CORE
+        .try_with(Cell::get)
+        .unwrap_or((0, ptr::null()))
+}
+
+/// Borrows the core at `core`, an address `current` returned on this thread.
+///
+/// # Safety
+///
+/// `core` is non-null, and the borrow ends before the caller returns to the code that
+/// called `current` (so before the `EnterGuard` in force then can drop).
+#[inline]
+unsafe fn borrow<'a>(core: *const Core) -> &'a Core {
+    // SAFETY: `CURRENT_CORE` holds the address of the core whose `Rc` `CURRENT` holds:
+    // `enter` sets it after storing that `Rc`, and `EnterGuard` resets it before
+    // releasing it; nothing else writes either. So the core is alive while the guard in
+    // force is, which by the caller's contract outlives the borrow. `Core` is only ever
+    // shared (it lives in an `Rc`), never borrowed mutably.
+    unsafe { &*core }
 }
 
 /// Calls `here` with the current core and `value` if the core running on this thread has
@@ -59,29 +83,25 @@ pub(crate) fn current_id() -> usize {
 /// core.
 #[inline]
 pub(crate) fn on_core<T>(id: usize, value: T, here: impl FnOnce(&Core, T)) -> Result<(), T> {
-    let (current, core) = CURRENT_CORE
-        .try_with(Cell::get)
-        .unwrap_or((0, ptr::null()));
+    let (current, core) = current();
     if current != id || core.is_null() {
         return Err(value);
     }
-    // SAFETY: `CURRENT_CORE` holds the address of the core whose `Rc` `CURRENT` holds:
-    // `enter` sets it after storing that `Rc`, and `EnterGuard` resets it before
-    // releasing it; nothing else writes either. So the core is alive for this call, which
-    // returns before control can leave the code running under the guard (the borrow does
-    // not escape `here`). `Core` is only ever shared (`Rc`), never borrowed mutably.
-    here(unsafe { &*core }, value);
+    // SAFETY: non-null, and the borrow ends inside this call.
+    here(unsafe { borrow(core) }, value);
     Ok(())
 }
 
-/// Runs `f` with the current core, if any. `#[inline]`: every task wake on the core's
-/// thread comes through here (`Core::spawn`'s schedule function).
+/// Runs `f` with the current core, if any. `#[inline]`: the inline-send policy asks it on
+/// every send (`may_complete_inline`).
 #[inline]
-pub(crate) fn try_with<R>(f: impl FnOnce(&Rc<Core>) -> R) -> Option<R> {
-    CURRENT
-        .try_with(|c| c.borrow().as_ref().map(f))
-        .ok()
-        .flatten()
+pub(crate) fn try_with<R>(f: impl FnOnce(&Core) -> R) -> Option<R> {
+    let (_, core) = current();
+    if core.is_null() {
+        return None;
+    }
+    // SAFETY: non-null, and the borrow ends inside this call.
+    Some(f(unsafe { borrow(core) }))
 }
 
 /// Runs `f` with the current core.
@@ -90,7 +110,7 @@ pub(crate) fn try_with<R>(f: impl FnOnce(&Rc<Core>) -> R) -> Option<R> {
 ///
 /// If no ringcore runtime runs on this thread.
 #[track_caller]
-pub(crate) fn with<R>(f: impl FnOnce(&Rc<Core>) -> R) -> R {
+pub(crate) fn with<R>(f: impl FnOnce(&Core) -> R) -> R {
     match try_with(f) {
         Some(r) => r,
         None => panic!(
