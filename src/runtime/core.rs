@@ -348,7 +348,10 @@ impl Core {
         cx: &mut Context<'_>,
         location: &'static Location<'static>,
     ) -> Tick<F::Output> {
-        if main.woken.swap(false, Ordering::AcqRel)
+        // A load first: the swap (a locked read-modify-write) only when the flag is set,
+        // not on every tick.
+        if main.woken.load(Ordering::Acquire)
+            && main.woken.swap(false, Ordering::AcqRel)
             && let Poll::Ready(v) = self.executor.poll_main(location, || future.poll(cx))
         {
             return Tick::Done(v);
