@@ -56,9 +56,7 @@ pub(crate) fn current_id() -> usize {
 /// The id and address of the core running on this thread, `(0, null)` if none.
 #[inline]
 fn current() -> (usize, *const Core) {
-    CURRENT_CORE
-        .try_with(Cell::get)
-        .unwrap_or((0, ptr::null()))
+    CURRENT_CORE.try_with(Cell::get).unwrap_or((0, ptr::null()))
 }
 
 /// Borrows the core at `core`, an address `current` returned on this thread.
