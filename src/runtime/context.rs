@@ -6,6 +6,7 @@
 //! reads the context.
 
 use std::cell::{Cell, RefCell};
+use std::ptr;
 use std::rc::Rc;
 
 use super::core::Core;
@@ -14,46 +15,91 @@ use crate::time::Timers;
 
 thread_local! {
     static CURRENT: RefCell<Option<Rc<Core>>> = const { RefCell::new(None) };
-    /// Id of the core running on this thread (0: none). Read on every wake to decide
-    /// between the local and the remote queue, so it is a plain `Cell`.
-    static CURRENT_ID: Cell<usize> = const { Cell::new(0) };
+    /// Id and address of the core running on this thread ((0, null): none): the core
+    /// `CURRENT` holds. Read on every wake to decide between the local and the remote
+    /// queue and to reach the local one, so it is a plain `Cell` with nothing to drop
+    /// (one thread-local load, no destructor registration, no `RefCell` borrow).
+    static CURRENT_CORE: Cell<(usize, *const Core)> = const { Cell::new((0, ptr::null())) };
 }
 
 /// Makes `core` current until the guard drops.
 pub(crate) fn enter(core: &Rc<Core>) -> EnterGuard {
+    // `CURRENT` first: `CURRENT_CORE` never names a core that `CURRENT` does not hold.
     let prev = CURRENT.with(|c| c.borrow_mut().replace(core.clone()));
-    let prev_id = CURRENT_ID.with(|c| c.replace(core.id));
-    EnterGuard { prev, prev_id }
+    let prev_core = CURRENT_CORE.with(|c| c.replace((core.id, Rc::as_ptr(core))));
+    EnterGuard { prev, prev_core }
 }
 
 /// Restores the previous context when dropped.
 pub(crate) struct EnterGuard {
     prev: Option<Rc<Core>>,
-    prev_id: usize,
+    prev_core: (usize, *const Core),
 }
 
 impl Drop for EnterGuard {
     fn drop(&mut self) {
+        // `CURRENT_CORE` first: dropping the `Rc` below may drop the core, and a task woken
+        // meanwhile must not reach it through `CURRENT_CORE` (it goes to the remote queue,
+        // like a wake after the core is gone).
+        let _ = CURRENT_CORE.try_with(|c| c.set(self.prev_core));
         let prev = self.prev.take();
         let _ = CURRENT.try_with(|c| *c.borrow_mut() = prev);
-        let _ = CURRENT_ID.try_with(|c| c.set(self.prev_id));
     }
 }
 
 /// The id of the core running on this thread, or 0.
 #[inline]
 pub(crate) fn current_id() -> usize {
-    CURRENT_ID.try_with(Cell::get).unwrap_or(0)
+    current().0
 }
 
-/// Runs `f` with the current core, if any. `#[inline]`: every task wake on the core's
-/// thread comes through here (`Core::spawn`'s schedule function).
+/// The id and address of the core running on this thread, `(0, null)` if none.
 #[inline]
-pub(crate) fn try_with<R>(f: impl FnOnce(&Rc<Core>) -> R) -> Option<R> {
-    CURRENT
-        .try_with(|c| c.borrow().as_ref().map(f))
-        .ok()
-        .flatten()
+fn current() -> (usize, *const Core) {
+    CURRENT_CORE.try_with(Cell::get).unwrap_or((0, ptr::null()))
+}
+
+/// Borrows the core at `core`, an address `current` returned on this thread.
+///
+/// # Safety
+///
+/// `core` is non-null, and the borrow ends before the caller returns to the code that
+/// called `current` (so before the `EnterGuard` in force then can drop).
+#[inline]
+unsafe fn borrow<'a>(core: *const Core) -> &'a Core {
+    // SAFETY: `CURRENT_CORE` holds the address of the core whose `Rc` `CURRENT` holds:
+    // `enter` sets it after storing that `Rc`, and `EnterGuard` resets it before
+    // releasing it; nothing else writes either. So the core is alive while the guard in
+    // force is, which by the caller's contract outlives the borrow. `Core` is only ever
+    // shared (it lives in an `Rc`), never borrowed mutably.
+    unsafe { &*core }
+}
+
+/// Calls `here` with the current core and `value` if the core running on this thread has
+/// id `id` (never 0); otherwise hands `value` back. The wake path of every task
+/// (`Core::spawn`'s schedule function): one thread-local load decides and reaches the
+/// core.
+#[inline]
+pub(crate) fn on_core<T>(id: usize, value: T, here: impl FnOnce(&Core, T)) -> Result<(), T> {
+    let (current, core) = current();
+    if current != id || core.is_null() {
+        return Err(value);
+    }
+    // SAFETY: non-null, and the borrow ends inside this call.
+    here(unsafe { borrow(core) }, value);
+    Ok(())
+}
+
+/// Runs `f` with the current core, if any. `#[inline]`: the inline-send policy asks it on
+/// every send (`may_complete_inline`).
+#[inline]
+pub(crate) fn try_with<R>(f: impl FnOnce(&Core) -> R) -> Option<R> {
+    let (_, core) = current();
+    if core.is_null() {
+        return None;
+    }
+    // SAFETY: non-null, and the borrow ends inside this call.
+    Some(f(unsafe { borrow(core) }))
 }
 
 /// Runs `f` with the current core.
@@ -62,7 +108,7 @@ pub(crate) fn try_with<R>(f: impl FnOnce(&Rc<Core>) -> R) -> Option<R> {
 ///
 /// If no ringcore runtime runs on this thread.
 #[track_caller]
-pub(crate) fn with<R>(f: impl FnOnce(&Rc<Core>) -> R) -> R {
+pub(crate) fn with<R>(f: impl FnOnce(&Core) -> R) -> R {
     match try_with(f) {
         Some(r) => r,
         None => panic!(

@@ -201,20 +201,21 @@ impl Core {
             let Some(remote) = runnable.metadata().remote() else {
                 unreachable!("ringcore: a core's task has no remote queue");
             };
-            if context::current_id() == remote.owner() {
-                // On the owning thread with the core current: the context is set.
-                let pushed = context::try_with(|core| {
-                    if info.woken_while_running {
-                        core.executor.push_deferred(runnable);
-                    } else {
-                        core.executor.push_local(runnable);
-                        #[cfg(feature = "tokio-context")]
-                        core.wake_parked_in_tokio();
-                    }
-                });
-                debug_assert!(pushed.is_some());
-            } else {
-                let remote = remote.clone();
+            let local = context::on_core(remote.owner(), runnable, |core, runnable| {
+                if info.woken_while_running {
+                    core.executor.push_deferred(runnable);
+                } else {
+                    core.executor.push_local(runnable);
+                    #[cfg(feature = "tokio-context")]
+                    core.wake_parked_in_tokio();
+                }
+            });
+            if let Err(runnable) = local {
+                // Another thread (or this one with the core no longer current). The
+                // queue is cloned first: once pushed, the task may run and be freed.
+                let Some(remote) = runnable.metadata().remote().cloned() else {
+                    unreachable!("ringcore: a core's task has no remote queue");
+                };
                 remote.push_woken(runnable);
             }
         });
@@ -347,7 +348,10 @@ impl Core {
         cx: &mut Context<'_>,
         location: &'static Location<'static>,
     ) -> Tick<F::Output> {
-        if main.woken.swap(false, Ordering::AcqRel)
+        // A load first: the swap (a locked read-modify-write) only when the flag is set,
+        // not on every tick.
+        if main.woken.load(Ordering::Acquire)
+            && main.woken.swap(false, Ordering::AcqRel)
             && let Poll::Ready(v) = self.executor.poll_main(location, || future.poll(cx))
         {
             return Tick::Done(v);

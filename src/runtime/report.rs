@@ -217,7 +217,7 @@ impl Runtime {
             .map(|i| {
                 let (tx, rx) = std::sync::mpsc::channel();
                 let sent = self.peers.send_job(CoreId::new(i), move || {
-                    let _ = tx.send(super::context::with(|core| CoreSetup::of(core)));
+                    let _ = tx.send(super::context::with(CoreSetup::of));
                 });
                 (sent, rx)
             })

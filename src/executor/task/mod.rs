@@ -190,6 +190,12 @@ impl TaskMeta {
     pub(crate) fn was_polled(&self) -> bool {
         self.has(POLLED)
     }
+
+    /// True once the task's future has completed (or was dropped by an abort).
+    #[inline]
+    pub(crate) fn is_done(&self) -> bool {
+        self.has(DONE)
+    }
 }
 
 /// What a finished task leaves in its cell for the `JoinHandle` (16 bytes for `T = ()`;
@@ -388,6 +394,9 @@ impl<'a, F> TaskFuture<'a, F> {
 impl<F: Future> Future for TaskFuture<'_, F> {
     type Output = Outcome<F::Output>;
 
+    // Inlined into async-task's `RawTask::run`, its only caller: one call and one stack
+    // frame less per task poll.
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         let flags = this.meta.flags.load(Ordering::Relaxed);
