@@ -151,3 +151,34 @@ pub(crate) fn may_complete_inline(driver: &crate::driver::Driver) -> bool {
     // queued, the common case under load, and reading it is cheaper than the core's.
     driver.inline_budget_left() && nothing_else_ready() && driver.try_inline()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `on_core` reaches the core only on its thread while it is current, and hands the
+    /// value back otherwise (the wake path sends those runnables to the remote queue).
+    #[test]
+    fn on_core_reaches_only_the_current_core() {
+        assert_eq!(current_id(), 0);
+        assert_eq!(on_core(1, 7u32, |_, _| unreachable!()), Err(7));
+        assert!(try_with(|_| ()).is_none());
+        crate::block_on(async {
+            let id = current_id();
+            assert_ne!(id, 0);
+            let mut seen = None;
+            assert_eq!(
+                on_core(id, 7u32, |core, v| seen = Some((core.id, v))),
+                Ok(())
+            );
+            assert_eq!(seen, Some((id, 7)));
+            assert_eq!(try_with(|core| core.id), Some(id));
+            // Another core's id (ids are never reused).
+            assert_eq!(on_core(id + 1, 8u32, |_, _| unreachable!()), Err(8));
+        });
+        // The guard has reset the context.
+        assert_eq!(current_id(), 0);
+        assert_eq!(on_core(1, 9u32, |_, _| unreachable!()), Err(9));
+        assert!(try_with(|_| ()).is_none());
+    }
+}
