@@ -77,6 +77,7 @@ fn every_core_reports_tasks_ops_and_histograms() {
                 .get(name)
                 .unwrap_or_else(|| panic!("core {i}: no {name} in {:?}", c.ops));
             assert!(o.completed >= 1, "core {i}: {o:?}");
+            // Fewer than 64 ops of each: all of them timed (`OpMetrics::latency`).
             assert_eq!(o.latency.count(), o.completed + o.failed + o.cancelled);
         }
         // The open of a missing file failed with ENOENT.
@@ -90,6 +91,36 @@ fn every_core_reports_tasks_ops_and_histograms() {
             .map(|c| c.schedule_delay.count())
             .sum::<u64>()
     });
+}
+
+#[test]
+fn op_latency_is_sampled_past_the_first_64_ops_and_counts_stay_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sampled");
+    std::fs::write(&path, vec![3u8; 4096]).unwrap();
+    // Every read through the ring, 200 of them on one core.
+    let rt = Runtime::builder()
+        .inline_reads_per_tick(0)
+        .telemetry(true)
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let f = ringcore::fs::File::open(&path).await.unwrap();
+        for _ in 0..200 {
+            let (res, _) = f.read_at(Vec::with_capacity(4096), 0).await;
+            assert_eq!(res.unwrap(), 4096);
+        }
+    });
+    let m = rt.metrics();
+    let read = m.cores[0]
+        .ops
+        .iter()
+        .find(|o| o.name == "read")
+        .unwrap_or_else(|| panic!("no read in {:?}", m.cores[0].ops));
+    assert_eq!((read.submitted, read.completed), (200, 200), "{read:?}");
+    assert_eq!(m.cores[0].bytes_in, 200 * 4096);
+    // Reads 0-63 timed, then the 64th, 80th, ... 192nd: 9 more.
+    assert_eq!(read.latency.count(), 64 + 9, "{read:?}");
 }
 
 #[test]

@@ -169,7 +169,8 @@ mod tests {
     #[test]
     fn values_land_in_their_power_of_two_bucket() {
         let cells = Cells::default();
-        for v in [0, 1, 2, 3, 4, 5, 1000, 1024, 1025, u64::MAX, 1 << 38, (1 << 38) + 1] {
+        let values = [0, 1, 2, 3, 4, 5, 1000, 1024, 1025, u64::MAX];
+        for v in values.into_iter().chain([1 << 38, (1 << 38) + 1]) {
             cells.record(v);
         }
         let h = cells.snapshot();

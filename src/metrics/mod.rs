@@ -18,6 +18,16 @@
 //! So a reader sees an idle core's counters exactly, a busy core's as of at most 32 ticks
 //! ago, and histograms as they are.
 //!
+//! # Sampling
+//!
+//! Every count is exact, and every task poll is timed. Op latency is sampled: the first
+//! 64 single-shot ops of each opcode on a core are timed, then one in 16 (by the opcode's
+//! own submission count, so a rare opcode is never starved by a busy one). The recorder
+//! keeps one `u64` per op slot (the opcode's cell, and the submission stamp of a timed
+//! op), written at submission and read at the op's CQEs; a CQE that carries a provided
+//! buffer is counted as bytes in without reading it. Measured costs, and what timing
+//! every op cost, are in docs/benchmarks.md ("Telemetry, third pass").
+//!
 //! # Clock
 //!
 //! With telemetry on ([`Builder::telemetry`](crate::Builder::telemetry), the default), the

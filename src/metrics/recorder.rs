@@ -589,7 +589,9 @@ mod tests {
         r.op_started(0, opcode::Read::CODE, false);
         r.now.set(wrap + 90);
         r.op_finished(0, 1, false);
-        let latency = r.shared.ops[usize::from(opcode::Read::CODE)].latency.snapshot();
+        let latency = r.shared.ops[usize::from(opcode::Read::CODE)]
+            .latency
+            .snapshot();
         assert_eq!((latency.count(), latency.sum()), (1, 100));
     }
 
