@@ -66,9 +66,13 @@ for s in $servers; do
     rm -f "$out/$s".* "$out/control.sock"
     taskset -c 0 "${cmd[@]}" >"$out/$s.log" 2>&1 &
     vpid=$!
+    # Whatever stops the script, the server under callgrind does not outlive it.
+    trap 'kill -9 $vpid 2>/dev/null || true' EXIT
     addr=""
     for _ in $(seq 300); do
-        addr=$(sed -n 's/^echo_server: listening on \([^ ]*\).*/\1/p; s/^ADDR \(.*\)/\1/p' "$out/$s.log")
+        # The log may not exist yet (the background job opens it): no match then.
+        addr=$(sed -n 's/^echo_server: listening on \([^ ]*\).*/\1/p; s/^ADDR \(.*\)/\1/p' \
+            "$out/$s.log" 2>/dev/null || true)
         [ -n "$addr" ] && break
         sleep 0.1
     done
